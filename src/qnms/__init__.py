@@ -1,0 +1,1 @@
+"""qnms: model-driven management of quantum networks."""

@@ -1,0 +1,112 @@
+"""The seams of the NETCONF core: what the protocol layer asks of the layers below.
+
+The protocol side (framing, sessions, the SSH server, RPC dispatch) speaks RFC 6241;
+the datastore side (running / candidate / startup, edit-config semantics, locks,
+validation against the YANG models, persistence) owns the data. An agent plugs in its
+stratum's modules and its live (config false) state. Nothing here knows of quantum.
+
+All data crosses these seams as lxml elements in their YANG namespaces: a *data tree*
+is a ``<data xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">`` element (RFC 6241
+``<data>``) whose children are the top-level data nodes of the served modules.
+Every failure is raised as ``qnms.netconf.errors.RpcError`` (or ``RpcErrors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol
+
+from lxml import etree
+
+DatastoreName = Literal["running", "candidate", "startup"]
+DefaultOperation = Literal["merge", "replace", "none"]
+TestOption = Literal["test-then-set", "set", "test-only"]
+ErrorOption = Literal["stop-on-error", "continue-on-error", "rollback-on-error"]
+
+
+@dataclass(frozen=True)
+class YangModule:
+    """One implemented (or import-only) module, for hello capabilities, RFC 8525
+    yang-library, RFC 6022 schema list and get-schema."""
+
+    name: str
+    revision: str
+    namespace: str
+    prefix: str
+    path: Path
+    features: tuple[str, ...] = ()
+    conformance: Literal["implement", "import"] = "implement"
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """One edit as reported in an RFC 6470 ``netconf-config-change`` notification."""
+
+    target: str  # instance-identifier of the changed node
+    operation: Literal["create", "delete", "merge", "replace", "remove"]
+    nsmap: dict[str, str] = field(default_factory=dict)
+
+
+class StateProvider(Protocol):
+    """An agent's live, config-false data, merged into ``<get>`` replies."""
+
+    def state(self) -> list[etree._Element]:
+        """Top-level data nodes (with only config-false descendants where needed)."""
+        ...
+
+
+class Datastores(Protocol):
+    """What the RPC layer calls. Implemented by ``qnms.netconf.datastore``."""
+
+    modules: list[YangModule]
+
+    def get_config(self, source: DatastoreName) -> etree._Element:
+        """A copy of the whole config tree of ``source`` as ``<data>``."""
+        ...
+
+    def get(self) -> etree._Element:
+        """Running config merged with the live state, as ``<data>``."""
+        ...
+
+    def edit_config(
+        self,
+        target: DatastoreName,
+        config: etree._Element,
+        *,
+        session_id: int,
+        default_operation: DefaultOperation = "merge",
+        test_option: TestOption = "test-then-set",
+        error_option: ErrorOption = "stop-on-error",
+    ) -> list[ConfigChange]:
+        """Apply the ``<config>`` element; all-or-nothing unless continue-on-error."""
+        ...
+
+    def copy_config(
+        self,
+        target: DatastoreName,
+        source: DatastoreName | etree._Element,
+        *,
+        session_id: int,
+    ) -> None: ...
+
+    def delete_config(self, target: DatastoreName, *, session_id: int) -> None: ...
+
+    def validate(self, source: DatastoreName | etree._Element) -> None: ...
+
+    def commit(self, *, session_id: int) -> list[ConfigChange]: ...
+
+    def discard_changes(self, *, session_id: int) -> None: ...
+
+    def lock(self, target: DatastoreName, *, session_id: int) -> None: ...
+
+    def unlock(self, target: DatastoreName, *, session_id: int) -> None: ...
+
+    def release_session(self, session_id: int) -> None:
+        """Drop the locks of a closed or killed session (RFC 6241 7.5)."""
+        ...
+
+
+ChangeListener = Callable[[list[ConfigChange], int], None]
+"""Called after a change to running is applied: (changes, session_id)."""
