@@ -118,3 +118,23 @@ def test_node_instance_data_round_trips_json_through_bindings():
     load(obj, data, "", problems)
     assert problems == []
     assert json.loads(pybind_json.dumps(obj, mode="ietf")) == data
+
+
+def test_instance_data_round_trips_xml_bindings_json_unchanged():
+    from lxml import etree
+
+    from qnms.netconf.bindings import BindingValidator, binding_classes
+    from qnms.netconf.codec import json_to_xml
+    from qnms.network.inventory import network_schema
+
+    schema = network_schema()
+    data = load_network().data
+    xml = json_to_xml(data, schema)
+    binder = BindingValidator(schema, binding_classes("qnms_bindings", ["qnms-network"]))
+    roots, problems = binder.decode(xml)
+    assert problems == []
+    as_json = json.loads(pybind_json.dumps(roots["qnms-network"], mode="ietf"))
+    assert as_json == data
+    assert etree.tostring(json_to_xml(as_json, schema), method="c14n2") == etree.tostring(
+        xml, method="c14n2"
+    )

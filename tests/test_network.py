@@ -146,3 +146,23 @@ def test_demo_prints_the_inventory_per_stratum(capsys):
     for heading in ("Quantum Fabric Stratum", "Connectivity Stratum", "Service Stratum"):
         assert heading in out
     assert "madqci-alice" in out and "inter-domain" in out
+
+
+def test_missing_mandatory_leaf_is_named(data):
+    del node(data, "madqci-r1")["quantum-fabric"]["memories"]["memory"][0]["raw-fidelity"]
+    (problem,) = problems_of(data)
+    assert problem.startswith(
+        "/qnms-network:network/node[name='madqci-r1']/quantum-fabric/memories/memory[name='mem0']"
+    )
+    assert "raw-fidelity" in problem and "missing" in problem
+
+
+def test_network_without_nodes_is_rejected():
+    found = problems_of({"qnms-network:network": {"name": "empty"}})
+    assert any(p.startswith("/qnms-network:network/node:") for p in found)
+
+
+def test_link_on_unknown_memory_bank_is_rejected(data):
+    link = node(data, "madqci-r1")["quantum-fabric"]["quantum-links"]["quantum-link"][0]
+    link["local-memory"] = "mem9"
+    assert any("local-memory" in p and "mem9" in p for p in problems_of(data))

@@ -10,11 +10,17 @@ cannot express across devices (a link's remote end, the channel it rides on).
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qnms.models import IETF_DIR, MODULES, YANG_DIR
+from qnms.netconf.codec import json_to_xml
+from qnms.netconf.schema import Schema, load_schema
+from qnms.netconf.validation import validate_tree
 from qnms.network.bindings_json import Problem, load
 from qnms_bindings.qnms_network import qnms_network
 
@@ -131,10 +137,31 @@ def validate_network(data: Any, source: str = "<data>") -> Network:
     problems: list[Problem] = []
     load(binding, data, "", problems)
     if not problems:
+        problems = _check_structure(data)
+    if not problems:
         problems = _check_references(data[TOP])
     if problems:
         raise NetworkError(source, problems)
     return Network(data=data, binding=binding, source=source)
+
+
+@functools.cache
+def network_schema() -> Schema:
+    return load_schema([YANG_DIR / f"{m}.yang" for m in MODULES], search_dirs=[IETF_DIR])
+
+
+def _json_path(xml_path: str) -> str:
+    """/net:network/net:node[net:name='a'] -> /qnms-network:network/node[name='a']"""
+    return "/qnms-network:" + re.sub(r"(?<=[/\[])net:", "", xml_path).lstrip("/")
+
+
+def _check_structure(data: dict[str, Any]) -> list[Problem]:
+    """What the bindings do not check: mandatory nodes, min-elements, leafrefs, must."""
+    schema = network_schema()
+    return [
+        Problem(_json_path(p.error.path or "/"), p.error.message)
+        for p in validate_tree(schema, json_to_xml(data, schema))
+    ]
 
 
 def _check_references(net: dict[str, Any]) -> list[Problem]:

@@ -1,0 +1,114 @@
+"""One managed element: the NETCONF core serving one stratum's device model.
+
+An agent is the NETCONF server core (which knows nothing of quantum) plus a datastore
+over its stratum's module, seeded from the network file, plus the stratum's live state
+provider. Many agents can share one process and event loop (one port each), which is
+how a network of 100+ elements fits a small machine; the parsed schema is shared by
+all agents of a stratum.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qnms.models import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
+from qnms.netconf.bindings import binding_classes
+from qnms.netconf.codec import json_to_xml
+from qnms.netconf.datastore import DatastoreManager
+from qnms.netconf.schema import Schema, load_schema
+from qnms.netconf.server import NetconfServer, ServerOptions
+from qnms.network.inventory import Network
+from qnms_agents.cs import CsState
+from qnms_agents.qfs import QfsState
+from qnms_agents.ss import SsState
+
+STATE_CLASSES = {"qfs": QfsState, "cs": CsState, "ss": SsState}
+
+
+@functools.cache
+def stratum_schema(stratum: str) -> Schema:
+    """The parsed device module of a stratum, shared by every agent of that stratum."""
+    return load_schema([module_file(STRATUM_MODULES[stratum])], search_dirs=[YANG_DIR, IETF_DIR])
+
+
+@functools.cache
+def stratum_bindings(stratum: str) -> dict[str, type]:
+    return binding_classes("qnms_bindings", [STRATUM_MODULES[stratum]])
+
+
+def initial_config(network: Network, stratum: str, name: str) -> dict[str, Any] | None:
+    """The element's instance data from the network file (RFC 7951), if it has any."""
+    if stratum == "qfs":
+        return network.qfs_data(name)
+    if stratum == "ss":
+        return network.ss_data(name)
+    return network.cs_data(name)
+
+
+def elements(network: Network) -> list[tuple[str, str]]:
+    """Every managed element of a network as (stratum, name): a QFS agent per node, an
+    SS agent per node hosting a KME-like element, a CS agent per domain."""
+    out = [("qfs", n["name"]) for n in network.nodes]
+    out += [("ss", n["name"]) for n in network.nodes if "service-stratum" in n]
+    out += [("cs", d["name"]) for d in network.domains]
+    return out
+
+
+@dataclass
+class AgentConfig:
+    stratum: str
+    name: str
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    users: dict[str, str] = field(default_factory=dict)
+    authorized_keys: Path | None = None
+
+
+class Agent:
+    """A NETCONF agent for one element of one stratum."""
+
+    def __init__(self, config: AgentConfig, network: Network | None = None) -> None:
+        if config.stratum not in STRATUM_MODULES:
+            raise ValueError(f"unknown stratum {config.stratum!r} (use ss, qfs or cs)")
+        self.config = config
+        schema = stratum_schema(config.stratum)
+        initial = None
+        if network is not None:
+            data = initial_config(network, config.stratum, config.name)
+            if data is None:
+                raise ValueError(
+                    f"{config.name!r} has no {config.stratum} element in {network.source}"
+                )
+            initial = json_to_xml(data, schema)
+        self.datastores = DatastoreManager(
+            schema,
+            state_dir=config.state_dir / "datastores",
+            initial=initial,
+            bindings=stratum_bindings(config.stratum),
+        )
+        self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.get_config("running"))
+        self.datastores.state_provider = self.live
+        self.server = NetconfServer(
+            self.datastores,
+            options=ServerOptions(
+                host=config.host,
+                port=config.port,
+                state_dir=config.state_dir,
+                users=dict(config.users),
+                authorized_keys=config.authorized_keys,
+            ),
+        )
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()

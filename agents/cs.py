@@ -1,0 +1,90 @@
+"""Connectivity Stratum agent: live state of one domain's channels and paths.
+
+Channel loss, transmittance and propagation latency follow from the configured length,
+attenuation and the group index of fibre; a disabled (or cut) channel is down and takes
+every optical path over it down with it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from lxml import etree
+
+from qnms_agents.live import Clock, Counters, Element, dec
+
+NS = "urn:qnms:yang:qnms-connectivity"
+E = Element(NS)
+FIBRE_MS_PER_KM = 1.468 / 299_792.458 * 1000  # group index of SMF-28 over c, in ms/km
+
+
+class CsState:
+    """The config-false data of ``qnms-connectivity`` for one domain."""
+
+    module = "qnms-connectivity"
+
+    def __init__(self, running: Callable[[], etree._Element], clock: Clock = time.time) -> None:
+        self.running = running
+        self.clock = clock
+        self.counters = Counters()
+        self.cut: set[str] = set()  # channels cut by a fault, whatever their config says
+
+    def state(self) -> list[etree._Element]:
+        conn = E.find(self.running(), "connectivity")
+        if not conn:
+            return []
+        cfg = conn[0]
+        out = E("connectivity")
+        channels, loss_of, up_of = E("channels"), {}, {}
+        for ch in E.find(cfg, "channels/channel"):
+            name = E.text(ch, "name")
+            km = float(E.text(ch, "length-km", "0"))
+            loss = km * float(E.text(ch, "attenuation-db-per-km", "0.2"))
+            up = E.text(ch, "enabled", "true") == "true" and name not in self.cut
+            loss_of[name], up_of[name] = loss, up
+            channels.append(
+                E(
+                    "channel",
+                    E("name", name),
+                    E("oper-state", "up" if up else "down"),
+                    E(
+                        "telemetry",
+                        E("loss", dec(loss, 4)),
+                        E("transmittance", dec(10 ** (-loss / 10), 6)),
+                        E("latency", dec(km * FIBRE_MS_PER_KM, 3)),
+                    ),
+                )
+            )
+        out.append(channels)
+        paths = E("optical-paths")
+        for path in E.find(cfg, "optical-paths/optical-path"):
+            used = [c.text or "" for c in E.find(path, "channel")]
+            up = all(up_of.get(c, False) for c in used)
+            paths.append(
+                E(
+                    "optical-path",
+                    E("name", E.text(path, "name")),
+                    E("state", "up" if up else "down"),
+                    E("total-loss", dec(sum(loss_of.get(c, 0.0) for c in used), 4)),
+                )
+            )
+        out.append(paths)
+        classical = E("classical-channels")
+        for cc in E.find(cfg, "classical-channels/classical-channel"):
+            name = E.text(cc, "name")
+            classical.append(
+                E(
+                    "classical-channel",
+                    E("name", name),
+                    E("oper-state", "up"),
+                    E(
+                        "telemetry",
+                        E("latency", E.text(cc, "latency", "0")),
+                        E("messages", str(self.counters.get(name, "messages"))),
+                        E("lost-messages", str(self.counters.get(name, "lost-messages"))),
+                    ),
+                )
+            )
+        out.append(classical)
+        return [out]

@@ -1,0 +1,101 @@
+"""Run one agent, or every agent of a network, in this process until told to stop.
+
+All agents share one event loop; SIGINT/SIGTERM stop them cleanly (sessions closed,
+datastores already persisted on each commit), so nothing is lost on a normal stop and
+a SIGKILL loses nothing committed either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from qnms.netconf.server import is_loopback
+from qnms.network.inventory import Network
+from qnms_agents.base import Agent, AgentConfig, elements
+
+DEFAULT_USER = ("admin", "admin")
+
+
+def default_state_root() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(base) / "qnms" / "agents"
+
+
+def credentials(
+    host: str, user: str | None, password: str | None, authorized_keys: Path | None
+) -> dict[str, str]:
+    """The users dict for the server; a loopback-only default when none is given."""
+    if (user is None) != (password is None):
+        raise ValueError("--user and --password go together")
+    if user is not None and password is not None:
+        return {user: password}
+    if authorized_keys is not None:
+        return {}
+    if not is_loopback(host):
+        raise ValueError(
+            f"refusing to listen on {host} without credentials: "
+            "give --user/--password or --authorized-keys"
+        )
+    return dict([DEFAULT_USER])
+
+
+async def serve(agents: Sequence[Agent], *, quiet: bool = False) -> None:
+    """Start the agents, print where each listens, wait for SIGINT/SIGTERM, stop."""
+    started: list[Agent] = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    t0 = time.monotonic()
+    try:
+        for i, agent in enumerate(agents, 1):
+            await agent.start()
+            started.append(agent)
+            if not quiet and len(agents) > 20 and i % 20 == 0:
+                print(f"  started {i}/{len(agents)} agents", file=sys.stderr, flush=True)
+        print(f"{'stratum':8} {'element':18} address")
+        for agent in started:
+            c = agent.config
+            print(f"{c.stratum:8} {c.name:18} {c.host}:{agent.port}", flush=True)
+        print(
+            f"{len(started)} agent(s) up in {time.monotonic() - t0:.1f} s; Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        for agent in reversed(started):
+            await agent.stop()
+
+
+def network_agents(
+    network: Network,
+    *,
+    base_port: int,
+    host: str,
+    users: dict[str, str],
+    authorized_keys: Path | None,
+    state_root: Path,
+) -> list[Agent]:
+    """One agent per element of the network, on consecutive ports from ``base_port``."""
+    out = []
+    for i, (stratum, name) in enumerate(elements(network)):
+        config = AgentConfig(
+            stratum=stratum,
+            name=name,
+            state_dir=state_root / network.name / f"{stratum}-{name}",
+            host=host,
+            port=base_port + i if base_port else 0,
+            users=users,
+            authorized_keys=authorized_keys,
+        )
+        out.append(Agent(config, network))
+    return out

@@ -1,0 +1,120 @@
+"""Service Stratum agent (KME-like): live state of stores and application sessions.
+
+Each session's token bucket starts full when the session is configured and refills at
+its rate up to its burst; consuming units (delivery requests) drains it, and requests
+finding it empty are counted as rejected (seed 4.2). Stores count the units delivered
+for each service unit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lxml import etree
+
+from qnms_agents.live import Clock, Counters, Element, dec
+
+NS = "urn:qnms:yang:qnms-service-stratum"
+E = Element(NS)
+
+
+@dataclass
+class TokenBucket:
+    """A token bucket: ``rate`` tokens per second up to ``burst``."""
+
+    rate: float
+    burst: int
+    level: float
+    stamp: float
+    rejected: int = 0
+
+    def refill(self, now: float) -> float:
+        self.level = min(self.burst, self.level + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return self.level
+
+    def take(self, now: float, tokens: float = 1.0) -> bool:
+        """Consume ``tokens`` if available; count a rejection otherwise."""
+        if self.refill(now) >= tokens:
+            self.level -= tokens
+            return True
+        self.rejected += 1
+        return False
+
+
+class SsState:
+    """The config-false data of ``qnms-service-stratum`` for one KME-like element."""
+
+    module = "qnms-service-stratum"
+
+    def __init__(self, running: Callable[[], etree._Element], clock: Clock = time.time) -> None:
+        self.running = running
+        self.clock = clock
+        self.counters = Counters()
+        self.buckets: dict[str, TokenBucket] = {}
+
+    def bucket(self, session: str) -> TokenBucket | None:
+        """The session's bucket, created full or re-shaped when its config changed."""
+        self._sync(self._config())
+        return self.buckets.get(session)
+
+    def _config(self) -> etree._Element | None:
+        found = E.find(self.running(), "service-stratum")
+        return found[0] if found else None
+
+    def _sync(self, cfg: etree._Element | None) -> None:
+        now = self.clock()
+        seen = set()
+        for s in E.find(cfg, "sessions/session"):
+            sid = E.text(s, "id")
+            seen.add(sid)
+            rate = float(E.text(s, "token-bucket/rate", "0"))
+            burst = int(E.text(s, "token-bucket/burst", "1"))
+            b = self.buckets.get(sid)
+            if b is None:
+                self.buckets[sid] = TokenBucket(rate, burst, float(burst), now)
+            elif (b.rate, b.burst) != (rate, burst):
+                b.refill(now)
+                b.rate, b.burst, b.level = rate, burst, min(b.level, burst)
+        for sid in self.buckets.keys() - seen:
+            del self.buckets[sid]
+
+    def state(self) -> list[etree._Element]:
+        cfg = self._config()
+        if cfg is None:
+            return []
+        self._sync(cfg)
+        now = self.clock()
+        out = E("service-stratum")
+        units = E("service-units")
+        for su in E.find(cfg, "service-units/service-unit"):
+            name = E.text(su, "name")
+            units.append(
+                E(
+                    "service-unit",
+                    E("name", name),
+                    E(
+                        "store",
+                        E("stored-units", str(self.counters.get(name, "stored"))),
+                        E("delivered-units", str(self.counters.get(name, "delivered"))),
+                    ),
+                )
+            )
+        out.append(units)
+        sessions = E("sessions")
+        for sid, b in sorted(self.buckets.items()):
+            sessions.append(
+                E(
+                    "session",
+                    E("id", sid),
+                    E(
+                        "token-bucket",
+                        E("level", dec(b.refill(now), 3)),
+                        E("rejected-requests", str(b.rejected)),
+                    ),
+                )
+            )
+        out.append(sessions)
+        return [out]
