@@ -13,7 +13,7 @@ have_312() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else
 
 find_python() {
   local c
-  for c in "${PYTHON:-}" python3.13 python3.12 python3; do
+  for c in "${PYTHON:-}" python3.12 python3.13 python3; do
     [ -n "$c" ] && command -v "$c" >/dev/null 2>&1 && have_312 "$(command -v "$c")" && { command -v "$c"; return; }
   done
   local root
