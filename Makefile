@@ -25,8 +25,8 @@ lint: bootstrap
 	@echo "lint: yanglint"
 	@yanglint -p yang -p $(IETF) $(YANG)
 	@echo "lint: ruff"
-	@$(VENV)/bin/ruff check src agents tests scripts bench
-	@$(VENV)/bin/ruff format --check src agents tests scripts bench
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 
 bindings: bootstrap
 	@$(PY) scripts/generate.py --out bindings --docs docs

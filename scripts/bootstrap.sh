@@ -18,7 +18,7 @@ find_python() {
   done
   local root
   root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
-  for c in "$root"/versions/3.1[3-9]*/bin/python3 "$root"/versions/3.12*/bin/python3; do
+  for c in "$root"/versions/3.12*/bin/python3 "$root"/versions/3.1[3-9]*/bin/python3; do
     [ -x "$c" ] && have_312 "$c" && { echo "$c"; return; }
   done
   return 1
