@@ -133,6 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--base-port", type=int, default=8300, help="first port (0: any)")
     _add_server_options(agents)
     agents.set_defaults(func=_cmd_agents)
+
+    from qnms.qndt.cli import add_arguments as add_qndt
+
+    add_qndt(sub)
     return parser
 
 

@@ -1,0 +1,177 @@
+"""Build a SeQUeNCe network from the QNDT's network model.
+
+Every physical number the simulator uses comes from the YANG instance data:
+channel length and attenuation (CS), classical latency (CS classical-assist channels,
+routed all-pairs because SeQUeNCe routers signal non-adjacent path nodes), memory
+raw fidelity, efficiency, coherence time and frequency per bank (QFS), swapping
+success probability and degradation per node (QFS capabilities). A node's banks are
+laid out back to back in one SeQUeNCe MemoryArray; each memory then receives its own
+bank's parameters, and :class:`BankMap` translates (bank, index) handles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sequence.components.memory import Memory
+from sequence.kernel.timeline import Timeline
+from sequence.topology.node import BSMNode, QuantumRouter
+from sequence.topology.router_net_topo import RouterNetTopo
+
+from .model import Channel, NetworkModel, classical_latencies
+from .protocols import install
+
+MS_PS = 10**9  # picoseconds per millisecond
+
+
+@dataclass
+class BankMap:
+    """Where each bank of a node sits in the node's SeQUeNCe memory array."""
+
+    offsets: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def indices(self, bank: str) -> range:
+        """Array indices of the bank's qubits."""
+        start = self.offsets[bank]
+        return range(start, start + self.sizes[bank])
+
+    def handle(self, index: int) -> tuple[str, int]:
+        """(bank, index in bank) of an array index: the device-local handle of a QUI."""
+        for bank, start in self.offsets.items():
+            if start <= index < start + self.sizes[bank]:
+                return bank, index - start
+        raise KeyError(index)
+
+
+@dataclass
+class Built:
+    """The SeQUeNCe objects of one emulated network."""
+
+    topo: RouterNetTopo
+    tl: Timeline
+    routers: dict[str, QuantumRouter]
+    bsms: dict[tuple[str, str], BSMNode]
+    banks: dict[str, BankMap]
+    memories: dict[str, Memory]  # SeQUeNCe memory name -> Memory
+    hop_channels: dict[tuple[str, str], Channel]  # sorted node pair -> CS channel
+    qchannels: dict[tuple[str, str], list]  # sorted node pair -> the two half channels
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a < b else (b, a)
+
+
+def sequence_config(model: NetworkModel, seed: int, detector_efficiency: float = 1.0) -> dict:
+    """The RouterNetTopo configuration dict for ``model`` (no SeQUeNCe objects yet)."""
+    templates: dict[str, dict] = {}
+    nodes = []
+    for i, (name, node) in enumerate(model.nodes.items()):
+        first = next(iter(node.memories.values()))
+        templates[f"tpl.{name}"] = {
+            "MemoryArray": {
+                "fidelity": first.raw_fidelity,
+                "efficiency": first.efficiency,
+                "coherence_time": first.coherence_time_s,
+                "frequency": first.frequency_hz,
+            },
+            "EntanglementSwapping": {
+                "swapping_success_prob": node.swapping_success_probability,
+                "swapping_degradation": node.swapping_degradation,
+            },
+        }
+        nodes.append(
+            {
+                "name": name,
+                "type": RouterNetTopo.QUANTUM_ROUTER,
+                "seed": seed * 7919 + i,
+                "memo_size": sum(b.size for b in node.memories.values()),
+                "template": f"tpl.{name}",
+            }
+        )
+    templates["tpl.bsm"] = {
+        "SingleAtomBSM": {"detectors": [{"efficiency": detector_efficiency}] * 2},
+    }
+    latency = classical_latencies(model)
+    names = list(model.nodes)
+    cconnections = []
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            ms = latency.get((a, b))
+            if ms is None:  # disconnected classical graph: keep SeQUeNCe happy, 1 s
+                ms = 1000.0
+            cconnections.append({"node1": a, "node2": b, "delay": max(1, int(ms * MS_PS))})
+    qconnections = []
+    for j, (a, b, ch) in enumerate(model.hops()):
+        qconnections.append(
+            {
+                "node1": a,
+                "node2": b,
+                "distance": ch.length_km * 1000,
+                "attenuation": ch.attenuation_db_per_km / 1000,
+                "type": RouterNetTopo.MEET_IN_THE_MID,
+                "seed": seed * 7919 + 100000 + j,
+                "template": "tpl.bsm",
+            }
+        )
+    return {
+        "nodes": nodes,
+        "qconnections": qconnections,
+        "cconnections": cconnections,
+        "templates": templates,
+        "stop_time": 10**23,
+    }
+
+
+def build(model: NetworkModel, seed: int = 0, detector_efficiency: float = 1.0) -> Built:
+    """Instantiate and initialise the SeQUeNCe network for ``model``."""
+    install()
+    config = sequence_config(model, seed, detector_efficiency)
+    topo = RouterNetTopo(config)
+    tl = topo.get_timeline()
+    tl.seed(seed)
+    routers = {n.name: n for n in topo.get_nodes_by_type(RouterNetTopo.QUANTUM_ROUTER)}
+    bsms: dict[tuple[str, str], BSMNode] = {}
+    for bsm in topo.get_nodes_by_type(RouterNetTopo.BSM_NODE):
+        a, b = topo.bsm_to_router_map[bsm.name]
+        bsms[_pair(a, b)] = bsm
+    banks: dict[str, BankMap] = {}
+    memories: dict[str, Memory] = {}
+    for name, node in model.nodes.items():
+        bmap = BankMap()
+        array = routers[name].get_components_by_type("MemoryArray")[0]
+        offset = 0
+        for bank in node.memories.values():
+            bmap.offsets[bank.name] = offset
+            bmap.sizes[bank.name] = bank.size
+            for k in range(offset, offset + bank.size):
+                set_memory_params(
+                    array[k],
+                    bank.raw_fidelity,
+                    bank.efficiency,
+                    bank.coherence_time_s,
+                    bank.frequency_hz,
+                )
+            offset += bank.size
+        banks[name] = bmap
+        for mem in array:
+            memories[mem.name] = mem
+    hop_channels = {_pair(a, b): ch for a, b, ch in model.hops()}
+    qchannels: dict[tuple[str, str], list] = {}
+    for qc in topo.get_qchannels():
+        key = tuple(topo.bsm_to_router_map[qc.receiver])
+        qchannels.setdefault(_pair(*key), []).append(qc)
+    tl.init()
+    return Built(topo, tl, routers, bsms, banks, memories, hop_channels, qchannels)
+
+
+def set_memory_params(
+    mem: Memory, raw_fidelity: float, efficiency: float, coherence_s: float, frequency_hz: float
+) -> None:
+    """Give one SeQUeNCe memory its bank's parameters (also used by degradation faults)."""
+    mem.raw_fidelity = raw_fidelity
+    mem.encoding["raw_fidelity"] = raw_fidelity
+    mem.efficiency = efficiency
+    mem.coherence_time = coherence_s
+    mem.decoherence_rate = 1 / coherence_s if coherence_s > 0 else 0
+    mem.frequency = frequency_hz

@@ -1,0 +1,427 @@
+"""The QNDT engine: one SeQUeNCe timeline, explicit-path allocations, faults, telemetry.
+
+An :class:`Engine` owns the only SeQUeNCe timeline of its process (SeQUeNCe keeps
+process-global registries and metrics) and must be driven from one thread. Simulated
+time advances only through :meth:`Engine.run_until`, which executes SeQUeNCe events
+and the engine's own agenda (requests, faults, window edges, telemetry) in a fixed
+order: agenda items before SeQUeNCe events at the same instant. Its loop peeks at the
+next event instead of letting ``Timeline.run`` pop and re-push it at the stop time (which
+renumbers events and changes message priorities), so results do not depend on how the
+run is sliced into steps: the same network, requests (with their times) and seed give
+the same results, whatever the wall-clock pacing.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sequence.app.app import App
+
+from . import faults, telemetry
+from . import messages as msgs
+from .allocation import (
+    Allocation,
+    AllocationError,
+    check_path,
+    install_rules,
+    pick_memories,
+    remove_rules,
+)
+from .build import build
+from .model import NetworkModel, load_network, parse_network
+from .protocols import PS, uninstall
+from .recorder import Recorder, Sink
+
+SECOND_PS = 10**12
+FINAL = ("completed", "expired", "released")
+INF = float("inf")
+
+
+class EndpointApp(App):
+    """Per-router application that pairs the two halves of end-to-end pairs."""
+
+    def __init__(self, node: Any, engine: Engine) -> None:
+        super().__init__(node)
+        self.engine = engine
+        self.owner_of: dict[int, Allocation] = {}
+
+    def get_memory(self, info: Any) -> None:
+        alloc = self.owner_of.get(info.index)
+        if alloc is not None and info.state in ("ENTANGLED", "PURIFIED"):
+            self.engine._half(alloc, self.node.name, info)
+
+    def get_reservation_result(self, reservation: Any, result: bool) -> None:  # unused
+        pass
+
+    def get_other_reservation(self, reservation: Any) -> None:  # unused
+        pass
+
+
+class Engine:
+    """Emulates a quantum network described by qnms-network instance data."""
+
+    def __init__(
+        self,
+        network: NetworkModel | dict | str | Path | None = None,
+        seed: int = 0,
+        sink: Sink | None = None,
+        telemetry_period: float | None = 0.1,
+        detector_efficiency: float = 1.0,
+    ) -> None:
+        if isinstance(network, NetworkModel):
+            self.model = network
+        elif isinstance(network, dict):
+            self.model = parse_network(network)
+        else:
+            self.model = load_network(network)
+        self.seed = seed
+        self.results: list[tuple[str, dict[str, Any]]] = []
+        self.sink: Sink = sink or (lambda topic, msg: self.results.append((topic, msg)))
+        self.built = build(self.model, seed, detector_efficiency)
+        self.tl = self.built.tl
+        self.rec = Recorder(self.model, self.built, self._emit)
+        self.rec.alloc_of = self._alloc_of_proto
+        self.apps = {name: EndpointApp(r, self) for name, r in self.built.routers.items()}
+        self.allocations: dict[str, Allocation] = {}
+        self.by_ident: dict[int, Allocation] = {}
+        self.busy: dict[str, set[int]] = {}
+        self.down_nodes: set[str] = set()
+        self.cut_channels: set[str] = set()
+        self._agenda: list[tuple[int, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._ident = itertools.count(1)
+        self.telemetry_period = telemetry_period
+        if telemetry_period:
+            self.at(int(telemetry_period * SECOND_PS), self._telemetry)
+        for mem in self.built.memories.values():
+            mem.expire = self._wrap_expire(mem)
+
+    def close(self) -> None:
+        """Give SeQUeNCe's process-global protocol registries back their defaults.
+
+        What an engine changes in its process: the protocol class registries (restored
+        here), numpy's global seed (``Timeline.seed``) and the metrics time provider
+        (metrics stay disabled). Every engine sets all three when it is built, so several
+        engines may be built one after another in one process with identical results;
+        they must not run interleaved, and raw SeQUeNCe code run afterwards needs this.
+        """
+        uninstall()
+
+    # -- time ---------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        """Simulated time in seconds."""
+        return self.tl.now() * PS
+
+    def at(self, t_ps: int, fn: Callable[[], None]) -> None:
+        """Run ``fn`` at simulated time ``t_ps`` (before SeQUeNCe events of that instant)."""
+        heapq.heappush(self._agenda, (max(t_ps, self.tl.now()), next(self._seq), fn))
+
+    def run_until(self, t_s: float, wall_deadline: float | None = None) -> bool:
+        """Advance simulated time to ``t_s`` seconds; stop early past ``wall_deadline``.
+
+        Returns True when ``t_s`` was reached. Stopping early (between two events) does
+        not change any result: the next call carries on from the same event.
+        """
+        stop = INF if t_s == INF else round(t_s * SECOND_PS)
+        tl, data, agenda = self.tl, self.tl.events.data, self._agenda
+        pop = heapq.heappop
+        count = 0
+        while True:
+            t_ev = data[0].time if data else INF
+            t_ag = agenda[0][0] if agenda else INF
+            if t_ag <= t_ev:
+                if t_ag >= stop:
+                    break
+                t, _, fn = pop(agenda)
+                tl.time = max(tl.time, t)
+                fn()
+                continue
+            if t_ev >= stop:
+                break
+            event = pop(data)
+            if event.is_invalid():
+                continue
+            tl.time = event.time
+            event.process.run()
+            count += 1
+            if wall_deadline is not None and not count & 63 and time.monotonic() > wall_deadline:
+                tl.run_counter += count
+                return False
+        tl.run_counter += count
+        if stop != INF:
+            tl.time = max(tl.time, stop)
+        return True
+
+    # -- requests -----------------------------------------------------------------
+    def handle(self, request: Any) -> dict[str, Any]:
+        """Apply one request (already decoded JSON); returns the reply. Never raises."""
+        try:
+            req = msgs.validate_request(request)
+        except msgs.RequestError as err:
+            return msgs.error_reply(request, err.code, str(err))
+        try:
+            return getattr(self, "_req_" + req["type"].replace("-", "_"))(req)
+        except AllocationError as err:
+            return msgs.error_reply(req, err.code, str(err))
+
+    def _when(self, req: dict[str, Any]) -> int:
+        at = req.get("at")
+        return self.tl.now() if at is None else max(self.tl.now(), round(at * SECOND_PS))
+
+    def _req_allocate(self, req: dict[str, Any]) -> dict[str, Any]:
+        aid = req["allocation"]
+        if aid in self.allocations and self.allocations[aid].state not in FINAL:
+            raise AllocationError("duplicate", f"allocation {aid} exists")
+        path = req["path"]
+        hop_banks = check_path(self.model, path, self.cut_channels)
+        swaps = len(path) - 2
+        if req.get("max-swaps") is not None and swaps > req["max-swaps"]:
+            raise AllocationError(
+                "swap-depth", f"path needs {swaps} swaps > cap {req['max-swaps']}"
+            )
+        start = self._when({"at": req.get("start")})
+        end = start + round(req["duration"] * SECOND_PS) if "duration" in req else None
+        if req.get("end") is not None:
+            end = round(req["end"] * SECOND_PS)
+        if end is None or end <= start:
+            raise AllocationError("bad-window", "the time window ends before it starts")
+        alloc = Allocation(
+            id=aid,
+            ident=next(self._ident),
+            path=list(path),
+            memories=req.get("memories", 1),
+            pairs=req.get("pairs", 0),
+            target=req.get("target-fidelity", 0.0),
+            start_ps=start,
+            end_ps=end,
+            purification=req.get("purification", True),
+            max_swaps=req.get("max-swaps"),
+            hold=req.get("hold", False),
+        )
+        pick_memories(self.model, self.built, alloc, hop_banks, self.busy)
+        self.allocations[aid] = alloc
+        self.by_ident[alloc.ident] = alloc
+        for node in (path[0], path[-1]):
+            for k in alloc.indices[node]:
+                self.apps[node].owner_of[k] = alloc
+        self.at(start, lambda: self._activate(alloc))
+        self.at(end, lambda: self._finish(alloc, "expired"))
+        return msgs.ok_reply(
+            req,
+            allocation=aid,
+            start=start * PS,
+            end=end * PS,
+            memories={
+                n: [self.rec.handle(n, self._mem(n, k).name) for k in ks]
+                for n, ks in alloc.indices.items()
+            },
+        )
+
+    def _req_release(self, req: dict[str, Any]) -> dict[str, Any]:
+        alloc = self._get(req["allocation"])
+        self._finish(alloc, "released")
+        return msgs.ok_reply(req, **alloc.summary())
+
+    def _req_consume(self, req: dict[str, Any]) -> dict[str, Any]:
+        alloc = self._get(req["allocation"])
+        pair = req.get("pair")
+        if pair is None and alloc.held:
+            pair = next(iter(alloc.held))
+        if pair not in alloc.held:
+            raise AllocationError("no-pair", f"no held pair {pair} in {alloc.id}")
+        result = self._use(alloc, pair, "pair-used")
+        return msgs.ok_reply(req, **result)
+
+    def _req_fault(self, req: dict[str, Any]) -> dict[str, Any]:
+        fault = req["fault"]
+        faults.check_fault(self.model, req)
+        when = self._when(req)
+        self.at(when, lambda: faults.apply_fault(self, req))
+        return msgs.ok_reply(req, fault=fault, at=when * PS)
+
+    def _req_query(self, req: dict[str, Any]) -> dict[str, Any]:
+        what = req.get("what", "status")
+        if what == "allocation":
+            return msgs.ok_reply(req, **self._get(req["allocation"]).summary())
+        if what == "telemetry":
+            return msgs.ok_reply(req, telemetry=self.telemetry(reset=False))
+        return msgs.ok_reply(req, **telemetry.status(self))
+
+    def _get(self, aid: str) -> Allocation:
+        if aid not in self.allocations:
+            raise AllocationError("unknown-allocation", f"no allocation {aid}")
+        return self.allocations[aid]
+
+    def _mem(self, node: str, index: int) -> Any:
+        return self.built.routers[node].get_components_by_type("MemoryArray")[0][index]
+
+    # -- allocation lifecycle ---------------------------------------------------------
+    def _activate(self, alloc: Allocation) -> None:
+        if alloc.state != "scheduled":
+            return
+        if any(n in self.down_nodes for n in alloc.path):
+            alloc.state = "interrupted"
+        else:
+            alloc.state = "active"
+            install_rules(self.built, alloc, self.tl.now())
+        self.rec.emit(f"alloc.{alloc.id}", "allocation-state", **alloc.summary())
+
+    def _finish(self, alloc: Allocation, state: str) -> None:
+        """End an allocation: completed (held pairs stay), expired or released (all go)."""
+        final = alloc.state in FINAL
+        if final and (state == "completed" or not alloc.held):
+            return
+        if state != "completed":
+            kind = "pair-expired" if state == "expired" else "pair-released"
+            for pair in list(alloc.held):
+                self._use(alloc, pair, kind)
+        if not final:
+            for node in (alloc.path[0], alloc.path[-1]):
+                for k in alloc.indices[node]:
+                    self.apps[node].owner_of.pop(k, None)
+            alloc.halves.clear()
+            remove_rules(self.built, alloc, self._held_indices(alloc))
+        alloc.state = state
+        self._release_busy(alloc)
+        self.rec.emit(f"alloc.{alloc.id}", "allocation-state", **alloc.summary())
+
+    def _held_indices(self, alloc: Allocation) -> set[tuple[str, int]]:
+        held: set[tuple[str, int]] = set()
+        for mem_a, mem_b in alloc.held.values():
+            for mem in (mem_a, mem_b):
+                handle = self.rec.handles[mem.name]
+                held.add((handle["node"], self.rec.index_of[mem.name]))
+        return held
+
+    def _release_busy(self, alloc: Allocation) -> None:
+        """Give back the qubits of a finished allocation, except those still held."""
+        if alloc.state not in FINAL:
+            return
+        held = self._held_indices(alloc)
+        for node, ks in alloc.indices.items():
+            self.busy[node].difference_update(k for k in ks if (node, k) not in held)
+
+    def _alloc_of_proto(self, proto: Any) -> Allocation | None:
+        rule = getattr(proto, "rule", None)
+        res = rule.reservation if rule is not None else None
+        return self.by_ident.get(res.identity) if res is not None else None
+
+    def _half(self, alloc: Allocation, node: str, info: Any) -> None:
+        """One end of an end-to-end pair is ready; deliver when both ends are."""
+        other = alloc.path[-1] if node == alloc.path[0] else alloc.path[0]
+        if info.remote_node != other or alloc.state != "active":
+            return
+        mine = info.memory.name
+        partner = alloc.halves.get((other, info.remote_memo))
+        if partner is None or partner[0] != mine:
+            alloc.halves[(node, mine)] = (info.remote_memo, self.tl.now())
+            return
+        del alloc.halves[(other, info.remote_memo)]
+        mem_a, mem_b = info.memory, self.built.memories[info.remote_memo]
+        if node != alloc.path[0]:
+            mem_a, mem_b = mem_b, mem_a
+        fidelity, age = self.rec.peek(mem_a)
+        alloc.delivered += 1
+        alloc.fidelities.append(fidelity)
+        alloc.latencies.append((self.tl.now() - alloc.start_ps) * PS)
+        pair_id = alloc.next_pair
+        alloc.next_pair += 1
+        body = dict(
+            allocation=alloc.id,
+            pair=pair_id,
+            endpoints=[alloc.path[0], alloc.path[-1]],
+            fidelity=fidelity,
+            **{
+                "sequence-fidelity": mem_a.fidelity,
+                "age": age,
+                "meets-target": fidelity >= alloc.target,
+                "held": alloc.hold,
+            },
+            memories=[
+                self.rec.handle(alloc.path[0], mem_a.name),
+                self.rec.handle(alloc.path[-1], mem_b.name),
+            ],
+        )
+        self.rec.emit(f"alloc.{alloc.id}", "pair-delivered", **body)
+        if alloc.hold:
+            alloc.held[pair_id] = (mem_a, mem_b)
+        else:
+            self._free(alloc.path[0], mem_a)
+            self._free(alloc.path[-1], mem_b)
+        if alloc.pairs and alloc.delivered >= alloc.pairs:
+            self.at(self.tl.now(), lambda: self._finish(alloc, "completed"))
+
+    def _use(self, alloc: Allocation, pair: int, kind: str) -> dict[str, Any]:
+        mem_a, mem_b = alloc.held.pop(pair)
+        fidelity, age = self.rec.peek(mem_a)
+        body = {
+            "allocation": alloc.id,
+            "pair": pair,
+            "fidelity": fidelity,
+            "age": age,
+            "sequence-fidelity": mem_a.fidelity,
+            "memories": [
+                self.rec.handle(alloc.path[0], mem_a.name),
+                self.rec.handle(alloc.path[-1], mem_b.name),
+            ],
+        }
+        if kind == "pair-expired":
+            alloc.expired += 1
+        self.rec.emit(f"alloc.{alloc.id}", kind, **body)
+        self._free(alloc.path[0], mem_a)
+        self._free(alloc.path[-1], mem_b)
+        self._release_busy(alloc)
+        return body
+
+    def _free(self, node: str, memory: Any) -> None:
+        rm = self.built.routers[node].resource_manager
+        if rm.memory_manager.get_info_by_memory(memory).state != "RAW":
+            rm.update(None, memory, "RAW")
+
+    def _wrap_expire(self, memory: Any) -> Callable[[], None]:
+        original = memory.expire
+
+        def expire() -> None:
+            if memory.entangled_memory.get("node_id") is not None and not memory.is_in_application:
+                self._on_expire(memory)
+            original()
+
+        return expire
+
+    def _on_expire(self, memory: Any) -> None:
+        node = memory.owner.name if memory.owner is not None else "?"
+        for alloc in self.allocations.values():
+            for pair, (a, b) in list(alloc.held.items()):
+                if memory in (a, b):
+                    self._use(alloc, pair, "pair-expired")
+                    return
+        fidelity, age = self.rec.peek(memory)
+        self.rec.emit(
+            f"node.{node}",
+            "memory-expired",
+            node=node,
+            fidelity=fidelity,
+            age=age,
+            memory=self.rec.handle(node, memory.name),
+        )
+
+    def telemetry(self, reset: bool = True) -> dict[str, Any]:
+        """Aggregates per link, memory bank and node (names follow the YANG leaves)."""
+        return telemetry.snapshot(self, reset)
+
+    def _telemetry(self) -> None:
+        data = self.telemetry()
+        for name, body in data["links"].items():
+            self.rec.emit(f"telemetry.link.{name}", "link-telemetry", link=name, **body)
+        for name, body in data["nodes"].items():
+            self.rec.emit(f"telemetry.node.{name}", "node-telemetry", node=name, **body)
+        self.at(self.tl.now() + int(self.telemetry_period * SECOND_PS), self._telemetry)
+
+    def _emit(self, topic: str, msg: dict[str, Any]) -> None:
+        self.sink(topic, msg)
