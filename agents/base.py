@@ -89,6 +89,7 @@ class Agent:
             state_dir=config.state_dir / "datastores",
             initial=initial,
             bindings=stratum_bindings(config.stratum),
+            lazy_bindings=True,
         )
         self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.get_config("running"))
         self.datastores.state_provider = self.live

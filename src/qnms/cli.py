@@ -47,7 +47,10 @@ def _agent_setup(args: argparse.Namespace):
     from qnms_agents.runner import credentials, default_state_root
 
     users = credentials(args.host, args.user, args.password, args.authorized_keys)
-    network = load_network(args.network) if args.network else None
+    network = None
+    if args.network:
+        print(f"validating {args.network} ...", file=sys.stderr, flush=True)
+        network = load_network(args.network)
     return users, network, args.state_dir or default_state_root()
 
 
