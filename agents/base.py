@@ -93,6 +93,8 @@ class Agent:
         )
         self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.get_config("running"))
         self.datastores.state_provider = self.live
+        self.live.config_changed()
+        self.datastores.add_listener(lambda _changes, _session: self.live.config_changed())
         self.server = NetconfServer(
             self.datastores,
             options=ServerOptions(

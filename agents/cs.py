@@ -30,6 +30,9 @@ class CsState:
         self.counters = Counters()
         self.cut: set[str] = set()  # channels cut by a fault, whatever their config says
 
+    def config_changed(self) -> None:
+        """Nothing to remember: channel state is computed from config on each read."""
+
     def state(self) -> list[etree._Element]:
         conn = E.find(self.running(), "connectivity")
         if not conn:

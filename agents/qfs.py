@@ -31,6 +31,13 @@ class QfsState:
         self.quis = FirstSeen(clock)
         self.fidelity: dict[str, float] = {}  # last fidelity reported per link
 
+    def config_changed(self) -> None:
+        """Note the QUIs that appeared or went, so each ages from its creation."""
+        fabric = E.find(self.running(), "quantum-fabric")
+        self.quis.track(
+            {E.text(q, "id") for q in E.find(fabric[0] if fabric else None, "qui-table/qui")}
+        )
+
     def state(self) -> list[etree._Element]:
         fabric = E.find(self.running(), "quantum-fabric")
         if not fabric:

@@ -55,6 +55,10 @@ class SsState:
         self.counters = Counters()
         self.buckets: dict[str, TokenBucket] = {}
 
+    def config_changed(self) -> None:
+        """Create, re-shape or drop buckets as sessions are configured."""
+        self._sync(self._config())
+
     def bucket(self, session: str) -> TokenBucket | None:
         """The session's bucket, created full or re-shaped when its config changed."""
         self._sync(self._config())

@@ -140,14 +140,6 @@ def test_cli_validate_accepts_the_default_network(capsys):
     assert "valid network 'default' (8 nodes)" in capsys.readouterr().out
 
 
-def test_demo_prints_the_inventory_per_stratum(capsys):
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    for heading in ("Quantum Fabric Stratum", "Connectivity Stratum", "Service Stratum"):
-        assert heading in out
-    assert "madqci-alice" in out and "inter-domain" in out
-
-
 def test_missing_mandatory_leaf_is_named(data):
     del node(data, "madqci-r1")["quantum-fabric"]["memories"]["memory"][0]["raw-fidelity"]
     (problem,) = problems_of(data)

@@ -13,19 +13,15 @@ from pathlib import Path
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from qnms.demo import run_demo
     from qnms.network.inventory import NetworkError, load_network
-    from qnms.network.report import inventory_lines
 
     try:
         net = load_network(args.network)
     except NetworkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print("Network validated against the qnms YANG models.")
-    print()
-    for line in inventory_lines(net):
-        print(line)
-    return 0
+    return run_demo(net, emulate=not args.no_emulation)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -117,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the demo on the built-in default network")
     demo.add_argument("--network", type=Path, default=DEFAULT_NETWORK, help="network file")
+    demo.add_argument("--no-emulation", action="store_true", help="skip the QNDT step")
     demo.set_defaults(func=_cmd_demo)
 
     validate = sub.add_parser("validate", help="validate a network file against the models")
