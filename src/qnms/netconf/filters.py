@@ -15,6 +15,7 @@ from lxml import etree
 from qnms.netconf.errors import NC_NS, ErrorTag, RpcError
 from qnms.netconf.schema import Schema, SchemaNode
 from qnms.netconf.tree import copy_with_ns, new_data, resolve_qname, split_tag
+from qnms.netconf.xpath_names import any_namespace_names
 
 _registry: dict[tuple[str, str], SchemaNode] = {}
 
@@ -227,10 +228,11 @@ def xpath_filter(
     roots, so ``/en:network/en:node`` works as in NETCONF.
     """
     namespaces = {p: ns for p, ns in (nsmap or {}).items() if p}
+    given, select = select, any_namespace_names(select)
     try:
         etree.XPath(select, namespaces=namespaces)  # syntax errors, before any data
     except etree.XPathSyntaxError as exc:
-        raise _bad_xpath(select, exc) from exc
+        raise _bad_xpath(given, exc) from exc
     out = new_data()
     mapped: dict[etree._Element, etree._Element] = {}  # source node -> its output
     whole: set[etree._Element] = set()  # source nodes selected with their subtree
@@ -241,11 +243,11 @@ def xpath_filter(
             # an ElementTree over ``top`` makes it the document root for ``/...``
             result = etree.ElementTree(top).xpath(select, namespaces=namespaces)
         except etree.XPathError as exc:
-            raise _bad_xpath(select, exc) from exc
+            raise _bad_xpath(given, exc) from exc
         if not isinstance(result, list):
             raise RpcError(
                 ErrorTag.INVALID_VALUE,
-                f"XPath filter {select!r} must select nodes, not a {type(result).__name__}",
+                f"XPath filter {given!r} must select nodes, not a {type(result).__name__}",
                 info=[("bad-attribute", "select"), ("bad-element", "filter")],
             )
         for item in result:

@@ -181,9 +181,9 @@ class NetconfServer:
 
     def _capabilities(self) -> list[str]:
         caps = list(BASE_CAPABILITIES)
+        # Import-only modules are listed too (as netconfd does): clients that predate
+        # yang-library 1.1, such as yangcli, resolve imports from the hello alone.
         for mod in self.modules:
-            if mod.conformance != "implement":
-                continue
             cap = f"{mod.namespace}?module={mod.name}"
             if mod.revision:
                 cap += f"&revision={mod.revision}"

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from lxml import etree
 
@@ -63,22 +63,29 @@ class Target(Protocol):
 
 
 class Outbox:
-    """Bounded for data records, unbounded for the few state change notifications."""
+    """One subscription's queue: bounded for data records, not for the few state
+    change notifications (a receiver must always learn why data stopped)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, wake: Callable[[], None]) -> None:
         self.limit = limit
         self.items: deque[tuple[bytes | Event, bool]] = deque()
         self.data = 0
         self.closing = False
-        self._wake = asyncio.Event()
+        self._wake = wake
 
     def put(self, item: bytes | Event, *, data: bool = True) -> bool:
         if data and self.data >= self.limit:
             return False
         self.items.append((item, data))
         self.data += data
-        self._wake.set()
+        self._wake()
         return True
+
+    def take(self) -> list[tuple[bytes | Event, bool]]:
+        batch = list(self.items)
+        self.items.clear()
+        self.data = 0
+        return batch
 
     def clear(self) -> int:
         dropped, self.data = self.data, 0
@@ -87,19 +94,59 @@ class Outbox:
 
     def close(self) -> None:
         self.closing = True
-        self._wake.set()
+        self._wake()
 
-    async def take(self) -> list[tuple[bytes | Event, bool]]:
-        """Everything queued (waiting for something); [] once closed and empty."""
-        while not self.items:
-            if self.closing:
-                return []
-            self._wake.clear()
-            await self._wake.wait()
-        batch = list(self.items)
-        self.items.clear()
-        self.data = 0
-        return batch
+
+class Pump:
+    """Writes the outboxes of one session's subscriptions: everything queued since the
+    last write goes out in one transport write (one SSH packet train per instant,
+    not one per subscription)."""
+
+    def __init__(self, session: NetconfSession, monitoring: Any) -> None:
+        self.session = session
+        self.monitoring = monitoring
+        self.subs: list[Subscription] = []
+        self._event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, sub: Subscription) -> None:
+        self.subs.append(sub)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def remove(self, sub: Subscription) -> None:
+        if sub in self.subs:
+            self.subs.remove(sub)
+
+    def wake(self) -> None:
+        self._event.set()
+
+    def stop(self) -> None:
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await self._event.wait()
+            self._event.clear()
+            taken = []
+            for sub in list(self.subs):
+                if sub.outbox.items:
+                    taken.append((sub, sub.outbox.take()))
+                if sub.outbox.closing:
+                    self.subs.remove(sub)  # flushed: its last records are in `taken`
+            if not taken:
+                continue
+            msgs = [i if isinstance(i, bytes) else render_event(i)
+                    for _, items in taken for i, _ in items]  # fmt: skip
+            if not await self.session.send_many(msgs):
+                return
+            for _ in msgs:
+                self.monitoring.notification_sent(self.session.record)
+            for sub, items in taken:
+                sub.sent += sum(data for _, data in items)
+                if sub.suspend_reason == "unsupportable-volume" and not sub.outbox.items:
+                    sub.manager.resume(sub)
 
 
 def render_event(event: Event) -> bytes:
@@ -142,12 +189,16 @@ class Subscription:
     sent: int = 0
     excluded: int = 0
     dropped: int = 0
+    pump: Pump | None = None
     outbox: Outbox = field(init=False)
-    _drainer: asyncio.Task[None] | None = None
     _stop_timer: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(self.manager.options.queue_size)
+        self.outbox = Outbox(self.manager.options.queue_size, self._wake)
+
+    def _wake(self) -> None:
+        if self.pump is not None:
+            self.pump.wake()
 
     # -- producers --------------------------------------------------------------------
 
@@ -175,23 +226,11 @@ class Subscription:
 
     # -- delivery ---------------------------------------------------------------------
 
-    def start_delivery(self) -> None:
-        self._drainer = asyncio.get_running_loop().create_task(self._drain())
-
-    async def _drain(self) -> None:
-        session, monitoring = self.session, self.manager.core.monitoring
-        while True:
-            batch = await self.outbox.take()
-            if not batch:
-                return
-            msgs = [item if isinstance(item, bytes) else render_event(item) for item, _ in batch]
-            if not await session.send_many(msgs):
-                return
-            self.sent += sum(data for _, data in batch)
-            for _ in msgs:
-                monitoring.notification_sent(session.record)
-            if self.suspend_reason == "unsupportable-volume" and not self.outbox.items:
-                self.manager.resume(self)
+    def start_delivery(self, pump: Pump) -> None:
+        self.pump = pump
+        pump.add(self)
+        if self.outbox.items:
+            pump.wake()
 
     def schedule_stop(self) -> None:
         if self._stop_timer is not None:
@@ -210,10 +249,8 @@ class Subscription:
         self.target.stop()
         if self._stop_timer is not None:
             self._stop_timer.cancel()
-        if flush and self._drainer is not None:
-            self.outbox.close()
-            return
-        self.dropped += self.outbox.clear()
+        if not flush:
+            self.dropped += self.outbox.clear()
+            if self.pump is not None:
+                self.pump.remove(self)
         self.outbox.close()
-        if self._drainer is not None and self._drainer is not asyncio.current_task():
-            self._drainer.cancel()

@@ -9,6 +9,7 @@ would be for a client validating against the advertised yang-library.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -55,6 +56,11 @@ class FilterSpec:
 
     kind: Literal["subtree", "xpath"]
     element: etree._Element  # a private copy of the filter element
+
+    @functools.cached_property
+    def key(self) -> bytes:
+        """Canonical form: equal filters share one evaluation per instant."""
+        return self.kind.encode() + etree.tostring(self.element, method="c14n")
 
     @property
     def select(self) -> str:

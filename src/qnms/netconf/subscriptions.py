@@ -40,6 +40,7 @@ from qnms.netconf.errors import ErrorTag
 from qnms.netconf.notifications import Event, EventStream, Subscriber
 from qnms.netconf.operations import Reply, perr
 from qnms.netconf.subscription_delivery import (
+    Pump,
     Subscription,
     SubscriptionOptions,
     Target,
@@ -149,6 +150,7 @@ class SubscriptionManager:
         self.options = options
         self.push = push
         self.subs: dict[int, Subscription] = {}
+        self.pumps: dict[int, Pump] = {}  # by session id
         self._ids = itertools.count(1)
 
     # -- operations -------------------------------------------------------------------
@@ -245,7 +247,10 @@ class SubscriptionManager:
         if sub.state != "pending":
             return
         sub.state = "active"
-        sub.start_delivery()
+        pump = self.pumps.get(sub.session.session_id)
+        if pump is None:
+            pump = self.pumps[sub.session.session_id] = Pump(sub.session, self.core.monitoring)
+        sub.start_delivery(pump)
         sub.schedule_stop()
         sub.target.start(sub)
 
@@ -292,6 +297,9 @@ class SubscriptionManager:
     def session_closed(self, session: NetconfSession) -> None:
         for sub in list(session.subscriptions.values()):
             self.end(sub, None)
+        pump = self.pumps.pop(session.session_id, None)
+        if pump is not None:
+            pump.stop()
 
     # -- state ------------------------------------------------------------------------
 

@@ -153,14 +153,15 @@ def _nodes(data: etree._Element) -> Iterator[bytes]:
             yield etree.tostring(c, with_tail=False)
 
 
-def push_update(sub_id: int, ts: float, data: etree._Element) -> bytes:
-    """RFC 8641 ``push-update`` with the selected top-level nodes of ``data``."""
+def push_update(sub_id: int, ts: float, data: etree._Element, body: bytes | None = None) -> bytes:
+    """RFC 8641 ``push-update`` with the selected top-level nodes of ``data`` (``body``:
+    those nodes already serialised)."""
     return b"".join(
         (
             _XML_DECL,
             f'<notification xmlns="{NOTIF_NS}"><eventTime>{event_time(ts)}</eventTime>'
             f'<push-update xmlns="{YP_NS}"><id>{sub_id}</id><datastore-contents>'.encode(),
-            *_nodes(data),
+            *((body,) if body is not None else _nodes(data)),
             b"</datastore-contents></push-update></notification>",
         )
     )

@@ -36,18 +36,21 @@ What an agent must do so on-change sees its live state
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from qnms.netconf.errors import RpcError
+from qnms.netconf.errors import ErrorTag, RpcError
 from qnms.netconf.operations import missing, operational_data
 from qnms.netconf.subscription_errors import DS_NS, YP_NS, Rpc, bad_value, sub_error
 from qnms.netconf.subscription_rpcs import (
     DATASTORE_FILTER_NAMES,
+    FilterSpec,
     parse_filter,
     parse_identity,
     parse_time,
@@ -55,13 +58,15 @@ from qnms.netconf.subscription_rpcs import (
 )
 from qnms.netconf.tree import split_tag
 from qnms.netconf.yang_patch import PathNamer
-from qnms.netconf.yang_push_select import Selection
+from qnms.netconf.yang_push_select import Selection, prune
 
 if TYPE_CHECKING:
+    from qnms.netconf.schema import Schema
     from qnms.netconf.session import ServerCore
     from qnms.netconf.subscription_delivery import SubscriptionOptions
     from qnms.netconf.yang_push_target import DatastoreTarget
 
+log = logging.getLogger(__name__)
 _Q = f"{{{YP_NS}}}"
 CHANGE_TYPES = ("create", "delete", "insert", "move", "replace")
 _DATASTORES = {"operational", "running"}
@@ -89,7 +94,7 @@ class YangPush:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_change: set[DatastoreTarget] = set()  # on-change targets to re-evaluate
         self._scheduled = False
-        self._batch: dict[tuple[str, bool], tuple[float, etree._Element]] | None = None
+        self._batch: dict[tuple, Any] | None = None  # per-instant evaluation cache
         self._slots: dict[float, list[Callable[[], None]]] = {}
         self.selection = Selection(core, options.on_change_unsupported)
         self.namer = PathNamer({m.namespace: m.name for m in core.monitoring.modules})
@@ -124,7 +129,7 @@ class YangPush:
 
     def _run_on_change(self) -> None:
         self._scheduled = False
-        self.batch(lambda: [t.changed() for t in list(self._on_change)])
+        self.batch(lambda: [_guarded(t.changed) for t in list(self._on_change)])
 
     # -- evaluation -------------------------------------------------------------------
 
@@ -153,6 +158,69 @@ class YangPush:
             self._batch[key] = snap
         return snap
 
+    def selected(
+        self, datastore: str, full: bool, flt: FilterSpec | None, on_change: bool
+    ) -> tuple[float, etree._Element]:
+        """(time, selection); equal selections in one batch are evaluated once.
+        On-change selections leave out the on-change-unsupported nodes."""
+        key = ("selection", datastore, full, flt.key if flt else None, on_change)
+        batch = self._batch
+        if batch is not None and key in batch:
+            return batch[key]
+        out = data = None  # out is a new tree unless it is the snapshot itself
+        if datastore == "operational" and not full and flt is not None and flt.kind == "subtree":
+            parts = self._parts()
+            if parts is not None:
+                ts, running, state, schema = parts
+                split = [(running, ("running", id(running))), (state, ("state", id(state)))]
+                out = self.selection.fast.evaluate(split, flt.element, flt.key, schema, batch)
+        if out is None:
+            ts, data = self.snapshot(datastore, full)
+            out = self.selection.apply(data, flt, batch)
+        if on_change and self.selection.trie:
+            if out is data:
+                out = copy.deepcopy(data)
+            prune(out, self.selection.trie)
+        if batch is not None:
+            batch[key] = (ts, out)
+        return ts, out
+
+    def _parts(self) -> tuple[float, etree._Element, list[etree._Element], Schema] | None:
+        """The operational datastore before the merge: (time, running, state nodes,
+        schema), for agent-only selections of a ``DatastoreManager`` (whose ``get()``
+        is exactly running merged with its ``state_provider``); None otherwise."""
+        batch = self._batch
+        if batch is not None and "parts" in batch:
+            return batch["parts"]
+        ds = self.core.datastores
+        schema = getattr(ds, "schema", None)
+        if schema is None or not hasattr(ds, "state_provider"):
+            return None
+        running = ds.get_config("running")
+        try:
+            state = list(ds.state_provider.state()) if ds.state_provider is not None else []
+        except RpcError:
+            raise
+        except Exception as exc:
+            log.exception("state provider failed")
+            msg = f"cannot read operational state: {exc}"
+            raise RpcError(ErrorTag.OPERATION_FAILED, msg) from exc
+        parts = (time.time(), running, state, schema)
+        if batch is not None:
+            batch["parts"] = parts
+        return parts
+
+    def body(self, data: etree._Element) -> bytes:
+        """The serialised nodes of a selection (shared by the pushes of one batch)."""
+        key = ("body", id(data))
+        batch = self._batch
+        if batch is not None and key in batch:
+            return batch[key]
+        out = b"".join(etree.tostring(c, with_tail=False) for c in data if isinstance(c.tag, str))
+        if batch is not None:
+            batch[key] = out
+        return out
+
     def at(self, wall: float, fn: Callable[[], None]) -> None:
         """Call ``fn`` at wall-clock time ``wall``, together with others due then."""
         assert self._loop is not None
@@ -166,7 +234,7 @@ class YangPush:
 
     def _run_slot(self, key: float) -> None:
         fns = self._slots.pop(key, [])
-        self.batch(lambda: [fn() for fn in fns])
+        self.batch(lambda: [_guarded(fn) for fn in fns])
 
     # -- parsing ----------------------------------------------------------------------
 
@@ -241,6 +309,15 @@ class YangPush:
                 raise bad_value("excluded-change", f"unknown change type {value!r}")
             excluded.add(value)
         return OnChange(damp, sync, frozenset(excluded))
+
+
+def _guarded(fn: Callable[[], object]) -> None:
+    """One subscription's failure (a state provider raising) must not stop the others
+    sharing its instant, nor its own schedule."""
+    try:
+        fn()
+    except Exception:
+        log.exception("YANG-Push evaluation failed")
 
 
 def _only(el: etree._Element, kids: dict, allowed: set[str]) -> None:

@@ -20,6 +20,7 @@ from qnms.netconf import filters
 from qnms.netconf.monitoring import protocol_schema
 from qnms.netconf.schema import SchemaNode
 from qnms.netconf.tree import split_tag
+from qnms.netconf.yang_push_eval import FastFilter
 
 if TYPE_CHECKING:
     from qnms.netconf.session import ServerCore
@@ -123,16 +124,23 @@ class Selection:
                 continue
         chains += [parse_path(path, prefixes) for path in unsupported]  # typos raise
         self.trie = excluded_trie(chains)
+        self.fast = FastFilter(self.child)
 
     def child(self, parent: SchemaNode | None, key: tuple[str, str]) -> SchemaNode | None:
         return self.roots.get(key) if parent is None else parent.children.get(key)
 
-    def apply(self, data: etree._Element, flt: FilterSpec | None) -> etree._Element:
-        """The selection from ``data``: a new tree, or ``data`` itself without a filter."""
+    def apply(
+        self, data: etree._Element, flt: FilterSpec | None, cache: dict | None = None
+    ) -> etree._Element:
+        """The selection from ``data``: a new tree, or ``data`` itself without a filter.
+
+        ``cache`` (one per snapshot) keeps list indexes between evaluations.
+        """
         if flt is None:
             return data
         if flt.kind == "subtree":
-            return filters.subtree_filter(data, flt.element)
+            out = self.fast.evaluate([(data, (id(data),))], flt.element, flt.key, None, cache)
+            return out if out is not None else filters.subtree_filter(data, flt.element)
         return filters.xpath_filter(data, flt.select, flt.nsmap)
 
     # -- reading filters --------------------------------------------------------------

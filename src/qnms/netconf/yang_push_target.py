@@ -11,7 +11,6 @@ contract with agents.
 from __future__ import annotations
 
 import asyncio
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from qnms.netconf.subscription_errors import DS_NS, YP_NS, Rpc, sub_error
 from qnms.netconf.subscription_rpcs import FilterSpec
 from qnms.netconf.yang_patch import diff, event_time, push_change_update, push_update
 from qnms.netconf.yang_push import OnChange, Periodic, YangPush
-from qnms.netconf.yang_push_select import prune
 
 if TYPE_CHECKING:
     from qnms.netconf.subscription_delivery import Subscription
@@ -60,14 +58,11 @@ class DatastoreTarget:
 
     def select(self) -> tuple[float, etree._Element]:
         """(time, selected data), with on-change-unsupported nodes left out if on-change."""
-        ts, data = self.engine.snapshot(self.datastore, self.full)
-        sel = self.engine.selection
-        out = sel.apply(data, self.filter)
-        if self.on_change and sel.trie:
-            if out is data:
-                out = copy.deepcopy(data)
-            prune(out, sel.trie)
-        return ts, out
+        return self.engine.selected(self.datastore, self.full, self.filter, self.on_change)
+
+    def _update(self, ts: float, data: etree._Element) -> bytes:
+        assert self.sub is not None
+        return push_update(self.sub.id, ts, data, self.engine.body(data))
 
     def check(self, rpc: Rpc) -> None:
         """Refuse now what could never work (RFC 8641 establish/modify errors)."""
@@ -77,6 +72,9 @@ class DatastoreTarget:
         except RpcError as exc:
             raise sub_error("filter-unsupported", exc.message, rpc=rpc, kind="datastore",
                             filter_failure_hint=exc.message) from exc  # fmt: skip
+        # The baseline of on-change without sync: changes from now on are reported,
+        # including those made before the reply reaches the subscriber.
+        self.baseline = data
         selected = any(isinstance(c.tag, str) for c in data)
         if not selected and self.filter is not None and not sel.may_select(self.filter):
             raise sub_error("unchanging-selection", "the filter selects no node of the served "
@@ -129,7 +127,12 @@ class DatastoreTarget:
                 self.engine.batch(self._periodic_push)
             self._schedule_periodic(self._token)
         else:
-            self.engine.batch(self.resync if self.trigger.sync_on_start else self._rebase)
+            if self.trigger.sync_on_start:
+                self.engine.batch(self.resync)
+            elif self.baseline is None:
+                self.engine.batch(self._rebase)
+            else:  # report what changed since the request was checked
+                self.engine.batch(self.changed)
             self.engine._on_change.add(self)
             self._schedule_poll(self._token)
 
@@ -146,20 +149,29 @@ class DatastoreTarget:
 
     # -- periodic ---------------------------------------------------------------------
 
-    def _schedule_periodic(self, token: int) -> None:
+    def _schedule_periodic(self, token: int, k: int | None = None) -> None:
+        """Schedule grid point ``k`` (anchor + k * period), or the next one from now.
+
+        Points are computed from the grid, not from the clock at the previous push,
+        so subscriptions with the same grid stay together (one snapshot) and a late
+        tick skips what it missed instead of drifting.
+        """
         t: Periodic = self.trigger  # type: ignore[assignment]
         period, anchor = t.period_cs / 100, t.anchor or 0.0
         now = time.time()
-        nxt = anchor + (math.floor((now - anchor) / period) + 1) * period
-        if t.anchor is None and nxt - now < period / 2:
-            nxt += period  # just pushed at establishment: keep the spacing
-        self.engine.at(nxt, lambda: self._periodic_tick(token))
+        if k is None or anchor + k * period <= now:
+            first = k is None
+            k = math.floor((now - anchor) / period) + 1
+            if first and t.anchor is None and anchor + k * period - now < period / 2:
+                k += 1  # just pushed at establishment: keep the spacing
+        due_k = k
+        self.engine.at(anchor + k * period, lambda: self._periodic_tick(token, due_k))
 
-    def _periodic_tick(self, token: int) -> None:
+    def _periodic_tick(self, token: int, k: int) -> None:
         if token != self._token:
             return
         self._periodic_push()
-        self._schedule_periodic(token)
+        self._schedule_periodic(token, k + 1)
 
     def _periodic_push(self) -> None:
         sub = self.sub
@@ -167,8 +179,7 @@ class DatastoreTarget:
             if sub is not None:
                 sub.dropped += 1
             return
-        ts, data = self.select()
-        self._send(push_update(sub.id, ts, data))
+        self._send(self._update(*self.select()))
 
     def _send(self, msg: bytes) -> bool:
         sub = self.sub
@@ -193,7 +204,7 @@ class DatastoreTarget:
         if sub is None or sub.state != "active":
             return
         ts, data = self.select()
-        if self._send(push_update(sub.id, ts, data)):
+        if self._send(self._update(ts, data)):
             self.baseline = data
 
     def _schedule_poll(self, token: int) -> None:

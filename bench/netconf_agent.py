@@ -1,0 +1,455 @@
+"""NETCONF agent speed: our QFS agent against netconfd (yuma123, C), same module, same client.
+
+Both servers serve qnms-quantum-fabric seeded with the ``madqci-r1`` element of the
+default network, and are driven by the same ncclient client (``TICK`` = 5 ms, see
+STACK-NOTES; TCP_NODELAY, see ``connect``) from this process, one server at a time:
+
+1. edit-config round trips per second: N merges on running, each toggling the
+   ``enabled`` leaf of one quantum link;
+2. get-config round trips per second: N get-configs of the whole (small) running;
+3. 1,000 list entries: one edit-config adding 1,000 quantum links (timed once), then a
+   get-config of that list with a subtree filter (median of ``--repeat`` calls); the
+   goal for that get is < 100 ms.
+
+The agent runs in a child process, as netconfd does, so the client does not share its
+GIL. netconfd is reached through a private sshd (temp host key, temp authorized key,
+``Subsystem netconf netconf-subsystem --ncxserver-sockname=PORT@SOCK``); netconfd itself
+takes the bare socket path. Everything listens on 127.0.0.1 only, lives in a temp
+directory and is stopped at the end. If netconfd cannot be run, the qnms figures are
+still printed with the reason. Known side effects outside the temp directory, both
+yuma123's: netconfd writes ``~/.yuma/startup-cfg-txid.txt`` (it finds ~ via getpwuid),
+and sshd run as root needs its privilege-separation directory /run/sshd (created if
+missing, as the openssh-server service would).
+
+``--profile`` instead runs the agent in this process under cProfile for the
+1,000-entry edit and gets, and prints the hotspots (Python 3.12's cProfile sees every
+thread: ncclient/paramiko rows are the client's, qnms and pyangbind rows the agent's).
+
+    .venv/bin/python bench/netconf_agent.py [--n 200] [--entries 1000] [--repeat 10]
+    .venv/bin/python bench/netconf_agent.py --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import pwd
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ncclient.transport.session
+from lxml import etree
+from ncclient import manager
+
+ncclient.transport.session.TICK = 0.005  # STACK-NOTES: ~100 ms per RPC otherwise
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+
+from agent_process import PASSWORD, USER, AgentProcess, start_agent  # noqa: E402
+
+from qnms.models import IETF_DIR, YANG_DIR  # noqa: E402
+
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+QFS = "urn:qnms:yang:qnms-quantum-fabric"
+MODULE = "qnms-quantum-fabric"
+ELEMENT = "madqci-r1"
+TOGGLED = "f-r1-r2"  # a quantum link of madqci-r1
+GOAL_MS = 100.0
+NETCONFD = "/usr/sbin/netconfd"
+SUBSYSTEM = "/usr/sbin/netconf-subsystem"
+SSHD = "/usr/sbin/sshd"
+
+
+# ------------------------------------------------------------------- workload
+
+
+def toggle_config(enabled: bool) -> str:
+    value = "true" if enabled else "false"
+    return (
+        f'<config xmlns="{NC}"><quantum-fabric xmlns="{QFS}"><quantum-links><quantum-link>'
+        f"<name>{TOGGLED}</name><enabled>{value}</enabled>"
+        "</quantum-link></quantum-links></quantum-fabric></config>"
+    )
+
+
+def bulk_config(entries: int) -> str:
+    links = "".join(
+        f"<quantum-link><name>bench-{i:05d}</name><remote-node>bench-node-{i:05d}</remote-node>"
+        f"<local-memory>mem0</local-memory><channel>bench-ch-{i:05d}</channel></quantum-link>"
+        for i in range(entries)
+    )
+    return (
+        f'<config xmlns="{NC}"><quantum-fabric xmlns="{QFS}"><quantum-links>{links}'
+        "</quantum-links></quantum-fabric></config>"
+    )
+
+
+LINKS_FILTER = f'<quantum-fabric xmlns="{QFS}"><quantum-links/></quantum-fabric>'
+
+
+def count_links(reply: Any) -> int:
+    return len(reply.data_ele.findall(f".//{{{QFS}}}quantum-link"))
+
+
+@dataclass
+class Figures:
+    """One server's results; None where a step failed (``error`` says why)."""
+
+    edit_rps: float | None = None
+    get_rps: float | None = None
+    load_s: float | None = None
+    get_bulk_ms: float | None = None
+    get_bulk_all_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+def rate(n: int, fn: Callable[[int], Any]) -> float:
+    start = time.perf_counter()
+    for i in range(n):
+        fn(i)
+    return n / (time.perf_counter() - start)
+
+
+def measure(m: Any, n: int, entries: int, repeat: int) -> Figures:
+    """The three measurements through one ncclient session ``m``."""
+    fig = Figures()
+    base = count_links(m.get_config("running", filter=("subtree", LINKS_FILTER)))
+    for i in range(5):  # warm-up: first-call costs (imports, caches) are not per-RPC cost
+        m.edit_config(target="running", config=toggle_config(i % 2 == 1))
+        m.get_config("running")
+    fig.edit_rps = rate(
+        n, lambda i: m.edit_config(target="running", config=toggle_config(i % 2 == 1))
+    )
+    final = m.get_config("running", filter=("subtree", LINKS_FILTER)).data_ele
+    enabled = final.xpath(
+        f"//q:quantum-link[q:name='{TOGGLED}']/q:enabled/text()", namespaces={"q": QFS}
+    )
+    assert enabled in ([], ["true"]), f"toggle ended at {enabled}"  # n even: back to true
+    fig.get_rps = rate(n, lambda _: m.get_config("running"))
+
+    config = bulk_config(entries)
+    start = time.perf_counter()
+    m.edit_config(target="running", config=config)
+    fig.load_s = time.perf_counter() - start
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        reply = m.get_config("running", filter=("subtree", LINKS_FILTER))
+        times.append(time.perf_counter() - start)
+        got = count_links(reply)
+        assert got == base + entries, f"expected {base + entries} links, got {got}"
+    fig.get_bulk_all_ms = [t * 1000 for t in times]
+    fig.get_bulk_ms = statistics.median(fig.get_bulk_all_ms)
+    return fig
+
+
+def connect(port: int, **auth: Any) -> Any:
+    """An ncclient session over a TCP_NODELAY socket.
+
+    paramiko leaves Nagle on: after a large reply it sends a small window-adjust, and
+    the next request then waits for the server's delayed ACK, adding ~40 ms to about
+    a third of the bulk gets whatever the server. That is the client's cost, not the
+    server's, so both servers are measured without it.
+    """
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return manager.connect(
+        sock=sock,
+        host="127.0.0.1",
+        port=port,
+        hostkey_verify=False,
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=180,
+        **auth,
+    )
+
+
+# ---------------------------------------------------------------- the servers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str, proc: Any = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with {proc.returncode}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{what}: not ready after {timeout:.0f} s")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop_process(proc: subprocess.Popen[Any] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@contextlib.contextmanager
+def netconfd_server(tmp: Path, seed: etree._Element) -> Iterator[tuple[int, dict[str, Any]]]:
+    """netconfd behind a private sshd; yields (ssh port, ncclient auth arguments)."""
+    for tool in (NETCONFD, SUBSYSTEM, SSHD, shutil.which("ssh-keygen") or "ssh-keygen"):
+        if not Path(tool).exists():
+            raise RuntimeError(f"{tool} is not installed")
+    user = pwd.getpwuid(os.getuid()).pw_name
+    if os.geteuid() == 0 and not Path("/run/sshd").is_dir():
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # sshd's privsep directory
+    for key in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / key)], check=True
+        )
+    (tmp / "authorized_keys").write_text((tmp / "client_key.pub").read_text())
+    port = free_port()
+    sock = tmp / "ncxserver.sock"
+    (tmp / "sshd_config").write_text(
+        f"""ListenAddress 127.0.0.1
+Port {port}
+HostKey {tmp / "host_key"}
+PidFile {tmp / "sshd.pid"}
+AuthorizedKeysFile {tmp / "authorized_keys"}
+StrictModes no
+UsePAM no
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowTcpForwarding no
+X11Forwarding no
+LogLevel ERROR
+Subsystem netconf {SUBSYSTEM} --ncxserver-sockname={port}@{sock}
+"""
+    )
+    startup = etree.Element(f"{{{NC}}}config", nsmap={None: NC})
+    for child in seed:
+        startup.append(child)
+    (tmp / "startup-cfg.xml").write_bytes(etree.tostring(startup, xml_declaration=True))
+    netconfd = sshd = None
+    try:
+        netconfd = subprocess.Popen(
+            [
+                NETCONFD,
+                f"--module={YANG_DIR / (MODULE + '.yang')}",
+                f"--modpath={YANG_DIR}:{IETF_DIR}",
+                f"--port={port}",
+                f"--ncxserver-sockname={sock}",  # the PORT@ prefix is for the subsystem
+                f"--startup={tmp / 'startup-cfg.xml'}",  # and where it saves edits
+                f"--superuser={user}",  # no NACM rules: let the bench user edit
+                "--target=running",
+                f"--log={tmp / 'netconfd.log'}",
+                "--log-level=warn",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(sock.exists, 15, "netconfd", netconfd)
+        with open(tmp / "sshd.log", "wb") as log:
+            sshd = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(tmp / "sshd_config")],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        wait_for(lambda: port_open(port), 10, "sshd", sshd)
+        yield port, {"username": user, "key_filename": str(tmp / "client_key")}
+    except RuntimeError as exc:
+        logs = " | ".join(
+            p.read_text(errors="replace").strip()[-300:]
+            for p in (tmp / "netconfd.log", tmp / "sshd.log")
+            if p.exists() and p.stat().st_size
+        )
+        raise RuntimeError(f"{exc}{' (' + logs + ')' if logs else ''}") from exc
+    finally:
+        stop_process(sshd)
+        stop_process(netconfd)
+
+
+def seed_from(m: Any) -> etree._Element:
+    """The agent's running configuration, to load netconfd with the same element."""
+    data = m.get_config("running").data_ele
+    return etree.fromstring(etree.tostring(data))
+
+
+# ---------------------------------------------------------------------- report
+
+
+def fmt(v: float | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def report(q: Figures, c: Figures | None, entries: int, repeat: int) -> None:
+    rows = [
+        ("edit-config round trips/s", "q", q.edit_rps, c and c.edit_rps, ",.1f"),
+        ("get-config round trips/s", "q", q.get_rps, c and c.get_rps, ",.1f"),
+        (f"edit-config of {entries:,} entries, s", "t", q.load_s, c and c.load_s, ",.3f"),
+        (
+            f"get-config of {entries:,} entries, ms (median of {repeat})",
+            "t",
+            q.get_bulk_ms,
+            c and c.get_bulk_ms,
+            ",.1f",
+        ),
+    ]
+    w = max(len(r[0]) for r in rows) + 2
+    print()
+    print(f"{'metric':<{w}}{'qnms':>12}{'netconfd':>12}{'ratio':>9}")
+    print("-" * (w + 33))
+    for label, kind, qv, cv, spec in rows:
+        ratio = None
+        if qv and cv:
+            ratio = qv / cv if kind == "q" else cv / qv
+        print(f"{label:<{w}}{fmt(qv, spec):>12}{fmt(cv, spec):>12}{fmt(ratio, '.2f'):>9}")
+    print(
+        "\nratio: qnms/netconfd for rates, netconfd_time/qnms_time for times; "
+        ">= 1.0 means qnms is at least as fast."
+    )
+    if c is None or c.error:
+        print(f"netconfd: NOT MEASURED: {c.error if c else 'not run'}")
+    if q.error:
+        print(f"qnms: incomplete: {q.error}")
+    for name, fig in (("qnms", q), ("netconfd", c)):
+        if fig is not None and fig.get_bulk_all_ms:
+            calls = ", ".join(f"{t:.1f}" for t in fig.get_bulk_all_ms)
+            print(f"{name} get-config of {entries:,} entries, each call (ms): {calls}")
+    if q.get_bulk_ms is not None:
+        met = "MET" if q.get_bulk_ms < GOAL_MS else "NOT MET"
+        print(
+            f"goal: qnms get-config of {entries:,} entries < {GOAL_MS:.0f} ms: {met} "
+            f"(median {q.get_bulk_ms:.1f} ms)"
+        )
+    else:
+        print(f"goal: qnms get-config of {entries:,} entries < {GOAL_MS:.0f} ms: NOT MEASURED")
+
+
+# --------------------------------------------------------------------- runs
+
+
+def run_compare(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="qnms-bench-nc-") as tmpdir:
+        tmp = Path(tmpdir)
+        q = Figures()
+        seed = None
+        t0 = time.perf_counter()
+        agent = AgentProcess(tmp / "agent", name=ELEMENT)
+        try:
+            print(
+                f"qnms agent {ELEMENT} on 127.0.0.1:{agent.port} ({time.perf_counter() - t0:.1f} s)"
+            )
+            m = connect(agent.port, username=USER, password=PASSWORD)
+            try:
+                seed = seed_from(m)
+                q = measure(m, args.n, args.entries, args.repeat)
+            except Exception as exc:
+                q.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                m.close_session()
+        finally:
+            agent.stop()
+        print(f"qnms measured ({time.perf_counter() - t0:.1f} s)")
+
+        c = Figures()
+        if seed is None:
+            c.error = "no seed configuration (the qnms agent failed)"
+        else:
+            try:
+                (tmp / "netconfd").mkdir()
+                with netconfd_server(tmp / "netconfd", seed) as (port, auth):
+                    print(f"netconfd behind sshd on 127.0.0.1:{port}")
+                    m = connect(port, **auth)
+                    try:
+                        c = measure(m, args.n, args.entries, args.repeat)
+                    finally:
+                        m.close_session()
+            except Exception as exc:
+                c.error = f"{type(exc).__name__}: {exc}"
+        print(f"netconfd measured ({time.perf_counter() - t0:.1f} s)")
+        report(q, c, args.entries, args.repeat)
+
+
+def run_profile(args: argparse.Namespace) -> None:
+    """cProfile of the agent's loop thread during the bulk edit and the bulk gets."""
+    with tempfile.TemporaryDirectory(prefix="qnms-bench-prof-") as tmpdir:
+        agent = start_agent(Path(tmpdir) / "agent", name=ELEMENT)
+        try:
+            m = connect(agent.port, username=USER, password=PASSWORD)
+            try:
+                for phase, action in (
+                    (
+                        f"edit-config of {args.entries:,} entries",
+                        lambda: m.edit_config(target="running", config=bulk_config(args.entries)),
+                    ),
+                    (
+                        f"{args.repeat} get-configs of {args.entries:,} entries",
+                        lambda: [
+                            m.get_config("running", filter=("subtree", LINKS_FILTER))
+                            for _ in range(args.repeat)
+                        ],
+                    ),
+                ):
+                    prof = cProfile.Profile()
+                    agent.call(prof.enable)  # on the agent's loop: between two RPCs
+                    start = time.perf_counter()
+                    action()
+                    wall = time.perf_counter() - start
+                    agent.call(prof.disable)
+                    print(f"\n=== {phase}: {wall:.3f} s wall (under cProfile) ===")
+                    for key in ("tottime", "cumulative"):
+                        out = io.StringIO()
+                        stats = pstats.Stats(prof, stream=out).strip_dirs().sort_stats(key)
+                        stats.print_stats(args.top)
+                        body = out.getvalue()
+                        print(body[body.find("   ncalls") :].rstrip())
+            finally:
+                m.close_session()
+        finally:
+            agent.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--n", type=int, default=200, help="round trips per rate (even)")
+    p.add_argument("--entries", type=int, default=1000, help="list entries loaded")
+    p.add_argument("--repeat", type=int, default=10, help="timed gets of the entries")
+    p.add_argument("--profile", action="store_true", help="profile the agent instead")
+    p.add_argument("--top", type=int, default=25, help="rows per profile table")
+    args = p.parse_args()
+    args.n += args.n % 2  # even: the toggled leaf ends where it started
+    if args.profile:
+        run_profile(args)
+    else:
+        run_compare(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Interop tests: third-party NETCONF clients (yangcli) against qnms agents."""
