@@ -92,6 +92,8 @@ class Agent:
             lazy_bindings=True,
         )
         self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.get_config("running"))
+        if config.stratum == "ss":
+            self.live.node_name = config.name
         self.datastores.state_provider = self.live
         self.live.config_changed()
         self.datastores.add_listener(lambda _changes, _session: self.live.config_changed())
@@ -105,6 +107,10 @@ class Agent:
                 authorized_keys=config.authorized_keys,
             ),
         )
+
+    def state_changed(self) -> None:
+        """Live state changed (emulation results): on-change subscriptions look again."""
+        self.server.state_changed()
 
     @property
     def port(self) -> int:

@@ -30,6 +30,15 @@ class CsState:
         self.counters = Counters()
         self.cut: set[str] = set()  # channels cut by a fault, whatever their config says
 
+    def apply(self, msg: dict) -> None:
+        """Take a QNDT result: a channel cut or restored by an injected fault."""
+        if msg.get("type") != "fault" or "channel" not in msg:
+            return
+        if msg.get("fault") == "channel-cut":
+            self.cut.add(msg["channel"])
+        elif msg.get("fault") == "channel-restored":
+            self.cut.discard(msg["channel"])
+
     def config_changed(self) -> None:
         """Nothing to remember: channel state is computed from config on each read."""
 

@@ -10,12 +10,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from lxml import etree
 
-from qnms_agents.live import Clock, Counters, Element, FirstSeen, dec, rfc3339
+from qnms_agents.live import Clock, Element, FirstSeen, dec, rfc3339
 
 NS = "urn:qnms:yang:qnms-quantum-fabric"
+LINKS = "quantum-links/quantum-link"
+NODE_COUNTERS = (
+    "swaps-attempted",
+    "swaps-succeeded",
+    "purifications-attempted",
+    "purifications-succeeded",
+)
+LINK_DECIMALS = {
+    "generation-rate": 3,
+    "success-probability": 6,
+    "mean-fidelity": 6,
+    "last-fidelity": 6,
+    "loss": 4,
+}
 E = Element(NS)
 
 
@@ -27,9 +42,21 @@ class QfsState:
     def __init__(self, running: Callable[[], etree._Element], clock: Clock = time.time) -> None:
         self.running = running  # () -> the <data> element of the running datastore
         self.clock = clock
-        self.counters = Counters()
         self.quis = FirstSeen(clock)
-        self.fidelity: dict[str, float] = {}  # last fidelity reported per link
+        self.emulated_node: dict[str, Any] = {}  # last node-telemetry from the QNDT
+        self.emulated_links: dict[str, dict[str, Any]] = {}  # last link-telemetry per link
+
+    def links(self) -> list[str]:
+        """Names of the configured quantum links (for bus subscriptions)."""
+        fabric = E.find(self.running(), "quantum-fabric")
+        return [E.text(lk, "name") for lk in E.find(fabric[0] if fabric else None, LINKS)]
+
+    def apply(self, msg: dict[str, Any]) -> None:
+        """Take a QNDT result: the latest telemetry of this node or one of its links."""
+        if msg.get("type") == "node-telemetry":
+            self.emulated_node = msg
+        elif msg.get("type") == "link-telemetry" and "link" in msg:
+            self.emulated_links[msg["link"]] = msg
 
     def config_changed(self) -> None:
         """Note the QUIs that appeared or went, so each ages from its creation."""
@@ -43,32 +70,20 @@ class QfsState:
         if not fabric:
             return []
         cfg = fabric[0]
-        node_id = E.text(cfg, "node/id")
         quis = E.find(cfg, "qui-table/qui")
         self.quis.track({E.text(q, "id") for q in quis})
-        out = E("quantum-fabric", self._node(node_id), self._memories(cfg, quis))
+        out = E("quantum-fabric", self._node(), self._memories(cfg, quis))
         out.append(self._links(cfg))
         out.append(self._quis(quis))
         return [out]
 
-    def _node(self, node_id: str) -> etree._Element:
-        c = self.counters
-        return E(
-            "node",
-            E("oper-state", "up"),
-            E(
-                "statistics",
-                *(
-                    E(name, str(c.get(node_id, name)))
-                    for name in (
-                        "swaps-attempted",
-                        "swaps-succeeded",
-                        "purifications-attempted",
-                        "purifications-succeeded",
-                    )
-                ),
-            ),
+    def _node(self) -> etree._Element:
+        emu = self.emulated_node
+        stats = E(
+            "statistics",
+            *(E(k, str(emu.get(k, 0))) for k in NODE_COUNTERS),
         )
+        return E("node", E("oper-state", emu.get("oper-state", "up")), stats)
 
     def _memories(self, cfg: etree._Element, quis: list[etree._Element]) -> etree._Element:
         reserved: dict[str, int] = {}
@@ -80,9 +95,12 @@ class QfsState:
         for mem in E.find(cfg, "memories/memory"):
             name = E.text(mem, "name")
             size = int(E.text(mem, "size", "0"))
-            entangled = min(self.counters.get(name, "entangled"), size)
-            held = min(reserved.get(name, 0), size - entangled)
-            free = size - held - entangled
+            emulated = self.emulated_node.get("memories", {}).get(name)
+            if emulated:
+                out.append(_emulated_memory(name, emulated))
+                continue
+            held = min(reserved.get(name, 0), size)
+            free = size - held
             out.append(
                 E(
                     "memory",
@@ -92,7 +110,7 @@ class QfsState:
                         E("free", str(free)),
                         E("reserved", str(held)),
                         E("occupied", "0"),
-                        E("entangled", str(entangled)),
+                        E("entangled", "0"),
                         E("occupancy", dec(100 * (size - free) / size if size else 0, 2)),
                     ),
                 )
@@ -101,24 +119,20 @@ class QfsState:
 
     def _links(self, cfg: etree._Element) -> etree._Element:
         out = E("quantum-links")
-        for link in E.find(cfg, "quantum-links/quantum-link"):
+        for link in E.find(cfg, LINKS):
             name = E.text(link, "name")
-            up = E.text(link, "enabled", "true") == "true"
-            attempts = self.counters.get(name, "attempts")
-            successes = self.counters.get(name, "successes")
-            telemetry = E("telemetry", E("attempts", str(attempts)), E("successes", str(successes)))
-            if attempts:
-                telemetry.append(E("success-probability", dec(successes / attempts, 6)))
-            if name in self.fidelity:
-                telemetry.append(E("last-fidelity", dec(self.fidelity[name], 6)))
-            out.append(
-                E(
-                    "quantum-link",
-                    E("name", name),
-                    E("oper-state", "up" if up else "down"),
-                    telemetry,
-                )
+            enabled = E.text(link, "enabled", "true") == "true"
+            emu = self.emulated_links.get(name, {})
+            oper = emu.get("oper-state", "up") if enabled else "down"
+            telemetry = E(
+                "telemetry",
+                E("attempts", str(emu.get("attempts", 0))),
+                E("successes", str(emu.get("successes", 0))),
             )
+            for leaf, digits in LINK_DECIMALS.items():
+                if emu.get(leaf) is not None:
+                    telemetry.append(E(leaf, dec(emu[leaf], digits)))
+            out.append(E("quantum-link", E("name", name), E("oper-state", oper), telemetry))
         return out
 
     def _quis(self, quis: list[etree._Element]) -> etree._Element:
@@ -147,3 +161,16 @@ class QfsState:
                 )
             )
         return out
+
+
+def _emulated_memory(name: str, banks: dict[str, Any]) -> etree._Element:
+    counts = {k: str(int(banks.get(k, 0))) for k in ("free", "reserved", "occupied", "entangled")}
+    return E(
+        "memory",
+        E("name", name),
+        E(
+            "state",
+            *(E(k, v) for k, v in counts.items()),
+            E("occupancy", dec(float(banks.get("occupancy", 0.0)), 2)),
+        ),
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 from qnms.netconf.server import is_loopback
 from qnms.network.inventory import Network
 from qnms_agents.base import Agent, AgentConfig, elements
+from qnms_agents.qndt_feed import QndtFeed
 
 DEFAULT_USER = ("admin", "admin")
 
@@ -46,9 +47,14 @@ def credentials(
     return dict([DEFAULT_USER])
 
 
-async def serve(agents: Sequence[Agent], *, quiet: bool = False) -> None:
-    """Start the agents, print where each listens, wait for SIGINT/SIGTERM, stop."""
+async def serve(agents: Sequence[Agent], *, qndt: str | None = None, quiet: bool = False) -> None:
+    """Start the agents, print where each listens, wait for SIGINT/SIGTERM, stop.
+
+    With ``qndt`` (the engine's bus address) the agents' live state follows the
+    emulation results published there.
+    """
     started: list[Agent] = []
+    feed = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +71,9 @@ async def serve(agents: Sequence[Agent], *, quiet: bool = False) -> None:
         for agent in started:
             c = agent.config
             print(f"{c.stratum:8} {c.name:18} {c.host}:{agent.port}", flush=True)
+        if qndt:
+            feed = QndtFeed(started, qndt).start()
+            print(f"following QNDT results on {qndt}", file=sys.stderr, flush=True)
         print(
             f"{len(started)} agent(s) up in {time.monotonic() - t0:.1f} s; Ctrl-C to stop",
             file=sys.stderr,
@@ -72,6 +81,8 @@ async def serve(agents: Sequence[Agent], *, quiet: bool = False) -> None:
         )
         await stop.wait()
     finally:
+        if feed is not None:
+            feed.cancel()
         for agent in reversed(started):
             await agent.stop()
 

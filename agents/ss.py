@@ -54,6 +54,26 @@ class SsState:
         self.clock = clock
         self.counters = Counters()
         self.buckets: dict[str, TokenBucket] = {}
+        self.fidelity: dict[str, float] = {}  # last delivered fidelity per service unit
+        self.node_name: str | None = None  # set by the agent: the node it manages
+
+    def apply(self, msg: dict) -> None:
+        """Take a QNDT result: pairs delivered to, or lost from, this node's endpoints.
+
+        The bus names allocations after service units (the orchestrator allocates
+        one per service unit), so results are counted against that service unit.
+        """
+        if self.node_name is None or self.node_name not in msg.get("endpoints", ()):
+            return
+        unit = msg.get("allocation", "")
+        kind = msg.get("type")
+        if kind == "pair-delivered":
+            self.counters.add(unit, "delivered")
+            if msg.get("held"):
+                self.counters.add(unit, "stored")
+            self.fidelity[unit] = float(msg.get("fidelity", 0.0))
+        elif kind in ("pair-used", "pair-expired", "pair-released", "pair-lost"):
+            self.counters.add(unit, "stored", -1)
 
     def config_changed(self) -> None:
         """Create, re-shape or drop buckets as sessions are configured."""
@@ -101,8 +121,13 @@ class SsState:
                     E("name", name),
                     E(
                         "store",
-                        E("stored-units", str(self.counters.get(name, "stored"))),
+                        E("stored-units", str(max(0, self.counters.get(name, "stored")))),
                         E("delivered-units", str(self.counters.get(name, "delivered"))),
+                        *(
+                            [E("achieved-fidelity", dec(self.fidelity[name], 6))]
+                            if name in self.fidelity
+                            else []
+                        ),
                     ),
                 )
             )

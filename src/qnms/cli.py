@@ -70,7 +70,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     except (ValueError, NetworkError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    asyncio.run(serve([agent]))
+    asyncio.run(serve([agent], qndt=args.qndt))
     return 0
 
 
@@ -91,7 +91,7 @@ def _cmd_agents(args: argparse.Namespace) -> int:
     except (ValueError, NetworkError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    asyncio.run(serve(agents))
+    asyncio.run(serve(agents, qndt=args.qndt))
     return 0
 
 
@@ -101,6 +101,7 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", help="NETCONF user (default on loopback: admin/admin)")
     p.add_argument("--password", help="password of --user")
     p.add_argument("--authorized-keys", type=Path, help="OpenSSH authorized_keys file")
+    p.add_argument("--qndt", metavar="ADDR", help="follow the QNDT engine's bus at ADDR")
 
 
 def build_parser() -> argparse.ArgumentParser:
