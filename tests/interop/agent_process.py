@@ -22,11 +22,12 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+
+from qnms.background import BackgroundLoop
 
 T = TypeVar("T")
 
@@ -52,39 +53,18 @@ def _make_agent(
     return Agent(config, network if network is not None else load_network())
 
 
-class AgentThread:
+class AgentThread(BackgroundLoop):
     """An ``Agent`` started on its own event loop; ``stop()`` is safe to call twice."""
 
     def __init__(self, agent: Any) -> None:
+        super().__init__()
         self.agent = agent
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(
-            target=self.loop.run_forever, name=f"agent-{agent.config.name}", daemon=True
-        )
-        self.thread.start()
         try:
             self.run(agent.start())
         except BaseException:
-            self._stop_loop()
+            self.close()
             raise
         self.port: int = agent.port
-
-    def run(self, coro: Any, timeout: float = 15.0) -> Any:
-        """Run a coroutine on the agent's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn: Callable[[], T], timeout: float = 15.0) -> T:
-        """Run plain code on the agent's loop, between two RPCs, and return its result."""
-        fut: Future[T] = Future()
-
-        def _do() -> None:
-            try:
-                fut.set_result(fn())
-            except BaseException as exc:  # handed to the caller
-                fut.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(_do)
-        return fut.result(timeout)
 
     def running(self) -> Any:
         """A copy of the running datastore (lxml ``<data>``)."""
@@ -103,13 +83,7 @@ class AgentThread:
         try:
             self.run(self.agent.stop())
         finally:
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        if not self.thread.is_alive():
-            self.loop.close()
+            self.close()
 
 
 def start_agent(

@@ -10,9 +10,7 @@ so these tests also check that the protocol layer and the datastore layer fit.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import pytest
 from lxml import etree
 from ncclient import manager
 
+from qnms.background import BackgroundLoop
 from qnms.netconf.datastore import DatastoreManager
 from qnms.netconf.errors import NC_NS
 from qnms.netconf.framing import FrameDecoder, encode_message
@@ -44,31 +43,14 @@ def make_datastores() -> DatastoreManager:
 # -- the server in a thread -------------------------------------------------------------
 
 
-class ServerThread:
+class ServerThread(BackgroundLoop):
     """A NetconfServer on a private event loop; ``call`` runs code on that loop."""
 
     def __init__(self, server: NetconfServer) -> None:
+        super().__init__()
         self.server = server
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
         self.run(server.start())
         self.port = server.port
-
-    def run(self, coro: Any, timeout: float = 10.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-        fut: Future[Any] = Future()
-
-        def _do() -> None:
-            try:
-                fut.set_result(fn())
-            except Exception as exc:
-                fut.set_exception(exc)
-
-        self.loop.call_soon_threadsafe(_do)
-        return fut.result(timeout)
 
     def stop(self) -> None:
         if self.loop.is_closed():
@@ -76,9 +58,7 @@ class ServerThread:
         try:
             self.run(self.server.stop())
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(5)
-            self.loop.close()
+            self.close()
 
 
 @pytest.fixture
