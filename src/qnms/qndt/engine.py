@@ -131,7 +131,7 @@ class Engine:
         stop = INF if t_s == INF else round(t_s * SECOND_PS)
         tl, data, agenda = self.tl, self.tl.events.data, self._agenda
         pop = heapq.heappop
-        count = 0
+        count = ticks = 0
         while True:
             t_ev = data[0].time if data else INF
             t_ag = agenda[0][0] if agenda else INF
@@ -141,16 +141,18 @@ class Engine:
                 t, _, fn = pop(agenda)
                 tl.time = max(tl.time, t)
                 fn()
-                continue
-            if t_ev >= stop:
-                break
-            event = pop(data)
-            if event.is_invalid():
-                continue
-            tl.time = event.time
-            event.process.run()
-            count += 1
-            if wall_deadline is not None and not count & 63 and time.monotonic() > wall_deadline:
+                ticks += 1  # agenda items (telemetry) reschedule themselves: count them too
+            else:
+                if t_ev >= stop:
+                    break
+                event = pop(data)
+                if event.is_invalid():
+                    continue
+                tl.time = event.time
+                event.process.run()
+                count += 1
+                ticks += 1
+            if wall_deadline is not None and not ticks & 63 and time.monotonic() > wall_deadline:
                 tl.run_counter += count
                 return False
         tl.run_counter += count
