@@ -42,8 +42,11 @@ class LiveState:
 
     counters: dict[str, int] = field(default_factory=lambda: {"pairs": 0})
     started: float = field(default_factory=time.monotonic)
+    fail: bool = False  # an emulation backend that is down
 
     def state(self) -> list[etree._Element]:
+        if self.fail:
+            raise RuntimeError("emulation unreachable")
         q = f"{{{EX}}}"
         net = etree.Element(q + "network", nsmap={None: EX})
         stats = etree.SubElement(net, q + "statistics")

@@ -25,7 +25,9 @@ from conftest_push import (  # noqa: E402
     STATS,
     UPTIME,
     YP,
+    LiveState,
     collect,
+    counter_value,
     datastore_sub,
     establish,
     on_change,
@@ -74,6 +76,9 @@ def test_stream_subscription_with_filters(push_server: ServerThread, tmp_path: P
         q = f"{{{NCN}}}"
         assert note.body.findtext(f"{q}changed-by/{q}session-id") == editor.session_id
         sub = push_server.server.subscriptions.subs[sid]
+        deadline = time.monotonic() + 2  # counted once the write returns, on its thread
+        while sub.sent < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert sub.excluded >= 2 and sub.sent == 1  # session start and end, not sent
         xflt = (
             f'<stream-xpath-filter xmlns:n="{NCN}">/n:netconf-session-start</stream-xpath-filter>'
@@ -165,7 +170,7 @@ def test_errors_leave_nothing_behind(push_factory: Any) -> None:
     assert server.server.subscriptions.subs == {}  # the sessions closed: all gone
 
 
-def test_kill_and_stop_time(push_server: ServerThread) -> None:
+def test_kill_and_stop_time(push_server: ServerThread, tmp_path: Path) -> None:
     with connect(push_server.port) as m, connect(push_server.port) as admin:
         sid = establish(m, datastore_sub())
         assert take(m).kind == "push-update"
@@ -174,6 +179,7 @@ def test_kill_and_stop_time(push_server: ServerThread) -> None:
         end = notes[-1]
         assert end.kind == "subscription-terminated" and end.id == sid
         assert end.body.findtext(f"{{{SN}}}reason") == "sn:no-such-subscription"
+        yanglint("nc-notif", end.raw.encode(), tmp_path)
         assert take(m, timeout=0.3) is None  # nothing after the termination
         with pytest.raises(RPCError):
             rpc(admin, "kill-subscription", sid)
@@ -276,3 +282,27 @@ def test_slow_reader_is_suspended_not_stalling(push_factory: Any) -> None:
     assert kinds.index("subscription-resumed") > i
     assert kinds[-1] == "push-update"  # delivery went on after resuming
     _ = UPTIME
+
+
+def test_update_too_big_and_failing_state(push_factory: Any, live: LiveState) -> None:
+    """Runtime trouble suspends or skips, and the subscription recovers on its own."""
+    server = push_factory(max_update_size=1500)
+    with connect(server.port) as m:
+        sid = establish(m, datastore_sub(COUNTERS, periodic(5)))
+        assert take(m).kind == "push-update"
+        live.counters.update({f"c{i:02d}": i for i in range(40)})  # now too big
+        notes = collect(m, lambda ns: any(n.kind == "subscription-suspended" for n in ns))
+        assert notes[-1].id == sid
+        assert notes[-1].body.findtext(f"{{{SN}}}reason") == "yp:update-too-big"
+        live.counters = {"pairs": 1}
+        notes = collect(m, lambda ns: len(ns) >= 2 and ns[-1].kind == "push-update")
+        assert [n.kind for n in notes][:2] == ["subscription-resumed", "push-update"]
+        assert counter_value(notes[1]) == "1"
+        live.fail = True  # the state provider raises: no update, the schedule goes on
+        time.sleep(0.2)
+        while take(m, timeout=0.05) is not None:
+            pass
+        assert take(m, timeout=0.2) is None
+        live.fail = False
+        note = take(m, timeout=1)
+        assert note is not None and note.kind == "push-update"

@@ -6,9 +6,10 @@ lives here: the ``establish``/``modify``/``delete``/``kill-subscription`` operat
 the ``subscriptions`` and ``streams`` state, the subscription state change
 notifications, and delivery.
 
-Delivery never blocks a producer. Each subscription owns a bounded outbox that one
-task drains into its session in batches (several notifications per SSH write). When
-a receiver cannot keep up, the outbox fills, the subscription is suspended with
+Delivery never blocks a producer. Each subscription owns a bounded outbox; one task
+per session drains all of its outboxes in batches (what an instant produced goes out
+in one SSH write, see ``subscription_delivery``). When a receiver cannot keep up,
+the outbox fills, the subscription is suspended with
 ``unsupportable-volume`` and every record it misses is counted (``qss:dropped-event-
 records``); once the backlog is written it resumes (``subscription-resumed``, and an
 on-change subscription gets a fresh ``push-update`` since its receiver missed

@@ -18,6 +18,8 @@ selection, and building it as one string avoids copying trees per receiver.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -134,7 +136,7 @@ def _diff(old, new, parent, path, module, child, namer, out) -> None:
         elif _is_leaf(node, hit[1], n):
             if not _leaf_equal(node, hit[1], n):
                 out.append(Edit("replace", step, n))
-        else:
+        elif etree.tostring(hit[1]) != etree.tostring(n):  # equal bytes: nothing to see
             _diff(hit[1], n, node, step, namer.module(node, n), child, namer, out)
 
 
@@ -143,8 +145,12 @@ def _diff(old, new, parent, path, module, child, namer, out) -> None:
 
 def event_time(ts: float | None = None) -> str:
     """``yang:date-and-time`` with microseconds, so back-to-back pushes stay ordered."""
-    dt = datetime.fromtimestamp(ts, UTC) if ts is not None else datetime.now(UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return _event_time(ts if ts is not None else time.time())
+
+
+@functools.lru_cache(maxsize=256)  # the pushes of one instant share their time
+def _event_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _nodes(data: etree._Element) -> Iterator[bytes]:

@@ -129,7 +129,7 @@ class YangPush:
 
     def _run_on_change(self) -> None:
         self._scheduled = False
-        self.batch(lambda: [_guarded(t.changed) for t in list(self._on_change)])
+        self.batch(lambda: [guarded(t.changed) for t in list(self._on_change)])
 
     # -- evaluation -------------------------------------------------------------------
 
@@ -137,12 +137,17 @@ class YangPush:
         """Run ``fn`` with one datastore snapshot shared by everything it evaluates."""
         outer = self._batch is not None
         if not outer:
-            self._batch = {}
+            self._batch = {"now": time.time()}
         try:
             fn()
         finally:
             if not outer:
                 self._batch = None
+
+    def now(self) -> float:
+        """The time the current batch started (everything in it happens "at once"), so
+        the subscriptions of one instant take the same scheduling decisions."""
+        return self._batch["now"] if self._batch is not None else time.time()
 
     def snapshot(self, datastore: str, full: bool) -> tuple[float, etree._Element]:
         """(time, data) of ``datastore``; treat the tree as read-only, it is shared."""
@@ -234,7 +239,7 @@ class YangPush:
 
     def _run_slot(self, key: float) -> None:
         fns = self._slots.pop(key, [])
-        self.batch(lambda: [_guarded(fn) for fn in fns])
+        self.batch(lambda: [guarded(fn) for fn in fns])
 
     # -- parsing ----------------------------------------------------------------------
 
@@ -311,13 +316,19 @@ class YangPush:
         return OnChange(damp, sync, frozenset(excluded))
 
 
-def _guarded(fn: Callable[[], object]) -> None:
+_last_failure = [0.0]
+
+
+def guarded(fn: Callable[[], object]) -> None:
     """One subscription's failure (a state provider raising) must not stop the others
-    sharing its instant, nor its own schedule."""
+    sharing its instant, nor its own schedule; it is logged at most every 10 s."""
     try:
         fn()
     except Exception:
-        log.exception("YANG-Push evaluation failed")
+        now = time.monotonic()
+        if now - _last_failure[0] >= 10.0:
+            _last_failure[0] = now
+            log.exception("YANG-Push evaluation failed (repeats are not logged for 10 s)")
 
 
 def _only(el: etree._Element, kids: dict, allowed: set[str]) -> None:

@@ -22,7 +22,6 @@ nodes, attributes) takes the general path. The tests compare both paths.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 
 from lxml import etree
@@ -30,7 +29,7 @@ from lxml import etree
 from qnms.netconf import filters
 from qnms.netconf.errors import NC_NS
 from qnms.netconf.schema import Schema, SchemaNode
-from qnms.netconf.tree import copy_with_ns, merge_into, new_data, split_tag
+from qnms.netconf.tree import ident_of, new_data, split_tag
 
 ChildLookup = Callable[[SchemaNode | None, tuple[str, str]], SchemaNode | None]
 Spec = dict[str, "Spec | None"]  # tag -> children spec, or None for a selection node
@@ -40,6 +39,18 @@ _NC_ATTR = f"{{{NC_NS}}}"
 
 def _elements(el: etree._Element | Sequence[etree._Element]) -> list[etree._Element]:
     return [c for c in el if isinstance(c.tag, str)]
+
+
+def _copy(el: etree._Element) -> etree._Element:
+    """A deep copy that keeps every namespace in scope (as ``tree.copy_with_ns``), at C
+    speed when only a default namespace is in scope (no prefix can hide in text)."""
+    nsmap = el.nsmap
+    if not nsmap or (len(nsmap) == 1 and None in nsmap):
+        return el.__copy__()  # lxml copies are deep; this skips copy.deepcopy's memo
+    new = etree.Element(el.tag, attrib=dict(el.attrib), nsmap=nsmap)
+    new.text = el.text
+    new.extend(el.__copy__())
+    return new
 
 
 def compile_structural(flt: etree._Element) -> Spec | None:
@@ -77,11 +88,15 @@ class FastFilter:
         than one), or None when the filter has neither fast shape."""
         keyed = [self.keyed(roots, flt, cache, where) for roots, where in parts]
         if all(k is not None for k in keyed):
-            merged = self._merge([k[0] for k in keyed], schema)  # type: ignore[index]
-            if merged is None:
-                return None
-            exact = keyed[0][1]  # type: ignore[index]
-            return merged if exact else filters.subtree_filter(merged, flt)
+            hits = [k for k in keyed if k[2] is not None]  # type: ignore[index]
+            if not hits:
+                return new_data()
+            tree, exact, entry, node = hits[0]  # type: ignore[misc]
+            for other in hits[1:]:  # the same entry in another part: merge entry-wise
+                if schema is None:
+                    return None
+                _absorb(schema, node, entry, other[2], skip=node.keys)  # type: ignore[index]
+            return tree if exact else filters.subtree_filter(tree, flt)
         if key not in self._specs:
             self._specs[key] = compile_structural(flt)
         spec = self._specs[key]
@@ -89,15 +104,14 @@ class FastFilter:
             return None
         return self._merge([self.structural(roots, spec) for roots, _ in parts], schema)
 
-    @staticmethod
-    def _merge(trees: list[etree._Element], schema: Schema | None) -> etree._Element | None:
+    def _merge(self, trees: list[etree._Element], schema: Schema | None) -> etree._Element | None:
         full = [t for t in trees if len(t)]
         if len(full) <= 1:
             return full[0] if full else trees[0]
         if schema is None:
             return None
         for other in full[1:]:
-            merge_into(schema, None, full[0], other)
+            _absorb(schema, None, full[0], other)
         return full[0]
 
     # -- keyed ------------------------------------------------------------------------
@@ -105,10 +119,11 @@ class FastFilter:
     def keyed(
         self, roots: Sequence[etree._Element], flt: etree._Element, cache: dict | None,
         where: tuple,
-    ) -> tuple[etree._Element, bool] | None:  # fmt: skip
+    ) -> tuple[etree._Element, bool, etree._Element | None, SchemaNode] | None:  # fmt: skip
         """(the entry named by its keys, with its ancestors; whether that is already the
-        filter's result) or None for other filters. ``exact``: the entry is named by
-        its keys only, so RFC 6241 6.2.5 selects all of it."""
+        filter's result; the entry in it, None if there is none; its list) or None for
+        other filters. ``exact``: the entry is named by its keys only, so RFC 6241 6.2.5
+        selects all of it."""
         out = parent_out = new_data()
         candidates: Sequence[etree._Element] = roots
         f, node = flt, None
@@ -127,7 +142,7 @@ class FastFilter:
                 if len(found) > 1:
                     return None
                 if not found:
-                    return out, True
+                    return out, True, None, node  # selects nothing (not even ancestors)
                 d = found[0]
                 parent_out = etree.SubElement(parent_out, d.tag, dict(d.attrib), nsmap=d.nsmap)
                 candidates, f, path = d, fk, (*path, fk.tag)
@@ -150,9 +165,11 @@ class FastFilter:
                 want.append(text)
             index = self._index(candidates, node, cache, (*where, *path))
             entry = index.get(tuple(want))
-            if entry is not None:
-                parent_out.append(copy.deepcopy(entry))
-            return out, len(_elements(fk)) == len(node.keys)
+            if entry is None:
+                return out, True, None, node
+            entry = _copy(entry)
+            parent_out.append(entry)
+            return out, len(_elements(fk)) == len(node.keys), entry, node
 
     @staticmethod
     def _index(
@@ -186,7 +203,7 @@ class FastFilter:
                 continue
             sub = spec[d.tag]
             if sub is None:
-                out.append(copy_with_ns(d))
+                out.append(_copy(d))
                 continue
             node = self.child(parent, split_tag(d.tag))
             part = etree.Element(d.tag, attrib=dict(d.attrib), nsmap=d.nsmap)
@@ -199,5 +216,44 @@ class FastFilter:
                     tag = f"{{{node.ns}}}{k}"
                     kel = d.find(tag)
                     if tag not in have and kel is not None:
-                        part.insert(i, copy_with_ns(kel))
+                        part.insert(i, _copy(kel))
             out.append(part)
+
+
+def _absorb(schema: Schema, parent: SchemaNode | None, target: etree._Element,
+            source: etree._Element, skip: Sequence[str] = ()) -> None:  # fmt: skip
+    """Merge ``source`` into ``target`` as ``tree.merge_into`` does (state over config),
+    moving nodes instead of copying them: both are selections this module just made.
+    ``skip``: local names to leave alone (the keys of two entries known to match)."""
+    for c in list(source):
+        if not isinstance(c.tag, str) or (skip and split_tag(c.tag)[1] in skip):
+            continue
+        node = schema.child(parent, split_tag(c.tag))
+        existing = None
+        if node is not None and node.keyword in ("container", "leaf", "anydata", "anyxml"):
+            existing = target.find(c.tag)
+        elif node is not None:  # list or leaf-list entry: same keys / value
+            try:
+                ident = ident_of(node, c)
+                existing = next((t for t in target.iterchildren(c.tag)
+                                 if ident_of(node, t) == ident), None)  # fmt: skip
+            except LookupError:
+                existing = None
+        if existing is None:
+            target.append(_movable(c, target))
+        elif node is not None and node.keyword in ("container", "list"):
+            _absorb(schema, node, existing, c)
+        elif node is not None and node.keyword != "leaf-list":
+            target.replace(existing, _movable(c, target))
+
+
+def _movable(el: etree._Element, dest: etree._Element) -> etree._Element:
+    """``el`` itself, or a namespace-keeping copy when a prefix in scope at ``el`` is
+    not in scope at ``dest`` (a prefix used in text would lose its meaning)."""
+    have = dest.nsmap
+    if all(have.get(p) == ns for p, ns in el.nsmap.items() if p is not None):
+        return el
+    new = etree.Element(el.tag, attrib=dict(el.attrib), nsmap=el.nsmap)
+    new.text = el.text
+    new.extend(list(el))
+    return new

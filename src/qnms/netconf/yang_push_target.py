@@ -22,7 +22,7 @@ from qnms.netconf.errors import RpcError
 from qnms.netconf.subscription_errors import DS_NS, YP_NS, Rpc, sub_error
 from qnms.netconf.subscription_rpcs import FilterSpec
 from qnms.netconf.yang_patch import diff, event_time, push_change_update, push_update
-from qnms.netconf.yang_push import OnChange, Periodic, YangPush
+from qnms.netconf.yang_push import OnChange, Periodic, YangPush, guarded
 
 if TYPE_CHECKING:
     from qnms.netconf.subscription_delivery import Subscription
@@ -72,9 +72,8 @@ class DatastoreTarget:
         except RpcError as exc:
             raise sub_error("filter-unsupported", exc.message, rpc=rpc, kind="datastore",
                             filter_failure_hint=exc.message) from exc  # fmt: skip
-        # The baseline of on-change without sync: changes from now on are reported,
-        # including those made before the reply reaches the subscriber.
-        self.baseline = data
+        if self.on_change:  # the baseline without sync-on-start: changes from now on
+            self.baseline = data  # are reported, also those before the reply arrives
         selected = any(isinstance(c.tag, str) for c in data)
         if not selected and self.filter is not None and not sel.may_select(self.filter):
             raise sub_error("unchanging-selection", "the filter selects no node of the served "
@@ -158,20 +157,24 @@ class DatastoreTarget:
         """
         t: Periodic = self.trigger  # type: ignore[assignment]
         period, anchor = t.period_cs / 100, t.anchor or 0.0
-        now = time.time()
+        now = self.engine.now()
         if k is None or anchor + k * period <= now:
-            first = k is None
+            missed = k
             k = math.floor((now - anchor) / period) + 1
-            if first and t.anchor is None and anchor + k * period - now < period / 2:
+            if missed is None and t.anchor is None and anchor + k * period - now < period / 2:
                 k += 1  # just pushed at establishment: keep the spacing
+            if missed is not None and self.sub is not None:
+                self.sub.dropped += k - missed  # the server fell behind: not sent, counted
         due_k = k
         self.engine.at(anchor + k * period, lambda: self._periodic_tick(token, due_k))
 
     def _periodic_tick(self, token: int, k: int) -> None:
         if token != self._token:
             return
-        self._periodic_push()
-        self._schedule_periodic(token, k + 1)
+        try:
+            self._periodic_push()
+        finally:  # a failing state provider costs this update, not the schedule
+            self._schedule_periodic(token, k + 1)
 
     def _periodic_push(self) -> None:
         sub = self.sub
@@ -201,7 +204,7 @@ class DatastoreTarget:
     def resync(self) -> None:
         """Send the whole selection (sync-on-start, resync-subscription, after loss)."""
         sub = self.sub
-        if sub is None or sub.state != "active":
+        if sub is None or (sub.state != "active" and sub.suspend_reason != "update-too-big"):
             return
         ts, data = self.select()
         if self._send(self._update(ts, data)):
@@ -216,8 +219,10 @@ class DatastoreTarget:
 
         def tick() -> None:
             if token == self._token:
-                self.changed()
-                self._schedule_poll(token)
+                try:
+                    self.changed()
+                finally:
+                    self._schedule_poll(token)
 
         self.engine.at(nxt, tick)
 
@@ -241,7 +246,7 @@ class DatastoreTarget:
     def _dampened(self, token: int) -> None:
         self._timer = None
         if token == self._token:
-            self.engine.batch(self.evaluate)
+            self.engine.batch(lambda: guarded(self.evaluate))
 
     def evaluate(self) -> None:
         sub = self.sub

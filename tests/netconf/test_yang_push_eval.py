@@ -1,0 +1,113 @@
+"""YANG-Push selections: the fast paths give exactly what ``<get>`` with the filter gives,
+and YANG patches rebuild the new selection from the old one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from qnms.netconf import filters
+from qnms.netconf.datastore import DatastoreManager
+from qnms.netconf.server import NetconfServer, ServerOptions
+from qnms.netconf.subscription_rpcs import FilterSpec
+from qnms.netconf.tree import resolve_qname
+
+FIXTURES = Path(__file__).with_name("fixtures")
+EX = "urn:example:net"
+ET = "urn:example:types"
+CONFIG = f"""<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">
+<network xmlns="{EX}" xmlns:et="{ET}"><name>lab</name>
+  <node><name>a</name><memory-count>4</memory-count><role>repeater</role></node>
+  <node><name>b</name><memory-count>8</memory-count></node>
+  <link><src>a</src><dst>b</dst><type>et:fiber</type><length-km>1.5</length-km></link>
+</network></config>"""
+
+
+class Stats:
+    """Deterministic live state: counters, and per-node counters under config nodes."""
+
+    def __init__(self) -> None:
+        self.values = {"pairs": 3, "swaps": 1}
+
+    def state(self) -> list[etree._Element]:
+        q = f"{{{EX}}}"
+        net = etree.Element(q + "network", nsmap={None: EX})
+        stats = etree.SubElement(net, q + "statistics")
+        etree.SubElement(stats, q + "uptime").text = "42"
+        for name, value in self.values.items():
+            c = etree.SubElement(stats, q + "counter")
+            etree.SubElement(c, q + "name").text = name
+            etree.SubElement(c, q + "value").text = str(value)
+        for name in ("a", "b"):
+            node = etree.SubElement(net, q + "node")
+            etree.SubElement(node, q + "name").text = name
+            ns = etree.SubElement(node, q + "stats")
+            etree.SubElement(ns, q + "pairs").text = str(len(name) * 10)
+        return [net]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> NetconfServer:
+    stats = Stats()
+    ds = DatastoreManager.for_tests(FIXTURES, state_provider=stats)
+    ds.edit_config("running", etree.fromstring(CONFIG), session_id=1)
+    srv = NetconfServer(ds, options=ServerOptions(port=0, state_dir=tmp_path / "state"))
+    srv.stats = stats  # type: ignore[attr-defined]
+    return srv
+
+
+FILTERS = [
+    "<network><node><name>a</name></node></network>",  # keyed, whole entry
+    "<network><node><name>b</name><stats/></node></network>",  # keyed + selection
+    "<network><node><name>a</name><role>repeater</role></node></network>",  # + content
+    "<network><node><name>zz</name></node></network>",  # keyed, no such entry
+    "<network><link><src>a</src><dst>b</dst></link></network>",  # two keys, identityref
+    "<network><node/></network>",  # structural: config and state entries merged
+    "<network><node><stats/></node></network>",  # structural, state only
+    "<network><node><memory-count/></node><statistics><counter/></statistics></network>",
+    "<network><link/></network>",
+    "<network><node><role>repeater</role></node></network>",  # content match: general
+    '<network xmlns=""><node/></network>',  # unqualified: general
+    '<other xmlns="urn:example:ext"/>',
+]
+
+
+@pytest.mark.parametrize("text", FILTERS)
+def test_fast_paths_match_get(server: NetconfServer, text: str) -> None:
+    el = etree.fromstring(f'<f xmlns="{EX}">{text}</f>')
+    spec = FilterSpec("subtree", el)
+    push = server.yang_push
+    expected = filters.subtree_filter(server.datastores.get(), el)
+    full = push.selection.needs_protocol_state(spec)
+    got: list[etree._Element] = []
+    push.batch(lambda: got.append(push.selected("operational", full, spec, False)[1]))
+    c14n = [etree.tostring(t, method="c14n") for t in (expected, got[0])]
+    assert c14n[0] == c14n[1]
+    for t in got[0].iter(f"{{{EX}}}type"):
+        assert resolve_qname(t, t.text) == (ET, "fiber")  # the prefix survived the copies
+
+
+def test_patch_rebuilds_the_new_selection(server: NetconfServer) -> None:
+    """Applying the edits of a diff to the old selection yields the new one."""
+    from qnms.netconf.yang_patch import diff
+
+    push = server.yang_push
+    spec = FilterSpec("subtree", etree.fromstring(f'<f xmlns="{EX}"><network/></f>'))
+    old = push.selected("operational", False, spec, True)[1]
+    server.stats.values = {"pairs": 4, "fusions": 2}  # type: ignore[attr-defined]
+    cfg = CONFIG.replace("<memory-count>8</memory-count>", "<memory-count>9</memory-count>")
+    server.datastores.edit_config("running", etree.fromstring(cfg), session_id=1)
+    new = push.selected("operational", False, spec, True)[1]
+    edits = diff(old, new, push.selection.child, push.namer)
+    got = {(e.operation, e.target) for e in edits}
+    stats = "/example-net:network/statistics"
+    assert got == {
+        ("replace", f"{stats}/counter=pairs/value"),
+        ("delete", f"{stats}/counter=swaps"),
+        ("create", f"{stats}/counter=fusions"),
+        ("replace", "/example-net:network/node=b/memory-count"),
+    }
+    # the uptime leaf is excluded from on-change comparisons only when configured so
+    assert all("uptime" not in e.target for e in edits)
