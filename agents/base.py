@@ -26,6 +26,13 @@ from qnms_agents.qfs import QfsState
 from qnms_agents.ss import SsState
 
 STATE_CLASSES = {"qfs": QfsState, "cs": CsState, "ss": SsState}
+# State that moves with the clock on every read: on-change subscriptions ignore it
+# (periodic subscriptions report it), or every poll would be a change.
+CONTINUOUS = {
+    "qfs": ("/qnms-quantum-fabric:quantum-fabric/qui-table/qui/lifecycle/age",),
+    "ss": ("/qnms-service-stratum:service-stratum/sessions/session/token-bucket/level",),
+    "cs": (),
+}
 
 
 @functools.cache
@@ -105,6 +112,7 @@ class Agent:
                 state_dir=config.state_dir,
                 users=dict(config.users),
                 authorized_keys=config.authorized_keys,
+                on_change_unsupported=CONTINUOUS[config.stratum],
             ),
         )
 
