@@ -49,6 +49,10 @@ class ConfigChange:
     nsmap: dict[str, str] = field(default_factory=dict)
 
 
+ChangeListener = Callable[[list[ConfigChange], int], None]
+"""Called after a change to running is applied: (changes, session_id)."""
+
+
 class StateProvider(Protocol):
     """An agent's live, config-false data, merged into ``<get>`` replies."""
 
@@ -107,6 +111,10 @@ class Datastores(Protocol):
         """Drop the locks of a closed or killed session (RFC 6241 7.5)."""
         ...
 
+    def locks(self) -> dict[str, int]:
+        """Current lock holders, {datastore: session id} (for netconf-monitoring)."""
+        ...
 
-ChangeListener = Callable[[list[ConfigChange], int], None]
-"""Called after a change to running is applied: (changes, session_id)."""
+    def add_listener(self, listener: ChangeListener) -> None:
+        """Be told of every change applied to running (RFC 6470 notifications)."""
+        ...

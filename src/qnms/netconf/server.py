@@ -167,17 +167,13 @@ class NetconfServer:
         self.yang_push.state_changed()
 
     def _hook_change_listener(self) -> bool:
-        """Let the datastore report every change to running (RFC 6470), if it can."""
-        for name in ("add_change_listener", "register_change_listener", "add_listener"):
-            register = getattr(self.datastores, name, None)
-            if callable(register):
-                register(self.hub.config_changed)
-                return True
-        listeners = getattr(self.datastores, "change_listeners", None)
-        if isinstance(listeners, list):
-            listeners.append(self.hub.config_changed)
-            return True
-        return False
+        """Let the datastore report every change to running (RFC 6470), if it can;
+        otherwise the session emits config-change events itself after each edit."""
+        add_listener = getattr(self.datastores, "add_listener", None)
+        if not callable(add_listener):
+            return False
+        add_listener(self.hub.config_changed)
+        return True
 
     def _capabilities(self) -> list[str]:
         caps = list(BASE_CAPABILITIES)
