@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from qnms_agents.live import Clock, Counters, Element, dec
+from qnms_agents.live import Clock, Element, dec
 
 NS = "urn:qnms:yang:qnms-connectivity"
 E = Element(NS)
@@ -27,7 +27,6 @@ class CsState:
     def __init__(self, running: Callable[[], etree._Element], clock: Clock = time.time) -> None:
         self.running = running
         self.clock = clock
-        self.counters = Counters()
         self.cut: set[str] = set()  # channels cut by a fault, whatever their config says
 
     def apply(self, msg: dict) -> None:
@@ -93,8 +92,6 @@ class CsState:
                     E(
                         "telemetry",
                         E("latency", E.text(cc, "latency", "0")),
-                        E("messages", str(self.counters.get(name, "messages"))),
-                        E("lost-messages", str(self.counters.get(name, "lost-messages"))),
                     ),
                 )
             )

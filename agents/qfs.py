@@ -71,7 +71,6 @@ class QfsState:
             return []
         cfg = fabric[0]
         quis = E.find(cfg, "qui-table/qui")
-        self.quis.track({E.text(q, "id") for q in quis})
         out = E("quantum-fabric", self._node(), self._memories(cfg, quis))
         out.append(self._links(cfg))
         out.append(self._quis(quis))

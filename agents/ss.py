@@ -80,8 +80,7 @@ class SsState:
         self._sync(self._config())
 
     def bucket(self, session: str) -> TokenBucket | None:
-        """The session's bucket, created full or re-shaped when its config changed."""
-        self._sync(self._config())
+        """The session's bucket (kept in step with the configuration by config_changed)."""
         return self.buckets.get(session)
 
     def _config(self) -> etree._Element | None:
@@ -109,7 +108,6 @@ class SsState:
         cfg = self._config()
         if cfg is None:
             return []
-        self._sync(cfg)
         now = self.clock()
         out = E("service-stratum")
         units = E("service-units")
