@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qnms.models import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
-from qnms.netconf.bindings import binding_classes
-from qnms.netconf.codec import json_to_xml
-from qnms.netconf.datastore import DatastoreManager
-from qnms.netconf.schema import Schema, load_schema
-from qnms.netconf.server import NetconfServer, ServerOptions
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.protocol.server import NetconfServer, ServerOptions
 from qnms.network.inventory import Network
+from qnms.yang.bindings import binding_classes
+from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
+from qnms.yang.codec import json_to_xml
+from qnms.yang.schema import Schema, load_schema
 from qnms_agents.cs import CsState
 from qnms_agents.qfs import QfsState
 from qnms_agents.ss import SsState

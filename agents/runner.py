@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from qnms.netconf.server import is_loopback
+from qnms.netconf.protocol.server import is_loopback
 from qnms.network.inventory import Network
 from qnms_agents.base import Agent, AgentConfig, elements
 from qnms_agents.qndt_feed import QndtFeed

@@ -47,8 +47,8 @@ def run_raw(work: dict[str, Any], seed: int, out: Any) -> None:
     from sequence.app.request_app import RequestApp
     from sequence.topology.router_net_topo import RouterNetTopo
 
+    from qnms.network.model import parse_network
     from qnms.qndt.build import sequence_config
-    from qnms.qndt.model import parse_network
 
     model = parse_network(work["network"])
     topo = RouterNetTopo(sequence_config(model, seed))

@@ -34,8 +34,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from qnms.models import IETF_DIR, YANG_DIR
 from qnms.network.inventory import Network, load_network
+from qnms.yang.catalog import IETF_DIR, YANG_DIR
 
 from .agent_process import PASSWORD, USER, AgentThread, running_agent
 

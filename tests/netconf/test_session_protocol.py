@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from qnms.netconf.errors import NC_NS
-from qnms.netconf.framing import EOM, encode_message
+from qnms.netconf.protocol.framing import EOM, encode_message
+from qnms.yang.errors import NC_NS
 
 pytest_plugins = ["conftest_server"]
 pytest.register_assert_rewrite("conftest_server")
@@ -283,7 +283,7 @@ def test_error_replies_are_exact_and_leave_state_unchanged(nc_server: ServerThre
 
 def test_get_schema_ambiguous_and_by_version(server_factory: Any) -> None:
     """Two revisions of one module: no version -> operation-failed/data-not-unique."""
-    from qnms.netconf.monitoring import ietf_modules
+    from qnms.netconf.protocol.monitoring import ietf_modules
 
     yl = next(m for m in ietf_modules() if m.name == "ietf-yang-types")
     older = type(yl)(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from qnms.qndt.model import DEFAULT_NETWORK_PATH
+from qnms.network.model import DEFAULT_NETWORK_PATH
 from qnms.qndt.topologies import chain, triangle
 
 from .conftest import of_type

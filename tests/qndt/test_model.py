@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from qnms.qndt.build import sequence_config
-from qnms.qndt.model import (
+from qnms.network.model import (
     DEFAULT_NETWORK_PATH,
     NetworkModelError,
     classical_latencies,
     load_network,
     parse_network,
 )
+from qnms.qndt.build import sequence_config
 from qnms.qndt.topologies import chain, mesh
 
 

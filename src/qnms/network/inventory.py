@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qnms.models import IETF_DIR, MODULES, YANG_DIR
-from qnms.netconf.codec import json_to_xml
-from qnms.netconf.schema import Schema, load_schema
-from qnms.netconf.validation import validate_tree
 from qnms.network.bindings_json import Problem, load
+from qnms.yang.catalog import IETF_DIR, MODULES, YANG_DIR
+from qnms.yang.codec import json_to_xml
+from qnms.yang.schema import Schema, load_schema
+from qnms.yang.validation import validate_tree
 from qnms_bindings.qnms_network import qnms_network
 
 DEFAULT_NETWORK = Path(__file__).parent / "data" / "default-network.json"

@@ -5,6 +5,6 @@ the qnms-network instance data; ``bus.Service`` serves it over ZeroMQ; ``cli.mai
 ``qnms qndt``. SeQUeNCe keeps process-global state: run one engine per process.
 """
 
-from .model import DEFAULT_NETWORK_PATH, NetworkModel, load_network, parse_network
+from qnms.network.model import DEFAULT_NETWORK_PATH, NetworkModel, load_network, parse_network
 
 __all__ = ["DEFAULT_NETWORK_PATH", "NetworkModel", "load_network", "parse_network"]

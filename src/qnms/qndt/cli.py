@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from .model import DEFAULT_NETWORK_PATH
+from qnms.network.model import DEFAULT_NETWORK_PATH
 
 
 def _configure(p: argparse.ArgumentParser) -> None:

@@ -22,6 +22,8 @@ from typing import Any
 
 from sequence.app.app import App
 
+from qnms.network.model import NetworkModel, load_network, parse_network
+
 from . import faults, telemetry
 from . import messages as msgs
 from .allocation import (
@@ -33,7 +35,6 @@ from .allocation import (
     remove_rules,
 )
 from .build import build
-from .model import NetworkModel, load_network, parse_network
 from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
 

@@ -16,8 +16,9 @@ from .allocation import Allocation, AllocationError, install_rules, remove_rules
 from .build import set_memory_params
 
 if TYPE_CHECKING:
+    from qnms.network.model import NetworkModel
+
     from .engine import Engine
-    from .model import NetworkModel
 
 
 def check_fault(model: NetworkModel, req: dict[str, Any]) -> None:
