@@ -15,13 +15,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 from agent_support import QFS, SS, connect_port
 from ncclient import manager
 
-from qnms.network.inventory import load_network
+from qnms.network.inventory import DEFAULT_NETWORK, load_network
 from qnms.qndt.client import BusClient
 from qnms_agents.base import elements
 
@@ -245,3 +246,76 @@ def test_bad_path_shows_the_twins_error_and_the_agent_keeps_serving(fabric: Fabr
         assert qui_state(head, qui) == {}
     assert fabric.agents.poll() is None
     assert fabric.allocation_state("su-bad") == "unknown-allocation"
+
+
+def test_changing_the_generation_request_reallocates_in_the_twin(fabric: Fabric) -> None:
+    unit, qui = "su-change", "q-change"
+
+    def requested() -> tuple[str | None, int | None]:
+        reply = fabric.twin.request({"type": "query", "what": "allocation", "allocation": unit})
+        return (reply.get("state"), reply.get("requested"))
+
+    with ExitStack() as stack:
+        gen = "<generation><pairs>3</pairs></generation>"
+        head = configure_path(fabric, stack, qui, unit, gen)[PATH[0]]
+        assert poll(requested, lambda r: r == ("active", 3)) == ("active", 3)
+        edit = qui_xml(qui, unit, path=PATH, extra="<generation><pairs>50</pairs></generation>")
+        head.edit_config(target="running", config=edit)
+        assert poll(requested, lambda r: r == ("active", 50)) == ("active", 50)
+        delete_qui(head, qui)
+        assert poll(requested, lambda r: r[0] == "released")[0] == "released"
+
+
+def test_an_inter_domain_path_is_driven_by_its_head_end_alone(fabric: Fabric) -> None:
+    path = ("madqci-alice", "madqci-r2", "quditto-r1", "quditto-charlie")
+    with fabric.session("qfs", path[0]) as head:
+        head.edit_config(target="running", config=qui_xml("q-inter", "su-inter", path=path))
+        state = poll(
+            lambda: qui_state(head, "q-inter"),
+            lambda s: s["generation/twin-state"] == "active",
+        )
+        assert state["generation/twin-state"] == "active", state
+        delete_qui(head, "q-inter")
+    assert (
+        poll(lambda: fabric.allocation_state("su-inter"), lambda s: s == "released") == "released"
+    )
+
+
+def test_restarted_head_end_adopts_the_allocation_the_twin_still_runs(
+    fabric: Fabric, tmp_path: Path
+) -> None:
+    """SIGKILL loses nothing committed; on restart the agent finds the QUI in running
+    and the allocation in the twin, and takes it over instead of reporting a clash."""
+    unit, qui = "su-restart", "q-restart"
+    cmd = [sys.executable, "-m", "qnms.cli", "agent", "--stratum", "qfs", "--node", PATH[0]]
+    cmd += ["--port", "0", "--network", str(DEFAULT_NETWORK), "--qndt", fabric.bind]
+    cmd += ["--state-dir", str(tmp_path), "--user", USER, "--password", PASSWORD]
+
+    def started() -> tuple[subprocess.Popen, int]:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for line in proc.stdout:
+            found = re.search(r"127\.0\.0\.1:(\d+)", line)
+            if found:
+                return proc, int(found.group(1))
+        raise AssertionError(proc.stderr.read())
+
+    def active(port: int) -> dict[str, str | None]:
+        with connect_port(port, USER, PASSWORD) as m:
+            return poll(lambda: qui_state(m, qui), lambda s: s["generation/twin-state"] == "active")
+
+    proc, port = started()
+    try:
+        with connect_port(port, USER, PASSWORD) as m:
+            m.edit_config(target="running", config=qui_xml(qui, unit, path=PATH))
+        assert active(port)["generation/twin-state"] == "active"
+        proc.kill()
+        proc.wait(10)
+        stop(proc)
+        proc, port = started()
+        assert active(port)["generation/twin-state"] == "active"
+        assert fabric.allocation_state(unit) == "active"
+        with connect_port(port, USER, PASSWORD) as m:
+            delete_qui(m, qui)
+        assert poll(lambda: fabric.allocation_state(unit), lambda s: s == "released") == "released"
+    finally:
+        stop(proc)
