@@ -101,7 +101,7 @@ def fabric(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
         twin = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         stack.callback(stop, twin)
         assert "results on" in twin.stderr.readline()
-        cmd = [sys.executable, "-m", "qnms.cli", "agents", "--base-port", "0", "--qndt", bind]
+        cmd = [sys.executable, "-m", "qnms.app.cli", "agents", "--base-port", "0", "--qndt", bind]
         cmd += ["--state-dir", str(tmp / "state"), "--user", USER, "--password", PASSWORD]
         agents = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stack.callback(stop, agents)
@@ -287,7 +287,7 @@ def test_restarted_head_end_adopts_the_allocation_the_twin_still_runs(
     """SIGKILL loses nothing committed; on restart the agent finds the QUI in running
     and the allocation in the twin, and takes it over instead of reporting a clash."""
     unit, qui = "su-restart", "q-restart"
-    cmd = [sys.executable, "-m", "qnms.cli", "agent", "--stratum", "qfs", "--node", PATH[0]]
+    cmd = [sys.executable, "-m", "qnms.app.cli", "agent", "--stratum", "qfs", "--node", PATH[0]]
     cmd += ["--port", "0", "--network", str(DEFAULT_NETWORK), "--qndt", fabric.bind]
     cmd += ["--state-dir", str(tmp_path), "--user", USER, "--password", PASSWORD]
 

@@ -21,14 +21,14 @@ SCRIPT = """
 import asyncio, json, sys
 from pathlib import Path
 
-import qnms.cli
+import qnms.app.cli
 from qnms.network.inventory import load_network
 from qnms.qndt.client import BusClient
 from qnms_agents.base import Agent, AgentConfig
 from qnms_agents.qndt_feed import follow_twin
 
 async def main(state: str, qndt: str) -> None:
-    qnms.cli.build_parser()  # what `qnms agent(s)` builds before serving
+    qnms.app.cli.build_parser()  # what `qnms agent(s)` builds before serving
     network = load_network()
     agents = [
         Agent(AgentConfig(stratum=s, name="madqci-alice", state_dir=Path(state) / s), network)
