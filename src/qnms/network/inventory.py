@@ -39,7 +39,8 @@ class NetworkError(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-def _short(identity: str) -> str:
+def short_identity(identity: str) -> str:
+    """``qnms-types:repeater`` -> ``repeater`` (RFC 7951 identities carry their module)."""
     return identity.split(":", 1)[-1]
 
 
@@ -95,7 +96,7 @@ class Network:
         ]
 
     def role(self, node: dict[str, Any]) -> str:
-        return _short(node["quantum-fabric"]["node"]["role"])
+        return short_identity(node["quantum-fabric"]["node"]["role"])
 
     # Instance data of each agent, in its device module's namespace (RFC 7951).
 

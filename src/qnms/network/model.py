@@ -1,30 +1,30 @@
-"""Read the network's YANG instance data (RFC 7951 JSON) into plain dataclasses.
+"""The typed network model: nodes, memory banks, quantum links, channels, latencies.
 
-The QNDT must take every physical parameter from the same instance data the agents
-serve (``qnms-network``: CS channels, QFS nodes, memories, links), so the models stay
-the single source of truth. This module is the only place that knows the JSON layout;
-the engine and the builder see typed values (decimal64 strings become floats).
-It deliberately uses plain ``json`` so the engine does not depend on the binding layer.
+The QNDT takes every physical parameter from the same instance data the agents serve
+(``qnms-network``: CS channels, QFS nodes, memories, links), and the orchestrator's
+path computation reasons over the same values, so both read this one model, built from
+a network that ``qnms.network.inventory`` loaded and validated once. Decimal64 strings
+become floats and identities lose their prefix here, nowhere else.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Default network shipped with qnms (written by the network package).
-DEFAULT_NETWORK_PATH = (
-    Path(__file__).resolve().parent.parent / "network" / "data" / "default-network.json"
+import networkx as nx
+
+from qnms.network.inventory import (
+    DEFAULT_NETWORK,
+    Network,
+    load_network,
+    short_identity,
+    validate_network,
 )
 
 #: One-way latency of light in fibre, used when no classical channel is configured.
 FIBRE_MS_PER_KM = 0.005
-
-
-class NetworkModelError(ValueError):
-    """The instance data is inconsistent (dangling reference, missing mandatory leaf)."""
 
 
 @dataclass(frozen=True)
@@ -131,95 +131,82 @@ class NetworkModel:
         return out
 
 
-def _f(value: Any, default: float | None = None, what: str = "") -> float:
-    if value is None:
-        if default is None:
-            raise NetworkModelError(f"missing mandatory value {what}")
-        return default
-    return float(value)
+def _f(value: Any, default: float) -> float:
+    """A decimal64 leaf (an RFC 7951 string) or its YANG default, as a float."""
+    return default if value is None else float(value)
 
 
-def _strip_prefix(identity: str) -> str:
-    return identity.split(":", 1)[1] if ":" in identity else identity
+def network_model(network: Network) -> NetworkModel:
+    """The typed model of a validated network (``qnms.network.inventory.Network``).
 
-
-def parse_network(data: dict[str, Any]) -> NetworkModel:
-    """Turn ``{"qnms-network:network": ...}`` into a :class:`NetworkModel`.
-
-    Raises NetworkModelError on dangling references the simulator could not build.
+    The network was checked once when it was loaded (types, mandatory nodes, references
+    between elements), so this only converts: decimal64 strings become floats,
+    identities lose their module prefix, absent optional leaves take the model's
+    defaults.
     """
-    net = data.get("qnms-network:network", data.get("network"))
-    if not isinstance(net, dict):
-        raise NetworkModelError("no qnms-network:network container")
-    channels: dict[str, Channel] = {}
-    classical: dict[str, ClassicalChannel] = {}
-    for dom in net.get("domain", []):
-        conn = dom.get("connectivity", {})
-        for ch in conn.get("channels", {}).get("channel", []):
-            channels[ch["name"]] = Channel(
-                name=ch["name"],
-                node_a=ch["node-a"],
-                node_b=ch["node-b"],
-                length_km=_f(ch.get("length-km"), what=f"channel {ch['name']} length-km"),
-                attenuation_db_per_km=_f(ch.get("attenuation-db-per-km"), 0.2),
-                enabled=bool(ch.get("enabled", True)),
-            )
-        for cc in conn.get("classical-channels", {}).get("classical-channel", []):
-            classical[cc["name"]] = ClassicalChannel(
-                name=cc["name"],
-                node_a=cc["node-a"],
-                node_b=cc["node-b"],
-                latency_ms=_f(cc.get("latency"), what=f"classical channel {cc['name']} latency"),
-            )
+    channels = {
+        ch["name"]: Channel(
+            name=ch["name"],
+            node_a=ch["node-a"],
+            node_b=ch["node-b"],
+            length_km=float(ch["length-km"]),
+            attenuation_db_per_km=_f(ch.get("attenuation-db-per-km"), 0.2),
+            enabled=bool(ch.get("enabled", True)),
+        )
+        for ch in network.channels()
+    }
+    classical = {
+        cc["name"]: ClassicalChannel(
+            name=cc["name"],
+            node_a=cc["node-a"],
+            node_b=cc["node-b"],
+            latency_ms=float(cc["latency"]),
+        )
+        for cc in network.classical_channels()
+    }
     nodes: dict[str, Node] = {}
-    for entry in net.get("node", []):
-        qfs = entry.get("quantum-fabric", {})
-        nd = qfs.get("node", {})
-        caps = nd.get("capabilities", {})
+    for entry in network.nodes:
+        qfs = entry["quantum-fabric"]
+        caps = qfs["node"].get("capabilities", {})
         node = Node(
             name=entry["name"],
-            role=_strip_prefix(nd.get("role", "qnms-types:repeater")),
-            domain=nd.get("domain", ""),
+            role=network.role(entry),
+            domain=qfs["node"]["domain"],
             swapping_success_probability=_f(caps.get("swapping-success-probability"), 1.0),
             swapping_degradation=_f(caps.get("swapping-degradation"), 1.0),
-            purification=tuple(_strip_prefix(p) for p in caps.get("purification", [])),
+            purification=tuple(short_identity(p) for p in caps.get("purification", [])),
         )
         for mem in qfs.get("memories", {}).get("memory", []):
             node.memories[mem["name"]] = MemoryBank(
                 name=mem["name"],
                 size=int(mem["size"]),
-                coherence_time_s=_f(mem.get("coherence-time"), what=f"{node.name} coherence-time"),
+                coherence_time_s=float(mem["coherence-time"]),
                 efficiency=_f(mem.get("efficiency"), 1.0),
-                raw_fidelity=_f(mem.get("raw-fidelity"), what=f"{node.name} raw-fidelity"),
+                raw_fidelity=float(mem["raw-fidelity"]),
                 frequency_hz=_f(mem.get("frequency"), 2000.0),
             )
         for link in qfs.get("quantum-links", {}).get("quantum-link", []):
-            ql = QuantumLink(
+            node.links[link["name"]] = QuantumLink(
                 name=link["name"],
                 remote_node=link["remote-node"],
                 local_memory=link["local-memory"],
                 channel=link["channel"],
                 enabled=bool(link.get("enabled", True)),
             )
-            if ql.local_memory not in node.memories:
-                raise NetworkModelError(f"{node.name} link {ql.name}: no memory {ql.local_memory}")
-            if ql.channel not in channels:
-                raise NetworkModelError(f"{node.name} link {ql.name}: no channel {ql.channel}")
-            node.links[ql.name] = ql
-        if not node.memories:
-            raise NetworkModelError(f"node {node.name} has no memory bank")
         nodes[node.name] = node
-    if not nodes:
-        raise NetworkModelError("network has no node")
-    return NetworkModel(
-        name=str(net.get("name", "")), nodes=nodes, channels=channels, classical=classical
-    )
+    return NetworkModel(name=network.name, nodes=nodes, channels=channels, classical=classical)
 
 
-def load_network(path: str | Path | None = None) -> NetworkModel:
-    """Read a network JSON file (the built-in default when ``path`` is None)."""
-    with open(path or DEFAULT_NETWORK_PATH, encoding="utf-8") as fh:
-        return parse_network(json.load(fh))
+def as_model(network: NetworkModel | Network | dict[str, Any] | str | Path | None) -> NetworkModel:
+    """The model of a network given in any form a caller has: a model already, a loaded
+    network, RFC 7951 data (validated here, once) or a file (the default when None)."""
+    if isinstance(network, NetworkModel):
+        return network
+    if isinstance(network, dict):
+        network = validate_network(network)
+    elif not isinstance(network, Network):
+        network = load_network(network or DEFAULT_NETWORK)
+    return network_model(network)
 
 
 def classical_latencies(model: NetworkModel) -> dict[tuple[str, str], float]:
@@ -229,8 +216,6 @@ def classical_latencies(model: NetworkModel) -> dict[tuple[str, str], float]:
     requests), so every router pair needs a channel; its delay is the routed latency.
     Hops with a quantum link but no classical channel get the fibre propagation delay.
     """
-    import networkx as nx  # shipped with SeQUeNCe
-
     graph = nx.Graph()
     graph.add_nodes_from(model.nodes)
     for cc in model.classical.values():
