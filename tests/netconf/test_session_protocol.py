@@ -203,7 +203,12 @@ ERROR_TABLE = """
 <lock/> | missing-element | protocol | bad-element=target
 <lock><target><nowhere/></target></lock> | bad-element | protocol | bad-element=target
 <validate/> | missing-element | protocol | bad-element=source
-<commit><confirmed/></commit> | unknown-element | protocol | bad-element=confirmed
+<commit><confirmed/><confirm-timeout>0</confirm-timeout></commit> | invalid-value | protocol \
+    | bad-element=confirm-timeout
+<commit><persist>p</persist></commit> | invalid-value | protocol | bad-element=persist
+<commit><persist-id>p</persist-id></commit> | invalid-value | protocol | bad-element=persist-id
+<commit><bogus/></commit> | unknown-element | protocol | bad-element=bogus
+<cancel-commit/> | operation-failed | protocol |
 <discard-changes><x/></discard-changes> | unknown-element | protocol | bad-element=x
 <kill-session/> | missing-element | protocol | bad-element=session-id
 <kill-session><session-id>abc</session-id></kill-session> | invalid-value | protocol \

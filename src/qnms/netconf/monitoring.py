@@ -36,8 +36,8 @@ YANGLIB_REVISION = "2019-01-04"
 IETF_DIR = Path(__file__).with_name("ietf")
 
 # Features of ietf-netconf that this server implements (RFC 6241 section 8 capabilities).
-NETCONF_FEATURES = ("writable-running", "candidate", "rollback-on-error", "validate", "startup",
-                    "xpath")  # fmt: skip
+NETCONF_FEATURES = ("writable-running", "candidate", "confirmed-commit", "rollback-on-error",
+                    "validate", "startup", "xpath")  # fmt: skip
 # The protocol layer's own modules (augments of the IETF ones), served like them.
 PROTOCOL_DIR = Path(__file__).with_name("yang")
 # Features of the RFC 8639/8641 modules this server implements: dynamic subscriptions

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import asyncssh
 
+from qnms.netconf import confirmed_commit
 from qnms.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from qnms.netconf.interfaces import Datastores, StateProvider, YangModule
 from qnms.netconf.monitoring import (
@@ -52,6 +53,7 @@ BASE_CAPABILITIES = (
     CAP + "xpath:1.0",
     CAP + "notification:1.0",
     CAP + "interleave:1.0",
+    confirmed_commit.CAPABILITY,
 )
 
 
@@ -153,6 +155,7 @@ class NetconfServer:
         )
         self.core.emit_config_changes = not self._hook_change_listener()
         self.subscriptions, self.yang_push = install_subscriptions(self)
+        self.confirmed_commits = confirmed_commit.install(self.core, datastores)
         self._ids = itertools.count(1)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
