@@ -10,6 +10,7 @@ from lxml import etree
 
 from qnms.netconf.errors import NC_NS
 from qnms.netconf.framing import EOM, encode_message
+from qnms.netconf.with_defaults import WD_NS
 
 pytest_plugins = ["conftest_server"]
 pytest.register_assert_rewrite("conftest_server")
@@ -209,6 +210,8 @@ ERROR_TABLE = """
 <commit><persist-id>p</persist-id></commit> | invalid-value | protocol | bad-element=persist-id
 <commit><bogus/></commit> | unknown-element | protocol | bad-element=bogus
 <cancel-commit/> | operation-failed | protocol |
+<get><with-defaults xmlns="$WD">everything</with-defaults></get> | invalid-value | protocol \
+    | bad-element=with-defaults
 <discard-changes><x/></discard-changes> | unknown-element | protocol | bad-element=x
 <kill-session/> | missing-element | protocol | bad-element=session-id
 <kill-session><session-id>abc</session-id></kill-session> | invalid-value | protocol \
@@ -250,7 +253,7 @@ ERROR_TABLE = """
 
 def _cases() -> list[tuple[str, str, str, list[tuple[str, str]]]]:
     text = ERROR_TABLE.replace("\\\n    ", " ").replace("\\\n", "")
-    text = text.replace("$NCM", NCM).replace("$NOTIF", NOTIF)
+    text = text.replace("$NCM", NCM).replace("$NOTIF", NOTIF).replace("$WD", WD_NS)
     out = []
     for line in filter(None, text.strip().splitlines()):
         rpc, tag, etype, info = (part.strip() for part in line.split("|"))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import asyncssh
 
-from qnms.netconf import confirmed_commit
+from qnms.netconf import confirmed_commit, with_defaults
 from qnms.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from qnms.netconf.interfaces import Datastores, StateProvider, YangModule
 from qnms.netconf.monitoring import (
@@ -54,6 +54,7 @@ BASE_CAPABILITIES = (
     CAP + "notification:1.0",
     CAP + "interleave:1.0",
     confirmed_commit.CAPABILITY,
+    with_defaults.CAPABILITY,
 )
 
 
@@ -156,6 +157,7 @@ class NetconfServer:
         self.core.emit_config_changes = not self._hook_change_listener()
         self.subscriptions, self.yang_push = install_subscriptions(self)
         self.confirmed_commits = confirmed_commit.install(self.core, datastores)
+        with_defaults.install(self.core)
         self._ids = itertools.count(1)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
