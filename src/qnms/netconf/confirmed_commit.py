@@ -81,6 +81,11 @@ class ConfirmedCommits:
         self.core.operations.register(NC_NS, "cancel-commit", self.op_cancel_commit)
         self.core.session_closed.append(self.session_closed)
 
+    def stop(self) -> None:
+        """The server stops: the timer goes, the rollback point stays for the restart."""
+        if self.pending is not None and self.pending.timer is not None:
+            self.pending.timer.cancel()
+
     def revert_interrupted_commit(self) -> None:
         """RFC 6241 8.4.1: after a restart, an unconfirmed commit is undone."""
         rollback = self.datastores.load_rollback()

@@ -250,6 +250,8 @@ class NetconfServer:
         """
         for session in list(self.core.sessions.values()):
             session.close("other")
+        if self.confirmed_commits is not None:
+            self.confirmed_commits.stop()
         if self._acceptor is not None:
             self._acceptor.close()
         conns = list(self._connections)
