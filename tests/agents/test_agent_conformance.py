@@ -129,3 +129,17 @@ def test_get_returns_only_data_of_advertised_modules(start_agent, stratum, name)
     advertised = {n.text for n in lib.iterfind(f".//{{{YL}}}module/{{{YL}}}namespace")}
     served = {etree.QName(top).namespace for top in data if isinstance(top.tag, str)}
     assert served <= advertised, served - advertised
+
+
+@needs_yanglint
+@pytest.mark.parametrize("mode", ["report-all", "trim"])  # tagged: yanglint lacks wd:default
+def test_get_with_defaults_is_valid_against_the_schemas_the_agent_serves(
+    start_agent, tmp_path, mode
+):
+    agent = start_agent("qfs", "madqci-r1")
+    with connect(agent) as m:
+        modules, features = fetch_schemas(m, tmp_path)
+        get = m.get(with_defaults=mode).data_ele
+    (tmp_path / "get.xml").write_bytes(children_xml(get))
+    result = yanglint("data", tmp_path, modules, features, tmp_path / "get.xml")
+    assert result.returncode == 0, result.stderr

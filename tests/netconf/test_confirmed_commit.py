@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from ncclient.operations import RPCError
 pytest_plugins = ["conftest_server"]
 pytest.register_assert_rewrite("conftest_server")
 
-from conftest_server import ServerThread, connect  # noqa: E402
+from conftest_server import ServerThread, connect, raw_session  # noqa: E402
 
 from qnms.netconf.confirmed_commit import CAPABILITY  # noqa: E402
 
@@ -93,6 +94,19 @@ def test_confirmed_commit_reverts_when_its_session_drops(server: ServerThread) -
     m = connect(server.port)
     confirmed_commit_of(m, "a")
     m.close_session()
+    with connect(server.port) as other:
+        assert wait_until(lambda: nodes(other) == [])
+
+
+def test_confirmed_commit_reverts_when_its_connection_drops(server: ServerThread) -> None:
+    async def commit_then_drop() -> None:
+        c = await raw_session(server.port)
+        await c.rpc(f"<edit-config><target><candidate/></target>{add_node('a')}</edit-config>")
+        reply = await c.rpc("<commit><confirmed/></commit>")
+        assert reply.find(f"{{{NC}}}ok") is not None
+        c.conn.abort()  # no close-session: the transport just goes
+
+    asyncio.run(asyncio.wait_for(commit_then_drop(), 30))
     with connect(server.port) as other:
         assert wait_until(lambda: nodes(other) == [])
 

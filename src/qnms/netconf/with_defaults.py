@@ -190,6 +190,8 @@ class _Filler:
         self.schema = schema
         self.config_only = config_only
         self.tagged = tagged
+        # top-level defaults exist only for implemented modules (not import-only ones)
+        self.implemented = {m.namespace for m in schema.modules if m.conformance == "implement"}
 
     def fill(self, el: etree._Element, node: SchemaNode | None) -> None:
         table = self.schema.roots if node is None else node.children
@@ -213,7 +215,7 @@ class _Filler:
                 continue
             if not _case_in_effect(cnode, chosen, choices):
                 continue
-            if node is None and cnode.keyword != "container":
+            if node is None and (cnode.keyword != "container" or key[0] not in self.implemented):
                 continue  # top level: only non-presence containers exist implicitly
             self._add(el, cnode)
 
