@@ -113,8 +113,16 @@ class ConfirmedCommits:
             self._authorise(s, pending, persist_id)
         elif persist_id is not None:
             raise _bad_persist_id("no persistent confirmed commit is pending")
-        before = self.datastores.get_config("running") if confirmed and pending is None else None
-        changes = self.datastores.commit(session_id=s.session_id)
+        before = None
+        if confirmed and pending is None:  # a new procedure: keep where to return, first
+            before = self.datastores.get_config("running")
+            self.datastores.save_rollback(before)
+        try:
+            changes = self.datastores.commit(session_id=s.session_id)
+        except BaseException:
+            if before is not None:
+                self.datastores.save_rollback(None)
+            raise
         if changes and self.core.emit_config_changes:
             self.core.hub.config_changed(changes, s.session_id)
         if not confirmed:
@@ -122,12 +130,11 @@ class ConfirmedCommits:
                 self._finish()
                 self._announce("complete", s)
             return None
-        if pending is None:
-            assert before is not None
+        if before is not None:
             pending = self.pending = Pending(before, s.session_id, persist, timeout)
-            self.datastores.save_rollback(before)
             event: ConfirmEvent = "start"
         else:
+            assert pending is not None
             pending.session_id, pending.persist, pending.timeout = s.session_id, persist, timeout
             event = "extend"
         self._arm(pending)
