@@ -151,3 +151,24 @@ def test_report_all_follows_choices_and_containers(tmp_path: Path) -> None:
     assert sorted(air) == ["band=2g", "colour=green", "depth=3", "plain=p", "ssid=lab"]
     opt = names(_tree(schema, "<opt/>"))
     assert "level=1" in opt
+
+
+def test_edit_config_accepts_wd_default_only_on_default_values(server: ServerThread) -> None:
+    from ncclient.operations import RPCError
+
+    wd = 'xmlns:wd="urn:ietf:params:xml:ns:netconf:default:1.0"'
+    with connect(server.port) as m:
+        tagged = m.get_config("running", with_defaults="report-all-tagged").data_ele
+        tagged.tag = f"{{{NC}}}config"
+        m.edit_config(target="running", config=tagged)  # report-all-tagged output, sent back
+        everything = m.get_config("running", with_defaults="report-all").data_ele
+        assert admin_states(everything) == [("up", None)]
+        bad = (
+            f'<config xmlns="{NC}"><network xmlns="{EX}" {wd}>'
+            '<admin-state wd:default="true">down</admin-state></network></config>'
+        )
+        with pytest.raises(RPCError) as exc:
+            m.edit_config(target="running", config=bad)
+        assert exc.value.tag == "invalid-value"
+        everything = m.get_config("running", with_defaults="report-all").data_ele
+        assert admin_states(everything) == [("up", None)]

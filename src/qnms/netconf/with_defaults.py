@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from qnms.netconf.errors import NC_NS, ErrorTag
+from qnms.netconf.errors import NC_NS, ErrorTag, RpcError
 from qnms.netconf.operations import Handler, Reply, apply_filter, perr
 from qnms.netconf.schema import ChoiceInfo, Schema, SchemaNode
 from qnms.netconf.tree import resolve_qname, split_tag
@@ -53,6 +53,9 @@ def install(core: ServerCore) -> None:
     original = ops.handler(NC_NS, "copy-config")
     if original is not None:
         ops.register(NC_NS, "copy-config", _copy_handler(original))
+    original = ops.handler(NC_NS, "edit-config")
+    if original is not None:
+        ops.register(NC_NS, "edit-config", _edit_handler(original))
 
 
 def take_mode(op: etree._Element) -> str | None:
@@ -122,6 +125,34 @@ def _copy_handler(original: Handler) -> Handler:
         return await _call(original, s, op)
 
     return handler
+
+
+def _edit_handler(original: Handler) -> Handler:
+    """RFC 6243 section 6: ``wd:default="true"`` in edited data must name a default value
+    (it is accepted, so report-all-tagged output can be edited and sent back)."""
+
+    async def handler(s: NetconfSession, op: etree._Element) -> Reply:
+        schema = getattr(s.core.datastores, "schema", None)
+        config = op.find(f"{{{NC_NS}}}config")
+        if isinstance(schema, Schema) and config is not None:
+            check_default_attributes(schema, config)
+        return await _call(original, s, op)
+
+    return handler
+
+
+def check_default_attributes(schema: Schema, config: etree._Element) -> None:
+    """invalid-value for a leaf tagged ``wd:default="true"`` that does not hold its default."""
+
+    def visit(_parent: etree._Element, leaf: etree._Element, node: SchemaNode) -> None:
+        if (leaf.get(DEFAULT_ATTR) or "").strip() in ("true", "1") and not is_default(node, leaf):
+            raise RpcError(
+                ErrorTag.INVALID_VALUE,
+                f"{node.name} is tagged wd:default but {leaf.text!r} is not its default",
+                info=[("bad-attribute", "default"), ("bad-element", node.name)],
+            )
+
+    _walk(schema, config, None, visit)
 
 
 # -- the modes on a data tree ------------------------------------------------------------
