@@ -37,8 +37,14 @@ CONTINUOUS = {
 
 @functools.cache
 def stratum_schema(stratum: str) -> Schema:
-    """The parsed device module of a stratum, shared by every agent of that stratum."""
-    return load_schema([module_file(STRATUM_MODULES[stratum])], search_dirs=[YANG_DIR, IETF_DIR])
+    """The parsed device module of a stratum, shared by every agent of that stratum.
+
+    qnms-types is implemented too, not import-only: the device modules use its
+    identities as values and defaults, and RFC 7950 (5.6.5) lets a client resolve
+    them only in implemented modules (yanglint refuses the set otherwise).
+    """
+    files = [module_file("qnms-types"), module_file(STRATUM_MODULES[stratum])]
+    return load_schema(files, search_dirs=[YANG_DIR, IETF_DIR])
 
 
 @functools.cache

@@ -298,4 +298,17 @@ def _include(out, top, el, mapped, whole, schema) -> None:
             _add_keys(anc, src, node)
             parent_out.append(anc)
             mapped[src] = anc
+            _map_keys(anc, src, node, mapped)
         parent_out = mapped[src]
+
+
+def _map_keys(out, src, node: SchemaNode | None, mapped) -> None:
+    """Record the key copies ``_add_keys`` made, so that selecting a key leaf itself
+    (``.../memory/name``) replaces its copy instead of adding the key a second time."""
+    if node is None or node.keyword != "list":
+        return
+    for k in node.keys:
+        tag = f"{{{node.ns}}}{k}"
+        kel, copied = src.find(tag), out.find(tag)
+        if kel is not None and copied is not None:
+            mapped[kel] = copied

@@ -27,6 +27,7 @@ class ChoiceInfo:
     name: str
     mandatory: bool
     cases: dict[str, frozenset[Key]]  # case name -> data node keys in it (nested flattened)
+    default_case: str | None = None  # RFC 7950 7.9.3, for defaults of unchosen choices
 
 
 @dataclass(slots=True, eq=False)
@@ -270,7 +271,9 @@ class _Indexer:
                         self._add(case, parent, sub, chain, config)
                     table.update(sub)  # nested choices land in ``sub`` too, so they count
                     case_keys[case.arg] = frozenset(sub)
-                info = ChoiceInfo(ch.arg, _flag(ch, "mandatory"), case_keys)
+                dflt = ch.search_one("default")
+                info = ChoiceInfo(ch.arg, _flag(ch, "mandatory"), case_keys,
+                                  dflt.arg if dflt is not None else None)  # fmt: skip
                 (self.root_choices if parent is None else parent.choices)[cid] = info
             elif ch.keyword in DATA_KEYWORDS or ch.keyword in ("input", "output"):
                 self._add(ch, parent, table, cases, config)

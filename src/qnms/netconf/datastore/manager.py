@@ -40,6 +40,7 @@ from qnms.yang.validation import Problem, validate_tree
 
 log = logging.getLogger(__name__)
 NAMES = ("running", "candidate", "startup")
+ROLLBACK = "confirmed-commit-rollback"  # state file of a pending confirmed commit
 _P = ErrorType.PROTOCOL
 
 
@@ -333,6 +334,32 @@ class DatastoreManager:
             self._dirty = False
             self._install("running", cand.tree, thunks, changes, session_id)
             return [c.public() for c in changes]
+
+    # ---------------------------------------------- RFC 6241 8.4 confirmed commit
+
+    def revert_running(self, tree: etree._Element, *, session_id: int) -> list[ConfigChange]:
+        """Put back an earlier content of running (a confirmed commit that was not
+        confirmed). The server does it, so locks do not apply; the content was valid
+        when it was running, so it is not checked again. Listeners hear of the change."""
+        with self._lock:
+            run = self._stores["running"]
+            changes = diff(self.schema, run.tree, tree)
+            if not changes:
+                return []
+            run.roots = None  # rebuilt on demand from the restored tree
+            self._install("running", copy.deepcopy(tree), [], changes, session_id)
+            return [c.public() for c in changes]
+
+    def load_rollback(self) -> etree._Element | None:
+        """The running content an unconfirmed commit must return to, if one is pending."""
+        with self._lock:
+            return self._files.load(ROLLBACK)
+
+    def save_rollback(self, tree: etree._Element | None) -> None:
+        """Keep (None: forget) what running returns to if a confirmed commit is not
+        confirmed, so that a restart in between reverts it (RFC 6241 8.4.1)."""
+        with self._lock:
+            self._files.save(ROLLBACK, tree)
 
     def discard_changes(self, *, session_id: int) -> None:
         with self._lock:

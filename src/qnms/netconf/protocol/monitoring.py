@@ -36,8 +36,8 @@ YANGLIB_REVISION = "2019-01-04"
 IETF_DIR = Path(__file__).parents[2] / "yang" / "ietf"
 
 # Features of ietf-netconf that this server implements (RFC 6241 section 8 capabilities).
-NETCONF_FEATURES = ("writable-running", "candidate", "rollback-on-error", "validate", "startup",
-                    "xpath")  # fmt: skip
+NETCONF_FEATURES = ("writable-running", "candidate", "confirmed-commit", "rollback-on-error",
+                    "validate", "startup", "xpath")  # fmt: skip
 # The protocol layer's own modules (augments of the IETF ones), served like them.
 PROTOCOL_DIR = Path(__file__).parents[1] / "push" / "yang"
 # Features of the RFC 8639/8641 modules this server implements: dynamic subscriptions
@@ -274,7 +274,9 @@ class Monitoring:
 
     def netconf_state(self) -> etree._Element:
         q = f"{{{NCM_NS}}}"
-        root = etree.Element(q + "netconf-state", nsmap={None: NCM_NS})
+        # ``ncm`` is declared on the root: identityref values below use it, and lxml drops
+        # a declaration on the leaf itself when the tree is moved into a reply.
+        root = etree.Element(q + "netconf-state", nsmap={None: NCM_NS, "ncm": NCM_NS})
 
         def leaf(parent: etree._Element, name: str, value: object) -> etree._Element:
             el = etree.SubElement(parent, q + name)
@@ -305,16 +307,14 @@ class Monitoring:
             sc = etree.SubElement(schemas, q + "schema")
             leaf(sc, "identifier", mod.name)
             leaf(sc, "version", mod.revision)
-            fmt = etree.SubElement(sc, q + "format", nsmap={"ncm": NCM_NS})
-            fmt.text = "ncm:yang"
+            leaf(sc, "format", "ncm:yang")
             leaf(sc, "namespace", mod.namespace)
             leaf(sc, "location", "NETCONF")
         sessions = etree.SubElement(root, q + "sessions")
         for rec in self.sessions.values():
             s = etree.SubElement(sessions, q + "session")
             leaf(s, "session-id", rec.session_id)
-            tr = etree.SubElement(s, q + "transport", nsmap={"ncm": NCM_NS})
-            tr.text = "ncm:netconf-ssh"
+            leaf(s, "transport", "ncm:netconf-ssh")
             leaf(s, "username", rec.username)
             leaf(s, "source-host", rec.source_host)
             leaf(s, "login-time", rfc3339(rec.login_time))

@@ -35,6 +35,10 @@ class OperationRegistry:
     def register(self, namespace: str, name: str, handler: Handler) -> None:
         self._handlers[(namespace, name)] = handler
 
+    def handler(self, namespace: str, name: str) -> Handler | None:
+        """The current handler, so an extension (RFC 6243) can wrap it."""
+        return self._handlers.get((namespace, name))
+
     def dispatch(self, session: NetconfSession, op: etree._Element) -> Reply | Awaitable[Reply]:
         qn = etree.QName(op)
         handler = self._handlers.get((qn.namespace or "", qn.localname))
@@ -221,7 +225,6 @@ def operational_data(core: ServerCore, *, protocol_state: bool = True) -> etree.
     data = core.datastores.get()
     if protocol_state:
         merge_state(data, core.monitoring.state())
-        merge_state(data, core.hub.state())
         for provider in core.state_providers:
             merge_state(data, provider.state())
     return data

@@ -23,6 +23,7 @@ from pathlib import Path
 import asyncssh
 
 from qnms.netconf.interfaces import Datastores, StateProvider, YangModule
+from qnms.netconf.protocol import confirmed_commit, with_defaults
 from qnms.netconf.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from qnms.netconf.protocol.monitoring import (
     YANGLIB_REVISION,
@@ -58,6 +59,8 @@ BASE_CAPABILITIES = (
     CAP + "xpath:1.0",
     CAP + "notification:1.0",
     CAP + "interleave:1.0",
+    confirmed_commit.CAPABILITY,
+    with_defaults.CAPABILITY,
 )
 
 
@@ -159,6 +162,8 @@ class NetconfServer:
         )
         self.core.emit_config_changes = not self._hook_change_listener()
         self.subscriptions, self.yang_push = install_subscriptions(self)
+        self.confirmed_commits = confirmed_commit.install(self.core, datastores)
+        with_defaults.install(self.core)
         self._ids = itertools.count(1)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
@@ -251,6 +256,8 @@ class NetconfServer:
         """
         for session in list(self.core.sessions.values()):
             session.close("other")
+        if self.confirmed_commits is not None:
+            self.confirmed_commits.stop()
         if self._acceptor is not None:
             self._acceptor.close()
         conns = list(self._connections)

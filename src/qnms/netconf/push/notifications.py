@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 NOTIF_NS = "urn:ietf:params:xml:ns:netconf:notification:1.0"
 NCN_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
-MANAGE_EVENT_NS = "urn:ietf:params:xml:ns:netmod:notification"
 DEFAULT_STREAM = "NETCONF"
 DEFAULT_QUEUE_SIZE = 1024
 _Q = f"{{{NC_NS}}}"
@@ -157,7 +156,7 @@ def _copy(el: etree._Element) -> etree._Element:
 
 
 class NotificationHub:
-    """The server's streams, the RFC 6470 events it emits, and stream discovery state."""
+    """The server's streams and the RFC 6470 events it emits."""
 
     def __init__(
         self,
@@ -248,19 +247,11 @@ class NotificationHub:
         etree.SubElement(root, q + "termination-reason").text = reason
         self.publish(root)
 
-    # -- discovery ------------------------------------------------------------------
-
-    def state(self) -> list[etree._Element]:
-        """RFC 5277 3.2.5.1 ``<netconf><streams>`` for stream discovery via ``<get>``."""
-        q = f"{{{MANAGE_EVENT_NS}}}"
-        root = etree.Element(q + "netconf", nsmap={None: MANAGE_EVENT_NS})
-        streams = etree.SubElement(root, q + "streams")
-        for st in self.streams.values():
-            s = etree.SubElement(streams, q + "stream")
-            etree.SubElement(s, q + "name").text = st.name
-            etree.SubElement(s, q + "description").text = st.description
-            etree.SubElement(s, q + "replaySupport").text = str(st.replay_support).lower()
-        return [root]
+    # Stream discovery is RFC 8639's ``/sn:streams`` (ietf-subscribed-notifications,
+    # served by qnms.netconf.push.subscriptions). RFC 5277's ``<netconf><streams>`` in
+    # urn:ietf:params:xml:ns:netmod:notification is not served: RFC 5277 defines it by
+    # an XSD only, there is no IETF YANG module for it, so no client could validate it
+    # against the schemas this server advertises.
 
 
 def _session_parms(parent: etree._Element, rec: SessionRecord) -> None:
