@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pyangbind.lib.pybindJSON as pybind_json
 import pytest
+from pyangbind.lib.serialise import pybindJSONDecoder as pybind_json_decoder
 
 import qnms_bindings.qnms_quantum_fabric as qfs_mod
 import qnms_bindings.qnms_service as svc_mod
-from qnms.network.bindings_json import load
 from qnms.network.inventory import load_network
 from qnms.yang.catalog import IETF_DIR, YANG_DIR
 
@@ -113,10 +113,7 @@ def test_binding_rejects_malformed_urn():
 
 def test_node_instance_data_round_trips_json_through_bindings():
     data = load_network().qfs_data("madqci-r1")
-    obj = fabric()
-    problems: list = []
-    load(obj, data, "", problems)
-    assert problems == []
+    obj = pybind_json_decoder.load_ietf_json(data, None, None, obj=fabric())
     assert json.loads(pybind_json.dumps(obj, mode="ietf")) == data
 
 

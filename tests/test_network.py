@@ -72,7 +72,8 @@ def test_fidelity_out_of_range_is_named_with_its_path(data):
     node(data, "madqci-r1")["quantum-fabric"]["memories"]["memory"][0]["raw-fidelity"] = "1.3"
     assert problems_of(data) == [
         "/qnms-network:network/node[name='madqci-r1']/quantum-fabric/memories/"
-        "memory[name='mem0']/raw-fidelity: invalid value '1.3': does not match type qt:fidelity"
+        "memory[name='mem0']/raw-fidelity: invalid value: raw-fidelity '1.3' does not match "
+        "qt:fidelity: decimal64 range 0..1 fraction-digits 6"
     ]
 
 
@@ -125,7 +126,7 @@ def test_cli_validate_names_the_bad_node_and_value(tmp_path, data, capsys):
     broken.write_text(json.dumps(data))
     assert main(["validate", str(broken)]) == 1
     err = capsys.readouterr().err
-    assert "node[name='quditto-r2']" in err and "efficiency: invalid value '2'" in err
+    assert "node[name='quditto-r2']" in err and "efficiency: invalid value: efficiency '2'" in err
 
 
 def test_cli_validate_reports_json_syntax_errors_with_position(tmp_path, capsys):

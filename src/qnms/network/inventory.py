@@ -17,16 +17,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qnms.network.bindings_json import Problem, load
+from qnms.yang.bindings import BindingValidator, binding_classes
 from qnms.yang.catalog import IETF_DIR, MODULES, YANG_DIR
-from qnms.yang.codec import json_to_xml
+from qnms.yang.codec import CodecError, json_to_xml
+from qnms.yang.errors import RpcError
 from qnms.yang.schema import Schema, load_schema
 from qnms.yang.validation import validate_tree
-from qnms_bindings.qnms_network import qnms_network
 
 DEFAULT_NETWORK = Path(__file__).parent / "data" / "default-network.json"
 TOP = "qnms-network:network"
 ROOT = f"/{TOP}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a network file: the RFC 7951 data path of the node and what is
+    wrong with it (the message of the ``RpcError`` a server would have answered)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+    @classmethod
+    def of(cls, err: RpcError) -> Problem:
+        return cls(_json_path(err.path or "/"), err.message)
 
 
 class NetworkError(ValueError):
@@ -46,10 +62,9 @@ def short_identity(identity: str) -> str:
 
 @dataclass
 class Network:
-    """A validated network: the RFC 7951 data and the binding object it loaded into."""
+    """A validated network: its RFC 7951 data and where it came from."""
 
     data: dict[str, Any]
-    binding: Any
     source: str
 
     @property
@@ -130,20 +145,29 @@ def load_network(path: str | Path = DEFAULT_NETWORK) -> Network:
 
 
 def validate_network(data: Any, source: str = "<data>") -> Network:
-    """Validate RFC 7951 network data against the model and its cross-references."""
+    """Validate RFC 7951 network data against the model and its cross-references.
+
+    One pass of each of the project's checks, every problem collected: the codec
+    (unknown nodes, JSON shapes), the generated bindings (types, ranges, patterns,
+    identities: the same decoder the datastores use), the schema checks (keys,
+    mandatory nodes, min-elements, leafrefs), then the references between elements.
+    """
     if not isinstance(data, dict) or set(data) != {TOP}:
         found = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise NetworkError(source, [Problem("/", f"expected one member {TOP!r}, found {found}")])
-    binding = qnms_network()
-    problems: list[Problem] = []
-    load(binding, data, "", problems)
+    schema = network_schema()
+    shape: list[CodecError] = []
+    tree = json_to_xml(data, schema, shape)
+    problems = [Problem(*str(err).split(": ", 1)) for err in shape]
+    _, bad_values = _binder().decode(tree)
+    problems += [Problem.of(p.error) for p in bad_values]
     if not problems:
-        problems = _check_structure(data)
+        problems = [Problem.of(p.error) for p in validate_tree(schema, tree)]
     if not problems:
         problems = _check_references(data[TOP])
     if problems:
         raise NetworkError(source, problems)
-    return Network(data=data, binding=binding, source=source)
+    return Network(data=data, source=source)
 
 
 @functools.cache
@@ -151,18 +175,14 @@ def network_schema() -> Schema:
     return load_schema([YANG_DIR / f"{m}.yang" for m in MODULES], search_dirs=[IETF_DIR])
 
 
+@functools.cache
+def _binder() -> BindingValidator:
+    return BindingValidator(network_schema(), binding_classes("qnms_bindings", ["qnms-network"]))
+
+
 def _json_path(xml_path: str) -> str:
     """/net:network/net:node[net:name='a'] -> /qnms-network:network/node[name='a']"""
     return "/qnms-network:" + re.sub(r"(?<=[/\[])net:", "", xml_path).lstrip("/")
-
-
-def _check_structure(data: dict[str, Any]) -> list[Problem]:
-    """What the bindings do not check: mandatory nodes, min-elements, leafrefs, must."""
-    schema = network_schema()
-    return [
-        Problem(_json_path(p.error.path or "/"), p.error.message)
-        for p in validate_tree(schema, json_to_xml(data, schema))
-    ]
 
 
 def _check_references(net: dict[str, Any]) -> list[Problem]:

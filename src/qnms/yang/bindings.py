@@ -317,6 +317,16 @@ class BindingValidator:
             kwargs[k] = self.value(node.children[(node.ns, k)], kel)
         try:
             entry = lst.add(**kwargs) if kwargs else lst[lst.add()]
+        except KeyError:  # pyangbind's word for a key already in the list
+            path, nsmap = path_of(self.schema, el)
+            err = RpcError(
+                ErrorTag.DATA_EXISTS,
+                "duplicate list entry: the key is already used",
+                path=path,
+                path_ns=nsmap,
+            )
+            problems.append(Problem(err, el))
+            return None
         except Exception as exc:
             self._bad(problems, node, el, f"list entry {node.name} with keys {kwargs}", exc)
             return None

@@ -33,23 +33,53 @@ def _ns_module(schema: Schema) -> dict[str, str]:
 # ------------------------------------------------------------------ JSON -> XML
 
 
-def json_to_xml(data: dict[str, Any], schema: Schema) -> etree._Element:
-    """Encode a JSON instance document as a NETCONF ``<data>`` element."""
+def json_to_xml(
+    data: dict[str, Any], schema: Schema, problems: list[CodecError] | None = None
+) -> etree._Element:
+    """Encode a JSON instance document as a NETCONF ``<data>`` element.
+
+    The first member that does not fit the schema raises ``CodecError``; when a
+    ``problems`` list is given, each such member is recorded there and skipped
+    instead, so a user validating a file hears of every problem at once.
+    """
     mod_ns = _module_ns(schema)
     root = etree.Element(NC_DATA, nsmap={None: NC_DATA[1:].split("}")[0]})
+    collect = _Collector(problems)
     for member, value in data.items():
-        module, _, name = member.partition(":")
-        if not name or module not in mod_ns:
-            raise CodecError(f"/{member}: top-level members must be module-qualified")
-        node = schema.roots.get((mod_ns[module], name))
-        if node is None:
-            raise CodecError(f"/{member}: no such top-level node in module {module}")
-        _encode(root, node, value, f"/{member}", mod_ns)
+        with collect:
+            module, _, name = member.partition(":")
+            if not name or module not in mod_ns:
+                raise CodecError(f"/{member}: top-level members must be module-qualified")
+            node = schema.roots.get((mod_ns[module], name))
+            if node is None:
+                raise CodecError(f"/{member}: unknown node: no such top-level node in {module}")
+            _encode(root, node, value, f"/{member}", mod_ns, collect)
     return root
 
 
+class _Collector:
+    """Raise codec errors, or record them and go on with the next member."""
+
+    def __init__(self, problems: list[CodecError] | None) -> None:
+        self.problems = problems
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, err: BaseException | None, tb: object) -> bool:
+        if isinstance(err, CodecError) and self.problems is not None:
+            self.problems.append(err)
+            return True
+        return False
+
+
 def _encode(
-    parent: etree._Element, node: SchemaNode, value: Any, path: str, mod_ns: dict[str, str]
+    parent: etree._Element,
+    node: SchemaNode,
+    value: Any,
+    path: str,
+    mod_ns: dict[str, str],
+    collect: _Collector,
 ) -> None:
     if node.keyword == "list":
         if not isinstance(value, list):
@@ -57,11 +87,14 @@ def _encode(
         for entry in value:
             if not isinstance(entry, dict):
                 raise CodecError(f"{path}: a list entry is encoded as an object")
-            el = etree.SubElement(parent, node.tag, nsmap=_own_ns(parent, node))
-            ordered = [k for k in node.keys if k in entry] + [
-                k for k in entry if k not in node.keys
-            ]
-            _encode_members(el, node, {k: entry[k] for k in ordered}, path, mod_ns)
+            here = path + "".join(f"[{k}='{entry[k]}']" for k in node.keys if k in entry)
+            missing = [k for k in node.keys if k not in entry]
+            with collect:
+                if missing:
+                    raise CodecError(f"{here}: list entry without its key {', '.join(missing)}")
+                el = etree.SubElement(parent, node.tag, nsmap=_own_ns(parent, node))
+                ordered = [*node.keys, *(k for k in entry if k not in node.keys)]
+                _encode_members(el, node, {k: entry[k] for k in ordered}, here, mod_ns, collect)
     elif node.keyword == "leaf-list":
         if not isinstance(value, list):
             raise CodecError(f"{path}: a leaf-list is encoded as an array")
@@ -75,7 +108,7 @@ def _encode(
         if not isinstance(value, dict):
             raise CodecError(f"{path}: a container is encoded as an object")
         el = etree.SubElement(parent, node.tag, nsmap=_own_ns(parent, node))
-        _encode_members(el, node, value, path, mod_ns)
+        _encode_members(el, node, value, path, mod_ns, collect)
 
 
 def _own_ns(parent: etree._Element, node: SchemaNode) -> dict[str | None, str] | None:
@@ -83,15 +116,21 @@ def _own_ns(parent: etree._Element, node: SchemaNode) -> dict[str | None, str] |
 
 
 def _encode_members(
-    el: etree._Element, node: SchemaNode, members: dict[str, Any], path: str, mod_ns: dict
+    el: etree._Element,
+    node: SchemaNode,
+    members: dict[str, Any],
+    path: str,
+    mod_ns: dict,
+    collect: _Collector,
 ) -> None:
     for member, value in members.items():
-        module, _, name = member.rpartition(":")
-        ns = mod_ns.get(module, "") if module else node.ns
-        child = node.children.get((ns, name))
-        if child is None:
-            raise CodecError(f"{path}/{member}: not in the model")
-        _encode(el, child, value, f"{path}/{member}", mod_ns)
+        with collect:
+            module, _, name = member.rpartition(":")
+            ns = mod_ns.get(module, "") if module else node.ns
+            child = node.children.get((ns, name))
+            if child is None:
+                raise CodecError(f"{path}/{member}: unknown node: not in the model")
+            _encode(el, child, value, f"{path}/{member}", mod_ns, collect)
 
 
 def _leaf(
