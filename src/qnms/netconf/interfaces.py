@@ -14,39 +14,17 @@ Every failure is raised as ``qnms.yang.errors.RpcError`` (or ``RpcErrors``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Protocol
 
 from lxml import etree
+
+from qnms.yang.changes import ConfigChange
+from qnms.yang.schema_types import YangModule
 
 DatastoreName = Literal["running", "candidate", "startup"]
 DefaultOperation = Literal["merge", "replace", "none"]
 TestOption = Literal["test-then-set", "set", "test-only"]
 ErrorOption = Literal["stop-on-error", "continue-on-error", "rollback-on-error"]
-
-
-@dataclass(frozen=True)
-class YangModule:
-    """One implemented (or import-only) module, for hello capabilities, RFC 8525
-    yang-library, RFC 6022 schema list and get-schema."""
-
-    name: str
-    revision: str
-    namespace: str
-    prefix: str
-    path: Path
-    features: tuple[str, ...] = ()
-    conformance: Literal["implement", "import"] = "implement"
-
-
-@dataclass(frozen=True)
-class ConfigChange:
-    """One edit as reported in an RFC 6470 ``netconf-config-change`` notification."""
-
-    target: str  # instance-identifier of the changed node
-    operation: Literal["create", "delete", "merge", "replace", "remove"]
-    nsmap: dict[str, str] = field(default_factory=dict)
 
 
 ChangeListener = Callable[[list[ConfigChange], int], None]

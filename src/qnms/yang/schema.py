@@ -16,8 +16,14 @@ from pathlib import Path
 
 from pyang import context, error, repository
 
-from qnms.netconf.interfaces import YangModule
-from qnms.yang.schema_types import Key, LeafrefInfo, TypeInfo, build_type, identity_ancestors
+from qnms.yang.schema_types import (
+    Key,
+    LeafrefInfo,
+    TypeInfo,
+    YangModule,
+    build_type,
+    identity_ancestors,
+)
 
 DATA_KEYWORDS = frozenset({"container", "list", "leaf", "leaf-list", "anydata", "anyxml"})
 

@@ -7,8 +7,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
 Key = tuple[str, str]  # (namespace, local name): the lxml tag, split
+
+
+@dataclass(frozen=True)
+class YangModule:
+    """One implemented (or import-only) module, for hello capabilities, RFC 8525
+    yang-library, RFC 6022 schema list and get-schema."""
+
+    name: str
+    revision: str
+    namespace: str
+    prefix: str
+    path: Path
+    features: tuple[str, ...] = ()
+    conformance: Literal["implement", "import"] = "implement"
 
 
 @dataclass(slots=True, eq=False)

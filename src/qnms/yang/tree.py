@@ -18,7 +18,7 @@ from typing import Any
 
 from lxml import etree
 
-from qnms.netconf.interfaces import ConfigChange
+from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import NC_NS
 from qnms.yang.schema import Key, Schema, SchemaNode
 

@@ -30,9 +30,10 @@ from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, rais
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.locks import LockTable
 from qnms.netconf.datastore.storage import DatastoreError
-from qnms.netconf.interfaces import ChangeListener, ConfigChange, StateProvider
+from qnms.netconf.interfaces import ChangeListener, StateProvider
 from qnms.yang import filters
 from qnms.yang.bindings import BindingValidator, Roots
+from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
 from qnms.yang.schema import Schema, load_schema
 from qnms.yang.tree import Change, as_data_tree, diff, merge_into, new_data

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from lxml import etree
 
-from qnms.netconf.interfaces import ConfigChange
 from qnms.netconf.protocol.operations import Reply, params, perr
 from qnms.netconf.push.notifications import NCN_NS
+from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
 
 if TYPE_CHECKING:

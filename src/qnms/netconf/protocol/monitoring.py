@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from qnms.netconf.interfaces import YangModule
 from qnms.yang.errors import ErrorTag, RpcError
+from qnms.yang.schema_types import YangModule
 
 if TYPE_CHECKING:
     from qnms.yang.schema import Schema

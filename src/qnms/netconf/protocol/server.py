@@ -22,7 +22,7 @@ from pathlib import Path
 
 import asyncssh
 
-from qnms.netconf.interfaces import Datastores, StateProvider, YangModule
+from qnms.netconf.interfaces import Datastores, StateProvider
 from qnms.netconf.protocol import confirmed_commit, with_defaults
 from qnms.netconf.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from qnms.netconf.protocol.monitoring import (
@@ -42,6 +42,7 @@ from qnms.netconf.protocol.session import (
 )
 from qnms.netconf.push.notifications import NotificationHub
 from qnms.netconf.push.subscriptions import install as install_subscriptions
+from qnms.yang.schema_types import YangModule
 
 log = logging.getLogger(__name__)
 

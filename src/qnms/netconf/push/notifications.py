@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Literal
 
 from lxml import etree
 
-from qnms.netconf.interfaces import ConfigChange
 from qnms.netconf.protocol.monitoring import SessionRecord, rfc3339
 from qnms.netconf.protocol.operations import apply_filter, missing, params, perr
+from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
 
 if TYPE_CHECKING:
