@@ -18,6 +18,7 @@ from qnms.models import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
 from qnms.netconf.bindings import binding_classes
 from qnms.netconf.codec import json_to_xml
 from qnms.netconf.datastore import DatastoreManager
+from qnms.netconf.monitoring import IETF_DIR as SERVED_IETF_DIR
 from qnms.netconf.schema import Schema, load_schema
 from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.network.inventory import Network
@@ -35,10 +36,15 @@ CONTINUOUS = {
 }
 
 
+NACM_MODULE = SERVED_IETF_DIR / "ietf-netconf-acm@2018-02-14.yang"
+
+
 @functools.cache
 def stratum_schema(stratum: str) -> Schema:
-    """The parsed device module of a stratum, shared by every agent of that stratum."""
-    return load_schema([module_file(STRATUM_MODULES[stratum])], search_dirs=[YANG_DIR, IETF_DIR])
+    """The parsed device module of a stratum, shared by every agent of that stratum,
+    with ietf-netconf-acm: every agent keeps its RFC 8341 rules in running."""
+    paths = [NACM_MODULE, module_file(STRATUM_MODULES[stratum])]
+    return load_schema(paths, search_dirs=[YANG_DIR, IETF_DIR])
 
 
 @functools.cache
@@ -72,7 +78,12 @@ class AgentConfig:
     host: str = "127.0.0.1"
     port: int = 0
     users: dict[str, str] = field(default_factory=dict)
-    authorized_keys: Path | None = None
+    authorized_keys: Path | None = None  # per user: see qnms.netconf.auth
+    recovery_user: str | None = None  # bypasses NACM (RFC 8341 3.1.3)
+    nacm_groups: dict[str, list[str]] | None = None  # bootstrap /nacm groups
+    max_sessions_per_user: int | None = None
+    hello_timeout: float = 60.0
+    idle_timeout: float = 3600.0
 
 
 class Agent:
@@ -112,6 +123,11 @@ class Agent:
                 state_dir=config.state_dir,
                 users=dict(config.users),
                 authorized_keys=config.authorized_keys,
+                recovery_user=config.recovery_user,
+                nacm_groups=config.nacm_groups,
+                max_sessions_per_user=config.max_sessions_per_user,
+                hello_timeout=config.hello_timeout,
+                idle_timeout=config.idle_timeout,
                 on_change_unsupported=CONTINUOUS[config.stratum],
             ),
         )

@@ -53,6 +53,7 @@ class SchemaNode:
     cases: tuple[tuple[str, str], ...] = ()  # (choice id, case name), outermost first
     choices: dict[str, ChoiceInfo] = field(default_factory=dict)  # choice id -> info
     has_mandatory: bool = False  # a mandatory node is reachable without instances
+    nacm: str | None = None  # "default-deny-all" / "default-deny-write" (RFC 8341 3.5.2)
 
     @property
     def key(self) -> Key:
@@ -292,6 +293,7 @@ class _Indexer:
             config=cfg,
             parent=parent,
             cases=cases,
+            nacm=_nacm_extension(stmt),
         )
         if keyword == "list":
             node.keys = tuple(k.arg for k in (getattr(stmt, "i_key", None) or ()))
@@ -338,6 +340,21 @@ def _mark_mandatory(node: SchemaNode) -> bool:
     if node.keyword == "container" and not node.presence:
         return found
     return False
+
+
+def _nacm_extension(stmt) -> str | None:
+    """The RFC 8341 default-deny-all / default-deny-write extension on a statement."""
+    found = None
+    for sub in stmt.substmts:
+        kw = sub.keyword
+        if isinstance(kw, tuple) and kw[1] in ("default-deny-all", "default-deny-write"):
+            prefixes = getattr(sub.i_module, "i_prefixes", {}) if hasattr(sub, "i_module") else {}
+            module = prefixes.get(kw[0], (kw[0],))[0]
+            if module != "ietf-netconf-acm" and kw[0] != "ietf-netconf-acm":
+                continue
+            if kw[1] == "default-deny-all" or found is None:
+                found = kw[1]
+    return found
 
 
 def _flag(stmt, keyword: str) -> bool:

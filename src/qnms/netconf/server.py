@@ -1,29 +1,33 @@
 """The NETCONF-over-SSH server (RFC 6242) on asyncssh.
 
 Only the ``netconf`` subsystem is offered: no shell, no exec, no pty, no forwarding.
-Everyone authenticates (password from the configured users, or a key listed in an
-authorized_keys file); the server will not listen beyond loopback without such
-credentials. The Ed25519 host key is created once in the state directory and reused,
-so clients that pinned it keep trusting the restarted server. Each SSH channel gets
+Everyone authenticates (password from the configured users, or a key of that user:
+see ``qnms.netconf.auth``); the server will not listen beyond loopback without such
+credentials, nor start with an empty password. NACM (RFC 8341, ``qnms.netconf.access``)
+is enforced on every session except the recovery user's; committed changes go to the
+audit log (``qnms.netconf.audit``); admission and timeouts are in
+``qnms.netconf.limits``. The Ed25519 host key is created once in the state directory
+and reused, so clients that pinned it keep trusting the restarted server. Each SSH channel gets
 its own ``NetconfSession``; a session that breaks the protocol is closed alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 
+from qnms.netconf.auth import check_passwords, load_user_keys
 from qnms.netconf.framing import DEFAULT_MAX_MESSAGE_SIZE
 from qnms.netconf.interfaces import Datastores, StateProvider, YangModule
+from qnms.netconf.limits import Admission
 from qnms.netconf.monitoring import (
     YANGLIB_REVISION,
     Monitoring,
@@ -33,6 +37,7 @@ from qnms.netconf.monitoring import (
 )
 from qnms.netconf.notifications import NotificationHub
 from qnms.netconf.operations import Handler, OperationRegistry, base_registry
+from qnms.netconf.security import install_security
 from qnms.netconf.session import BASE_10, BASE_11, NetconfSession, ServerCore, SessionOptions
 from qnms.netconf.subscriptions import install as install_subscriptions
 
@@ -63,12 +68,24 @@ class ServerOptions:
     port: int = 830  # 0 picks a free port; read NetconfServer.port after start()
     state_dir: Path = Path("state")
     users: dict[str, str] = field(default_factory=dict)  # username -> password
-    authorized_keys: Path | None = None  # OpenSSH authorized_keys, valid for any username
-    max_sessions: int = 64
+    # Keys per user (qnms.netconf.auth): a directory of <user>.pub, or a file of
+    # "<user> <key-type> <base64>" lines; a key logs in as its own user only.
+    authorized_keys: Path | None = None
+    # RFC 8341: the recovery user bypasses NACM (3.1.3); the bootstrap /nacm puts
+    # these groups in running (default {"admin": ["admin"]}) with a permit-all rule
+    # list for group "admin".
+    recovery_user: str | None = None
+    nacm_groups: dict[str, list[str]] | None = None
+    audit: bool = True  # append-only audit.log under state_dir, /qnms-audit:audit
+    auth_backoff: float = 0.5  # seconds after the first failure from an address, doubling
+    auth_backoff_max: float = 30.0
+    max_sessions: int = 64  # reserved at SSH accept
+    max_sessions_per_user: int | None = None
     login_timeout: float = 30.0
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_depth: int = 256
     hello_timeout: float = 60.0
+    idle_timeout: float = 3600.0  # no complete rpc for this long closes (0: never)
     notification_queue_size: int = 1024  # per RFC 5277 session / RFC 8639 subscription
     # RFC 8639 / RFC 8641 (see qnms.netconf.yang_push for what an agent must call)
     max_subscriptions: int = 1024
@@ -88,6 +105,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) mode 0700; tighten it if it exists."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
 def load_host_key(state_dir: Path) -> asyncssh.SSHKey:
     """The server's Ed25519 key: created (mode 0600) on first start, reused after."""
     path = state_dir / HOST_KEY_NAME
@@ -95,7 +120,7 @@ def load_host_key(state_dir: Path) -> asyncssh.SSHKey:
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
         return asyncssh.read_private_key(path)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     key = asyncssh.generate_private_key("ssh-ed25519")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -156,7 +181,8 @@ class NetconfServer:
         self._ids = itertools.count(1)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
-        self._authorized: asyncssh.SSHAuthorizedKeys | None = None
+        self._user_keys: dict[str, asyncssh.SSHAuthorizedKeys] = {}
+        install_security(self)
 
     def state_changed(self) -> None:
         """The agent's live state changed: on-change subscriptions re-evaluate.
@@ -208,10 +234,11 @@ class NetconfServer:
 
     async def start(self) -> None:
         opts = self.options
+        check_passwords(opts.users)
         has_keys = False
         if opts.authorized_keys is not None:
-            self._authorized = asyncssh.read_authorized_keys(str(opts.authorized_keys))
-            has_keys = True
+            self._user_keys = load_user_keys(opts.authorized_keys)
+            has_keys = bool(self._user_keys)
         if not is_loopback(opts.host) and not (opts.users or has_keys):
             raise ValueError(
                 f"refusing to listen on non-loopback address {opts.host!r} without "
@@ -220,6 +247,8 @@ class NetconfServer:
         if not (opts.users or has_keys):
             log.warning("NETCONF server has no credentials configured: nobody can log in")
         host_key = load_host_key(opts.state_dir)
+        self.access.seed()
+        self.idle.start()
         self.hub.bind_loop(asyncio.get_running_loop())
         self.yang_push.bind_loop(asyncio.get_running_loop())
         self._acceptor = await asyncssh.create_server(
@@ -243,6 +272,7 @@ class NetconfServer:
         Connections go first: since Python 3.12 a listener's ``wait_closed`` also waits
         for its open connections, and a silent client must not stall the shutdown.
         """
+        await self.idle.stop()
         for session in list(self.core.sessions.values()):
             session.close("other")
         if self._acceptor is not None:
@@ -282,49 +312,52 @@ class _SSHServer(asyncssh.SSHServer):
     def __init__(self, server: NetconfServer) -> None:
         self._server = server
         self._conn: asyncssh.SSHServerConnection | None = None
+        self._admission = Admission(server.slots)
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._server._connections.add(conn)
+        self._admission.accept(conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:
             self._server._connections.discard(self._conn)
+        self._admission.lost()
 
     def begin_auth(self, username: str) -> bool:
-        if self._server._authorized is not None and self._conn is not None:
-            self._conn.set_authorized_keys(self._server._authorized)
+        keys = self._server._user_keys.get(username)
+        if keys is not None and self._conn is not None:
+            self._conn.set_authorized_keys(keys)  # this user's keys only
         return True  # always authenticate: no anonymous access
 
     def password_auth_supported(self) -> bool:
         return bool(self._server.options.users)
 
-    def validate_password(self, username: str, password: str) -> bool:
-        expected = self._server.options.users.get(username)
-        # Compare even for unknown users so timing does not reveal valid names.
-        ok = hmac.compare_digest((expected or "\0").encode(), password.encode())
-        return expected is not None and ok
+    async def validate_password(self, username: str, password: str) -> bool:
+        users = self._server.options.users
+        peer = self._admission.peer
+        return await self._server.backoff.check_password(users, username, password, peer)
 
     def public_key_auth_supported(self) -> bool:
-        return self._server._authorized is not None
+        return bool(self._server._user_keys)
 
     def kbdint_auth_supported(self) -> bool:
         return False
 
     def session_requested(self) -> asyncssh.SSHServerSession | bool:
-        if len(self._server.core.sessions) >= self._server.options.max_sessions:
-            log.warning("refusing session: %d sessions open", len(self._server.core.sessions))
-            return False
-        return _Channel(self._server)
+        user = (self._conn.get_extra_info("username") if self._conn else "") or ""
+        done = self._admission.open_channel(user)
+        return _Channel(self._server, done) if done is not None else False
 
 
 class _Channel(asyncssh.SSHServerSession):
     """One SSH channel carrying the netconf subsystem; bridges bytes to the session."""
 
-    def __init__(self, server: NetconfServer) -> None:
+    def __init__(self, server: NetconfServer, done: Callable[[], None]) -> None:
         self._server = server
         self._chan: asyncssh.SSHServerChannel | None = None
         self._session: NetconfSession | None = None
+        self._done: Callable[[], None] | None = done
 
     # Transport protocol used by NetconfSession
     def write(self, data: bytes) -> None:
@@ -364,6 +397,7 @@ class _Channel(asyncssh.SSHServerSession):
         username = self._chan.get_extra_info("username") or ""
         peer = self._chan.get_extra_info("peername") or ("", 0)
         self._session = self._server._new_session(username, str(peer[0]), self)
+        log.info("session %d: %s from %s started", self._session.session_id, username, peer[0])
         self._session.start()
 
     def data_received(self, data: bytes, datatype: int | None) -> None:  # type: ignore[override]
@@ -378,6 +412,9 @@ class _Channel(asyncssh.SSHServerSession):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._session is not None:
             self._session.connection_lost()
+        if self._done is not None:
+            self._done()
+            self._done = None
 
     def pause_writing(self) -> None:
         if self._session is not None:
