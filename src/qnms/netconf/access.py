@@ -62,6 +62,9 @@ class AccessControl:
         self.datastores = datastores
         self.schemas = [s for s in schemas if s is not None]
         self.module_names = dict(module_names)  # namespace -> module name
+        self.prefixes = {name: ns for ns, name in self.module_names.items()}
+        for schema in reversed(self.schemas):
+            self.prefixes.update(schema.namespaces)  # YANG prefix -> namespace
         self.recovery_user = recovery_user or None
         self.bootstrap = bootstrap if bootstrap is not None else initial_config()
         self.denied_operations = 0
@@ -94,7 +97,7 @@ class AccessControl:
         else:
             tree = etree.Element(f"{{{NC_NS}}}data")
             tree.append(copy.deepcopy(self.bootstrap))
-        self.config = parse_config(tree)
+        self.config = parse_config(tree, self.prefixes)
 
     def config_changed(self, changes: list[ConfigChange], _session_id: int) -> None:
         """Running changed: re-read ``/nacm`` if the change touched it."""

@@ -202,11 +202,15 @@ def _flag(el: etree._Element, name: str, default: bool, yes: str = "true") -> bo
     return default if value is None else value == yes
 
 
-def parse_config(data: etree._Element | None) -> NacmConfig:
+def parse_config(
+    data: etree._Element | None, prefixes: dict[str, str] | None = None
+) -> NacmConfig:
     """The ``NacmConfig`` of a ``<data>`` tree (its ``/nacm``; defaults if absent).
 
-    A rule whose path cannot be parsed never matches: it is skipped, which errs on the
-    side of the defaults rather than of a permit the administrator did not write.
+    A path prefix not declared in the XML resolves through ``prefixes`` (module
+    prefixes and names of the served modules, to namespaces). A rule whose path cannot
+    be parsed never matches: it is skipped, which errs on the side of the defaults
+    rather than of a permit the administrator did not write.
     """
     nacm = data.find(_N + "nacm") if data is not None else None
     if nacm is None:
@@ -219,7 +223,7 @@ def parse_config(data: etree._Element | None) -> NacmConfig:
     for rl in nacm.iterfind(_N + "rule-list"):
         rules = []
         for r in rl.iterfind(_N + "rule"):
-            rule = _parse_rule(r)
+            rule = _parse_rule(r, prefixes or {})
             if rule is not None:
                 rules.append(rule)
         names = frozenset((g.text or "").strip() for g in rl.iterfind(_N + "group"))
@@ -234,7 +238,7 @@ def parse_config(data: etree._Element | None) -> NacmConfig:
     )
 
 
-def _parse_rule(r: etree._Element) -> Rule | None:
+def _parse_rule(r: etree._Element, prefixes: dict[str, str]) -> Rule | None:
     ops_text = _text(r, "access-operations", "*") or ""
     ops = ALL_OPS if ops_text == "*" else frozenset(ops_text.split()) & ALL_OPS
     base = {
@@ -250,7 +254,7 @@ def _parse_rule(r: etree._Element) -> Rule | None:
     path_el = r.find(_N + "path")
     if path_el is not None:
         try:
-            path = parse_path(path_el.text or "/", dict(path_el.nsmap))
+            path = parse_path(path_el.text or "/", {**prefixes, **path_el.nsmap})
         except ValueError:
             return None
         return Rule(kind="path", path=path, **base)  # type: ignore[arg-type]
