@@ -210,6 +210,7 @@ def test_recovery_user_bypasses_nacm(secure_agent):
     with login(agent, "admin") as admin, login(agent, "root") as root:
         admin.edit_config(target="running", config=QUI)
         # root is in no group: write-default deny and default-deny-all do not apply
-        assert root.get(filter=("subtree", QUI_FILTER)).data_ele.find(f".//{{{QFS}}}local-handle") is not None  # noqa: E501
+        got = root.get(filter=("subtree", QUI_FILTER)).data_ele
+        assert got.find(f".//{{{QFS}}}local-handle") is not None
         root.edit_config(target="running", config=QUI.replace("<nonce>7", "<nonce>8"))
         root.delete_config(target="startup")

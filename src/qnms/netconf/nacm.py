@@ -202,9 +202,7 @@ def _flag(el: etree._Element, name: str, default: bool, yes: str = "true") -> bo
     return default if value is None else value == yes
 
 
-def parse_config(
-    data: etree._Element | None, prefixes: dict[str, str] | None = None
-) -> NacmConfig:
+def parse_config(data: etree._Element | None, prefixes: dict[str, str] | None = None) -> NacmConfig:
     """The ``NacmConfig`` of a ``<data>`` tree (its ``/nacm``; defaults if absent).
 
     A path prefix not declared in the XML resolves through ``prefixes`` (module
