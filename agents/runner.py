@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from qnms.netconf.auth import check_passwords
 from qnms.netconf.server import is_loopback
 from qnms.network.inventory import Network
 from qnms_agents.base import Agent, AgentConfig, elements
@@ -36,6 +37,7 @@ def credentials(
     if (user is None) != (password is None):
         raise ValueError("--user and --password go together")
     if user is not None and password is not None:
+        check_passwords({user: password})
         return {user: password}
     if authorized_keys is not None:
         return {}

@@ -85,7 +85,9 @@ class StateFiles:
     def __init__(self, directory: str | Path | None) -> None:
         self.directory = Path(directory) if directory is not None else None
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.directory.stat().st_mode & 0o077:  # datastores are private
+                self.directory.chmod(0o700)
             remove_stale_temps(self.directory)
 
     def path(self, name: str) -> Path | None:
