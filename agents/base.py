@@ -81,6 +81,7 @@ class AgentConfig:
     authorized_keys: Path | None = None  # per user: see qnms.netconf.auth
     recovery_user: str | None = None  # bypasses NACM (RFC 8341 3.1.3)
     nacm_groups: dict[str, list[str]] | None = None  # bootstrap /nacm groups
+    max_sessions: int = 64
     max_sessions_per_user: int | None = None
     hello_timeout: float = 60.0
     idle_timeout: float = 3600.0
@@ -125,6 +126,7 @@ class Agent:
                 authorized_keys=config.authorized_keys,
                 recovery_user=config.recovery_user,
                 nacm_groups=config.nacm_groups,
+                max_sessions=config.max_sessions,
                 max_sessions_per_user=config.max_sessions_per_user,
                 hello_timeout=config.hello_timeout,
                 idle_timeout=config.idle_timeout,

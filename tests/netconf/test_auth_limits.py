@@ -88,8 +88,8 @@ def test_state_directories_are_created_private(tmp_path: Path) -> None:
             m.edit_config(target="running", config="<config/>")
     finally:
         st.stop()
-    assert state.stat().st_mode & 0o777 == 0o700
-    assert (state / "datastores").stat().st_mode & 0o777 == 0o700
+    for made in (tmp_path / "deep", state, state / "datastores"):
+        assert made.stat().st_mode & 0o777 == 0o700, made
 
 
 async def open_netconf(port: int) -> asyncssh.SSHClientConnection | None:

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from qnms.netconf.storage import private_dir
+
 if TYPE_CHECKING:
     from qnms.netconf.interfaces import ConfigChange
 
@@ -80,7 +82,7 @@ class AuditLog:
 
     @staticmethod
     def _append(path: Path, entry: dict[str, Any]) -> None:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, separators=(",", ":")) + "\n")

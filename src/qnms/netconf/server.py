@@ -39,6 +39,7 @@ from qnms.netconf.notifications import NotificationHub
 from qnms.netconf.operations import Handler, OperationRegistry, base_registry
 from qnms.netconf.security import install_security
 from qnms.netconf.session import BASE_10, BASE_11, NetconfSession, ServerCore, SessionOptions
+from qnms.netconf.storage import private_dir
 from qnms.netconf.subscriptions import install as install_subscriptions
 
 log = logging.getLogger(__name__)
@@ -103,14 +104,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) mode 0700; tighten it if it exists."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-    return path
 
 
 def load_host_key(state_dir: Path) -> asyncssh.SSHKey:
