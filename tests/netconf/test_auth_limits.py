@@ -18,6 +18,7 @@ from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms_agents.runner import credentials
 
 pytest_plugins = ["conftest_server"]
+pytest.register_assert_rewrite("conftest_server")
 
 from conftest_server import (  # noqa: E402
     PASSWORD,
