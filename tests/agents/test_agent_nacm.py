@@ -145,6 +145,21 @@ def test_yang_push_updates_are_pruned_per_receiver(secure_agent):
     assert seen["alice"].find(f".//{{{QFS}}}local-handle") is None
 
 
+def test_on_change_updates_never_show_hidden_nodes(secure_agent):
+    agent = secure_agent("qfs")
+    on_change = ("<yp:on-change><yp:dampening-period>0</yp:dampening-period>"
+                 "<yp:sync-on-start>false</yp:sync-on-start></yp:on-change>")  # fmt: skip
+    with login(agent, "admin") as admin, login(agent, "alice") as alice:
+        admin.edit_config(target="running", config=QUI)  # in alice's baseline, pruned
+        subscribe(alice, QUI_FILTER, on_change)
+        admin.edit_config(target="running", config=QUI.replace("<nonce>7", "<nonce>9"))
+        admin.edit_config(target="running", config=QUI.replace("q1", "q2"))
+        notes = notifications(alice, lambda ns: b"q2" in b"".join(map(etree.tostring, ns)))
+    text = b"".join(etree.tostring(n) for n in notes)
+    assert b"q2" in text and b">9<" in text, text
+    assert b"local-handle" not in text
+
+
 def test_non_admin_cannot_kill_another_users_session(secure_agent):
     agent = secure_agent("qfs")
     with login(agent, "admin") as admin, login(agent, "alice") as alice:

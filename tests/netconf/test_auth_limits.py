@@ -70,6 +70,21 @@ def test_second_failed_login_from_an_address_is_slower_than_the_first(
     assert len(failures) == 2
 
 
+def test_each_session_start_and_end_is_logged(
+    nc_server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="qnms.netconf")
+    with connect(nc_server.port, user="oper", password="oper-pw") as m:
+        sid = m.session_id
+    deadline = time.monotonic() + 5
+    lines: list[str] = []
+    while time.monotonic() < deadline and not any("ended" in line for line in lines):
+        lines = [r.getMessage() for r in caplog.records if r.name == "qnms.netconf.server"]
+        time.sleep(0.02)
+    assert f"session {sid}: oper from 127.0.0.1 started" in lines
+    assert f"session {sid}: oper from 127.0.0.1 ended" in lines
+
+
 def test_empty_password_is_refused_at_start(tmp_path: Path) -> None:
     options = ServerOptions(port=0, state_dir=tmp_path, users={"admin": ""})
     server = NetconfServer(DatastoreManager.for_tests(FIXTURES), options=options)
