@@ -205,6 +205,8 @@ def test_rules_added_by_the_admin_grant_writes_and_filter_notifications(secure_a
         with pytest.raises(RPCError):
             alice.edit_config(target="running", config=size.format(24))
         admin.edit_config(target="running", config=OPERATORS)
+        path = admin.get_config("running").data_ele.find(f".//{{{NACM}}}path")
+        assert path.text == "/qfs:quantum-fabric/qfs:memories" and path.nsmap["qfs"] == QFS
         alice.edit_config(target="running", config=size.format(24))  # now permitted
         with pytest.raises(RPCError) as exc:  # writes outside that path are not
             alice.edit_config(target="running", config=QUI)
