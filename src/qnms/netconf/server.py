@@ -1,14 +1,12 @@
 """The NETCONF-over-SSH server (RFC 6242) on asyncssh.
 
 Only the ``netconf`` subsystem is offered: no shell, no exec, no pty, no forwarding.
-Everyone authenticates (password from the configured users, or a key of that user:
-see ``qnms.netconf.auth``); the server will not listen beyond loopback without such
-credentials, nor start with an empty password. NACM (RFC 8341, ``qnms.netconf.access``)
-is enforced on every session except the recovery user's; committed changes go to the
-audit log (``qnms.netconf.audit``); admission and timeouts are in
-``qnms.netconf.limits``. The Ed25519 host key is created once in the state directory
-and reused, so clients that pinned it keep trusting the restarted server. Each SSH channel gets
-its own ``NetconfSession``; a session that breaks the protocol is closed alone.
+Everyone authenticates (a password, or a key of that very user: ``auth``); the server
+will not listen beyond loopback without credentials, nor start with an empty password.
+The Ed25519 host key is created once in the state directory and reused, so clients
+that pinned it keep trusting the restarted server. Each SSH channel gets its own
+``NetconfSession``; a session that breaks the protocol is closed alone. NACM (RFC 8341),
+the audit log, admission and timeouts are wired in by ``security.install_security``.
 """
 
 from __future__ import annotations
@@ -69,14 +67,9 @@ class ServerOptions:
     port: int = 830  # 0 picks a free port; read NetconfServer.port after start()
     state_dir: Path = Path("state")
     users: dict[str, str] = field(default_factory=dict)  # username -> password
-    # Keys per user (qnms.netconf.auth): a directory of <user>.pub, or a file of
-    # "<user> <key-type> <base64>" lines; a key logs in as its own user only.
-    authorized_keys: Path | None = None
-    # RFC 8341: the recovery user bypasses NACM (3.1.3); the bootstrap /nacm puts
-    # these groups in running (default {"admin": ["admin"]}) with a permit-all rule
-    # list for group "admin".
-    recovery_user: str | None = None
-    nacm_groups: dict[str, list[str]] | None = None
+    authorized_keys: Path | None = None  # keys per user: see qnms.netconf.auth
+    recovery_user: str | None = None  # bypasses NACM (RFC 8341 3.1.3)
+    nacm_groups: dict[str, list[str]] | None = None  # first /nacm; None: admin in admin
     audit: bool = True  # append-only audit.log under state_dir, /qnms-audit:audit
     auth_backoff: float = 0.5  # seconds after the first failure from an address, doubling
     auth_backoff_max: float = 30.0
