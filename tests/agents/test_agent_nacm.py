@@ -231,3 +231,28 @@ def test_recovery_user_bypasses_nacm(secure_agent):
         assert got.find(f".//{{{QFS}}}local-handle") is not None
         root.edit_config(target="running", config=QUI.replace("<nonce>7", "<nonce>8"))
         root.delete_config(target="startup")
+
+
+def test_audit_log_survives_a_restart_and_only_admins_read_it(secure_agent, bg, tmp_path):
+    agent = secure_agent("ss")
+    group = f"""<config><nacm xmlns="{NACM}"><groups><group><name>g</name>
+      <user-name>alice</user-name></group></groups></nacm></config>"""
+    with login(agent, "admin") as admin, login(agent, "alice") as alice:
+        admin.edit_config(target="candidate", config=group)
+        admin.commit()
+        with pytest.raises(RPCError) as exc:  # test-only is checked too
+            alice.edit_config(target="running", config=group.replace(">g<", ">h<"),
+                              test_option="test-only")  # fmt: skip
+        assert error(exc) == ("access-denied", "application")
+    bg.run(agent.stop())
+    log_file = tmp_path / "ss" / "audit.log"
+    assert log_file.stat().st_mode & 0o777 == 0o600
+    again = secure_agent("ss")
+    flt = ("subtree", f'<audit xmlns="{AUDIT}"/>')
+    with login(again, "admin") as admin, login(again, "alice") as alice:
+        entries = admin.get(filter=flt).data_ele
+        users = [e.text for e in entries.iterfind(f".//{{{AUDIT}}}user-name")]
+        assert users == ["(server)", "admin"]  # the bootstrap /nacm, then the commit
+        targets = [e.text for e in entries.iterfind(f".//{{{AUDIT}}}target")]
+        assert "/nacm:nacm/nacm:groups/nacm:group[nacm:name='g']" in targets
+        assert alice.get(filter=flt).data_ele.find(f"{{{AUDIT}}}audit") is None

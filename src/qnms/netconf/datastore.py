@@ -257,6 +257,8 @@ class DatastoreManager:
                     raise_problems(problems)
             if test_option != "test-only" and changes:
                 self._install(target, work, thunks, changes, session_id)
+            elif changes and self.write_guard is not None and session_id:  # test-only
+                self.write_guard(target, store.tree, work, session_id)
             if errors:
                 raise_problems(errors)
             return [] if test_option == "test-only" else [c.public() for c in changes]
