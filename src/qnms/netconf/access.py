@@ -221,6 +221,8 @@ class AccessControl:
         assert user is not None
         schema = self.datastores.schema
         cfg = self.config
+        if all(cfg.permits_everything(user, a) for a in ("create", "update", "delete")):
+            return  # an administrator: no need to look at the difference
         checks: list[tuple[Access, Any]] = []
         for change in diff(schema, old, new):
             if change.operation == "create":
