@@ -256,3 +256,21 @@ def test_audit_log_survives_a_restart_and_only_admins_read_it(secure_agent, bg, 
         targets = [e.text for e in entries.iterfind(f".//{{{AUDIT}}}target")]
         assert "/nacm:nacm/nacm:groups/nacm:group[nacm:name='g']" in targets
         assert alice.get(filter=flt).data_ele.find(f"{{{AUDIT}}}audit") is None
+
+
+def test_a_path_rule_with_a_key_predicate_hides_one_list_entry(secure_agent):
+    agent = secure_agent("qfs")
+    hide_q1 = f"""<config><nacm xmlns="{NACM}">
+      <groups><group><name>operators</name><user-name>alice</user-name></group></groups>
+      <rule-list><name>operators</name><group>operators</group>
+        <rule><name>hide-q1</name><module-name>*</module-name>
+          <path xmlns:qfs="{QFS}">/qfs:quantum-fabric/qfs:qui-table/qfs:qui[qfs:id='q1']</path>
+          <access-operations>read</access-operations><action>deny</action></rule>
+      </rule-list></nacm></config>"""
+    with login(agent, "admin") as admin, login(agent, "alice") as alice:
+        admin.edit_config(target="running", config=QUI)
+        admin.edit_config(target="running", config=QUI.replace("q1", "q2"))
+        admin.edit_config(target="running", config=hide_q1)
+        ids = {m: [e.text for e in m.get_config("running").data_ele.iterfind(
+            f".//{{{QFS}}}qui/{{{QFS}}}id")] for m in (admin, alice)}  # fmt: skip
+    assert ids[admin] == ["q1", "q2"] and ids[alice] == ["q2"]

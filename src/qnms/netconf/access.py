@@ -71,7 +71,6 @@ class AccessControl:
         self.denied_data_writes = 0
         self.denied_notifications = 0
         self.sessions: dict[int, NetconfSession] = {}
-        self._deny_below: dict[int, bool] = {}
         ds_schema = getattr(datastores, "schema", None)
         self.in_datastore = ds_schema is not None and (NACM_NS, "nacm") in ds_schema.roots
         self.config = NacmConfig()
@@ -140,13 +139,18 @@ class AccessControl:
     # -- reads (3.4.5) --------------------------------------------------------------
 
     def prune(self, user: str | None, data: etree._Element) -> int:
-        """Remove, in place, every node of ``data`` that ``user`` may not read."""
+        """Remove, in place, every node of ``data`` that ``user`` may not read.
+
+        Without key predicates in the user's read rules a decision depends on the
+        schema node alone: it is taken once per schema node, and subtrees where the
+        schema allows nothing to be hidden are not walked at all.
+        """
         cfg = self.config
         if self.bypass(user) or cfg.permits_everything(user or "", "read"):
             return 0
         assert user is not None
-        only_ext = cfg.read_default and not cfg.rules_for(user, "read")
-        return self._walk(user, cfg, data, None, [], only_ext)
+        memo = None if cfg.has_predicates(user, "read") else {}
+        return self._walk(user, cfg, data, None, [], memo)
 
     def view(self, user: str | None, data: etree._Element) -> etree._Element:
         """``data`` as ``user`` may see it: the same tree if nothing is hidden, else a
@@ -165,7 +169,7 @@ class AccessControl:
         el: etree._Element,
         parent: SchemaNode | None,
         chain: list[etree._Element],
-        only_ext: bool,
+        memo: dict[int, tuple[bool, bool]] | None,
     ) -> int:
         removed = 0
         for child in list(el):
@@ -173,24 +177,41 @@ class AccessControl:
                 continue
             ns, name = _split(child.tag)
             snode = self._node(parent, (ns, name), not chain)
-            ext = snode.nacm if snode is not None else None
-            if only_ext:
-                if ext == "default-deny-all":
-                    el.remove(child)
-                    removed += 1
-                elif snode is not None and self._denies_below(snode):
-                    chain.append(child)
-                    removed += self._walk(user, cfg, child, snode, chain, only_ext)
-                    chain.pop()
-                continue
-            chain.append(child)
-            if cfg.decide_data(user, "read", self.module_of(ns, snode), chain, ext):
-                removed += self._walk(user, cfg, child, snode, chain, only_ext)
+            if memo is not None and snode is not None:
+                allowed, clear = self._schema_decision(user, cfg, snode, memo)
             else:
+                ext = snode.nacm if snode is not None else None
+                chain.append(child)
+                allowed = cfg.decide_data(user, "read", self.module_of(ns, snode), chain, ext)
+                chain.pop()
+                clear = False
+            if not allowed:
                 el.remove(child)
                 removed += 1
-            chain.pop()
+            elif not clear:
+                chain.append(child)
+                removed += self._walk(user, cfg, child, snode, chain, memo)
+                chain.pop()
         return removed
+
+    def _schema_decision(
+        self, user: str, cfg: NacmConfig, snode: SchemaNode, memo: dict[int, tuple[bool, bool]]
+    ) -> tuple[bool, bool]:
+        """(may read ``snode``, nothing below it can be hidden) for instance-free rules."""
+        hit = memo.get(id(snode))
+        if hit is None:
+            keys: list[tuple[str, str]] = []
+            node: SchemaNode | None = snode
+            while node is not None:
+                keys.append(node.key)
+                node = node.parent
+            allowed = cfg.decide_data(user, "read", snode.module, keys[::-1], snode.nacm)
+            memo[id(snode)] = (allowed, False)  # (schema recursion never loops back)
+            clear = allowed and all(
+                self._schema_decision(user, cfg, c, memo)[1] for c in snode.children.values()
+            )
+            hit = memo[id(snode)] = (allowed, clear)
+        return hit
 
     def _node(
         self, parent: SchemaNode | None, key: tuple[str, str], top: bool
@@ -202,14 +223,6 @@ class AccessControl:
             if node is not None:
                 return node
         return None
-
-    def _denies_below(self, node: SchemaNode) -> bool:
-        hit = self._deny_below.get(id(node))
-        if hit is None:
-            hit = any(c.nacm == "default-deny-all" or self._denies_below(c)
-                      for c in node.children.values())  # fmt: skip
-            self._deny_below[id(node)] = hit
-        return hit
 
     # -- writes (3.4.5) -------------------------------------------------------------
 

@@ -24,6 +24,7 @@ ALL_OPS = frozenset({"create", "read", "update", "delete", "exec"})
 Access = Literal["create", "read", "update", "delete", "exec"]
 RuleKind = Literal["rpc", "notification", "path", "any"]
 Step = tuple[str | None, str, tuple[tuple[str, str], ...]]  # (ns, name, key predicates)
+Chain = list[etree._Element] | list[tuple[str, str]]  # a node and its ancestors
 
 _STEP = re.compile(r"(?:([\w.-]+):)?([\w.-]+|\*)((?:\[[^\]]*\])*)")
 _PRED = re.compile(r"\[\s*(?:[\w.-]+:)?([\w.-]+)\s*=\s*(?:'([^']*)'|\"([^\"]*)\")\s*\]")
@@ -83,6 +84,11 @@ class NacmConfig:
             self._cache[key] = hit
         return hit
 
+    def has_predicates(self, user: str, access: Access) -> bool:
+        """Does any applicable path rule look at instance data (key predicates)?"""
+        rules = self.rules_for(user, access)
+        return any(keys for r in rules if r.kind == "path" for _ns, _name, keys in r.path)
+
     def permits_everything(self, user: str, access: Access) -> bool:
         """The first applicable rule permits every node of every module (admins)."""
         rules = self.rules_for(user, access)
@@ -116,11 +122,12 @@ class NacmConfig:
         return False if deny_all else self.read_default
 
     def decide_data(
-        self, user: str, access: Access, module: str, chain: list[etree._Element], ext: str | None
+        self, user: str, access: Access, module: str, chain: Chain, ext: str | None
     ) -> bool:
         """Section 3.4.5: may ``user`` have ``access`` to the data node ``chain[-1]``?
 
-        ``chain`` is the node with its ancestors, outermost first (below ``<data>``);
+        ``chain`` is the node with its ancestors, outermost first (below ``<data>``):
+        elements, or (namespace, name) schema keys when no rule has key predicates;
         ``ext`` is the node's default-deny extension, if any.
         """
         if not self.enabled:
@@ -173,16 +180,21 @@ def _split_steps(text: str) -> list[str]:
     return out
 
 
-def path_matches(path: tuple[Step, ...], chain: list[etree._Element]) -> bool:
+def path_matches(path: tuple[Step, ...], chain: Chain) -> bool:
     """A path rule covers the node it names and every descendant (RFC 8341 3.4.5)."""
     if len(path) > len(chain):
         return False
-    for (ns, name, keys), el in zip(path, chain, strict=False):
-        qn = etree.QName(el)
-        if name != "*" and (qn.localname != name or (ns is not None and qn.namespace != ns)):
+    for (ns, name, keys), item in zip(path, chain, strict=False):
+        el = None
+        if isinstance(item, tuple):
+            item_ns, item_name = item
+        else:
+            el = item
+            item_ns, _, item_name = item.tag[1:].partition("}")
+        if name != "*" and (item_name != name or (ns is not None and item_ns != ns)):
             return False
         for key, value in keys:
-            found = el.find(f"{{{qn.namespace}}}{key}")
+            found = el.find(f"{{{item_ns}}}{key}") if el is not None else None
             if found is None or (found.text or "").strip() != value:
                 return False
     return True
