@@ -274,3 +274,22 @@ def test_a_path_rule_with_a_key_predicate_hides_one_list_entry(secure_agent):
         ids = {m: [e.text for e in m.get_config("running").data_ele.iterfind(
             f".//{{{QFS}}}qui/{{{QFS}}}id")] for m in (admin, alice)}  # fmt: skip
     assert ids[admin] == ["q1", "q2"] and ids[alice] == ["q2"]
+
+
+def test_config_change_events_never_name_nodes_the_receiver_cannot_read(secure_agent):
+    agent = secure_agent("qfs")
+    ncn = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
+    group = f"""<config><nacm xmlns="{NACM}"><groups><group><name>g</name>
+      <user-name>bob</user-name></group></groups></nacm></config>"""
+    size = f"""<config><quantum-fabric xmlns="{QFS}"><memories><memory><name>mem0</name>
+      <size>21</size></memory></memories></quantum-fabric></config>"""
+    with login(agent, "admin") as admin, login(agent, "alice") as alice:
+        alice.create_subscription()
+        admin.edit_config(target="running", config=group)  # /nacm: default-deny-all
+        admin.edit_config(target="running", config=size)
+        note = alice.take_notification(timeout=5)
+        assert note is not None
+        targets = [t.text for t in to_ele(note.notification_xml).iter(f"{{{ncn}}}target")]
+        assert targets and all("memories" in t for t in targets), targets
+        assert alice.take_notification(timeout=0.3) is None
+        assert counters(admin)["denied-notifications"] == 1

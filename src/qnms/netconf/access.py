@@ -16,22 +16,32 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from qnms.netconf.errors import NC_NS, ErrorTag, ErrorType, RpcError
-from qnms.netconf.nacm import NACM_NS, Access, NacmConfig, initial_config, parse_config
+from qnms.netconf.nacm import (
+    NACM_NS,
+    Access,
+    NacmConfig,
+    initial_config,
+    parse_config,
+    parse_path,
+)
 from qnms.netconf.schema import Schema, SchemaNode
 from qnms.netconf.tree import diff
 
 if TYPE_CHECKING:
     from qnms.netconf.interfaces import ConfigChange
+    from qnms.netconf.notifications import Event
     from qnms.netconf.session import NetconfSession
 
 log = logging.getLogger(__name__)
 SN_NS = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"
 NOTIF_NS = "urn:ietf:params:xml:ns:netconf:notification:1.0"
+NCN_NS = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
 # Operations the modules we ship tag nacm:default-deny-all (RFC 6241's ietf-netconf
 # tags kill-session and delete-config; our copy predates that annotation).
 DENY_ALL_RPCS = frozenset({(NC_NS, "kill-session"), (NC_NS, "delete-config"),
@@ -268,20 +278,54 @@ class AccessControl:
 
     # -- notifications (3.4.6) ------------------------------------------------------
 
-    def notification_allowed(self, session: NetconfSession, content: etree._Element) -> bool:
-        """May the session's user receive this event? Denials are counted."""
+    def notification_view(self, session: NetconfSession, event: Event) -> Event | None:
+        """The event as the session's user may receive it (None: not at all, counted in
+        denied-notifications): the notification itself must be readable (3.4.6), and
+        its data nodes, and the edits a config-change names, are pruned like reads."""
+        user, content = session.username, event.content
         ns, name = _split(content.tag)
-        if (ns, name) in ALWAYS_NOTIFICATIONS or self.bypass(session.username):
+        if (ns, name) in ALWAYS_NOTIFICATIONS or self.bypass(user):
+            return event
+        cfg = self.config
+        node = next((n for s in self.schemas if (n := s.notifications.get((ns, name)))), None)
+        deny_all = node is not None and node.nacm == "default-deny-all"
+        if not cfg.decide_notification(user, self.module_of(ns), name, deny_all):
+            self.denied_notifications += 1
+            return None
+        if cfg.permits_everything(user, "read"):
+            return event
+        out = copy.deepcopy(content)
+        memo: dict[int, tuple[bool, bool]] = {}
+        removed = self._walk(user, cfg, out, node, [out], memo) if node is not None else 0
+        if (ns, name) == (NCN_NS, "netconf-config-change"):
+            edits = out.findall(f"{{{NCN_NS}}}edit")
+            hidden = [e for e in edits if not self._target_readable(user, cfg, e, memo)]
+            for edit in hidden:
+                out.remove(edit)
+            if hidden and len(hidden) == len(edits):
+                self.denied_notifications += 1
+                return None
+            removed += len(hidden)
+        return replace(event, content=out) if removed else event
+
+    def _target_readable(self, user: str, cfg: NacmConfig, edit: etree._Element,
+                         memo: dict[int, tuple[bool, bool]]) -> bool:  # fmt: skip
+        """May ``user`` read the node an RFC 6470 edit names (schema-level decision)?"""
+        target = edit.find(f"{{{NCN_NS}}}target")
+        if target is None or not target.text:
             return True
-        deny_all = False
-        for schema in self.schemas:
-            node = schema.notifications.get((ns, name))
-            if node is not None and node.nacm == "default-deny-all":
-                deny_all = True
-        if self.config.decide_notification(session.username, self.module_of(ns), name, deny_all):
+        try:
+            steps = parse_path(target.text, {**self.prefixes, **target.nsmap})
+        except ValueError:
             return True
-        self.denied_notifications += 1
-        return False
+        node: SchemaNode | None = None
+        for i, (ns, name, _keys) in enumerate(steps):
+            node = self._node(node, (ns or "", name), i == 0)
+            if node is None:
+                return True  # not a data node we know: nothing to hide
+            if not self._schema_decision(user, cfg, node, memo)[0]:
+                return False
+        return True
 
     # -- state (ietf-netconf-acm config false counters) -----------------------------
 

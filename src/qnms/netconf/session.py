@@ -405,7 +405,7 @@ class NetconfSession:
             if event is None:
                 return
             access = self.core.access
-            if access is not None and not access.notification_allowed(self, event.content):
+            if access is not None and (event := access.notification_view(self, event)) is None:
                 continue
             body = etree.tostring(render_notification(event), encoding="UTF-8")
             if await self.send(_XML_DECL + body):

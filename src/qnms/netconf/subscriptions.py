@@ -83,7 +83,10 @@ class _StreamTap(Subscriber):
         if self.closed:
             return False
         access = self.sub.session.core.access
-        if access is not None and not access.notification_allowed(self.sub.session, event.content):
+        if (
+            access is not None
+            and (event := access.notification_view(self.sub.session, event)) is None
+        ):
             self.sub.excluded += 1
             return False
         if self.event_filter is not None:
