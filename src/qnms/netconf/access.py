@@ -116,7 +116,8 @@ class AccessControl:
     # -- who ------------------------------------------------------------------------
 
     def user_of(self, session_id: int) -> str | None:
-        """The user behind a session id; None for the server itself (id 0)."""
+        """The user behind a session id; None for the server itself: id 0, or a session
+        already gone (only server-side actions, such as a rollback, write for those)."""
         session = self.sessions.get(session_id)
         return session.username if session is not None else None
 
