@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qnms.models import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
-from qnms.netconf.bindings import binding_classes
-from qnms.netconf.codec import json_to_xml
-from qnms.netconf.datastore import DatastoreManager
-from qnms.netconf.monitoring import IETF_DIR as SERVED_IETF_DIR
-from qnms.netconf.schema import Schema, load_schema
-from qnms.netconf.server import NetconfServer, ServerOptions
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.protocol.monitoring import IETF_DIR as SERVED_IETF_DIR
+from qnms.netconf.protocol.server import NetconfServer, ServerOptions
 from qnms.network.inventory import Network
+from qnms.yang.bindings import binding_classes
+from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
+from qnms.yang.codec import json_to_xml
+from qnms.yang.schema import Schema, load_schema
 from qnms_agents.cs import CsState
 from qnms_agents.qfs import QfsState
 from qnms_agents.ss import SsState
@@ -42,9 +42,14 @@ NACM_MODULE = SERVED_IETF_DIR / "ietf-netconf-acm@2018-02-14.yang"
 @functools.cache
 def stratum_schema(stratum: str) -> Schema:
     """The parsed device module of a stratum, shared by every agent of that stratum,
-    with ietf-netconf-acm: every agent keeps its RFC 8341 rules in running."""
-    paths = [NACM_MODULE, module_file(STRATUM_MODULES[stratum])]
-    return load_schema(paths, search_dirs=[YANG_DIR, IETF_DIR])
+    with ietf-netconf-acm: every agent keeps its RFC 8341 rules in running.
+
+    qnms-types is implemented too, not import-only: the device modules use its
+    identities as values and defaults, and RFC 7950 (5.6.5) lets a client resolve
+    them only in implemented modules (yanglint refuses the set otherwise).
+    """
+    files = [NACM_MODULE, module_file("qnms-types"), module_file(STRATUM_MODULES[stratum])]
+    return load_schema(files, search_dirs=[YANG_DIR, IETF_DIR])
 
 
 @functools.cache

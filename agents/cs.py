@@ -29,14 +29,18 @@ class CsState:
         self.clock = clock
         self.cut: set[str] = set()  # channels cut by a fault, whatever their config says
 
-    def apply(self, msg: dict) -> None:
-        """Take a QNDT result: a channel cut or restored by an injected fault."""
+    def apply(self, msg: dict) -> bool:
+        """Take a QNDT result: a channel cut or restored by an injected fault.
+        False when the result changed nothing here."""
         if msg.get("type") != "fault" or "channel" not in msg:
-            return
+            return False
         if msg.get("fault") == "channel-cut":
             self.cut.add(msg["channel"])
         elif msg.get("fault") == "channel-restored":
             self.cut.discard(msg["channel"])
+        else:
+            return False
+        return True
 
     def config_changed(self) -> None:
         """Nothing to remember: channel state is computed from config on each read."""

@@ -3,13 +3,16 @@
 Memory state counts follow the QUI table (each local handle reserves one qubit), link
 state follows the link's enabled flag, QUIs age from the moment they were configured
 and expire after their time-to-live. Emulation results (link-level pairs, swaps) arrive
-as counters; the QNDT bus feeds them.
+as counters; the QNDT bus feeds them. On the head-end node of a path the twin's
+allocation results (``alloc.<service-unit>``) fill the QUI's generation state, state
+and fidelity (see headend.py for the requests that start them).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
@@ -32,6 +35,57 @@ LINK_DECIMALS = {
     "loss": 4,
 }
 E = Element(NS)
+FINAL = ("completed", "expired", "released")
+HELD_GONE = ("pair-used", "pair-expired", "pair-released", "pair-lost")
+# the twin's allocation state -> qt:qui-state of the head-end QUI
+QUI_STATE = {
+    "scheduled": "allocated",
+    "interrupted": "allocated",
+    "expired": "expired",
+    "released": "released",
+}
+
+
+@dataclass
+class TwinStatus:
+    """What the twin said about the allocation a head-end QUI asked for."""
+
+    allocation: str
+    state: str  # the twin-state leaf: an allocation state or why there is none
+    start: float = 0.0  # sim time the allocation starts: older results are stale
+    delivered: int = 0
+    held: int = 0
+    fidelity: float | None = None
+
+    def apply(self, msg: dict[str, Any]) -> bool:
+        """Take one ``alloc.<name>`` result; False when it is stale or not ours."""
+        t = float(msg.get("sim-time", 0.0))
+        kind = msg.get("type")
+        if t < self.start or (t == self.start and msg.get("state") in FINAL):
+            return False  # from an earlier allocation of the same name
+        if kind == "allocation-state":
+            self.state = str(msg.get("state", self.state))
+            self.delivered = max(self.delivered, int(msg.get("delivered", 0)))
+            self.held = int(msg.get("held", self.held))
+        elif kind == "pair-delivered":
+            self.delivered += 1
+            self.fidelity = float(msg.get("fidelity", 0.0))
+            self.held += bool(msg.get("held"))
+            if self.state == "scheduled":  # its activation result may have been missed
+                self.state = "active"
+        elif kind in HELD_GONE:
+            self.held = max(0, self.held - 1)
+        else:
+            return False
+        return True
+
+    def qui_state(self) -> str | None:
+        """The QUI's qt:qui-state as the twin sees it (None: not known to the twin)."""
+        if self.state in ("active", "completed"):
+            if self.held or (self.state == "active" and self.delivered):
+                return "bound"
+            return "generating" if self.state == "active" else "released"
+        return QUI_STATE.get(self.state)
 
 
 class QfsState:
@@ -45,18 +99,27 @@ class QfsState:
         self.quis = FirstSeen(clock)
         self.emulated_node: dict[str, Any] = {}  # last node-telemetry from the QNDT
         self.emulated_links: dict[str, dict[str, Any]] = {}  # last link-telemetry per link
+        self.twin: dict[str, TwinStatus] = {}  # head-end QUI id -> its allocation's status
+        self.drives_twin = False  # set by the head-end driver when the agent follows a twin
 
     def links(self) -> list[str]:
         """Names of the configured quantum links (for bus subscriptions)."""
         fabric = E.find(self.running(), "quantum-fabric")
         return [E.text(lk, "name") for lk in E.find(fabric[0] if fabric else None, LINKS)]
 
-    def apply(self, msg: dict[str, Any]) -> None:
-        """Take a QNDT result: the latest telemetry of this node or one of its links."""
-        if msg.get("type") == "node-telemetry":
+    def apply(self, msg: dict[str, Any]) -> bool:
+        """Take a QNDT result: the latest telemetry of this node or one of its links, or
+        a result of an allocation this node heads. False when it was not for us."""
+        kind = msg.get("type")
+        if kind == "node-telemetry":
             self.emulated_node = msg
-        elif msg.get("type") == "link-telemetry" and "link" in msg:
+        elif kind == "link-telemetry" and "link" in msg:
             self.emulated_links[msg["link"]] = msg
+        else:
+            name = msg.get("allocation")
+            hits = [st.apply(msg) for st in self.twin.values() if st.allocation == name]
+            return any(hits)
+        return True
 
     def config_changed(self) -> None:
         """Note the QUIs that appeared or went, so each ages from its creation."""
@@ -73,7 +136,7 @@ class QfsState:
         quis = E.find(cfg, "qui-table/qui")
         out = E("quantum-fabric", self._node(), self._memories(cfg, quis))
         out.append(self._links(cfg))
-        out.append(self._quis(quis))
+        out.append(self._quis(quis, E.text(cfg, "node/id")))
         return [out]
 
     def _node(self) -> etree._Element:
@@ -134,7 +197,7 @@ class QfsState:
             out.append(E("quantum-link", E("name", name), E("oper-state", oper), telemetry))
         return out
 
-    def _quis(self, quis: list[etree._Element]) -> etree._Element:
+    def _quis(self, quis: list[etree._Element], node_id: str) -> etree._Element:
         now = self.clock()
         out = E("qui-table")
         for q in quis:
@@ -149,17 +212,39 @@ class QfsState:
                 lifecycle.insert(0, E("expiry", rfc3339(expiry)))
             handles = len(E.find(q, "local-handle"))
             state = "expired" if expired else ("allocated" if handles else "generating")
+            twin = self.twin.get(qid)
+            if twin is not None and not expired:
+                state = twin.qui_state() or state
             out.append(
                 E(
                     "qui",
                     E("id", qid),
+                    self._generation(q, twin, node_id),
                     lifecycle,
                     E("state", state),
-                    E("bound-pairs", "0"),
+                    E("fidelity", dec(twin.fidelity, 6)) if twin and twin.fidelity else None,
+                    E("bound-pairs", str(twin.held if twin else 0)),
                     E("rebind-count", "0"),
                 )
             )
         return out
+
+    def _generation(
+        self, qui: etree._Element, twin: TwinStatus | None, node_id: str
+    ) -> etree._Element:
+        """twin-state and delivered: the twin's word, or why it was not asked."""
+        if twin is not None:
+            return E("generation", E("twin-state", twin.state), E("delivered", str(twin.delivered)))
+        path = [p.text or "" for p in E.find(qui, "path")]
+        if not path:
+            why = "no path: not a head-end QUI"
+        elif path[0] != node_id:
+            why = f"not head-end: {path[0]} drives this path"
+        elif not self.drives_twin:
+            why = "no twin"
+        else:
+            why = "pending"
+        return E("generation", E("twin-state", why), E("delivered", "0"))
 
 
 def _emulated_memory(name: str, banks: dict[str, Any]) -> etree._Element:

@@ -5,10 +5,15 @@ what the QNDT engine publishes (seed 6.2: network elements subscribe to the topi
 relevant to them). One SUB socket per process subscribes, for each agent it hosts,
 to that element's topics and hands each result to the agent's live state:
 
-- QFS agent of node N: ``telemetry.node.N`` (statistics, memory banks) and
-  ``telemetry.link.L`` for each quantum link L of N;
+- QFS agent of node N: ``telemetry.node.N`` (statistics, memory banks),
+  ``telemetry.link.L`` for each quantum link L of N, and ``alloc.*`` for the
+  allocations N heads (its QFS state ignores the others);
 - SS agent of node N: ``alloc.*`` deliveries and losses where N is an endpoint;
 - CS agent of domain D: ``engine`` faults cutting or restoring D's channels.
+
+``follow_twin`` also starts, for each QFS agent, the head-end driver that sends the
+twin the requests its QUIs call for (headend.py). Only the light half of the bus
+(qnms.qndt.messages) is imported: an agent process never loads the engine.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from qnms.qndt.bus import TOPIC_PREFIX, endpoints
+from qnms.qndt.messages import TOPIC_PREFIX, endpoints
 from qnms_agents.base import Agent
+from qnms_agents.headend import HeadEnd
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +38,8 @@ def topics_of(agent: Agent) -> list[str]:
     """The bus topics (without the version prefix) an agent consumes."""
     stratum, name = agent.config.stratum, agent.config.name
     if stratum == "qfs":
-        return [f"telemetry.node.{name}", *(f"telemetry.link.{lk}" for lk in agent.live.links())]
+        links = (f"telemetry.link.{lk}" for lk in agent.live.links())
+        return [f"telemetry.node.{name}", *links, "alloc."]
     if stratum == "ss":
         return ["alloc."]
     return ["engine"]
@@ -74,10 +81,18 @@ class QndtFeed:
                     continue
                 self.received += 1
                 for agent in self._targets(topic):
-                    agent.live.apply(msg)
-                    agent.state_changed()
+                    if agent.live.apply(msg):
+                        agent.state_changed()
         finally:
             sub.close(0)
 
     def start(self) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(self.run(), name="qndt-feed")
+
+
+def follow_twin(agents: Sequence[Agent], bind: str) -> list[asyncio.Task[None]]:
+    """Feed the agents' live state from the twin at ``bind`` and let every QFS agent
+    drive the allocations it heads; cancel the returned tasks to stop."""
+    tasks = [QndtFeed(agents, bind).start()]
+    tasks += [HeadEnd(a, bind).start() for a in agents if a.config.stratum == "qfs"]
+    return tasks

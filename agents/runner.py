@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from qnms.netconf.auth import check_passwords
-from qnms.netconf.server import is_loopback
+from qnms.netconf.protocol.server import is_loopback
 from qnms.network.inventory import Network
 from qnms_agents.base import Agent, AgentConfig, elements
-from qnms_agents.qndt_feed import QndtFeed
+from qnms_agents.qndt_feed import follow_twin
 
 DEFAULT_USER = ("admin", "admin")
 
@@ -69,10 +69,10 @@ async def serve(agents: Sequence[Agent], *, qndt: str | None = None, quiet: bool
     """Start the agents, print where each listens, wait for SIGINT/SIGTERM, stop.
 
     With ``qndt`` (the engine's bus address) the agents' live state follows the
-    emulation results published there.
+    emulation results published there, and head-end QFS agents drive the twin.
     """
     started: list[Agent] = []
-    feed = None
+    following: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -90,7 +90,7 @@ async def serve(agents: Sequence[Agent], *, qndt: str | None = None, quiet: bool
             c = agent.config
             print(f"{c.stratum:8} {c.name:18} {c.host}:{agent.port}", flush=True)
         if qndt:
-            feed = QndtFeed(started, qndt).start()
+            following = follow_twin(started, qndt)
             print(f"following QNDT results on {qndt}", file=sys.stderr, flush=True)
         print(
             f"{len(started)} agent(s) up in {time.monotonic() - t0:.1f} s; Ctrl-C to stop",
@@ -99,8 +99,10 @@ async def serve(agents: Sequence[Agent], *, qndt: str | None = None, quiet: bool
         )
         await stop.wait()
     finally:
-        if feed is not None:
-            feed.cancel()
+        for task in following:
+            task.cancel()
+        if following:
+            await asyncio.gather(*following, return_exceptions=True)
         for agent in reversed(started):
             await agent.stop()
 

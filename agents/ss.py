@@ -57,14 +57,15 @@ class SsState:
         self.fidelity: dict[str, float] = {}  # last delivered fidelity per service unit
         self.node_name: str | None = None  # set by the agent: the node it manages
 
-    def apply(self, msg: dict) -> None:
+    def apply(self, msg: dict) -> bool:
         """Take a QNDT result: pairs delivered to, or lost from, this node's endpoints.
 
-        The bus names allocations after service units (the orchestrator allocates
-        one per service unit), so results are counted against that service unit.
+        The bus names allocations after service units (the head-end QFS agent allocates
+        one per service unit, named by the QUI's service-unit leaf), so results are
+        counted against the service unit of that name. False when not for this node.
         """
         if self.node_name is None or self.node_name not in msg.get("endpoints", ()):
-            return
+            return False
         unit = msg.get("allocation", "")
         kind = msg.get("type")
         if kind == "pair-delivered":
@@ -74,6 +75,9 @@ class SsState:
             self.fidelity[unit] = float(msg.get("fidelity", 0.0))
         elif kind in ("pair-used", "pair-expired", "pair-released", "pair-lost"):
             self.counters.add(unit, "stored", -1)
+        else:
+            return False
+        return True
 
     def config_changed(self) -> None:
         """Create, re-shape or drop buckets as sessions are configured."""

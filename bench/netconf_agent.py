@@ -61,7 +61,7 @@ sys.path.insert(0, str(ROOT / "tests" / "interop"))
 
 from agent_process import PASSWORD, USER, AgentProcess, start_agent  # noqa: E402
 
-from qnms.models import IETF_DIR, YANG_DIR  # noqa: E402
+from qnms.yang.catalog import IETF_DIR, YANG_DIR  # noqa: E402
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 QFS = "urn:qnms:yang:qnms-quantum-fabric"

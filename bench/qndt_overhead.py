@@ -47,10 +47,10 @@ def run_raw(work: dict[str, Any], seed: int, out: Any) -> None:
     from sequence.app.request_app import RequestApp
     from sequence.topology.router_net_topo import RouterNetTopo
 
+    from qnms.network.model import as_model
     from qnms.qndt.build import sequence_config
-    from qnms.qndt.model import parse_network
 
-    model = parse_network(work["network"])
+    model = as_model(work["network"])
     topo = RouterNetTopo(sequence_config(model, seed))
     tl = topo.get_timeline()
     tl.seed(seed)

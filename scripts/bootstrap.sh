@@ -2,7 +2,7 @@
 # Bring a fresh machine to the point where `make test` and `make demo` can run:
 # a Python >= 3.12 virtual environment with qnms installed (editable, dev extras), and
 # the Debian tools the tests judge interoperability with. Idempotent and fast on a
-# second run: it reinstalls only when pyproject.toml changed.
+# second run: it reinstalls only when pyproject.toml or setup.py changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +36,7 @@ if [ ! -x "$VENV/bin/python" ] || ! have_312 "$VENV/bin/python"; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
 
-if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ]; then
+if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ setup.py -nt "$STAMP" ]; then
   echo "bootstrap: installing qnms and its dependencies into $VENV (first run takes a minute)"
   "$VENV/bin/python" -m pip install -q -e '.[dev]'
   # pyangbind drags in enum34, which shadows the standard enum module (STACK-NOTES).

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyangbind
 
-from qnms.models import IETF_DIR, MODULES, YANG_DIR, binding_name
+from qnms.yang.catalog import IETF_DIR, MODULES, YANG_DIR, binding_name
 
 ROOT = YANG_DIR.parent
 PLUGIN_DIR = Path(pyangbind.__file__).parent / "plugin"

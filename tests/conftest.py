@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qnms.models import MODULES, YANG_DIR
+from qnms.yang.catalog import MODULES, YANG_DIR
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from qnms.cli import main
+from qnms.app.cli import main
 
 
 def test_demo_runs_the_whole_chain_on_the_default_network(capsys):

@@ -13,9 +13,9 @@ import pytest
 
 import qnms_bindings.qnms_quantum_fabric as qfs_mod
 import qnms_bindings.qnms_service as svc_mod
-from qnms.models import IETF_DIR, YANG_DIR
 from qnms.network.bindings_json import load
 from qnms.network.inventory import load_network
+from qnms.yang.catalog import IETF_DIR, YANG_DIR
 
 REQUIRED_NODES = [
     "service-unit",
@@ -123,9 +123,9 @@ def test_node_instance_data_round_trips_json_through_bindings():
 def test_instance_data_round_trips_xml_bindings_json_unchanged():
     from lxml import etree
 
-    from qnms.netconf.bindings import BindingValidator, binding_classes
-    from qnms.netconf.codec import json_to_xml
     from qnms.network.inventory import network_schema
+    from qnms.yang.bindings import BindingValidator, binding_classes
+    from qnms.yang.codec import json_to_xml
 
     schema = network_schema()
     data = load_network().data

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from qnms.cli import main
-from qnms.models import IETF_DIR, MODULES, YANG_DIR
+from qnms.app.cli import main
 from qnms.network.inventory import DEFAULT_NETWORK, NetworkError, load_network, validate_network
+from qnms.yang.catalog import IETF_DIR, MODULES, YANG_DIR
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from agent_support import PASSWORD, USER
 
-from qnms.background import BackgroundLoop
+from qnms.app.background import BackgroundLoop
 from qnms.network.inventory import Network, load_network
 from qnms_agents.base import Agent, AgentConfig
 

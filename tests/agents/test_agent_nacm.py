@@ -14,7 +14,7 @@ from ncclient.operations.rpc import RPCError
 from ncclient.xml_ import to_ele
 from test_agent_telemetry import notifications, subscribe
 
-from qnms.background import BackgroundLoop
+from qnms.app.background import BackgroundLoop
 from qnms.network.inventory import Network
 from qnms_agents.base import Agent, AgentConfig
 

@@ -33,7 +33,7 @@ def test_capabilities_announce_the_device_module(start_agent):
     agent = start_agent("qfs", "madqci-r1")
     with connect(agent) as m:
         caps = list(m.server_capabilities)
-    assert any("module=qnms-quantum-fabric" in c and "revision=2026-11-26" in c for c in caps)
+    assert any("module=qnms-quantum-fabric" in c and "revision=2026-11-30" in c for c in caps)
     assert any(c.startswith("urn:ietf:params:netconf:capability:yang-library:1.1") for c in caps)
 
 

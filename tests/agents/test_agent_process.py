@@ -16,7 +16,7 @@ from agent_support import QFS, connect_port
 
 from qnms.network.inventory import DEFAULT_NETWORK
 
-QNMS = [sys.executable, "-m", "qnms.cli"]
+QNMS = [sys.executable, "-m", "qnms.app.cli"]
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import pytest
 from agent_support import connect
 from lxml import etree
 
-from qnms.models import IETF_DIR, STRATUM_MODULES, YANG_DIR
+from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR
 
 pytestmark = pytest.mark.skipif(shutil.which("yanglint") is None, reason="needs yanglint")
 

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from qnms.background import BackgroundLoop
+from qnms.app.background import BackgroundLoop
 
 T = TypeVar("T")
 

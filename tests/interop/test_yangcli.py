@@ -34,8 +34,8 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from qnms.models import IETF_DIR, YANG_DIR
 from qnms.network.inventory import Network, load_network
+from qnms.yang.catalog import IETF_DIR, YANG_DIR
 
 from .agent_process import PASSWORD, USER, AgentThread, running_agent
 
@@ -177,7 +177,7 @@ def test_hello(agent: AgentThread, work: Path) -> None:
     before = canonical(agent.running())
     run = yangcli(agent, work)
     assert "Protocol version set to: RFC 6241 (base:1.1)" in run.out
-    assert "qnms-quantum-fabric@2026-11-26" in run.out
+    assert "qnms-quantum-fabric@2026-11-30" in run.out
     assert "Default target set to: <candidate> (<running> also supported)" in run.out
     for cap in ("candidate:1.0", "writable-running:1.0", "startup:1.0", "xpath:1.0"):
         assert f"   {cap}" in run.out
@@ -328,11 +328,13 @@ def _schema_text(reply: str) -> str:
     return reply[start:end]
 
 
-@pytest.mark.parametrize("module", ["qnms-quantum-fabric", "qnms-types"])
-def test_get_schema(agent: AgentThread, work: Path, module: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "revision"), [("qnms-quantum-fabric", "2026-11-30"), ("qnms-types", "2026-11-26")]
+)
+def test_get_schema(agent: AgentThread, work: Path, module: str, revision: str) -> None:
     """Both the implemented module and an import-only one are served."""
     before = canonical(agent.running())
-    run = yangcli(agent, work, f"get-schema identifier={module} version=2026-11-26 format=yang")
+    run = yangcli(agent, work, f"get-schema identifier={module} version={revision} format=yang")
     assert run.kinds == ["Data"], run.out
     assert f"<identifier>{module}</identifier>" in run.sent
     printed = _schema_text(run.replies[0][1])

@@ -20,7 +20,7 @@ from conftest_server import FIXTURES, ServerThread
 from lxml import etree
 from ncclient.xml_ import to_ele
 
-from qnms.netconf.datastore import DatastoreManager
+from qnms.netconf.datastore.manager import DatastoreManager
 
 EX = "urn:example:net"
 SN = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"
@@ -28,8 +28,8 @@ YP = "urn:ietf:params:xml:ns:yang:ietf-yang-push"
 DS = "urn:ietf:params:xml:ns:yang:ietf-datastores"
 NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
 NCN = "urn:ietf:params:xml:ns:yang:ietf-netconf-notifications"
-IETF = Path(__file__).parents[2] / "src" / "qnms" / "netconf" / "ietf"
-QSS = Path(__file__).parents[2] / "src" / "qnms" / "netconf" / "yang"
+IETF = Path(__file__).parents[2] / "src" / "qnms" / "yang" / "ietf"
+QSS = Path(__file__).parents[2] / "src" / "qnms" / "netconf" / "push" / "yang"
 UPTIME = "/example-net:network/statistics/uptime"
 STATS = f'<network xmlns="{EX}"><statistics/></network>'
 COUNTERS = f'<network xmlns="{EX}"><statistics><counter/></statistics></network>'

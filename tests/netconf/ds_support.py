@@ -17,8 +17,8 @@ import pyangbind
 import pytest
 from lxml import etree
 
-from qnms.netconf.datastore import DatastoreManager
-from qnms.netconf.schema import Schema, load_schema
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.yang.schema import Schema, load_schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODULES = [FIXTURES / "example-net.yang", FIXTURES / "example-ext.yang"]

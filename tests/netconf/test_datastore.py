@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from qnms.netconf import storage
-from qnms.netconf.datastore import DatastoreError, DatastoreManager
-from qnms.netconf.errors import ErrorTag, ErrorType, RpcError, RpcErrors
-from qnms.netconf.validation import validate_tree
+from qnms.netconf.datastore import storage
+from qnms.netconf.datastore.manager import DatastoreError, DatastoreManager
+from qnms.yang.errors import ErrorTag, ErrorType, RpcError, RpcErrors
+from qnms.yang.validation import validate_tree
 
 Q = f"{{{NS}}}"
 
@@ -314,7 +314,7 @@ KILLER = """
 import sys
 sys.path.insert(0, {tests!r})
 from ds_support import MODULES, net, node_xml
-from qnms.netconf.datastore import DatastoreManager
+from qnms.netconf.datastore.manager import DatastoreManager
 m = DatastoreManager(MODULES, state_dir={state!r})
 print("ready", flush=True)
 i = 0

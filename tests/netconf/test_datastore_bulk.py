@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from ds_support import net, node_xml
 
-from qnms.netconf import checking
-from qnms.netconf.errors import ErrorTag, RpcError
+from qnms.netconf.datastore import checking
+from qnms.yang.errors import ErrorTag, RpcError
 
 ENTRIES = 100
 

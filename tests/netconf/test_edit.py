@@ -6,8 +6,8 @@ import pytest
 from ds_support import EXT, NC, NS, TYPES, config, net, node_xml
 from lxml import etree
 
-from qnms.netconf.edit import apply_edit
-from qnms.netconf.errors import ErrorTag, ErrorType, RpcError, RpcErrors
+from qnms.netconf.datastore.edit import apply_edit
+from qnms.yang.errors import ErrorTag, ErrorType, RpcError, RpcErrors
 
 Q = f"{{{NS}}}"
 

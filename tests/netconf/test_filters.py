@@ -6,8 +6,8 @@ import pytest
 from ds_support import EXT, NC, NS, TYPES
 from lxml import etree
 
-from qnms.netconf.errors import ErrorTag, RpcError
-from qnms.netconf.filters import subtree_filter, xpath_filter
+from qnms.yang.errors import ErrorTag, RpcError
+from qnms.yang.filters import subtree_filter, xpath_filter
 
 DATA = f"""
 <data xmlns="{NC}">

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qnms.netconf.framing import (
+from qnms.netconf.protocol.framing import (
     EOM,
     MAX_CHUNK_SIZE,
     FrameDecoder,

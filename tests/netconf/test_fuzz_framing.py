@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qnms.netconf.framing import EOM, FrameDecoder, FramingError, encode_message
+from qnms.netconf.protocol.framing import EOM, FrameDecoder, FramingError, encode_message
 
 messages = st.lists(st.binary(min_size=1, max_size=200), min_size=1, max_size=5)
 cuts = st.lists(st.integers(min_value=0, max_value=2000), max_size=10)

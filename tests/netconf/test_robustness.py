@@ -10,9 +10,9 @@ import asyncssh
 import pytest
 from lxml import etree
 
-from qnms.netconf.errors import NC_NS
-from qnms.netconf.notifications import Event
-from qnms.netconf.session import parse_secure
+from qnms.netconf.protocol.session import parse_secure
+from qnms.netconf.push.notifications import Event
+from qnms.yang.errors import NC_NS
 
 pytest_plugins = ["conftest_server"]
 pytest.register_assert_rewrite("conftest_server")
@@ -195,7 +195,7 @@ def test_slow_subscriber_drops_instead_of_blocking(server_factory: Any) -> None:
 
 
 def test_parse_secure_rejects_dtd_before_parsing() -> None:
-    from qnms.netconf.errors import RpcError
+    from qnms.yang.errors import RpcError
 
     for doc in (LAUGHS, XXE):
         with pytest.raises(RpcError) as exc:
@@ -208,7 +208,7 @@ def test_parse_secure_rejects_dtd_before_parsing() -> None:
 
 def test_event_dataclass_is_shared_not_copied() -> None:
     """Publishing renders each event once per subscriber, from its own copy."""
-    from qnms.netconf.notifications import EventStream, render_notification
+    from qnms.netconf.push.notifications import EventStream, render_notification
 
     stream = EventStream("S", "test")
     a, b = stream.subscribe(), stream.subscribe()
@@ -222,7 +222,7 @@ def test_event_dataclass_is_shared_not_copied() -> None:
 def test_refuses_non_loopback_without_credentials(tmp_path: Any) -> None:
     from conftest_server import make_datastores
 
-    from qnms.netconf.server import NetconfServer, ServerOptions
+    from qnms.netconf.protocol.server import NetconfServer, ServerOptions
 
     for host in ("0.0.0.0", "::", "192.0.2.1"):
         server = NetconfServer(

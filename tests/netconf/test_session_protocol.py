@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from qnms.netconf.errors import NC_NS
-from qnms.netconf.framing import EOM, encode_message
+from qnms.netconf.protocol.framing import EOM, encode_message
+from qnms.netconf.protocol.with_defaults import WD_NS
+from qnms.yang.errors import NC_NS
 
 pytest_plugins = ["conftest_server"]
 pytest.register_assert_rewrite("conftest_server")
@@ -203,7 +204,14 @@ ERROR_TABLE = """
 <lock/> | missing-element | protocol | bad-element=target
 <lock><target><nowhere/></target></lock> | bad-element | protocol | bad-element=target
 <validate/> | missing-element | protocol | bad-element=source
-<commit><confirmed/></commit> | unknown-element | protocol | bad-element=confirmed
+<commit><confirmed/><confirm-timeout>0</confirm-timeout></commit> | invalid-value | protocol \
+    | bad-element=confirm-timeout
+<commit><persist>p</persist></commit> | invalid-value | protocol | bad-element=persist
+<commit><persist-id>p</persist-id></commit> | invalid-value | protocol | bad-element=persist-id
+<commit><bogus/></commit> | unknown-element | protocol | bad-element=bogus
+<cancel-commit/> | operation-failed | protocol |
+<get><with-defaults xmlns="$WD">everything</with-defaults></get> | invalid-value | protocol \
+    | bad-element=with-defaults
 <discard-changes><x/></discard-changes> | unknown-element | protocol | bad-element=x
 <kill-session/> | missing-element | protocol | bad-element=session-id
 <kill-session><session-id>abc</session-id></kill-session> | invalid-value | protocol \
@@ -245,7 +253,7 @@ ERROR_TABLE = """
 
 def _cases() -> list[tuple[str, str, str, list[tuple[str, str]]]]:
     text = ERROR_TABLE.replace("\\\n    ", " ").replace("\\\n", "")
-    text = text.replace("$NCM", NCM).replace("$NOTIF", NOTIF)
+    text = text.replace("$NCM", NCM).replace("$NOTIF", NOTIF).replace("$WD", WD_NS)
     out = []
     for line in filter(None, text.strip().splitlines()):
         rpc, tag, etype, info = (part.strip() for part in line.split("|"))
@@ -283,7 +291,7 @@ def test_error_replies_are_exact_and_leave_state_unchanged(nc_server: ServerThre
 
 def test_get_schema_ambiguous_and_by_version(server_factory: Any) -> None:
     """Two revisions of one module: no version -> operation-failed/data-not-unique."""
-    from qnms.netconf.monitoring import ietf_modules
+    from qnms.netconf.protocol.monitoring import ietf_modules
 
     yl = next(m for m in ietf_modules() if m.name == "ietf-yang-types")
     older = type(yl)(

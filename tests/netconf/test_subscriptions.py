@@ -45,7 +45,7 @@ from conftest_server import (  # noqa: E402
     connect,
 )
 
-from qnms.netconf.framing import FrameDecoder, encode_message  # noqa: E402
+from qnms.netconf.protocol.framing import FrameDecoder, encode_message  # noqa: E402
 
 CONFIG = (
     f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><network xmlns="{EX}">'

@@ -9,10 +9,10 @@ import pytest
 from ds_support import EXT, MODULES, NC, NS, config, generate_bindings, import_file, net, node_xml
 from lxml import etree
 
-from qnms.netconf.bindings import BindingValidator, binding_classes
-from qnms.netconf.datastore import DatastoreManager
-from qnms.netconf.errors import ErrorTag, RpcError, RpcErrors
-from qnms.netconf.validation import validate_tree
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.yang.bindings import BindingValidator, binding_classes
+from qnms.yang.errors import ErrorTag, RpcError, RpcErrors
+from qnms.yang.validation import validate_tree
 
 Q = f"{{{NS}}}"
 
@@ -303,7 +303,7 @@ def test_schema_index_records_what_the_datastore_needs(schema):
 
 
 def test_disabled_features_remove_their_nodes():
-    from qnms.netconf.schema import load_schema
+    from qnms.yang.schema import load_schema
 
     plain = DatastoreManager(MODULES)
     edit(plain, net(node_xml("a", 1, "<fancy-level>3</fancy-level>")))

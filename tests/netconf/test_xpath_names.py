@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ds_support import net, node_xml
 
-from qnms.netconf.filters import xpath_filter
-from qnms.netconf.xpath_names import any_namespace_names
+from qnms.yang.filters import xpath_filter
+from qnms.yang.xpath_names import any_namespace_names
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from qnms.netconf import filters
-from qnms.netconf.datastore import DatastoreManager
-from qnms.netconf.server import NetconfServer, ServerOptions
-from qnms.netconf.subscription_rpcs import FilterSpec
-from qnms.netconf.tree import resolve_qname
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.protocol.server import NetconfServer, ServerOptions
+from qnms.netconf.push.rpcs import FilterSpec
+from qnms.yang import filters
+from qnms.yang.tree import resolve_qname
 
 FIXTURES = Path(__file__).with_name("fixtures")
 EX = "urn:example:net"
@@ -91,7 +91,7 @@ def test_fast_paths_match_get(server: NetconfServer, text: str) -> None:
 
 def test_patch_rebuilds_the_new_selection(server: NetconfServer) -> None:
     """Applying the edits of a diff to the old selection yields the new one."""
-    from qnms.netconf.yang_patch import diff
+    from qnms.netconf.push.yang_patch import diff
 
     push = server.yang_push
     spec = FilterSpec("subtree", etree.fromstring(f'<f xmlns="{EX}"><network/></f>'))

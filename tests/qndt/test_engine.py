@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from qnms.qndt.model import DEFAULT_NETWORK_PATH
 from qnms.qndt.topologies import chain, triangle
 
 from .conftest import of_type
@@ -51,7 +50,6 @@ def test_path_avoiding_the_direct_route_is_honoured(make_engine: Any) -> None:
     assert {m["node"] for _, m in of_type(engine, "swap")} == {"r1"}
 
 
-@pytest.mark.skipif(not DEFAULT_NETWORK_PATH.exists(), reason="no default network yet")
 def test_default_network_explicit_detour(make_engine: Any) -> None:
     engine = make_engine(None, seed=3)
     path = ["madqci-alice", "madqci-r1", "madqci-r2", "madqci-bob"]

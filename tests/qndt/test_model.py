@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from qnms.network.inventory import NetworkError
+from qnms.network.model import as_model, classical_latencies
 from qnms.qndt.build import sequence_config
-from qnms.qndt.model import (
-    DEFAULT_NETWORK_PATH,
-    NetworkModelError,
-    classical_latencies,
-    load_network,
-    parse_network,
-)
 from qnms.qndt.topologies import chain, mesh
 
 
-@pytest.mark.skipif(not DEFAULT_NETWORK_PATH.exists(), reason="no default network yet")
 def test_default_network_is_read_with_decimals_as_floats() -> None:
-    model = load_network()
+    model = as_model(None)
     assert len(model.nodes) >= 4
     for node in model.nodes.values():
         for bank in node.memories.values():
@@ -29,7 +23,7 @@ def test_default_network_is_read_with_decimals_as_floats() -> None:
 
 def test_parameters_reach_the_sequence_configuration() -> None:
     data = chain(3, km=12.0, raw=0.91, coherence=0.7, efficiency=0.8, frequency=5000)
-    model = parse_network(data)
+    model = as_model(data)
     config = sequence_config(model, seed=3)
     tpl = config["templates"]["tpl.r1"]
     assert tpl["MemoryArray"] == {
@@ -47,7 +41,7 @@ def test_parameters_reach_the_sequence_configuration() -> None:
 
 
 def test_classical_latency_is_routed() -> None:
-    model = parse_network(mesh(10, seed=2))
+    model = as_model(mesh(10, seed=2))
     lat = classical_latencies(model)
     assert all(v < float("inf") for v in lat.values())
     assert len(lat) == 100
@@ -57,7 +51,7 @@ def test_dangling_references_are_rejected() -> None:
     data = chain(2)
     node = data["qnms-network:network"]["node"][0]
     node["quantum-fabric"]["quantum-links"]["quantum-link"][0]["local-memory"] = "nope"
-    with pytest.raises(NetworkModelError):
-        parse_network(data)
-    with pytest.raises(NetworkModelError):
-        parse_network({"something": {}})
+    with pytest.raises(NetworkError):
+        as_model(data)
+    with pytest.raises(NetworkError):
+        as_model({"something": {}})

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from qnms.netconf.errors import NC_NS, ErrorTag, ErrorType, RpcError
 from qnms.netconf.nacm import (
     NACM_NS,
     Access,
@@ -30,13 +29,14 @@ from qnms.netconf.nacm import (
     parse_config,
     parse_path,
 )
-from qnms.netconf.schema import Schema, SchemaNode
-from qnms.netconf.tree import diff
+from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
+from qnms.yang.schema import Schema, SchemaNode
+from qnms.yang.tree import diff
 
 if TYPE_CHECKING:
     from qnms.netconf.interfaces import ConfigChange
-    from qnms.netconf.notifications import Event
-    from qnms.netconf.session import NetconfSession
+    from qnms.netconf.protocol.session import NetconfSession
+    from qnms.netconf.push.notifications import Event
 
 log = logging.getLogger(__name__)
 SN_NS = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from qnms.netconf.storage import private_dir
+from qnms.netconf.datastore.storage import private_dir
 
 if TYPE_CHECKING:
     from qnms.netconf.interfaces import ConfigChange

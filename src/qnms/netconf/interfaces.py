@@ -8,7 +8,7 @@ stratum's modules and its live (config false) state. Nothing here knows of quant
 All data crosses these seams as lxml elements in their YANG namespaces: a *data tree*
 is a ``<data xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">`` element (RFC 6241
 ``<data>``) whose children are the top-level data nodes of the served modules.
-Every failure is raised as ``qnms.netconf.errors.RpcError`` (or ``RpcErrors``).
+Every failure is raised as ``qnms.yang.errors.RpcError`` (or ``RpcErrors``).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class StateProvider(Protocol):
 
 
 class Datastores(Protocol):
-    """What the RPC layer calls. Implemented by ``qnms.netconf.datastore``."""
+    """What the RPC layer calls. Implemented by ``qnms.netconf.datastore.manager``."""
 
     modules: list[YangModule]
 

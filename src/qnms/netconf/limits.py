@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 if TYPE_CHECKING:
-    from qnms.netconf.session import NetconfSession
+    from qnms.netconf.protocol.session import NetconfSession
 
 log = logging.getLogger(__name__)
 

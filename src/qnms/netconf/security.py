@@ -14,12 +14,12 @@ from qnms.netconf.access import AccessControl
 from qnms.netconf.audit import AuditLog
 from qnms.netconf.auth import Backoff
 from qnms.netconf.limits import IdleWatch, SessionSlots
-from qnms.netconf.monitoring import protocol_schema
 from qnms.netconf.nacm import initial_config
+from qnms.netconf.protocol.monitoring import protocol_schema
 
 if TYPE_CHECKING:
-    from qnms.netconf.server import NetconfServer
-    from qnms.netconf.session import NetconfSession
+    from qnms.netconf.protocol.server import NetconfServer
+    from qnms.netconf.protocol.session import NetconfSession
 
 log = logging.getLogger("qnms.netconf.server")
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qnms.models import IETF_DIR, MODULES, YANG_DIR
-from qnms.netconf.codec import json_to_xml
-from qnms.netconf.schema import Schema, load_schema
-from qnms.netconf.validation import validate_tree
 from qnms.network.bindings_json import Problem, load
+from qnms.yang.catalog import IETF_DIR, MODULES, YANG_DIR
+from qnms.yang.codec import json_to_xml
+from qnms.yang.schema import Schema, load_schema
+from qnms.yang.validation import validate_tree
 from qnms_bindings.qnms_network import qnms_network
 
 DEFAULT_NETWORK = Path(__file__).parent / "data" / "default-network.json"
@@ -39,7 +39,8 @@ class NetworkError(ValueError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-def _short(identity: str) -> str:
+def short_identity(identity: str) -> str:
+    """``qnms-types:repeater`` -> ``repeater`` (RFC 7951 identities carry their module)."""
     return identity.split(":", 1)[-1]
 
 
@@ -95,7 +96,7 @@ class Network:
         ]
 
     def role(self, node: dict[str, Any]) -> str:
-        return _short(node["quantum-fabric"]["node"]["role"])
+        return short_identity(node["quantum-fabric"]["node"]["role"])
 
     # Instance data of each agent, in its device module's namespace (RFC 7951).
 

@@ -4,7 +4,3 @@ The engine (``engine.Engine``) emulates the quantum behaviour of the nodes descr
 the qnms-network instance data; ``bus.Service`` serves it over ZeroMQ; ``cli.main`` is
 ``qnms qndt``. SeQUeNCe keeps process-global state: run one engine per process.
 """
-
-from .model import DEFAULT_NETWORK_PATH, NetworkModel, load_network, parse_network
-
-__all__ = ["DEFAULT_NETWORK_PATH", "NetworkModel", "load_network", "parse_network"]

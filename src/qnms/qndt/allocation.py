@@ -31,8 +31,9 @@ from sequence.network_management.reservation import Reservation
 if TYPE_CHECKING:
     from sequence.resource_management.rule_manager import Rule
 
+    from qnms.network.model import NetworkModel
+
     from .build import Built
-    from .model import NetworkModel
 
 
 class AllocationError(ValueError):

@@ -14,8 +14,9 @@ from typing import Any, TextIO
 
 import networkx as nx
 
+from qnms.network.model import NetworkModel
+
 from .engine import Engine
-from .model import NetworkModel
 
 
 @dataclass(frozen=True)

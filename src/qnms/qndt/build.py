@@ -18,7 +18,8 @@ from sequence.kernel.timeline import Timeline
 from sequence.topology.node import BSMNode, QuantumRouter
 from sequence.topology.router_net_topo import RouterNetTopo
 
-from .model import Channel, NetworkModel, classical_latencies
+from qnms.network.model import Channel, NetworkModel, classical_latencies
+
 from .protocols import install
 
 MS_PS = 10**9  # picoseconds per millisecond

@@ -13,6 +13,9 @@ No broker: the engine binds two ZeroMQ sockets (``127.0.0.1`` by default).
 ``--bind tcp://127.0.0.1:5555`` puts results on port 5555 and requests on 5556;
 ``--bind ipc:///run/qndt`` uses ``ipc:///run/qndt.pub`` and ``ipc:///run/qndt.req``.
 
+Addresses, topics and request checks live in messages.py, the light half that agents
+import (it pulls in neither the engine nor SeQUeNCe); this module is the service side.
+
 Topics (all prefixed ``qndt.v1.``)
 ----------------------------------
 
@@ -93,26 +96,17 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 
-from .engine import Engine
-from .messages import error_reply
+from .messages import DEFAULT_BIND, TOPIC_PREFIX, endpoints, error_reply
 from .pacing import Pacer
 
-TOPIC_PREFIX = "qndt.v1."
-DEFAULT_BIND = "tcp://127.0.0.1:5555"
+if TYPE_CHECKING:
+    from .engine import Engine
 
-
-def endpoints(bind: str) -> tuple[str, str]:
-    """(results PUB, requests ROUTER) endpoints derived from one ``--bind`` address."""
-    if bind.startswith("tcp://"):
-        host, _, port = bind[6:].rpartition(":")
-        return f"tcp://{host}:{int(port)}", f"tcp://{host}:{int(port) + 1}"
-    if bind.startswith("ipc://") or bind.startswith("inproc://"):
-        return f"{bind}.pub", f"{bind}.req"
-    raise ValueError(f"unsupported bind address {bind!r} (tcp:// or ipc://)")
+__all__ = ["DEFAULT_BIND", "TOPIC_PREFIX", "Service", "endpoints"]
 
 
 class Service:

@@ -12,12 +12,12 @@ import json
 import sys
 from typing import Any
 
-from .model import DEFAULT_NETWORK_PATH
+from qnms.network.inventory import DEFAULT_NETWORK
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
     """Service options on ``p`` and the ``run`` (batch) sub-command under it."""
-    p.add_argument("--network", default=str(DEFAULT_NETWORK_PATH), help="network JSON (RFC 7951)")
+    p.add_argument("--network", default=str(DEFAULT_NETWORK), help="network JSON (RFC 7951)")
     p.add_argument(
         "--speed",
         type=float,
@@ -34,7 +34,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wall-duration", type=float, default=None, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="qndt_command")
     r = sub.add_parser("run", help="batch emulation without bus or pacing")
-    r.add_argument("--network", default=str(DEFAULT_NETWORK_PATH), help="network JSON (RFC 7951)")
+    r.add_argument("--network", default=str(DEFAULT_NETWORK), help="network JSON (RFC 7951)")
     r.add_argument("--duration", type=float, required=True, help="simulated seconds")
     r.add_argument("--request", action="append", required=True, metavar="SRC,DST,PAIRS,FIDELITY")
     r.add_argument("--seed", type=int, default=0)

@@ -1,7 +1,8 @@
 """Small client for the QNDT bus, for agents, the orchestrator and tests.
 
 It hides the ZeroMQ socket types so callers only deal with JSON dicts; see bus.py
-for the message catalogue.
+for the message catalogue. It imports only the light half of the bus (messages.py), so
+a client process never loads the engine, SeQUeNCe or numpy.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import zmq
 
-from .bus import TOPIC_PREFIX, endpoints
+from .messages import TOPIC_PREFIX, endpoints
 
 
 class BusClient:

@@ -22,6 +22,9 @@ from typing import Any
 
 from sequence.app.app import App
 
+from qnms.network.inventory import Network
+from qnms.network.model import NetworkModel, as_model
+
 from . import faults, telemetry
 from . import messages as msgs
 from .allocation import (
@@ -33,7 +36,6 @@ from .allocation import (
     remove_rules,
 )
 from .build import build
-from .model import NetworkModel, load_network, parse_network
 from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
 
@@ -67,18 +69,13 @@ class Engine:
 
     def __init__(
         self,
-        network: NetworkModel | dict | str | Path | None = None,
+        network: NetworkModel | Network | dict | str | Path | None = None,
         seed: int = 0,
         sink: Sink | None = None,
         telemetry_period: float | None = 0.1,
         detector_efficiency: float = 1.0,
     ) -> None:
-        if isinstance(network, NetworkModel):
-            self.model = network
-        elif isinstance(network, dict):
-            self.model = parse_network(network)
-        else:
-            self.model = load_network(network)
+        self.model = as_model(network)
         self.seed = seed
         self.results: list[tuple[str, dict[str, Any]]] = []
         self.sink: Sink = sink or (lambda topic, msg: self.results.append((topic, msg)))
@@ -237,7 +234,7 @@ class Engine:
             pair = next(iter(alloc.held))
         if pair not in alloc.held:
             raise AllocationError("no-pair", f"no held pair {pair} in {alloc.id}")
-        result = self._use(alloc, pair, "pair-used")
+        result = self.use_pair(alloc, pair, "pair-used")
         return msgs.ok_reply(req, **result)
 
     def _req_fault(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -282,7 +279,7 @@ class Engine:
         if state != "completed":
             kind = "pair-expired" if state == "expired" else "pair-released"
             for pair in list(alloc.held):
-                self._use(alloc, pair, kind)
+                self.use_pair(alloc, pair, kind)
         if not final:
             for node in (alloc.path[0], alloc.path[-1]):
                 for k in alloc.indices[node]:
@@ -359,7 +356,7 @@ class Engine:
         if alloc.pairs and alloc.delivered >= alloc.pairs:
             self.at(self.tl.now(), lambda: self._finish(alloc, "completed"))
 
-    def _use(self, alloc: Allocation, pair: int, kind: str) -> dict[str, Any]:
+    def use_pair(self, alloc: Allocation, pair: int, kind: str) -> dict[str, Any]:
         mem_a, mem_b = alloc.held.pop(pair)
         fidelity, age = self.rec.peek(mem_a)
         body = {
@@ -401,7 +398,7 @@ class Engine:
         for alloc in self.allocations.values():
             for pair, (a, b) in list(alloc.held.items()):
                 if memory in (a, b):
-                    self._use(alloc, pair, "pair-expired")
+                    self.use_pair(alloc, pair, "pair-expired")
                     return
         fidelity, age = self.rec.peek(memory)
         self.rec.emit(

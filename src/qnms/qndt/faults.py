@@ -16,8 +16,9 @@ from .allocation import Allocation, AllocationError, install_rules, remove_rules
 from .build import set_memory_params
 
 if TYPE_CHECKING:
-    from .engine import Engine
-    from .model import NetworkModel
+    from qnms.network.model import NetworkModel
+
+    from .view import EngineView
 
 
 def check_fault(model: NetworkModel, req: dict[str, Any]) -> None:
@@ -33,7 +34,7 @@ def check_fault(model: NetworkModel, req: dict[str, Any]) -> None:
             raise AllocationError("unknown-memory", "unknown node or memory bank")
 
 
-def apply_fault(self: Engine, req: dict[str, Any]) -> None:
+def apply_fault(self: EngineView, req: dict[str, Any]) -> None:
     """Apply one validated fault now (called from the engine's agenda at its time)."""
     fault = req["fault"]
     if fault in ("node-down", "node-up"):
@@ -79,7 +80,7 @@ def apply_fault(self: Engine, req: dict[str, Any]) -> None:
     self.rec.emit("engine", "fault", **{k: v for k, v in req.items() if k not in ("v", "type")})
 
 
-def interrupt(self: Engine, alloc: Allocation, node: str) -> None:
+def interrupt(self: EngineView, alloc: Allocation, node: str) -> None:
     """A path node went down: its stored pairs are lost, the allocation waits for it."""
     lost = 0
     for name in alloc.path:
@@ -88,7 +89,7 @@ def interrupt(self: Engine, alloc: Allocation, node: str) -> None:
             if mm[k].state in ("ENTANGLED", "PURIFIED"):
                 lost += 1
     for pair in list(alloc.held):
-        self._use(alloc, pair, "pair-lost")
+        self.use_pair(alloc, pair, "pair-lost")
     alloc.lost += lost
     alloc.halves.clear()
     remove_rules(self.built, alloc)

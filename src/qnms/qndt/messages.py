@@ -1,4 +1,9 @@
-"""Versioned request validation and replies of the QNDT (the catalogue is in bus.py).
+"""What both ends of the QNDT bus share: addresses, topics, requests and replies.
+
+The catalogue itself is in bus.py. This module is the light half of the bus: agents
+and the orchestrator talk to the twin through it and client.py, so it must never import
+the engine, SeQUeNCe or numpy (a NETCONF agent per node cannot pay ~150 MB and 2.5 s
+for a simulator it does not run; see STACK-NOTES, "SeQUeNCe 1.3.1").
 
 A malformed or unknown request must get an error reply and change nothing, so every
 request is checked completely here before the engine touches SeQUeNCe.
@@ -10,9 +15,26 @@ import math
 from typing import Any
 
 VERSION = 1
+TOPIC_PREFIX = "qndt.v1."
+DEFAULT_BIND = "tcp://127.0.0.1:5555"
 REQUEST_TYPES = ("allocate", "release", "consume", "fault", "query")
 FAULTS = ("node-down", "node-up", "channel-cut", "channel-restored", "memory-degraded")
 QUERIES = ("status", "allocation", "telemetry")
+
+
+def endpoints(bind: str) -> tuple[str, str]:
+    """(results PUB, requests ROUTER) endpoints derived from one ``--bind`` address."""
+    if bind.startswith("tcp://"):
+        host, _, port = bind[6:].rpartition(":")
+        return f"tcp://{host}:{int(port)}", f"tcp://{host}:{int(port) + 1}"
+    if bind.startswith("ipc://") or bind.startswith("inproc://"):
+        return f"{bind}.pub", f"{bind}.req"
+    raise ValueError(f"unsupported bind address {bind!r} (tcp:// or ipc://)")
+
+
+def topic(kind: str, name: str = "") -> str:
+    """A full bus topic, e.g. ``topic("alloc", "su-1")`` is ``qndt.v1.alloc.su-1``."""
+    return f"{TOPIC_PREFIX}{kind}.{name}" if name else f"{TOPIC_PREFIX}{kind}"
 
 
 class RequestError(ValueError):

@@ -18,8 +18,9 @@ from .protocols import PS, pair_coherence, werner_decay
 if TYPE_CHECKING:
     from sequence.components.memory import Memory
 
+    from qnms.network.model import NetworkModel
+
     from .build import Built
-    from .model import NetworkModel
 
 Sink = Callable[[str, dict[str, Any]], None]
 

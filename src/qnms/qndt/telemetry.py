@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from .view import EngineView
 
 
-def snapshot(self: Engine, reset: bool = True) -> dict[str, Any]:
+def snapshot(self: EngineView, reset: bool = True) -> dict[str, Any]:
     """Aggregates per link, memory bank and node (names follow the YANG leaves)."""
     period = self.telemetry_period or 1.0
     links = {}
@@ -58,7 +58,7 @@ def snapshot(self: Engine, reset: bool = True) -> dict[str, Any]:
     return {"links": links, "nodes": nodes}
 
 
-def status(self: Engine) -> dict[str, Any]:
+def status(self: EngineView) -> dict[str, Any]:
     """Body of the reply to a status query."""
     return {
         "network": self.model.name,

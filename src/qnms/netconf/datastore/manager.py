@@ -1,0 +1,408 @@
+"""The NETCONF datastores (RFC 6241): running, candidate and startup.
+
+Each datastore is an lxml ``<data>`` tree plus, for running always and for the others
+on demand, the pyangbind objects of the same content. Trees are never modified once
+installed: an edit works on a copy, which is validated and then swapped in (so a
+failed edit changes nothing, and a clean candidate can share running's tree). The
+pyangbind objects are updated by grafting objects decoded from just the changed
+subtrees (see ``qnms.yang.bindings``).
+
+A candidate without uncommitted edits follows running (edits of running show in it);
+once edited it is left alone until commit or discard-changes.
+
+Calls come from one asyncio loop and never yield between check and apply; a lock
+still guards every public method so agent threads may call in safely.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from qnms.netconf.datastore import storage
+from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, raise_problems
+from qnms.netconf.datastore.edit import apply_edit
+from qnms.netconf.datastore.locks import LockTable
+from qnms.netconf.datastore.storage import DatastoreError
+from qnms.netconf.interfaces import ChangeListener, ConfigChange, StateProvider
+from qnms.yang import filters
+from qnms.yang.bindings import BindingValidator, Roots
+from qnms.yang.errors import ErrorTag, ErrorType, RpcError
+from qnms.yang.schema import Schema, load_schema
+from qnms.yang.tree import Change, as_data_tree, diff, merge_into, new_data
+from qnms.yang.validation import Problem, validate_tree
+
+log = logging.getLogger(__name__)
+NAMES = ("running", "candidate", "startup")
+ROLLBACK = "confirmed-commit-rollback"  # state file of a pending confirmed commit
+_P = ErrorType.PROTOCOL
+
+
+class DatastoreManager:
+    """Implements ``qnms.netconf.interfaces.Datastores`` over the given YANG modules.
+
+    ``modules`` are YANG file paths (imports resolved from their directories and
+    ``search_dirs``) or an already loaded ``Schema``. ``bindings`` maps module names
+    to pyangbind root classes (see ``bindings.binding_classes``); modules without one
+    get pyang's value checks instead. ``state_dir`` (None: in memory) holds
+    ``running.xml`` and ``startup.xml``; ``initial`` (see ``as_data_tree``) seeds
+    running when neither file exists. ``lazy_bindings`` checks loaded values with
+    pyang and builds the (slow) pyangbind objects only when ``bindings()`` is called.
+    """
+
+    def __init__(
+        self,
+        modules: Sequence[str | Path] | Schema,
+        *,
+        state_dir: str | Path | None = None,
+        initial: Any = None,
+        state_provider: StateProvider | None = None,
+        bindings: Mapping[str, type] | None = None,
+        search_dirs: Sequence[str | Path] = (),
+        features: Mapping[str, Iterable[str]] | None = None,
+        lazy_bindings: bool = False,
+    ) -> None:
+        if isinstance(modules, Schema):
+            self.schema = modules
+        else:
+            self.schema = load_schema(modules, search_dirs=search_dirs, features=features)
+        self.modules = list(self.schema.modules)
+        filters.register_schema(self.schema)
+        self.binder = BindingValidator(self.schema, bindings)
+        self._checker = Checker(self.schema, self.binder)
+        self.state_provider = state_provider
+        self._files = storage.StateFiles(state_dir)
+        self._lock = threading.RLock()
+        self._locks = LockTable()
+        self._dirty = False  # candidate differs from running by uncommitted edits
+        self._listeners: list[ChangeListener] = []
+        # Called before any write lands: (datastore, old tree, new tree, session id);
+        # raises RpcError to refuse it (RFC 8341 write access, see qnms.netconf.access).
+        self.write_guard: Callable[[str, etree._Element, etree._Element, int], None] | None = None
+        self._stores: dict[str, Store] = {}
+        self._load(initial, lazy_bindings)
+
+    @classmethod
+    def for_tests(cls, directory: str | Path, **kwargs: Any) -> DatastoreManager:
+        """An in-memory manager over every ``*.yang`` file in ``directory``."""
+        return cls(sorted(Path(directory).glob("*.yang")), **kwargs)
+
+    # ------------------------------------------------------------------ loading
+
+    def _load(self, initial: Any, lazy: bool) -> None:
+        running = self._files.load("running")
+        startup = self._files.load("startup")
+        origin = f"persisted {self._files.path('running')}"
+        persisted = running is not None
+        if running is None and startup is not None:
+            running, origin = copy.deepcopy(startup), f"startup {self._files.path('startup')}"
+        elif running is None:
+            running, origin = as_data_tree(self.schema, initial), "initial configuration"
+        roots: Roots | None = None if lazy else self.binder.new_roots()
+        problems: list[Problem] = []
+        if len(running):
+            # lazily bound: pyang checks every value now, pyangbind decodes on demand
+            deep = frozenset(m.name for m in self.modules) if lazy else self.binder.unbound
+            problems = validate_tree(self.schema, running, deep_modules=deep)
+            if not lazy:
+                roots, more = self.binder.decode(running)
+                problems = dedupe(problems + more)
+        if problems:
+            lines = "\n".join(f"  {p.error.path}: {p.error.message}" for p in problems)
+            raise DatastoreError(f"invalid {origin}:\n{lines}")
+        self._stores["running"] = Store(running, roots)
+        self._stores["candidate"] = Store(running)
+        self._stores["startup"] = Store(
+            startup if startup is not None else new_data(), checked=startup is None
+        )
+        if not persisted:
+            self._files.save("running", running)
+
+    # -------------------------------------------------------------------- reads
+
+    def _store(self, name: str) -> Store:
+        store = self._stores.get(name)
+        if store is None:
+            raise RpcError(
+                ErrorTag.INVALID_VALUE,
+                f"unknown datastore {name!r}",
+                _P,
+                info=[("bad-element", str(name))],
+            )
+        return store
+
+    def get_config(self, source: str) -> etree._Element:
+        with self._lock:
+            return copy.deepcopy(self._store(source).tree)
+
+    def get(self) -> etree._Element:
+        with self._lock:
+            data = copy.deepcopy(self._stores["running"].tree)
+        if self.state_provider is not None:
+            try:
+                state = self.state_provider.state()
+            except RpcError:
+                raise
+            except Exception as exc:
+                log.exception("state provider failed")
+                raise RpcError(
+                    ErrorTag.OPERATION_FAILED, f"cannot read operational state: {exc}"
+                ) from exc
+            merge_into(self.schema, None, data, state)
+        return data
+
+    def bindings(self, name: str = "running") -> Roots:
+        """The pyangbind objects of a datastore, {module name: root object}.
+
+        Treat them as read-only: the datastore changes only through its operations.
+        """
+        with self._lock:
+            store = self._store(name)
+            if store.roots is None:
+                roots, problems = self.binder.decode(store.tree)
+                if problems:
+                    log.warning("%s holds values pyangbind rejects: %s", name, problems)
+                store.roots = roots
+            return store.roots
+
+    def add_listener(self, listener: ChangeListener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: ChangeListener) -> None:
+        self._listeners.remove(listener)
+
+    # ---------------------------------------------------------------- checking
+
+    def _install(self, name: str, tree, thunks: Thunks, changes: list[Change], sid: int) -> None:
+        store = self._stores[name]
+        if self.write_guard is not None and sid:
+            try:
+                self.write_guard(name, store.tree, tree, sid)
+            except RpcError:  # a refused commit keeps the candidate's edits
+                self._dirty = self._dirty or self._stores["candidate"].tree is tree
+                raise
+        if name != "candidate":
+            self._files.save(name, tree)
+        store.tree = tree
+        store.checked = True
+        try:
+            for thunk in thunks:
+                thunk()
+        except Exception:
+            log.exception("binding update failed; objects will be rebuilt")
+            store.roots = None
+        if name == "candidate":
+            self._dirty = self._dirty or bool(changes)
+        elif name == "running":
+            if not self._dirty:  # a candidate without edits of its own follows running
+                cand = self._stores["candidate"]
+                if cand.tree is not tree:
+                    cand.tree, cand.roots, cand.checked = tree, None, True
+            self._notify(changes, sid)
+
+    def _notify(self, changes: list[Change], sid: int) -> None:
+        if not changes:
+            return
+        public = [c.public() for c in changes]
+        for listener in list(self._listeners):
+            try:
+                listener(public, sid)
+            except Exception:
+                log.exception("change listener %r failed", listener)
+
+    # ------------------------------------------------------------------ edits
+
+    def edit_config(
+        self,
+        target: str,
+        config: etree._Element,
+        *,
+        session_id: int,
+        default_operation: str = "merge",
+        test_option: str = "test-then-set",
+        error_option: str = "stop-on-error",
+    ) -> list[ConfigChange]:
+        if test_option not in ("test-then-set", "set", "test-only"):
+            raise RpcError(ErrorTag.INVALID_VALUE, f"bad test-option {test_option!r}", _P)
+        if error_option not in ("stop-on-error", "continue-on-error", "rollback-on-error"):
+            raise RpcError(ErrorTag.INVALID_VALUE, f"bad error-option {error_option!r}", _P)
+        with self._lock:
+            if target == "startup":
+                raise RpcError(
+                    ErrorTag.OPERATION_NOT_SUPPORTED,
+                    "edit-config targets running or candidate; use copy-config for startup",
+                    _P,
+                )
+            store = self._store(target)
+            self._locks.check(target, session_id)
+            work = copy.deepcopy(store.tree)
+            keep_going = error_option == "continue-on-error"
+            semantic = not (test_option == "set" and target == "candidate")
+            changes, errors = apply_edit(
+                self.schema,
+                work,
+                config,
+                default_operation=default_operation,
+                continue_on_error=keep_going,
+            )
+            if keep_going:
+                work, changes, errors, thunks = self._checker.salvage(store, work, errors, semantic)
+            else:
+                thunks, problems = self._checker.check(store, work, changes, semantic=semantic)
+                if problems:
+                    raise_problems(problems)
+            if test_option != "test-only" and changes:
+                self._install(target, work, thunks, changes, session_id)
+            elif changes and self.write_guard is not None and session_id:  # test-only
+                self.write_guard(target, store.tree, work, session_id)
+            if errors:
+                raise_problems(errors)
+            return [] if test_option == "test-only" else [c.public() for c in changes]
+
+    def copy_config(self, target: str, source: Any, *, session_id: int) -> None:
+        with self._lock:
+            store = self._store(target)
+            self._locks.check(target, session_id)
+            if isinstance(source, str):
+                if source == target:
+                    raise RpcError(
+                        ErrorTag.INVALID_VALUE, "source and target are the same datastore", _P
+                    )
+                src = self._store(source)
+                tree, trusted = src.tree, src.checked
+            else:
+                tree, trusted = as_data_tree(self.schema, source), False
+            changes = diff(self.schema, store.tree, tree)
+            if store.checked:  # unchanged parts were checked when they entered the target
+                thunks, problems = self._checker.check(
+                    store, tree, changes, values=not trusted, full=not trusted
+                )
+            else:  # nothing can be trusted: check every node
+                everything = diff(self.schema, new_data(), tree)
+                thunks, problems = self._checker.check(
+                    Store(new_data()), tree, everything, full=True
+                )
+                thunks, store.roots = [], None
+            if problems:
+                raise_problems(problems)
+            self._install(target, tree, thunks, changes, session_id)
+            if target == "candidate":
+                self._dirty = tree is not self._stores["running"].tree
+
+    def delete_config(self, target: str, *, session_id: int) -> None:
+        with self._lock:
+            if target == "running":
+                raise RpcError(
+                    ErrorTag.OPERATION_NOT_SUPPORTED, "the running datastore cannot be deleted", _P
+                )
+            store = self._store(target)
+            self._locks.check(target, session_id)
+            if target == "startup":
+                self._files.save("startup", None)
+            else:
+                self._dirty = True
+            store.tree, store.roots, store.checked = new_data(), self.binder.new_roots(), True
+
+    def validate(self, source: Any) -> None:
+        with self._lock:
+            if isinstance(source, str):
+                store = self._store(source)
+                tree, checked = store.tree, store.checked
+            else:
+                store, tree, checked = None, as_data_tree(self.schema, source), False
+            problems = validate_tree(
+                self.schema,
+                tree,
+                typed=[] if checked else None,
+                deep_modules=self.binder.unbound,
+            )
+            if not checked:
+                roots, more = self.binder.decode(tree)
+                problems = dedupe(problems + more)
+                if store is not None and not more:
+                    store.roots, store.checked = roots, True
+            if problems:
+                raise_problems(problems)
+
+    def commit(self, *, session_id: int) -> list[ConfigChange]:
+        with self._lock:
+            self._locks.check("running", session_id)
+            self._locks.check("candidate", session_id)
+            cand, run = self._stores["candidate"], self._stores["running"]
+            if cand.tree is run.tree:
+                self._dirty = False
+                return []
+            changes = diff(self.schema, run.tree, cand.tree)
+            thunks, problems = self._checker.check(run, cand.tree, changes, values=not cand.checked)
+            if problems:
+                raise_problems(problems)
+            self._dirty = False
+            self._install("running", cand.tree, thunks, changes, session_id)
+            return [c.public() for c in changes]
+
+    # ---------------------------------------------- RFC 6241 8.4 confirmed commit
+
+    def revert_running(self, tree: etree._Element, *, session_id: int) -> list[ConfigChange]:
+        """Put back an earlier content of running (a confirmed commit that was not
+        confirmed). The server does it, so locks do not apply; the content was valid
+        when it was running, so it is not checked again. Listeners hear of the change."""
+        with self._lock:
+            run = self._stores["running"]
+            changes = diff(self.schema, run.tree, tree)
+            if not changes:
+                return []
+            run.roots = None  # rebuilt on demand from the restored tree
+            self._install("running", copy.deepcopy(tree), [], changes, session_id)
+            return [c.public() for c in changes]
+
+    def load_rollback(self) -> etree._Element | None:
+        """The running content an unconfirmed commit must return to, if one is pending."""
+        with self._lock:
+            return self._files.load(ROLLBACK)
+
+    def save_rollback(self, tree: etree._Element | None) -> None:
+        """Keep (None: forget) what running returns to if a confirmed commit is not
+        confirmed, so that a restart in between reverts it (RFC 6241 8.4.1)."""
+        with self._lock:
+            self._files.save(ROLLBACK, tree)
+
+    def discard_changes(self, *, session_id: int) -> None:
+        with self._lock:
+            self._locks.check("candidate", session_id)
+            self._discard()
+
+    def _discard(self) -> None:
+        cand = self._stores["candidate"]
+        cand.tree, cand.roots, cand.checked = self._stores["running"].tree, None, True
+        self._dirty = False
+
+    # ------------------------------------------------------------------ locks
+
+    def lock(self, target: str, *, session_id: int) -> None:
+        with self._lock:
+            self._store(target)
+            self._locks.lock(target, session_id, modified=target == "candidate" and self._dirty)
+
+    def unlock(self, target: str, *, session_id: int) -> None:
+        with self._lock:
+            self._store(target)
+            self._locks.unlock(target, session_id)
+
+    def release_session(self, session_id: int) -> None:
+        with self._lock:
+            if "candidate" in self._locks.release(session_id):
+                self._discard()
+
+    def locks(self) -> dict[str, int]:
+        """Current lock holders {datastore: session id} (for ietf-netconf-monitoring)."""
+        with self._lock:
+            return self._locks.holders()
+
+
+__all__ = ["DatastoreError", "DatastoreManager", "as_data_tree"]

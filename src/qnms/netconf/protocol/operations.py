@@ -1,0 +1,395 @@
+"""RFC 6241 base operations, RFC 6022 get-schema and RFC 5277 create-subscription.
+
+Each handler checks its parameters completely before touching a datastore, so a bad
+request leaves all state unchanged and gets the precise error-tag, error-type and
+error-info a mature server would give. Handlers return the reply's children (``None``
+means ``<ok/>``) and raise ``RpcError``; the session renders both. Agents and later
+protocol extensions (RFC 8639) add operations through ``OperationRegistry.register``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from qnms.netconf.protocol.monitoring import NCM_NS
+from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
+
+if TYPE_CHECKING:
+    from qnms.netconf.protocol.session import NetconfSession, ServerCore
+
+Reply = list[etree._Element] | None
+Handler = Callable[["NetconfSession", etree._Element], Reply | Awaitable[Reply]]
+_Q = f"{{{NC_NS}}}"
+_PROTO = ErrorType.PROTOCOL
+
+
+class OperationRegistry:
+    """Maps (namespace, operation name) to a handler."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[tuple[str, str], Handler] = {}
+        # Called before every known operation (RFC 8341 3.4.4); raises to deny.
+        self.guard: Callable[[NetconfSession, etree._Element], None] | None = None
+
+    def register(self, namespace: str, name: str, handler: Handler) -> None:
+        self._handlers[(namespace, name)] = handler
+
+    def handler(self, namespace: str, name: str) -> Handler | None:
+        """The current handler, so an extension (RFC 6243) can wrap it."""
+        return self._handlers.get((namespace, name))
+
+    def dispatch(self, session: NetconfSession, op: etree._Element) -> Reply | Awaitable[Reply]:
+        qn = etree.QName(op)
+        handler = self._handlers.get((qn.namespace or "", qn.localname))
+        if handler is not None:
+            if self.guard is not None:
+                self.guard(session, op)
+            return handler(session, op)
+        known = {ns for ns, _ in self._handlers}
+        known.update(m.namespace for m in session.core.monitoring.modules)
+        if qn.namespace in known:
+            raise perr(
+                ErrorTag.OPERATION_NOT_SUPPORTED,
+                f"operation {qn.localname!r} is not supported",
+                ("bad-element", qn.localname),
+            )
+        raise perr(
+            ErrorTag.UNKNOWN_NAMESPACE,
+            f"operation {qn.localname!r} is in an unknown namespace",
+            ("bad-element", qn.localname),
+            ("bad-namespace", qn.namespace or ""),
+        )
+
+
+# -- parameter helpers ------------------------------------------------------------------
+
+
+def params(
+    op: etree._Element,
+    allowed: set[str],
+    ns: str = NC_NS,
+    other_ns: dict[str, str] | None = None,
+) -> dict[str, etree._Element]:
+    """The operation's parameter elements by local name; unknown ones are errors.
+
+    ``other_ns`` admits a parameter in a second namespace (clients such as ncclient
+    put RFC 5277's ``<filter>`` in the base namespace).
+    """
+    out: dict[str, etree._Element] = {}
+    for child in op:
+        if not isinstance(child.tag, str):
+            continue
+        qn = etree.QName(child)
+        if qn.namespace != ns and (other_ns or {}).get(qn.localname) != qn.namespace:
+            raise perr(
+                ErrorTag.UNKNOWN_NAMESPACE,
+                f"parameter {qn.localname!r} of {etree.QName(op).localname} is in namespace "
+                f"{qn.namespace!r}",
+                ("bad-element", qn.localname),
+                ("bad-namespace", qn.namespace or ""),
+            )
+        if qn.localname not in allowed:
+            raise perr(
+                ErrorTag.UNKNOWN_ELEMENT,
+                f"unknown parameter {qn.localname!r} of {etree.QName(op).localname}",
+                ("bad-element", qn.localname),
+            )
+        if qn.localname in out:
+            raise perr(
+                ErrorTag.BAD_ELEMENT,
+                f"parameter {qn.localname!r} given twice",
+                ("bad-element", qn.localname),
+            )
+        out[qn.localname] = child
+    return out
+
+
+def perr(tag: ErrorTag, message: str, *info: tuple[str, str]) -> RpcError:
+    """A protocol-layer error (RFC 6241 appendix A) with its error-info pairs."""
+    return RpcError(tag, message, type=_PROTO, info=list(info))
+
+
+def missing(name: str) -> RpcError:
+    return perr(ErrorTag.MISSING_ELEMENT, f"missing parameter {name!r}", ("bad-element", name))
+
+
+def no_url() -> RpcError:
+    return perr(ErrorTag.OPERATION_NOT_SUPPORTED, ":url is not supported", ("bad-element", "url"))
+
+
+def required(p: dict[str, etree._Element], name: str) -> etree._Element:
+    if name not in p:
+        raise missing(name)
+    return p[name]
+
+
+def text_param(p: dict[str, etree._Element], name: str, choices: tuple[str, ...]) -> str | None:
+    el = p.get(name)
+    if el is None:
+        return None
+    value = (el.text or "").strip()
+    if value not in choices:
+        raise perr(
+            ErrorTag.INVALID_VALUE,
+            f"{name} must be one of {', '.join(choices)}, not {value!r}",
+            ("bad-element", name),
+        )
+    return value
+
+
+def datastore(
+    param: etree._Element, allowed: tuple[str, ...], *, config_ok: bool = False
+) -> str | etree._Element:
+    """Decode ``<target>``/``<source>``: a datastore name, or ``<config>`` where allowed."""
+    role = etree.QName(param).localname
+    kids = [c for c in param if isinstance(c.tag, str)]
+    if not kids:
+        raise missing(role)
+    if len(kids) > 1:
+        raise perr(
+            ErrorTag.BAD_ELEMENT, f"<{role}> must name exactly one datastore", ("bad-element", role)
+        )
+    qn = etree.QName(kids[0])
+    if qn.namespace != NC_NS:
+        raise perr(
+            ErrorTag.UNKNOWN_NAMESPACE,
+            f"<{role}> child {qn.localname!r} is not in the NETCONF namespace",
+            ("bad-element", qn.localname),
+            ("bad-namespace", qn.namespace or ""),
+        )
+    if qn.localname == "url":
+        raise no_url()
+    if qn.localname == "config" and config_ok:
+        return kids[0]
+    if qn.localname not in allowed:
+        raise perr(
+            ErrorTag.BAD_ELEMENT,
+            f"<{qn.localname}/> is not a valid {role} here (use one of {', '.join(allowed)})",
+            ("bad-element", role),
+        )
+    return qn.localname
+
+
+def apply_filter(data: etree._Element, flt: etree._Element | None) -> etree._Element:
+    """RFC 6241 6 (subtree) and 8.9 (:xpath) filtering of a ``<data>`` tree."""
+    if flt is None:
+        return data
+    from qnms.yang import filters
+
+    ftype = flt.get("type", flt.get(_Q + "type", "subtree"))
+    if ftype == "subtree":
+        return filters.subtree_filter(data, flt)
+    if ftype == "xpath":
+        select = flt.get("select", flt.get(_Q + "select"))
+        if select is None:
+            raise perr(
+                ErrorTag.MISSING_ATTRIBUTE,
+                "an xpath filter needs a select attribute",
+                ("bad-attribute", "select"),
+                ("bad-element", "filter"),
+            )
+        nsmap = {p: ns for p, ns in flt.nsmap.items() if p}
+        return filters.xpath_filter(data, select, nsmap)
+    raise perr(
+        ErrorTag.BAD_ATTRIBUTE,
+        f"unknown filter type {ftype!r} (subtree or xpath)",
+        ("bad-attribute", "type"),
+        ("bad-element", "filter"),
+    )
+
+
+def merge_state(data: etree._Element, elements: list[etree._Element]) -> None:
+    """Add protocol-level state (monitoring, streams) to a ``<data>`` tree.
+
+    These trees are containers without keyed siblings, so merging by unique tag is
+    exact; agent state with lists goes through the datastore, which knows the keys.
+    """
+    for el in elements:
+        same = [c for c in data if c.tag == el.tag]
+        if len(same) == 1 and len(el) and len(same[0]):
+            merge_state(same[0], list(el))
+        else:
+            data.append(el)
+
+
+# -- RFC 6241 operations ----------------------------------------------------------------
+
+_READ = ("running", "candidate", "startup")
+
+
+def operational_data(core: ServerCore, *, protocol_state: bool = True) -> etree._Element:
+    """The operational datastore: running merged with live state, as ``<get>`` sees it.
+
+    ``protocol_state`` False leaves out the server's own trees (monitoring, streams,
+    subscriptions) for callers that only select agent data (YANG-Push snapshots).
+    """
+    data = core.datastores.get()
+    if protocol_state:
+        merge_state(data, core.monitoring.state())
+        for provider in core.state_providers:
+            merge_state(data, provider.state())
+    return data
+
+
+def op_get(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"filter"})
+    data = operational_data(s.core)
+    if s.core.access is not None:  # RFC 8341: pruned before filtering, silently
+        s.core.access.prune(s.username, data)
+    return [apply_filter(data, p.get("filter"))]
+
+
+def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"source", "filter"})
+    source = datastore(required(p, "source"), _READ)
+    flt = p.get("filter")
+    data = s.core.datastores.get_config(source)  # type: ignore[arg-type]
+    if s.core.access is not None:
+        s.core.access.prune(s.username, data)
+    return [apply_filter(data, flt)]
+
+
+def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"target", "default-operation", "test-option", "error-option", "config",
+                    "url"})  # fmt: skip
+    target = datastore(required(p, "target"), ("running", "candidate"))
+    dflt = text_param(p, "default-operation", ("merge", "replace", "none")) or "merge"
+    test = text_param(p, "test-option", ("test-then-set", "set", "test-only")) or "test-then-set"
+    err = text_param(p, "error-option",
+                     ("stop-on-error", "continue-on-error", "rollback-on-error"))  # fmt: skip
+    if "url" in p:
+        raise no_url()
+    config = required(p, "config")
+    changes = s.core.datastores.edit_config(
+        target,  # type: ignore[arg-type]
+        config,
+        session_id=s.session_id,
+        default_operation=dflt,  # type: ignore[arg-type]
+        test_option=test,  # type: ignore[arg-type]
+        error_option=err or "stop-on-error",  # type: ignore[arg-type]
+    )
+    if target == "running" and test != "test-only" and changes and s.core.emit_config_changes:
+        s.core.hub.config_changed(changes, s.session_id)
+    return None
+
+
+def op_copy_config(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"target", "source"})
+    target = datastore(required(p, "target"), _READ)
+    source = datastore(required(p, "source"), _READ, config_ok=True)
+    s.core.datastores.copy_config(target, source, session_id=s.session_id)  # type: ignore[arg-type]
+    return None
+
+
+def op_delete_config(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"target"})
+    target = datastore(required(p, "target"), ("startup",))
+    s.core.datastores.delete_config(target, session_id=s.session_id)  # type: ignore[arg-type]
+    return None
+
+
+def op_lock(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"target"})
+    target = datastore(required(p, "target"), _READ)
+    s.core.datastores.lock(target, session_id=s.session_id)  # type: ignore[arg-type]
+    s.core.monitoring.lock_acquired(target, s.session_id)  # type: ignore[arg-type]
+    return None
+
+
+def op_unlock(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"target"})
+    target = datastore(required(p, "target"), _READ)
+    s.core.datastores.unlock(target, session_id=s.session_id)  # type: ignore[arg-type]
+    s.core.monitoring.lock_released(target)  # type: ignore[arg-type]
+    return None
+
+
+def op_commit(s: NetconfSession, op: etree._Element) -> Reply:
+    params(op, set())  # no :confirmed-commit, so no parameters
+    changes = s.core.datastores.commit(session_id=s.session_id)
+    if changes and s.core.emit_config_changes:
+        s.core.hub.config_changed(changes, s.session_id)
+    return None
+
+
+def op_discard_changes(s: NetconfSession, op: etree._Element) -> Reply:
+    params(op, set())
+    s.core.datastores.discard_changes(session_id=s.session_id)
+    return None
+
+
+def op_validate(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"source"})
+    source = datastore(required(p, "source"), _READ, config_ok=True)
+    s.core.datastores.validate(source)  # type: ignore[arg-type]
+    return None
+
+
+def op_close_session(s: NetconfSession, op: etree._Element) -> Reply:
+    params(op, set())
+    s.close_after_reply()
+    return None
+
+
+def op_kill_session(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"session-id"})
+    raw = (required(p, "session-id").text or "").strip()
+    sid = int(raw) if raw.isdigit() else 0
+    problem = (
+        f"session-id must be a positive integer, not {raw!r}" if sid == 0
+        else "a session cannot kill itself: use <close-session>" if sid == s.session_id
+        else f"no session {sid}" if sid not in s.core.sessions
+        else None
+    )  # fmt: skip
+    if problem:
+        raise perr(ErrorTag.INVALID_VALUE, problem, ("bad-element", "session-id"))
+    s.core.sessions[sid].close("killed", killed_by=s.session_id)
+    return None
+
+
+# -- RFC 6022 ---------------------------------------------------------------------------
+
+
+def op_get_schema(s: NetconfSession, op: etree._Element) -> Reply:
+    p = params(op, {"identifier", "version", "format"}, ns=NCM_NS)
+    ident = (required(p, "identifier").text or "").strip()
+    version = (p["version"].text or "").strip() if "version" in p else None
+    fmt = None
+    if "format" in p:
+        fmt_el = p["format"]
+        raw = (fmt_el.text or "").strip()
+        prefix, _, local = raw.rpartition(":")
+        if prefix and fmt_el.nsmap.get(prefix) not in (NCM_NS, None):
+            local = raw  # a foreign identity: not one of ours
+        fmt = local
+    mod = s.core.monitoring.find_schema(ident, version, fmt)
+    data = etree.Element(f"{{{NCM_NS}}}data", nsmap={None: NCM_NS})
+    data.text = mod.path.read_text(encoding="utf-8")
+    return [data]
+
+
+def base_registry() -> OperationRegistry:
+    reg = OperationRegistry()
+    for name, handler in {
+        "get": op_get,
+        "get-config": op_get_config,
+        "edit-config": op_edit_config,
+        "copy-config": op_copy_config,
+        "delete-config": op_delete_config,
+        "lock": op_lock,
+        "unlock": op_unlock,
+        "commit": op_commit,
+        "discard-changes": op_discard_changes,
+        "validate": op_validate,
+        "close-session": op_close_session,
+        "kill-session": op_kill_session,
+    }.items():
+        reg.register(NC_NS, name, handler)
+    reg.register(NCM_NS, "get-schema", op_get_schema)
+    from qnms.netconf.push.notifications import NOTIF_NS, op_create_subscription
+
+    reg.register(NOTIF_NS, "create-subscription", op_create_subscription)
+    return reg

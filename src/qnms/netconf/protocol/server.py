@@ -1,0 +1,424 @@
+"""The NETCONF-over-SSH server (RFC 6242) on asyncssh.
+
+Only the ``netconf`` subsystem is offered: no shell, no exec, no pty, no forwarding.
+Everyone authenticates (a password, or a key of that very user: ``auth``); the server
+will not listen beyond loopback without credentials, nor start with an empty password.
+The Ed25519 host key is created once in the state directory and reused, so clients
+that pinned it keep trusting the restarted server. Each SSH channel gets its own
+``NetconfSession``; a session that breaks the protocol is closed alone. NACM (RFC 8341),
+the audit log, admission and timeouts are wired in by ``security.install_security``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import itertools
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+
+from qnms.netconf.auth import check_passwords, load_user_keys
+from qnms.netconf.datastore.storage import private_dir
+from qnms.netconf.interfaces import Datastores, StateProvider, YangModule
+from qnms.netconf.limits import Admission
+from qnms.netconf.protocol import confirmed_commit, with_defaults
+from qnms.netconf.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
+from qnms.netconf.protocol.monitoring import (
+    YANGLIB_REVISION,
+    Monitoring,
+    ietf_modules,
+    merge_modules,
+    register_ietf_schema,
+)
+from qnms.netconf.protocol.operations import Handler, OperationRegistry, base_registry
+from qnms.netconf.protocol.session import (
+    BASE_10,
+    BASE_11,
+    NetconfSession,
+    ServerCore,
+    SessionOptions,
+)
+from qnms.netconf.push.notifications import NotificationHub
+from qnms.netconf.push.subscriptions import install as install_subscriptions
+from qnms.netconf.security import install_security
+
+log = logging.getLogger(__name__)
+
+HOST_KEY_NAME = "ssh_host_ed25519_key"
+CAP = "urn:ietf:params:netconf:capability:"
+BASE_CAPABILITIES = (
+    BASE_10,
+    BASE_11,
+    CAP + "writable-running:1.0",
+    CAP + "candidate:1.0",
+    CAP + "validate:1.0",
+    CAP + "validate:1.1",
+    CAP + "rollback-on-error:1.0",
+    CAP + "startup:1.0",
+    CAP + "xpath:1.0",
+    CAP + "notification:1.0",
+    CAP + "interleave:1.0",
+    confirmed_commit.CAPABILITY,
+    with_defaults.CAPABILITY,
+)
+
+
+@dataclass
+class ServerOptions:
+    """Where to listen, who may log in, and the per-session limits."""
+
+    host: str = "127.0.0.1"
+    port: int = 830  # 0 picks a free port; read NetconfServer.port after start()
+    state_dir: Path = Path("state")
+    users: dict[str, str] = field(default_factory=dict)  # username -> password
+    authorized_keys: Path | None = None  # keys per user: see qnms.netconf.auth
+    recovery_user: str | None = None  # bypasses NACM (RFC 8341 3.1.3)
+    nacm_groups: dict[str, list[str]] | None = None  # first /nacm; None: admin in admin
+    audit: bool = True  # append-only audit.log under state_dir, /qnms-audit:audit
+    auth_backoff: float = 0.5  # seconds after the first failure from an address, doubling
+    auth_backoff_max: float = 30.0
+    max_sessions: int = 64  # reserved at SSH accept
+    max_sessions_per_user: int | None = None
+    login_timeout: float = 30.0
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_depth: int = 256
+    hello_timeout: float = 60.0
+    idle_timeout: float = 3600.0  # no complete rpc for this long closes (0: never)
+    notification_queue_size: int = 1024  # per RFC 5277 session / RFC 8639 subscription
+    # RFC 8639 / RFC 8641 (see qnms.netconf.push.yang_push for what an agent must call)
+    max_subscriptions: int = 1024
+    max_subscriptions_per_session: int = 256
+    min_period_cs: int = 1  # shortest YANG-Push period, centiseconds
+    max_update_size: int = 8 * 1024 * 1024  # bytes of one push-update / patch
+    on_change_poll: float | None = 1.0  # seconds; None: rely on state_changed()
+    on_change_unsupported: tuple[str, ...] = ()  # schema paths of continuously moving state
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_host_key(state_dir: Path) -> asyncssh.SSHKey:
+    """The server's Ed25519 key: created (mode 0600) on first start, reused after."""
+    path = state_dir / HOST_KEY_NAME
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return asyncssh.read_private_key(path)
+    private_dir(state_dir)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.export_private_key())
+    (state_dir / (HOST_KEY_NAME + ".pub")).write_bytes(key.export_public_key())
+    log.info("generated SSH host key %s", path)
+    return key
+
+
+class NetconfServer:
+    """A NETCONF server over one ``Datastores`` implementation.
+
+    ``modules`` defaults to ``datastores.modules``; the IETF modules this layer
+    implements (ietf-netconf, -monitoring, -notifications, yang-library, ...) are added.
+    ``state_providers`` contribute protocol-level state to ``<get>``; agent state with
+    keyed lists belongs in the datastore, which merges it with the schema in hand.
+    """
+
+    def __init__(
+        self,
+        datastores: Datastores,
+        state_providers: Sequence[StateProvider] = (),
+        modules: Sequence[YangModule] | None = None,
+        options: ServerOptions | None = None,
+    ) -> None:
+        self.options = options or ServerOptions()
+        self.datastores = datastores
+        mods = list(modules if modules is not None else getattr(datastores, "modules", []))
+        self.modules = merge_modules(mods, ietf_modules())
+        self.monitoring = Monitoring(self.modules)
+        lock_source = getattr(datastores, "locks", None)
+        if callable(lock_source):
+            self.monitoring.lock_source = lock_source
+        register_ietf_schema()
+        self.hub = NotificationHub(
+            session_lookup=self.monitoring.sessions.get,
+            queue_size=self.options.notification_queue_size,
+        )
+        self.operations: OperationRegistry = base_registry()
+        self.capabilities = self._capabilities()
+        self.monitoring.capabilities = self.capabilities
+        self.core = ServerCore(
+            datastores=datastores,
+            monitoring=self.monitoring,
+            hub=self.hub,
+            operations=self.operations,
+            capabilities=self.capabilities,
+            state_providers=list(state_providers),
+            options=SessionOptions(
+                max_message_size=self.options.max_message_size,
+                max_depth=self.options.max_depth,
+                hello_timeout=self.options.hello_timeout,
+                notification_queue_size=self.options.notification_queue_size,
+            ),
+        )
+        self.core.emit_config_changes = not self._hook_change_listener()
+        self.subscriptions, self.yang_push = install_subscriptions(self)
+        self.confirmed_commits = confirmed_commit.install(self.core, datastores)
+        with_defaults.install(self.core)
+        self._ids = itertools.count(1)
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self._connections: set[asyncssh.SSHServerConnection] = set()
+        self._user_keys: dict[str, asyncssh.SSHAuthorizedKeys] = {}
+        install_security(self)
+
+    def state_changed(self) -> None:
+        """The agent's live state changed: on-change subscriptions re-evaluate.
+
+        Safe from any thread and cheap (calls are coalesced); see
+        ``qnms.netconf.push.yang_push`` for the whole contract.
+        """
+        self.yang_push.state_changed()
+
+    def _hook_change_listener(self) -> bool:
+        """Let the datastore report every change to running (RFC 6470), if it can;
+        otherwise the session emits config-change events itself after each edit."""
+        add_listener = getattr(self.datastores, "add_listener", None)
+        if not callable(add_listener):
+            return False
+        add_listener(self.hub.config_changed)
+        return True
+
+    def _capabilities(self) -> list[str]:
+        caps = list(BASE_CAPABILITIES)
+        # Import-only modules are listed too (as netconfd does): clients that predate
+        # yang-library 1.1, such as yangcli, resolve imports from the hello alone.
+        for mod in self.modules:
+            cap = f"{mod.namespace}?module={mod.name}"
+            if mod.revision:
+                cap += f"&revision={mod.revision}"
+            if mod.features:
+                cap += f"&features={','.join(mod.features)}"
+            caps.append(cap)
+        caps.append(
+            f"{CAP}yang-library:1.1?revision={YANGLIB_REVISION}"
+            f"&content-id={self.monitoring.content_id}"
+        )
+        return caps
+
+    def register_operation(self, namespace: str, name: str, handler: Handler) -> None:
+        """Serve an additional RPC (an agent's YANG rpc, or a protocol extension)."""
+        self.operations.register(namespace, name, handler)
+
+    @property
+    def port(self) -> int:
+        if self._acceptor is None:
+            raise RuntimeError("server not started")
+        return self._acceptor.get_port()
+
+    @property
+    def sessions(self) -> dict[int, NetconfSession]:
+        return self.core.sessions
+
+    async def start(self) -> None:
+        opts = self.options
+        check_passwords(opts.users)
+        has_keys = False
+        if opts.authorized_keys is not None:
+            self._user_keys = load_user_keys(opts.authorized_keys)
+            has_keys = bool(self._user_keys)
+        if not is_loopback(opts.host) and not (opts.users or has_keys):
+            raise ValueError(
+                f"refusing to listen on non-loopback address {opts.host!r} without "
+                "credentials: configure users (passwords) or an authorized_keys file"
+            )
+        if not (opts.users or has_keys):
+            log.warning("NETCONF server has no credentials configured: nobody can log in")
+        host_key = load_host_key(opts.state_dir)
+        self.access.seed()
+        self.idle.start()
+        self.hub.bind_loop(asyncio.get_running_loop())
+        self.yang_push.bind_loop(asyncio.get_running_loop())
+        self._acceptor = await asyncssh.create_server(
+            lambda: _SSHServer(self),
+            opts.host,
+            opts.port,
+            server_host_keys=[host_key],
+            encoding=None,
+            allow_pty=False,
+            x11_forwarding=False,
+            agent_forwarding=False,
+            allow_scp=False,
+            line_editor=False,
+            login_timeout=opts.login_timeout,
+        )
+        log.info("NETCONF server listening on %s:%d", opts.host, self.port)
+
+    async def stop(self) -> None:
+        """Close every session (releasing locks), then the connections and the listener.
+
+        Connections go first: since Python 3.12 a listener's ``wait_closed`` also waits
+        for its open connections, and a silent client must not stall the shutdown.
+        """
+        await self.idle.stop()
+        for session in list(self.core.sessions.values()):
+            session.close("other")
+        if self.confirmed_commits is not None:
+            self.confirmed_commits.stop()
+        if self._acceptor is not None:
+            self._acceptor.close()
+        conns = list(self._connections)
+        for conn in conns:
+            conn.close()
+        if conns:
+            _, pending = await asyncio.wait([asyncio.ensure_future(c.wait_closed()) for c in conns],
+                                            timeout=2.0)  # fmt: skip
+            for fut in pending:
+                fut.cancel()
+            for conn in conns:
+                conn.abort()
+        self._connections.clear()
+        if self._acceptor is not None:
+            try:
+                await asyncio.wait_for(self._acceptor.wait_closed(), 2.0)
+            except TimeoutError:
+                log.warning("NETCONF listener did not close in time")
+            self._acceptor = None
+
+    async def __aenter__(self) -> NetconfServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _new_session(self, username: str, source_host: str, chan: _Channel) -> NetconfSession:
+        return NetconfSession(self.core, next(self._ids), username, source_host, chan)
+
+
+class _SSHServer(asyncssh.SSHServer):
+    """Authentication and channel admission for one SSH connection."""
+
+    def __init__(self, server: NetconfServer) -> None:
+        self._server = server
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._admission = Admission(server.slots)
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._server._connections.add(conn)
+        self._admission.accept(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._server._connections.discard(self._conn)
+        self._admission.lost()
+
+    def begin_auth(self, username: str) -> bool:
+        keys = self._server._user_keys.get(username)
+        if keys is not None and self._conn is not None:
+            self._conn.set_authorized_keys(keys)  # this user's keys only
+        return True  # always authenticate: no anonymous access
+
+    def password_auth_supported(self) -> bool:
+        return bool(self._server.options.users)
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        users = self._server.options.users
+        peer = self._admission.peer
+        return await self._server.backoff.check_password(users, username, password, peer)
+
+    def public_key_auth_supported(self) -> bool:
+        return bool(self._server._user_keys)
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def session_requested(self) -> asyncssh.SSHServerSession | bool:
+        user = (self._conn.get_extra_info("username") if self._conn else "") or ""
+        done = self._admission.open_channel(user)
+        return _Channel(self._server, done) if done is not None else False
+
+
+class _Channel(asyncssh.SSHServerSession):
+    """One SSH channel carrying the netconf subsystem; bridges bytes to the session."""
+
+    def __init__(self, server: NetconfServer, done: Callable[[], None]) -> None:
+        self._server = server
+        self._chan: asyncssh.SSHServerChannel | None = None
+        self._session: NetconfSession | None = None
+        self._done: Callable[[], None] | None = done
+
+    # Transport protocol used by NetconfSession
+    def write(self, data: bytes) -> None:
+        if self._chan is not None and not self._chan.is_closing():
+            self._chan.write(data)
+
+    def close(self) -> None:
+        if self._chan is not None:
+            self._chan.close()
+
+    def pause_reading(self) -> None:
+        if self._chan is not None:
+            self._chan.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._chan is not None:
+            self._chan.resume_reading()
+
+    # asyncssh callbacks
+    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:  # type: ignore[override]
+        self._chan = chan
+
+    def pty_requested(self, term_type: str, term_size: object, term_modes: object) -> bool:
+        return False
+
+    def shell_requested(self) -> bool:
+        return False
+
+    def exec_requested(self, command: str) -> bool:
+        return False
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return subsystem == "netconf"
+
+    def session_started(self) -> None:
+        assert self._chan is not None
+        username = self._chan.get_extra_info("username") or ""
+        peer = self._chan.get_extra_info("peername") or ("", 0)
+        self._session = self._server._new_session(username, str(peer[0]), self)
+        log.info("session %d: %s from %s started", self._session.session_id, username, peer[0])
+        self._session.start()
+
+    def data_received(self, data: bytes, datatype: int | None) -> None:  # type: ignore[override]
+        if self._session is not None and datatype is None:
+            self._session.data_received(data)
+
+    def eof_received(self) -> bool:
+        if self._session is not None:
+            self._session.connection_lost()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._session is not None:
+            self._session.connection_lost()
+        if self._done is not None:
+            self._done()
+            self._done = None
+
+    def pause_writing(self) -> None:
+        if self._session is not None:
+            self._session.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._session is not None:
+            self._session.resume_writing()

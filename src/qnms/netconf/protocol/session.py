@@ -1,0 +1,412 @@
+"""One NETCONF session (RFC 6241 section 2, 4, 8.1; RFC 6242 section 3-4).
+
+The session is transport-agnostic: the SSH layer feeds it bytes and gives it a
+``Transport`` to write to. It owns the hello exchange and the framing switch, parses
+every message with a hardened parser (no DTDs, no entities, bounded depth and size),
+turns each ``<rpc>`` into exactly one ``<rpc-reply>`` in arrival order, and serialises
+replies and notifications through one send lock so their bytes never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from lxml import etree
+
+from qnms.netconf.interfaces import Datastores, StateProvider
+from qnms.netconf.protocol.framing import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    FrameDecoder,
+    FramingError,
+    encode_message,
+)
+from qnms.netconf.protocol.monitoring import Monitoring, SessionRecord
+from qnms.netconf.push.notifications import (
+    NotificationHub,
+    Subscriber,
+    TerminationReason,
+    render_notification,
+)
+from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError, RpcErrors
+from qnms.yang.secure_xml import parse_secure
+
+if TYPE_CHECKING:
+    from qnms.netconf.protocol.operations import OperationRegistry
+
+log = logging.getLogger(__name__)
+
+BASE_10 = "urn:ietf:params:netconf:base:1.0"
+BASE_11 = "urn:ietf:params:netconf:base:1.1"
+_Q = f"{{{NC_NS}}}"
+_XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
+class Transport(Protocol):
+    """The byte pipe under a session (an SSH channel in production)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+
+@dataclass
+class SessionOptions:
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_depth: int = 256
+    hello_timeout: float = 60.0
+    notification_queue_size: int = 1024
+    inbox_high_water: int = 8  # parsed-but-unanswered messages before reading pauses
+
+
+@dataclass
+class ServerCore:
+    """Everything a session shares with the server and the other sessions."""
+
+    datastores: Datastores
+    monitoring: Monitoring
+    hub: NotificationHub
+    operations: OperationRegistry
+    capabilities: list[str]
+    state_providers: list[StateProvider] = field(default_factory=list)
+    sessions: dict[int, NetconfSession] = field(default_factory=dict)
+    options: SessionOptions = field(default_factory=SessionOptions)
+    emit_config_changes: bool = True  # False when the datastore calls the hub itself
+    # Called when a session closes, before its transport goes (e.g. to end its RFC 8639
+    # subscriptions); each hook gets the closing session.
+    session_closed: list[Callable[[NetconfSession], None]] = field(default_factory=list)
+    access: Any = None  # qnms.netconf.access.AccessControl (RFC 8341), if enforced
+
+
+class NetconfSession:
+    """Hello exchange, framing, parse, dispatch and reply for one client."""
+
+    def __init__(
+        self,
+        core: ServerCore,
+        session_id: int,
+        username: str,
+        source_host: str,
+        transport: Transport,
+    ) -> None:
+        self.core = core
+        self.session_id = session_id
+        self.username = username
+        self.source_host = source_host
+        self.transport = transport
+        self.record = SessionRecord(session_id, username, source_host)
+        self.client_capabilities: list[str] = []
+        self.chunked = False
+        self.hello_done = False
+        self.closed = False
+        self.subscriber: Subscriber | None = None  # RFC 5277 create-subscription
+        self.subscriptions: dict[int, Any] = {}  # RFC 8639 dynamic subscriptions by id
+        self._decoder = FrameDecoder(core.options.max_message_size)
+        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._reading_paused = False
+        self._send_lock = asyncio.Lock()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._after_reply: list[Callable[[], None]] = []
+        self._close_after_reply = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._hello_timer: asyncio.TimerHandle | None = None
+        self.last_rpc = 0.0  # loop time of the last complete rpc (idle timeout)
+        self.closed_event = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Send our hello and start answering; called once the channel is open."""
+        self.core.sessions[self.session_id] = self
+        self.core.monitoring.session_started(self.record)
+        self._write_now(self._hello_bytes())
+        loop = asyncio.get_running_loop()
+        self.last_rpc = loop.time()
+        self._hello_timer = loop.call_later(self.core.options.hello_timeout, self._hello_timed_out)
+        self._tasks.append(asyncio.create_task(self._rpc_loop()))
+
+    def _hello_bytes(self) -> bytes:
+        hello = etree.Element(_Q + "hello", nsmap={None: NC_NS})
+        caps = etree.SubElement(hello, _Q + "capabilities")
+        for cap in self.core.capabilities:
+            etree.SubElement(caps, _Q + "capability").text = cap
+        etree.SubElement(hello, _Q + "session-id").text = str(self.session_id)
+        return encode_message(_XML_DECL + etree.tostring(hello, encoding="UTF-8"), False)
+
+    def _hello_timed_out(self) -> None:
+        if not self.hello_done:
+            log.info("session %d: no hello within timeout", self.session_id)
+            self.close("timeout")
+
+    def close(self, reason: TerminationReason = "closed", killed_by: int | None = None) -> None:
+        """End the session: release its locks and subscription, close the transport."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._hello_timer:
+            self._hello_timer.cancel()
+        if self.subscriber is not None:
+            self.subscriber.close()
+        for hook in self.core.session_closed:
+            try:
+                hook(self)
+            except Exception:
+                log.exception("session %d: close hook failed", self.session_id)
+        self._inbox.put_nowait(None)
+        self._writable.set()  # wake senders so they see `closed`
+        try:
+            self.core.datastores.release_session(self.session_id)
+        except Exception:
+            log.exception("session %d: releasing locks failed", self.session_id)
+        if reason == "bad-hello":
+            self.core.monitoring.in_bad_hellos += 1
+        self.core.monitoring.session_ended(
+            self.session_id, dropped=reason in ("dropped", "timeout")
+        )
+        self.core.sessions.pop(self.session_id, None)
+        if self.hello_done:
+            self.core.hub.session_ended(self.record, reason, killed_by)
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        self.transport.close()
+        self.closed_event.set()
+
+    def connection_lost(self) -> None:
+        """The transport went away without close-session."""
+        self.close("dropped")
+
+    # -- input ----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self._decoder.feed(data)
+            while not self.closed and (msg := self._decoder.next_message()) is not None:
+                if not self.hello_done:
+                    self._on_hello(msg)
+                else:
+                    self._inbox.put_nowait(msg)
+        except FramingError as exc:
+            log.info("session %d: framing error, closing: %s", self.session_id, exc)
+            self.close("dropped")
+            return
+        if self._inbox.qsize() >= self.core.options.inbox_high_water and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _on_hello(self, raw: bytes) -> None:
+        if not raw.strip():
+            return
+        try:
+            root = parse_secure(raw, self.core.options.max_depth)
+        except RpcError as exc:
+            log.info("session %d: bad hello: %s", self.session_id, exc.message)
+            self.close("bad-hello")
+            return
+        qn = etree.QName(root)
+        if qn.localname != "hello" or qn.namespace not in (NC_NS, None):
+            log.info("session %d: first message is not a hello", self.session_id)
+            self.close("bad-hello")
+            return
+        q = f"{{{qn.namespace}}}" if qn.namespace else ""
+        if root.find(q + "session-id") is not None:
+            # RFC 6241 8.1: a client hello with a session-id terminates the session.
+            log.info("session %d: client hello carries a session-id", self.session_id)
+            self.close("bad-hello")
+            return
+        caps = [(c.text or "").strip() for c in root.iterfind(f"{q}capabilities/{q}capability")]
+        self.client_capabilities = caps
+        if BASE_11 in caps and BASE_11 in self.core.capabilities:
+            self.chunked = True
+            self._decoder.set_chunked()
+        elif BASE_10 not in caps:
+            log.info("session %d: client hello lacks base:1.0/1.1", self.session_id)
+            self.close("bad-hello")
+            return
+        self.hello_done = True
+        if self._hello_timer:
+            self._hello_timer.cancel()
+        self.core.hub.session_started(self.record)
+
+    # -- rpc loop -------------------------------------------------------------------
+
+    async def _rpc_loop(self) -> None:
+        try:
+            while not self.closed:
+                raw = await self._inbox.get()
+                if raw is None:
+                    break
+                if self._reading_paused and self._inbox.qsize() < 2:
+                    self._reading_paused = False
+                    self.transport.resume_reading()
+                reply = await self.handle_message(raw)
+                if reply is None:
+                    continue
+                if await self.send(reply):
+                    for callback in self._after_reply:
+                        callback()
+                self._after_reply.clear()
+                if self._close_after_reply:
+                    self.close("closed")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("session %d: rpc loop failed", self.session_id)
+            self.close("other")
+
+    def after_reply(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current reply is written (e.g. start notifications)."""
+        self._after_reply.append(callback)
+
+    def close_after_reply(self) -> None:
+        self._close_after_reply = True
+
+    async def handle_message(self, raw: bytes) -> bytes | None:
+        """One message in, one serialised ``<rpc-reply>`` out (None: nothing to answer)."""
+        if not raw.strip():
+            return None
+        mon = self.core.monitoring
+        rpc = None
+        try:
+            rpc = parse_secure(raw, self.core.options.max_depth)
+            self._check_envelope(rpc)
+        except RpcError as err:
+            mon.rpc_received(self.record, bad=True)
+            if err.tag is ErrorTag.MALFORMED_MESSAGE and not self.chunked:
+                # RFC 6241 appendix A: malformed-message must not be sent to base:1.0 peers.
+                err.tag = ErrorTag.OPERATION_FAILED
+            echo = rpc is not None and rpc.tag == _Q + "rpc" and rpc.get("message-id") is not None
+            return self._reply(rpc if echo else None, [err])
+        mon.rpc_received(self.record, bad=False)
+        self.last_rpc = asyncio.get_running_loop().time()
+        op = rpc[0]
+        try:
+            result = self.core.operations.dispatch(self, op)
+            if inspect.isawaitable(result):
+                result = await result
+        except RpcError as err:
+            return self._reply(rpc, [err])
+        except RpcErrors as errs:
+            return self._reply(rpc, errs.errors)
+        except Exception as exc:
+            log.exception("session %d: %s failed", self.session_id, op.tag)
+            err = RpcError(ErrorTag.OPERATION_FAILED, f"internal error: {exc}")
+            return self._reply(rpc, [err])
+        return self._reply(rpc, result)
+
+    @staticmethod
+    def _check_envelope(rpc: etree._Element) -> None:
+        """RFC 6241 4.1: an ``<rpc>`` in the base namespace, a message-id, one operation."""
+        qn = etree.QName(rpc)
+        name = qn.localname
+        ops = [child for child in rpc if isinstance(child.tag, str)]
+        if qn.namespace != NC_NS:
+            problem = (ErrorTag.UNKNOWN_NAMESPACE, f"<{name}> is not in the NETCONF namespace",
+                       [("bad-element", name), ("bad-namespace", qn.namespace or "")])  # fmt: skip
+        elif name != "rpc":
+            problem = (ErrorTag.UNKNOWN_ELEMENT, f"expected <rpc>, got <{name}>",
+                       [("bad-element", name)])  # fmt: skip
+        elif rpc.get("message-id") is None:
+            problem = (ErrorTag.MISSING_ATTRIBUTE, "<rpc> has no message-id attribute",
+                       [("bad-attribute", "message-id"), ("bad-element", "rpc")])  # fmt: skip
+        elif not ops:
+            problem = (ErrorTag.MISSING_ELEMENT, "<rpc> contains no operation",
+                       [("bad-element", "rpc")])  # fmt: skip
+        elif len(ops) > 1:
+            extra = etree.QName(ops[1]).localname
+            problem = (ErrorTag.UNKNOWN_ELEMENT, f"<rpc> has more than one operation ({extra})",
+                       [("bad-element", extra)])  # fmt: skip
+        else:
+            for child in list(rpc):
+                if not isinstance(child.tag, str):
+                    rpc.remove(child)  # comments: the operation must be rpc[0]
+            return
+        tag, message, info = problem
+        raise RpcError(tag, message, type=ErrorType.RPC, info=info)
+
+    def _reply(
+        self, rpc: etree._Element | None, result: list[etree._Element] | list[RpcError] | None
+    ) -> bytes:
+        nsmap: dict[str | None, str] = {None: NC_NS}
+        if rpc is not None:
+            nsmap.update({p: ns for p, ns in rpc.nsmap.items() if p and ns != NC_NS})
+        reply = etree.Element(_Q + "rpc-reply", nsmap=nsmap)
+        if rpc is not None:
+            for name, value in rpc.attrib.items():
+                reply.set(name, value)
+        has_error = False
+        if not result:
+            etree.SubElement(reply, _Q + "ok")
+        else:
+            for item in result:
+                if isinstance(item, RpcError):
+                    has_error = True
+                    reply.append(item.to_xml())
+                else:
+                    reply.append(item)
+        if has_error:
+            self.core.monitoring.rpc_error_sent(self.record)
+        return _XML_DECL + etree.tostring(reply, encoding="UTF-8")
+
+    # -- output ---------------------------------------------------------------------
+
+    def _write_now(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    async def send(self, message: bytes) -> bool:
+        """Write one whole message under the send lock; False if the session closed."""
+        data = encode_message(message, self.chunked)
+        async with self._send_lock:
+            await self._writable.wait()
+            if self.closed:
+                return False
+            self.transport.write(data)
+            return True
+
+    async def send_many(self, messages: list[bytes]) -> bool:
+        """Write several whole messages in one go (a notification backlog): one lock,
+        one transport write, so a busy subscription costs one SSH packet per batch."""
+        data = b"".join(encode_message(m, self.chunked) for m in messages)
+        async with self._send_lock:
+            await self._writable.wait()
+            if self.closed:
+                return False
+            self.transport.write(data)
+            return True
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- notifications --------------------------------------------------------------
+
+    def start_notifications(self, subscriber: Subscriber) -> None:
+        """Drain ``subscriber`` into this session (RFC 5277 with :interleave)."""
+        self.subscriber = subscriber
+        self._tasks.append(asyncio.create_task(self._notification_loop(subscriber)))
+
+    async def _notification_loop(self, sub: Subscriber) -> None:
+        while not self.closed:
+            event = await sub.next()
+            if event is None:
+                return
+            access = self.core.access
+            if access is not None and (event := access.notification_view(self, event)) is None:
+                continue
+            body = etree.tostring(render_notification(event), encoding="UTF-8")
+            if await self.send(_XML_DECL + body):
+                self.core.monitoring.notification_sent(self.record)

@@ -1,0 +1,44 @@
+"""Where the YANG modules are, and which module each stratum's agent serves.
+
+``yang/`` at the top of the repository is the source of truth for the qnms modules; it is
+installed as the data-only package ``qnms_models`` (see setup.py), so the modules are found
+through importlib.resources from a checkout and from an installed wheel alike. The IETF
+modules they import, and those the NETCONF core serves, ship with this package in
+``qnms/yang/ietf/`` (copied unchanged from pyang's module set).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+YANG_DIR = Path(str(files("qnms_models")))
+IETF_DIR = Path(__file__).with_name("ietf")
+
+MODULES = [
+    "qnms-types",
+    "qnms-quantum-fabric",
+    "qnms-connectivity",
+    "qnms-service-stratum",
+    "qnms-service",
+    "qnms-network",
+]
+
+STRATUM_MODULES = {
+    "ss": "qnms-service-stratum",
+    "qfs": "qnms-quantum-fabric",
+    "cs": "qnms-connectivity",
+}
+
+
+def module_file(name: str) -> Path:
+    """The .yang file of a qnms module, or of an IETF module it imports."""
+    own = YANG_DIR / f"{name}.yang"
+    if own.exists():
+        return own
+    return next(IETF_DIR.glob(f"{name}@*.yang"), IETF_DIR / f"{name}.yang")
+
+
+def binding_name(module: str) -> str:
+    """pyangbind's Python name for a module: qnms-quantum-fabric -> qnms_quantum_fabric."""
+    return module.replace("-", "_")

@@ -1,0 +1,410 @@
+"""Schema-aware helpers over lxml data trees: identities, paths, diffs and merges.
+
+A data tree is a ``<data>`` (or ``<config>``) wrapper element whose children are the
+top-level data nodes. Two data nodes are "the same" when they have the same tag and,
+for list entries, the same key values, for leaf-list entries the same value. Values
+are compared canonically: an identityref is compared by (namespace, name) because its
+prefix is only a local alias.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from qnms.netconf.interfaces import ConfigChange
+from qnms.yang.errors import NC_NS
+from qnms.yang.schema import Key, Schema, SchemaNode
+
+YANG_NS = "urn:ietf:params:xml:ns:yang:1"
+DATA_TAG = f"{{{NC_NS}}}data"
+
+Value = str | Key  # canonical leaf value: text, or (namespace, name) of an identity
+Ident = tuple[Value, ...] | Value | None  # what tells siblings of one schema node apart
+Chain = tuple[tuple[SchemaNode, Ident], ...]
+
+
+def new_data() -> etree._Element:
+    return etree.Element(DATA_TAG, nsmap={None: NC_NS})
+
+
+def copy_with_ns(el: etree._Element) -> etree._Element:
+    """Deep copy that keeps every namespace in scope declared on the copy.
+
+    lxml's copies and moves keep only the declarations element and attribute names
+    need; a prefix used in text (an identityref value) would be lost.
+    """
+    new = etree.Element(el.tag, attrib=dict(el.attrib), nsmap=el.nsmap)
+    new.text = el.text
+    for c in el:
+        new.append(copy.deepcopy(c))
+    return new
+
+
+def split_tag(tag: str) -> Key:
+    if tag[:1] == "{":
+        ns, _, name = tag[1:].partition("}")
+        return ns, name
+    return "", tag
+
+
+def resolve_qname(el: etree._Element, text: str) -> Key | None:
+    """``prefix:name`` in the namespace context of ``el`` (RFC 7950 9.10.3)."""
+    prefix, sep, name = text.strip().rpartition(":")
+    ns = el.nsmap.get(prefix if sep else None)
+    if ns is None or not name:
+        return None
+    return ns, name
+
+
+def value_of(node: SchemaNode, el: etree._Element) -> Value:
+    text = el.text or ""
+    if node.type is not None and node.type.base == "identityref":
+        return resolve_qname(el, text) or ("", text)
+    return text
+
+
+def ident_of(node: SchemaNode, el: etree._Element) -> Ident:
+    """Key values of a list entry, the value of a leaf-list entry, else None.
+
+    Raises ``LookupError`` (with the key name) when a list entry lacks a key.
+    """
+    if node.keyword == "list" and node.keys:
+        vals = []
+        for k in node.keys:
+            kel = el.find(f"{{{node.ns}}}{k}")
+            if kel is None:
+                raise LookupError(k)
+            vals.append(value_of(node.children[(node.ns, k)], kel))
+        return tuple(vals)
+    if node.keyword == "leaf-list":
+        return value_of(node, el)
+    return None
+
+
+def show(value: Value, schema: Schema) -> str:
+    if isinstance(value, tuple):
+        prefix = schema.prefixes.get(value[0])
+        return f"{prefix}:{value[1]}" if prefix else value[1]
+    return value
+
+
+def quote(value: str) -> str:
+    return f'"{value}"' if "'" in value else f"'{value}'"
+
+
+def step_text(schema: Schema, node: SchemaNode, ident: Ident) -> str:
+    if node.keyword == "list" and isinstance(ident, tuple) and node.keys:
+        return node.qname + "".join(
+            f"[{node.prefix}:{k}={quote(show(v, schema))}]"
+            for k, v in zip(node.keys, ident, strict=False)
+        )
+    if node.keyword == "leaf-list" and ident is not None:
+        return f"{node.qname}[.={quote(show(ident, schema))}]"  # type: ignore[arg-type]
+    return node.qname
+
+
+def chain_path(schema: Schema, chain: Chain) -> tuple[str, dict[str, str]]:
+    parts = [step_text(schema, node, ident) for node, ident in chain]
+    return "/" + "/".join(parts), {node.prefix: node.ns for node, _ in chain}
+
+
+def chain_of(schema: Schema, el: etree._Element) -> Chain:
+    """The chain of (schema node, ident) from the tree root down to ``el``."""
+    els = []
+    cur: etree._Element | None = el
+    while cur is not None and cur.getparent() is not None:
+        els.append(cur)
+        cur = cur.getparent()
+    chain = []
+    node: SchemaNode | None = None
+    for e in reversed(els):
+        node = schema.child(node, split_tag(e.tag))
+        if node is None:
+            break
+        try:
+            ident = ident_of(node, e)
+        except LookupError:
+            ident = None
+        chain.append((node, ident))
+    return tuple(chain)
+
+
+def path_of(schema: Schema, el: etree._Element) -> tuple[str, dict[str, str]]:
+    return chain_path(schema, chain_of(schema, el))
+
+
+def find_chain(root: etree._Element, chain: Chain) -> etree._Element | None:
+    """The element at ``chain`` in another tree (e.g. the old version), or None."""
+    cur = root
+    for node, ident in chain:
+        for c in cur.iterchildren(node.tag):
+            try:
+                if ident_of(node, c) == ident:
+                    break
+            except LookupError:
+                continue
+        else:
+            return None
+        cur = c
+    return cur
+
+
+_KEY_PRED = re.compile(r"\[\s*(?:[\w.-]+:)?([\w.-]+)\s*=\s*(?:'([^']*)'|\"([^\"]*)\")\s*\]")
+
+
+def parse_key_predicates(text: str) -> dict[str, str]:
+    """``[p:a='1'][p:b="2"]`` -> {'a': '1', 'b': '2'} (prefixes are not checked)."""
+    out: dict[str, str] = {}
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _KEY_PRED.match(text, pos)
+        if m is None:
+            raise ValueError(f"bad key predicate {text!r}")
+        out[m.group(1)] = m.group(2) if m.group(2) is not None else m.group(3)
+        pos = m.end()
+    if not out:
+        raise ValueError(f"bad key predicate {text!r}")
+    return out
+
+
+class ChildIndex:
+    """Children of one element by schema node and ident.
+
+    The first few lookups per list run an XPath query (a C-speed scan); a map of
+    all entries is built once a list is looked up more often, so an edit or diff
+    touching many entries of a long list stays linear.
+    """
+
+    __slots__ = ("el", "lookups", "maps")
+
+    def __init__(self, el: etree._Element) -> None:
+        self.el = el
+        self.maps: dict[str, dict[Ident, etree._Element]] = {}
+        self.lookups: dict[str, int] = {}
+
+    def _map(self, node: SchemaNode) -> dict[Ident, etree._Element]:
+        m = self.maps.get(node.tag)
+        if m is None:
+            m = {}
+            for c in self.el.iterchildren(node.tag):
+                try:
+                    m.setdefault(ident_of(node, c), c)
+                except LookupError:
+                    continue
+            self.maps[node.tag] = m
+        return m
+
+    def get(self, node: SchemaNode, ident: Ident) -> etree._Element | None:
+        if node.tag not in self.maps:
+            n = self.lookups[node.tag] = self.lookups.get(node.tag, 0) + 1
+            query = _entry_query(node) if n <= 4 else None
+            if query is not None and _plain(ident):
+                vals = ident if isinstance(ident, tuple) else (ident,)
+                args = {f"v{i}": v for i, v in enumerate(vals)}
+                for c in query(self.el, **args):
+                    return c
+                return None
+        return self._map(node).get(ident)
+
+    def add(self, node: SchemaNode, ident: Ident, el: etree._Element) -> None:
+        if node.tag in self.maps:
+            self.maps[node.tag][ident] = el
+
+    def discard(self, node: SchemaNode, ident: Ident) -> None:
+        if node.tag in self.maps:
+            self.maps[node.tag].pop(ident, None)
+
+
+_queries: dict[tuple, etree.XPath | None] = {}
+
+
+def _plain(ident: Ident) -> bool:
+    vals = ident if isinstance(ident, tuple) else (ident,)
+    return all(isinstance(v, str) for v in vals)
+
+
+def _entry_query(node: SchemaNode) -> etree.XPath | None:
+    """``n:list[n:k1=$v0][n:k2=$v1]`` (or ``n:leaf-list[.=$v0]``) for direct lookups."""
+    cache_key = (node.ns, node.name, node.keyword, node.keys)
+    q = _queries.get(cache_key, False)
+    if q is False:
+        q = None
+        ns = {"n": node.ns}
+        if node.keyword == "list" and node.keys:
+            preds = "".join(f"[n:{k}=$v{i}]" for i, k in enumerate(node.keys))
+            q = etree.XPath(f"n:{node.name}{preds}", namespaces=ns)
+        elif node.keyword == "leaf-list":
+            q = etree.XPath(f"n:{node.name}[.=$v0]", namespaces=ns)
+        _queries[cache_key] = q
+    return q
+
+
+@dataclass(slots=True)
+class Change:
+    """One change to a datastore, precise enough to replay it on binding objects."""
+
+    operation: str  # create, delete, merge, replace, remove
+    chain: Chain
+    path: str
+    nsmap: dict[str, str]
+    element: etree._Element | None = None  # the node in the new tree (None if gone)
+    parent: etree._Element | None = None  # its parent in the new tree
+
+    @property
+    def node(self) -> SchemaNode:
+        return self.chain[-1][0]
+
+    def public(self) -> ConfigChange:
+        return ConfigChange(self.path, self.operation, dict(self.nsmap))  # type: ignore[arg-type]
+
+
+def make_change(
+    schema: Schema,
+    op: str,
+    chain: Chain,
+    element: etree._Element | None,
+    parent: etree._Element | None,
+) -> Change:
+    path, nsmap = chain_path(schema, chain)
+    return Change(op, chain, path, nsmap, element, parent)
+
+
+def same_content(a: etree._Element, b: etree._Element) -> bool:
+    return etree.tostring(a, method="c14n") == etree.tostring(b, method="c14n")
+
+
+def leaf_equal(node: SchemaNode, a: etree._Element, b: etree._Element) -> bool:
+    if node.keyword in ("anydata", "anyxml"):
+        return same_content(a, b)
+    return value_of(node, a) == value_of(node, b)
+
+
+def _children_by_ident(
+    schema: Schema, parent: SchemaNode | None, el: etree._Element
+) -> dict[tuple[str, Ident], tuple[SchemaNode, etree._Element]]:
+    out: dict[tuple[str, Ident], tuple[SchemaNode, etree._Element]] = {}
+    for c in el:
+        if not isinstance(c.tag, str):
+            continue
+        node = schema.child(parent, split_tag(c.tag))
+        if node is None:
+            continue
+        try:
+            ident = ident_of(node, c)
+        except LookupError:
+            continue
+        out.setdefault((node.tag, ident), (node, c))
+    return out
+
+
+def diff(schema: Schema, old: etree._Element, new: etree._Element) -> list[Change]:
+    """The changes that turn data tree ``old`` into ``new`` (for commit, copy-config)."""
+    out: list[Change] = []
+    _diff(schema, None, old, new, (), out)
+    return out
+
+
+def _diff(schema, parent, old, new, chain, out) -> None:
+    olds = _children_by_ident(schema, parent, old)
+    news = _children_by_ident(schema, parent, new)
+    for key, (node, _old) in olds.items():
+        if key not in news:
+            out.append(make_change(schema, "delete", (*chain, (node, key[1])), None, new))
+    moved: dict[str, list] = {}
+    for key, (node, n) in news.items():
+        sub = (*chain, (node, key[1]))
+        hit = olds.get(key)
+        if hit is None:
+            out.append(make_change(schema, "create", sub, n, new))
+        elif node.keyword in ("leaf", "anydata", "anyxml"):
+            if not leaf_equal(node, hit[1], n):
+                out.append(make_change(schema, "replace", sub, n, new))
+        elif node.keyword in ("container", "list"):
+            _diff(schema, node, hit[1], n, sub, out)
+        if node.user_ordered and hit is not None:
+            moved.setdefault(node.tag, []).append(key)
+    for tag, keys in moved.items():
+        old_order = [k for k in olds if k[0] == tag and k in news]
+        if old_order != keys:
+            node = news[keys[0]][0]
+            for k in keys:
+                out.append(make_change(schema, "merge", (*chain, (node, k[1])), news[k][1], new))
+
+
+def merge_into(schema: Schema, parent: SchemaNode | None, target, source) -> None:
+    """Deep-merge copies of the children of ``source`` into ``target`` (state into config)."""
+    index = ChildIndex(target)
+    for c in source:
+        if not isinstance(c.tag, str):
+            continue
+        node = schema.child(parent, split_tag(c.tag))
+        if node is None:
+            target.append(copy_with_ns(c))
+            continue
+        try:
+            ident = ident_of(node, c)
+        except LookupError:
+            target.append(copy_with_ns(c))
+            continue
+        if node.keyword == "container" or node.keyword == "list":
+            existing = index.get(node, ident) if node.keyword == "list" else target.find(node.tag)
+            if existing is not None:
+                merge_into(schema, node, existing, c)
+                continue
+        elif node.keyword in ("leaf", "anydata", "anyxml"):
+            existing = target.find(node.tag)
+            if existing is not None:
+                target.replace(existing, copy_with_ns(c))
+                continue
+        elif index.get(node, ident) is not None:
+            continue
+        new = copy_with_ns(c)
+        target.append(new)
+        index.add(node, ident, new)
+
+
+def strip_edit_attrs(el: etree._Element) -> etree._Element:
+    """Drop edit-config attributes (nc:operation, yang:insert/key/value) in place."""
+    for x in el.iter():
+        for a in list(x.attrib):
+            if a.startswith((f"{{{NC_NS}}}", f"{{{YANG_NS}}}")):
+                del x.attrib[a]
+    return el
+
+
+_PARSER = etree.XMLParser(remove_blank_text=True, resolve_entities=False, no_network=True)
+
+
+def parse_xml(data: bytes) -> etree._Element:
+    """Parse trusted XML (files the server itself wrote or was started with): blank
+    text dropped, no entities resolved, nothing fetched."""
+    return etree.fromstring(data, _PARSER)
+
+
+def as_data_tree(schema: Schema, initial: Any) -> etree._Element:
+    """A ``<data>`` tree from an element (``<data>``/``<config>`` wrapper or one
+    top-level node), a list of top-level nodes, XML bytes or an XML file path."""
+    if initial is None:
+        return new_data()
+    if isinstance(initial, (str, Path)):
+        initial = parse_xml(Path(initial).read_bytes())
+    elif isinstance(initial, bytes):
+        initial = parse_xml(initial)
+    if isinstance(initial, etree._Element):
+        wrapped = split_tag(initial.tag) in schema.roots
+        elements: Iterable = [initial] if wrapped else list(initial)
+    else:
+        elements = initial
+    data = new_data()
+    for e in elements:
+        if isinstance(e.tag, str):
+            data.append(strip_edit_attrs(copy_with_ns(e)))
+    return data

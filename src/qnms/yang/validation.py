@@ -1,0 +1,387 @@
+"""Validation of a whole data tree against the schema (RFC 7950 section 8).
+
+Runs on the candidate result of an edit, a copy-config source or a loaded file, before
+anything is applied. It checks what needs the whole tree (list keys and duplicates,
+case exclusivity, mandatory nodes, min/max-elements, unique, leafref instances) and
+the value checks pyangbind does not do (lexical form of numbers, fraction-digits,
+identityref derivation resolved through XML namespaces, enumerations). Ranges,
+lengths and patterns are pyangbind's job (see ``qnms.yang.bindings``); for modules
+without a binding class, pyang's own type validators stand in.
+
+Not checked: ``must`` and ``when`` expressions, leafref predicates (a leafref is
+checked against every instance of its target node, ignoring ``[...]`` filters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lxml import etree
+
+from qnms.yang.errors import ErrorTag, RpcError
+from qnms.yang.leafrefs import broken_leafrefs
+from qnms.yang.schema import Key, Schema, SchemaNode
+from qnms.yang.tree import Change, ident_of, path_of, split_tag
+from qnms.yang.values import check_value
+
+
+@dataclass(slots=True)
+class Problem:
+    """An error and the node to blame (what continue-on-error reverts)."""
+
+    error: RpcError
+    element: etree._Element
+
+
+class Validator:
+    """One validation run over one tree; collects every problem it finds."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        root: etree._Element,
+        *,
+        typed: Iterable[etree._Element] | None = None,
+        deep_modules: frozenset[str] = frozenset(),
+        semantic: bool = True,
+    ) -> None:
+        self.schema = schema
+        self.semantic = semantic
+        self.root = root
+        self.targets = None if typed is None else set(typed)
+        self.deep_modules = deep_modules
+        self.problems: list[Problem] = []
+
+    def run(self) -> list[Problem]:
+        self.walk(None, self.root, self.targets is None)
+        self.leafrefs()
+        return self.problems
+
+    def run_changes(self, changes: Iterable[Change], values: bool) -> list[Problem]:
+        """Validate only around ``changes``, assuming the tree was valid before them.
+
+        Each changed subtree is walked in full; the levels above it get the checks
+        that count siblings (mandatory, min/max-elements, unique); leafrefs are
+        checked everywhere, since deleting a target breaks references elsewhere.
+        """
+        levels: dict[etree._Element, SchemaNode | None] = {self.root: None}
+        for ch in changes:
+            el = ch.element
+            if el is not None and el.getparent() is not None:
+                self.visit(ch.node, el, values)
+            # the parent and its ancestors; their schema nodes follow from the tags
+            # (not from the change's chain: an emptied container may have vanished)
+            up = []
+            cur = ch.parent if ch.parent is not None else self.root
+            while cur is not None and cur not in levels:
+                up.append(cur)
+                cur = cur.getparent()
+            if cur is None:
+                continue  # a detached parent: nothing of it is left to check
+            node, known = levels[cur], True
+            for e in reversed(up):
+                node = self.schema.child(node, split_tag(e.tag)) if known else None
+                known = node is not None
+                levels[e] = node
+        if self.semantic:
+            for el, node in levels.items():
+                if el is self.root or node is not None:
+                    self.level(node, el)
+        self.leafrefs()
+        return self.problems
+
+    def visit(self, node: SchemaNode, el, typed: bool) -> None:
+        if node.keyword in ("leaf", "leaf-list"):
+            if typed:
+                self.check_leaf(node, el)
+        elif node.keyword in ("container", "list"):
+            self.walk(node, el, typed)
+
+    def check_leaf(self, node: SchemaNode, c) -> None:
+        msg = check_value(self.schema, node, c, node.module in self.deep_modules)
+        if msg:
+            self.problem(
+                ErrorTag.INVALID_VALUE,
+                f"invalid value for {node.name}: {msg}",
+                c,
+                info=[("bad-element", node.name)],
+            )
+
+    def level(self, pnode: SchemaNode | None, el) -> None:
+        """The sibling-counting checks of one instance, without descending.
+
+        Driven by the schema's children, each counted by a C-level tag scan, so a
+        level with a thousand list entries costs little.
+        """
+        present: set[Key] = set()
+        counts: dict[Key, tuple[list, set]] = {}
+        cases: dict[str, str] = {}
+        children = self.schema.roots if pnode is None else pnode.children
+        for key, node in children.items():
+            if node.is_list_like:
+                found = [(None, c) for c in el.iterchildren(node.tag)]
+                if not found:
+                    continue
+                counts[key] = (found, set())
+            elif el.find(node.tag) is None:
+                continue
+            present.add(key)
+            for cid, case in node.cases:
+                cases.setdefault(cid, case)
+        self.mandatory(pnode, el, present, counts, cases, "")
+        for key, (entries, _seen) in counts.items():
+            node = children[key]
+            if node.unique:
+                self.check_unique(node, entries)
+
+    def leafrefs(self) -> None:
+        """Every leafref instance in the tree must point at an existing value."""
+        if not self.semantic:
+            return
+        for el, node, path in broken_leafrefs(self.schema, self.root):
+            self.problem(
+                ErrorTag.DATA_MISSING,
+                f"{node.name} {el.text or ''!r} refers to no existing {path}",
+                el,
+                app_tag="instance-required",
+            )
+
+    def problem(self, tag: ErrorTag, msg: str, el, where=None, suffix="", **kw) -> None:
+        path, nsmap = path_of(self.schema, where if where is not None else el)
+        if suffix:
+            path = path.rstrip("/") + suffix
+        err = RpcError(tag, msg, path=path, path_ns=nsmap, **kw)
+        for ns, prefix in self.schema.prefixes.items():
+            if f"/{prefix}:" in suffix:
+                err.path_ns[prefix] = ns
+        self.problems.append(Problem(err, el))
+
+    def walk(self, pnode: SchemaNode | None, el, typed: bool) -> None:
+        schema = self.schema
+        present: set[Key] = set()
+        counts: dict[Key, tuple[list, set]] = {}
+        cases: dict[str, str] = {}
+        for c in el:
+            if not isinstance(c.tag, str):
+                continue
+            key = split_tag(c.tag)
+            node = schema.child(pnode, key)
+            if node is None:
+                self.unknown(c, key)
+                continue
+            if not node.config:
+                self.problem(
+                    ErrorTag.INVALID_VALUE,
+                    f"{node.name} is config false and not allowed in configuration",
+                    c,
+                    info=[("bad-element", node.name)],
+                )
+                continue
+            if not self.identify(node, c, key, present, counts):
+                continue
+            for cid, case in node.cases:
+                seen = cases.setdefault(cid, case)
+                if seen != case:
+                    self.problem(
+                        ErrorTag.BAD_ELEMENT,
+                        f"{node.name} is in case {case} but case {seen} of the same "
+                        f"choice is present",
+                        c,
+                        info=[("bad-element", node.name)],
+                    )
+            c_typed = typed or (self.targets is not None and c in self.targets)
+            kw = node.keyword
+            if kw in ("leaf", "leaf-list"):
+                if len(c):
+                    self.problem(
+                        ErrorTag.INVALID_VALUE,
+                        f"{kw} {node.name} must not contain elements",
+                        c,
+                        info=[("bad-element", node.name)],
+                    )
+                elif c_typed:
+                    self.check_leaf(node, c)
+            elif kw in ("container", "list"):
+                self.walk(node, c, c_typed)
+        if not self.semantic:
+            return
+        self.mandatory(pnode, el, present, counts, cases, "")
+        for key, (entries, _seen) in counts.items():
+            node = schema.child(pnode, key)
+            if node is not None and node.unique:
+                self.check_unique(node, entries)
+
+    def identify(self, node: SchemaNode, c, key: Key, present: set, counts: dict) -> bool:
+        """Track the child; report missing keys and duplicate instances."""
+        if node.keyword in ("list", "leaf-list"):
+            try:
+                ident = ident_of(node, c)
+            except LookupError as missing:
+                self.problem(
+                    ErrorTag.MISSING_ELEMENT,
+                    f"list entry {node.name} lacks its key {missing.args[0]}",
+                    c,
+                    info=[("bad-element", missing.args[0])],
+                )
+                return False
+            entries, seen = counts.setdefault(key, ([], set()))
+            if node.keys or node.keyword == "leaf-list":
+                if ident in seen:
+                    self.problem(
+                        ErrorTag.DATA_EXISTS,
+                        f"duplicate {node.keyword} entry {node.name}",
+                        c,
+                        info=[("bad-element", node.name)],
+                    )
+                    return False
+                seen.add(ident)
+            entries.append((ident, c))
+        elif key in present:
+            self.problem(
+                ErrorTag.BAD_ELEMENT,
+                f"{node.name} appears more than once",
+                c,
+                info=[("bad-element", node.name)],
+            )
+            return False
+        present.add(key)
+        return True
+
+    def unknown(self, c, key: Key) -> None:
+        ns, name = key
+        if ns not in self.schema.prefixes:
+            self.problem(
+                ErrorTag.UNKNOWN_NAMESPACE,
+                f"element {name} is in unknown namespace {ns!r}",
+                c,
+                where=c.getparent(),
+                info=[("bad-element", name), ("bad-namespace", ns)],
+            )
+        else:
+            self.problem(
+                ErrorTag.UNKNOWN_ELEMENT,
+                f"unknown element {self.schema.prefixes[ns]}:{name}",
+                c,
+                info=[("bad-element", name)],
+            )
+
+    def mandatory(self, pnode, el, present, counts, cases, suffix: str) -> None:
+        """Mandatory leaves/choices and min/max-elements below instance ``el``."""
+        children = self.schema.roots if pnode is None else pnode.children
+        for key, ch in children.items():
+            if not ch.config:
+                continue
+            if ch.cases and any(cases.get(cid) != case for cid, case in ch.cases):
+                continue
+            kw = ch.keyword
+            if kw in ("leaf", "anydata", "anyxml"):
+                if ch.mandatory and key not in present:
+                    self.problem(
+                        ErrorTag.MISSING_ELEMENT,
+                        f"mandatory {ch.name} is missing",
+                        el,
+                        suffix=suffix,
+                        info=[("bad-element", ch.name)],
+                    )
+            elif kw in ("list", "leaf-list"):
+                entries = counts[key][0] if key in counts else []
+                n = len(entries)
+                if n < ch.min_elements:
+                    self.problem(
+                        ErrorTag.OPERATION_FAILED,
+                        f"{ch.name} needs at least {ch.min_elements} entries, has {n}",
+                        el,
+                        suffix=f"{suffix}/{ch.qname}",
+                        app_tag="too-few-elements",
+                    )
+                if ch.max_elements is not None and n > ch.max_elements:
+                    self.problem(
+                        ErrorTag.OPERATION_FAILED,
+                        f"{ch.name} allows at most {ch.max_elements} entries, has {n}",
+                        entries[ch.max_elements][1],
+                        app_tag="too-many-elements",
+                    )
+            elif kw == "container" and not ch.presence and ch.has_mandatory and key not in present:
+                self.mandatory(ch, el, set(), {}, {}, f"{suffix}/{ch.qname}")
+        choices = self.schema.root_choices if pnode is None else pnode.choices
+        for cid, info in choices.items():
+            if info.mandatory and cid not in cases and self.choice_active(pnode, cid, cases):
+                self.problem(
+                    ErrorTag.DATA_MISSING,
+                    f"one case of mandatory choice {info.name} is required",
+                    el,
+                    suffix=suffix,
+                    app_tag="missing-choice",
+                )
+
+    def choice_active(self, pnode, cid: str, cases: dict[str, str]) -> bool:
+        """A choice nested in a case only matters when that case is active."""
+        children = self.schema.roots if pnode is None else pnode.children
+        for ch in children.values():
+            for i, (c, _case) in enumerate(ch.cases):
+                if c == cid:
+                    return all(cases.get(oc) == ocase for oc, ocase in ch.cases[:i])
+        return True
+
+    def check_unique(self, node: SchemaNode, entries: list) -> None:
+        for spec in node.unique:
+            seen: dict[tuple, object] = {}
+            for _ident, entry in entries:
+                vals = []
+                for leaf_path in spec:
+                    cur = entry
+                    for ns, name in leaf_path:
+                        cur = cur.find(f"{{{ns}}}{name}") if cur is not None else None
+                    if cur is None:
+                        break
+                    vals.append(cur.text or "")
+                else:
+                    tup = tuple(vals)
+                    if tup in seen:
+                        names = " ".join(p[-1][1] for p in spec)
+                        self.problem(
+                            ErrorTag.OPERATION_FAILED,
+                            f"unique ({names}) violated by {node.name} entries: {tup}",
+                            entry,
+                            app_tag="data-not-unique",
+                        )
+                    seen[tup] = entry
+
+
+def validate_changes(
+    schema: Schema,
+    root: etree._Element,
+    changes: Iterable[Change],
+    *,
+    values: bool = True,
+    deep_modules: frozenset[str] = frozenset(),
+    semantic: bool = True,
+) -> list[Problem]:
+    """Problems ``changes`` introduced into ``root``, a tree that was valid before.
+
+    ``values`` False skips value checks (the values were checked on the way in).
+    """
+    v = Validator(schema, root, deep_modules=deep_modules, semantic=semantic)
+    return v.run_changes(changes, values)
+
+
+def validate_tree(
+    schema: Schema,
+    root: etree._Element,
+    *,
+    typed: Iterable[etree._Element] | None = None,
+    deep_modules: frozenset[str] = frozenset(),
+    semantic: bool = True,
+) -> list[Problem]:
+    """All problems of the data tree ``root``.
+
+    Value checks run only inside the ``typed`` subtrees (None: everywhere); everything
+    else (structure, mandatory nodes, cardinality, unique, leafrefs) covers the whole
+    tree because an edit in one place can break a constraint somewhere else.
+    ``deep_modules`` are modules without pyangbind classes: pyang checks their values.
+    ``semantic`` False skips mandatory nodes, cardinality, unique and leafrefs (an
+    edit of the candidate with test-option ``set``).
+    """
+    v = Validator(schema, root, typed=typed, deep_modules=deep_modules, semantic=semantic)
+    return v.run()

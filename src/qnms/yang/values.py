@@ -1,0 +1,83 @@
+"""Value checks the datastore layer makes itself, before pyangbind sees a value.
+
+pyangbind accepts what Python's ``int()`` and ``Decimal()`` accept ("0x10" is not, but
+"1_000" and "1e-1" are), ignores fraction-digits and knows identities only by name,
+so these checks give XML-accurate answers and clear messages. ``deep`` adds pyang's
+own validators (ranges, lengths, patterns) for modules without binding classes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from qnms.yang.schema import Schema, SchemaNode, TypeInfo
+from qnms.yang.tree import resolve_qname, show
+
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+_DEC = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?\Z")
+INT_TYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
+
+
+def check_value(schema: Schema, node: SchemaNode, el: etree._Element, deep: bool) -> str | None:
+    """Why the value of leaf ``el`` is invalid, or None. ``deep`` adds pyang's checks."""
+    t = node.type
+    if t is None:
+        return None
+    return _check(schema, t, el, el.text or "", deep)
+
+
+def _check(schema: Schema, t: TypeInfo, el, text: str, deep: bool) -> str | None:
+    base = t.base
+    if base in INT_TYPES:
+        if not _INT.match(text):
+            return f"{text!r} is not an integer ({t.text})"
+    elif base == "decimal64":
+        if not _DEC.match(text):
+            return f"{text!r} is not a decimal number ({t.text})"
+        frac = text.partition(".")[2]
+        if t.fraction_digits is not None and len(frac) > t.fraction_digits:
+            return f"{text!r} has more than {t.fraction_digits} fraction digits ({t.text})"
+    elif base == "boolean":
+        if text not in ("true", "false"):
+            return f"{text!r} is not a boolean (true or false)"
+    elif base == "empty":
+        if text.strip():
+            return f"a leaf of type empty has no value, got {text!r}"
+        return None
+    elif base == "enumeration":
+        if text not in t.enums:
+            return f"{text!r} is not one of {t.text}"
+        return None
+    elif base == "identityref":
+        ident = resolve_qname(el, text)
+        if ident is None:
+            return f"identityref {text!r} has an undeclared or missing prefix"
+        if ident not in t.identities:
+            allowed = ", ".join(sorted(show(i, schema) for i in t.identities))
+            return f"identity {text!r} is not derived from the base ({allowed})"
+        return None
+    elif base == "union":
+        if all(_check(schema, m, el, text, deep) for m in t.members) and t.members:
+            return f"{text!r} matches no member type of {t.text}"
+        return None
+    elif base == "leafref":
+        return None  # checked as an instance reference, see Validator.leafrefs
+    if deep and t.spec is not None:
+        return _pyang_check(t, text)
+    return None
+
+
+def _pyang_check(t: TypeInfo, text: str) -> str | None:
+    errors: list = []
+    spec = t.spec
+    try:
+        val = spec.str_to_val(errors, None, text, t.module)  # type: ignore[attr-defined]
+        if val is None or errors:
+            return f"{text!r} is not a valid {t.text}"
+        if not spec.validate(errors, None, val, t.module):  # type: ignore[attr-defined]
+            return f"{text!r} violates {t.text}"
+    except Exception:  # pyang validators are not written for hostile input
+        return f"{text!r} is not a valid {t.text}"
+    return None
