@@ -317,6 +317,8 @@ class _Indexer:
                 node.default = tuple(d.arg for d in stmt.search("default"))
         if keyword in ("leaf", "anydata", "anyxml"):
             node.mandatory = _flag(stmt, "mandatory")
+            if node.mandatory:  # RFC 7950 7.6.1: no default, not even its type's
+                node.default = ()
         if keyword == "container":
             node.presence = stmt.search_one("presence") is not None
         if keyword not in ("leaf", "leaf-list", "anydata", "anyxml"):
