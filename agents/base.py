@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.protocol.monitoring import IETF_DIR as SERVED_IETF_DIR
 from qnms.netconf.protocol.server import NetconfServer, ServerOptions
 from qnms.network.inventory import Network
 from qnms.yang.bindings import binding_classes
@@ -35,15 +36,19 @@ CONTINUOUS = {
 }
 
 
+NACM_MODULE = SERVED_IETF_DIR / "ietf-netconf-acm@2018-02-14.yang"
+
+
 @functools.cache
 def stratum_schema(stratum: str) -> Schema:
-    """The parsed device module of a stratum, shared by every agent of that stratum.
+    """The parsed device module of a stratum, shared by every agent of that stratum,
+    with ietf-netconf-acm: every agent keeps its RFC 8341 rules in running.
 
     qnms-types is implemented too, not import-only: the device modules use its
     identities as values and defaults, and RFC 7950 (5.6.5) lets a client resolve
     them only in implemented modules (yanglint refuses the set otherwise).
     """
-    files = [module_file("qnms-types"), module_file(STRATUM_MODULES[stratum])]
+    files = [NACM_MODULE, module_file("qnms-types"), module_file(STRATUM_MODULES[stratum])]
     return load_schema(files, search_dirs=[YANG_DIR, IETF_DIR])
 
 
@@ -78,7 +83,13 @@ class AgentConfig:
     host: str = "127.0.0.1"
     port: int = 0
     users: dict[str, str] = field(default_factory=dict)
-    authorized_keys: Path | None = None
+    authorized_keys: Path | None = None  # per user: see qnms.netconf.protocol.auth
+    recovery_user: str | None = None  # bypasses NACM (RFC 8341 3.1.3)
+    nacm_groups: dict[str, list[str]] | None = None  # bootstrap /nacm groups
+    max_sessions: int = 64
+    max_sessions_per_user: int | None = None
+    hello_timeout: float = 60.0
+    idle_timeout: float = 3600.0
 
 
 class Agent:
@@ -118,6 +129,12 @@ class Agent:
                 state_dir=config.state_dir,
                 users=dict(config.users),
                 authorized_keys=config.authorized_keys,
+                recovery_user=config.recovery_user,
+                nacm_groups=config.nacm_groups,
+                max_sessions=config.max_sessions,
+                max_sessions_per_user=config.max_sessions_per_user,
+                hello_timeout=config.hello_timeout,
+                idle_timeout=config.idle_timeout,
                 on_change_unsupported=CONTINUOUS[config.stratum],
             ),
         )

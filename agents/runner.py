@@ -15,7 +15,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from qnms.netconf.protocol.auth import check_passwords
 from qnms.netconf.protocol.server import is_loopback
 from qnms.network.inventory import Network
 from qnms_agents.base import Agent, AgentConfig, elements
@@ -36,6 +38,7 @@ def credentials(
     if (user is None) != (password is None):
         raise ValueError("--user and --password go together")
     if user is not None and password is not None:
+        check_passwords({user: password})
         return {user: password}
     if authorized_keys is not None:
         return {}
@@ -45,6 +48,21 @@ def credentials(
             "give --user/--password or --authorized-keys"
         )
     return dict([DEFAULT_USER])
+
+
+def read_users(path: Path) -> dict[str, str]:
+    """``name:password`` lines (``#`` comments); empty passwords are refused."""
+    users = {}
+    for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, password = line.partition(":")
+        if not sep or not name:
+            raise ValueError(f"{path}:{n}: expected 'name:password'")
+        users[name] = password
+    check_passwords(users)
+    return users
 
 
 async def serve(agents: Sequence[Agent], *, qndt: str | None = None, quiet: bool = False) -> None:
@@ -97,6 +115,7 @@ def network_agents(
     users: dict[str, str],
     authorized_keys: Path | None,
     state_root: Path,
+    **security: Any,
 ) -> list[Agent]:
     """One agent per element of the network, on consecutive ports from ``base_port``."""
     out = []
@@ -109,6 +128,7 @@ def network_agents(
             port=base_port + i if base_port else 0,
             users=users,
             authorized_keys=authorized_keys,
+            **security,
         )
         out.append(Agent(config, network))
     return out

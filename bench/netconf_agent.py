@@ -297,8 +297,10 @@ Subsystem netconf {SUBSYSTEM} --ncxserver-sockname={port}@{sock}
 
 def seed_from(m: Any) -> etree._Element:
     """The agent's running configuration, to load netconfd with the same element."""
-    data = m.get_config("running").data_ele
-    return etree.fromstring(etree.tostring(data))
+    data = etree.fromstring(etree.tostring(m.get_config("running").data_ele))
+    for nacm in data.findall("{urn:ietf:params:xml:ns:yang:ietf-netconf-acm}nacm"):
+        data.remove(nacm)  # the agent's access rules, not the element's data
+    return data
 
 
 # ---------------------------------------------------------------------- report

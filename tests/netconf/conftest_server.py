@@ -71,6 +71,8 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerThread]]:
             port=0,
             state_dir=tmp_path / "state",
             users={USER: PASSWORD, "oper": "oper-pw"},
+            # the protocol tests edit as "oper" too; NACM tests configure their own
+            nacm_groups={"admin": [USER, "oper"]},
         )
         for k, v in opts.items():
             setattr(options, k, v)

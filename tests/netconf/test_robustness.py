@@ -254,7 +254,7 @@ def test_host_key_is_created_once_and_private(server_factory: Any, tmp_path: Any
 def test_public_key_login(server_factory: Any, tmp_path: Any) -> None:
     key = asyncssh.generate_private_key("ssh-ed25519")
     auth = tmp_path / "authorized_keys"
-    auth.write_bytes(key.export_public_key())
+    auth.write_bytes(b"ops " + key.export_public_key())  # the key belongs to user ops
     st = server_factory(users={}, authorized_keys=auth)
 
     async def body() -> None:
@@ -264,6 +264,10 @@ def test_public_key_login(server_factory: Any, tmp_path: Any) -> None:
         ) as conn:  # fmt: skip
             _, reader, _ = await conn.open_session(subsystem="netconf", encoding=None)
             assert b"urn:ietf:params:netconf:base:1.1" in await reader.readuntil(b"]]>]]>")
+        for name in ("root", USER, "alice"):  # ops's key is not anybody else's
+            with pytest.raises(asyncssh.PermissionDenied):
+                await asyncssh.connect("127.0.0.1", st.port, username=name, client_keys=[key],
+                                       known_hosts=None, agent_path=None)  # fmt: skip
         other = asyncssh.generate_private_key("ssh-ed25519")
         with pytest.raises(asyncssh.PermissionDenied):
             await asyncssh.connect("127.0.0.1", st.port, username="ops", client_keys=[other],

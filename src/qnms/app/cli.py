@@ -40,14 +40,25 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _agent_setup(args: argparse.Namespace):
     from qnms.network.inventory import load_network
-    from qnms_agents.runner import credentials, default_state_root
+    from qnms_agents.runner import credentials, default_state_root, read_users
 
     users = credentials(args.host, args.user, args.password, args.authorized_keys)
+    if args.users:
+        users.update(read_users(args.users))
+    admins = args.admin or ([args.user] if args.user else ["admin"])
+    security = {
+        "recovery_user": args.recovery_user,
+        "nacm_groups": {"admin": admins},
+        "max_sessions": args.max_sessions,
+        "max_sessions_per_user": args.max_sessions_per_user,
+        "hello_timeout": args.hello_timeout,
+        "idle_timeout": args.idle_timeout,
+    }
     network = None
     if args.network:
         print(f"validating {args.network} ...", file=sys.stderr, flush=True)
         network = load_network(args.network)
-    return users, network, args.state_dir or default_state_root()
+    return users, network, args.state_dir or default_state_root(), security
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
@@ -56,7 +67,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     from qnms_agents.runner import serve
 
     try:
-        users, network, state_root = _agent_setup(args)
+        users, network, state_root, security = _agent_setup(args)
         config = AgentConfig(
             stratum=args.stratum,
             name=args.node,
@@ -65,6 +76,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
             port=args.port,
             users=users,
             authorized_keys=args.authorized_keys,
+            **security,
         )
         agent = Agent(config, network)
     except (ValueError, NetworkError, KeyError) as err:
@@ -79,7 +91,7 @@ def _cmd_agents(args: argparse.Namespace) -> int:
     from qnms_agents.runner import network_agents, serve
 
     try:
-        users, network, state_root = _agent_setup(args)
+        users, network, state_root, security = _agent_setup(args)
         agents = network_agents(
             network,
             base_port=args.base_port,
@@ -87,6 +99,7 @@ def _cmd_agents(args: argparse.Namespace) -> int:
             users=users,
             authorized_keys=args.authorized_keys,
             state_root=state_root,
+            **security,
         )
     except (ValueError, NetworkError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -100,7 +113,19 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--state-dir", type=Path, help="where datastores and host keys live")
     p.add_argument("--user", help="NETCONF user (default on loopback: admin/admin)")
     p.add_argument("--password", help="password of --user")
-    p.add_argument("--authorized-keys", type=Path, help="OpenSSH authorized_keys file")
+    p.add_argument("--users", type=Path, metavar="FILE", help="more users: 'name:password' lines")
+    p.add_argument("--authorized-keys", type=Path, metavar="PATH",
+                   help="keys per user: a directory of <user>.pub files, or a file of "
+                   "'<user> <key-type> <base64>' lines")  # fmt: skip
+    p.add_argument("--admin", action="append", metavar="USER",
+                   help="member of NACM group admin (permit-all) on first start; repeatable "
+                   "(default: --user, else admin)")  # fmt: skip
+    p.add_argument("--recovery-user", metavar="USER", help="bypasses NACM (RFC 8341 3.1.3)")
+    p.add_argument("--max-sessions", type=int, default=64, help="sessions per agent (64)")
+    p.add_argument("--max-sessions-per-user", type=int, help="sessions per user (no cap)")
+    p.add_argument("--hello-timeout", type=float, default=60.0, help="seconds (60)")
+    p.add_argument("--idle-timeout", type=float, default=3600.0,
+                   help="seconds without an rpc, subscribers exempt (3600; 0: never)")  # fmt: skip
     p.add_argument("--qndt", metavar="ADDR", help="follow the QNDT engine's bus at ADDR")
 
 

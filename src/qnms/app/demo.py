@@ -57,6 +57,7 @@ def _agents_step(net: Network, state_root: Path) -> None:
             users={"demo": password},
             authorized_keys=None,
             state_root=state_root,
+            nacm_groups={"admin": ["demo"]},  # RFC 8341: the demo user administers
         )
         started = []
         try:

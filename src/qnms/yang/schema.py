@@ -60,6 +60,7 @@ class SchemaNode:
     cases: tuple[tuple[str, str], ...] = ()  # (choice id, case name), outermost first
     choices: dict[str, ChoiceInfo] = field(default_factory=dict)  # choice id -> info
     has_mandatory: bool = False  # a mandatory node is reachable without instances
+    nacm: str | None = None  # "default-deny-all" / "default-deny-write" (RFC 8341 3.5.2)
 
     @property
     def key(self) -> Key:
@@ -301,6 +302,7 @@ class _Indexer:
             config=cfg,
             parent=parent,
             cases=cases,
+            nacm=_nacm_extension(stmt),
         )
         if keyword == "list":
             node.keys = tuple(k.arg for k in (getattr(stmt, "i_key", None) or ()))
@@ -324,6 +326,8 @@ class _Indexer:
                 node.default = tuple(d.arg for d in stmt.search("default"))
         if keyword in ("leaf", "anydata", "anyxml"):
             node.mandatory = _flag(stmt, "mandatory")
+            if node.mandatory:  # RFC 7950 7.6.1: no default, not even its type's
+                node.default = ()
         if keyword == "container":
             node.presence = stmt.search_one("presence") is not None
         if keyword not in ("leaf", "leaf-list", "anydata", "anyxml"):
@@ -347,6 +351,21 @@ def _mark_mandatory(node: SchemaNode) -> bool:
     if node.keyword == "container" and not node.presence:
         return found
     return False
+
+
+def _nacm_extension(stmt) -> str | None:
+    """The RFC 8341 default-deny-all / default-deny-write extension on a statement."""
+    found = None
+    for sub in stmt.substmts:
+        kw = sub.keyword
+        if isinstance(kw, tuple) and kw[1] in ("default-deny-all", "default-deny-write"):
+            prefixes = getattr(sub.i_module, "i_prefixes", {}) if hasattr(sub, "i_module") else {}
+            module = prefixes.get(kw[0], (kw[0],))[0]
+            if module != "ietf-netconf-acm" and kw[0] != "ietf-netconf-acm":
+                continue
+            if kw[1] == "default-deny-all" or found is None:
+                found = kw[1]
+    return found
 
 
 def _flag(stmt, keyword: str) -> bool:

@@ -11,6 +11,7 @@ re-decode into the binding objects.
 from __future__ import annotations
 
 import copy
+import re
 
 from lxml import etree
 
@@ -34,6 +35,7 @@ OP_ATTR = f"{{{NC_NS}}}operation"
 OPERATIONS = frozenset({"merge", "replace", "create", "delete", "remove"})
 CREATING = frozenset({"merge", "replace", "create"})
 LEAFY = frozenset({"leaf", "anydata", "anyxml"})
+_PREFIX = re.compile(r"([A-Za-z_][\w.-]*):(?![/:])")
 
 
 def apply_edit(
@@ -125,6 +127,9 @@ class _Editor:
             return new
         if tinfo is not None and _has_qnames(tinfo):
             new = etree.Element(node.tag, nsmap=e.nsmap)
+        elif text and ":" in text and (used := _prefixes_used(text, e.nsmap)):
+            # an XPath string (yang:xpath1.0, e.g. a NACM rule's path) keeps its prefixes
+            new = etree.Element(node.tag, nsmap={None: node.ns, **used})
         else:
             new = etree.Element(node.tag, nsmap={None: node.ns})
         new.text = text if text else None
@@ -362,6 +367,10 @@ class _Editor:
 
 def _creates_below(e) -> bool:
     return any(d.get(OP_ATTR) in CREATING for d in e.iterdescendants())
+
+
+def _prefixes_used(text: str, nsmap: dict) -> dict[str, str]:
+    return {p: nsmap[p] for p in _PREFIX.findall(text) if p in nsmap and p is not None}
 
 
 def _has_qnames(tinfo) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,9 @@ class DatastoreManager:
         self._locks = LockTable()
         self._dirty = False  # candidate differs from running by uncommitted edits
         self._listeners: list[ChangeListener] = []
+        # Called before any write lands: (datastore, old tree, new tree, session id);
+        # raises RpcError to refuse it (RFC 8341 write access, see qnms.netconf.protocol.access).
+        self.write_guard: Callable[[str, etree._Element, etree._Element, int], None] | None = None
         self._stores: dict[str, Store] = {}
         self._load(initial, lazy_bindings)
 
@@ -179,6 +182,12 @@ class DatastoreManager:
 
     def _install(self, name: str, tree, thunks: Thunks, changes: list[Change], sid: int) -> None:
         store = self._stores[name]
+        if self.write_guard is not None and sid:
+            try:
+                self.write_guard(name, store.tree, tree, sid)
+            except RpcError:  # a refused commit keeps the candidate's edits
+                self._dirty = self._dirty or self._stores["candidate"].tree is tree
+                raise
         if name != "candidate":
             self._files.save(name, tree)
         store.tree = tree
@@ -251,6 +260,8 @@ class DatastoreManager:
                     raise_problems(problems)
             if test_option != "test-only" and changes:
                 self._install(target, work, thunks, changes, session_id)
+            elif changes and self.write_guard is not None and session_id:  # test-only
+                self.write_guard(target, store.tree, work, session_id)
             if errors:
                 raise_problems(errors)
             return [] if test_option == "test-only" else [c.public() for c in changes]

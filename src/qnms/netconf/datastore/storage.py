@@ -78,13 +78,23 @@ class DatastoreError(Exception):
     """A persisted or initial configuration could not be loaded."""
 
 
+def private_dir(path: Path) -> Path:
+    """Create ``path`` mode 0700, and its missing parents too; tighten it if it exists."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for p in reversed(missing):
+        p.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
 class StateFiles:
     """``<name>.xml`` files in a state directory; with no directory, nothing is kept."""
 
     def __init__(self, directory: str | Path | None) -> None:
         self.directory = Path(directory) if directory is not None else None
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)  # datastores are nobody else's business
             remove_stale_temps(self.directory)
 
     def path(self, name: str) -> Path | None:

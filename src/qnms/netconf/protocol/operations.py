@@ -31,6 +31,8 @@ class OperationRegistry:
 
     def __init__(self) -> None:
         self._handlers: dict[tuple[str, str], Handler] = {}
+        # Called before every known operation (RFC 8341 3.4.4); raises to deny.
+        self.guard: Callable[[NetconfSession, etree._Element], None] | None = None
 
     def register(self, namespace: str, name: str, handler: Handler) -> None:
         self._handlers[(namespace, name)] = handler
@@ -43,6 +45,8 @@ class OperationRegistry:
         qn = etree.QName(op)
         handler = self._handlers.get((qn.namespace or "", qn.localname))
         if handler is not None:
+            if self.guard is not None:
+                self.guard(session, op)
             return handler(session, op)
         known = {ns for ns, _ in self._handlers}
         known.update(m.namespace for m in session.core.monitoring.modules)
@@ -232,14 +236,20 @@ def operational_data(core: ServerCore, *, protocol_state: bool = True) -> etree.
 
 def op_get(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"filter"})
-    return [apply_filter(operational_data(s.core), p.get("filter"))]
+    data = operational_data(s.core)
+    if s.core.access is not None:  # RFC 8341: pruned before filtering, silently
+        s.core.access.prune(s.username, data)
+    return [apply_filter(data, p.get("filter"))]
 
 
 def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"source", "filter"})
     source = datastore(required(p, "source"), _READ)
     flt = p.get("filter")
-    return [apply_filter(s.core.datastores.get_config(source), flt)]  # type: ignore[arg-type]
+    data = s.core.datastores.get_config(source)  # type: ignore[arg-type]
+    if s.core.access is not None:
+        s.core.access.prune(s.username, data)
+    return [apply_filter(data, flt)]
 
 
 def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:

@@ -1,30 +1,33 @@
 """The NETCONF-over-SSH server (RFC 6242) on asyncssh.
 
 Only the ``netconf`` subsystem is offered: no shell, no exec, no pty, no forwarding.
-Everyone authenticates (password from the configured users, or a key listed in an
-authorized_keys file); the server will not listen beyond loopback without such
-credentials. The Ed25519 host key is created once in the state directory and reused,
-so clients that pinned it keep trusting the restarted server. Each SSH channel gets
-its own ``NetconfSession``; a session that breaks the protocol is closed alone.
+Everyone authenticates (a password, or a key of that very user: ``auth``); the server
+will not listen beyond loopback without credentials, nor start with an empty password.
+The Ed25519 host key is created once in the state directory and reused, so clients
+that pinned it keep trusting the restarted server. Each SSH channel gets its own
+``NetconfSession``; a session that breaks the protocol is closed alone. NACM (RFC 8341),
+the audit log, admission and timeouts are wired in by ``security.install_security``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
 
+from qnms.netconf.datastore.storage import private_dir
 from qnms.netconf.interfaces import Datastores, StateProvider
 from qnms.netconf.protocol import confirmed_commit, with_defaults
+from qnms.netconf.protocol.auth import check_passwords, load_user_keys
 from qnms.netconf.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
+from qnms.netconf.protocol.limits import Admission
 from qnms.netconf.protocol.monitoring import (
     YANGLIB_REVISION,
     Monitoring,
@@ -33,6 +36,7 @@ from qnms.netconf.protocol.monitoring import (
     register_ietf_schema,
 )
 from qnms.netconf.protocol.operations import Handler, OperationRegistry, base_registry
+from qnms.netconf.protocol.security import install_security
 from qnms.netconf.protocol.session import (
     BASE_10,
     BASE_11,
@@ -73,12 +77,19 @@ class ServerOptions:
     port: int = 830  # 0 picks a free port; read NetconfServer.port after start()
     state_dir: Path = Path("state")
     users: dict[str, str] = field(default_factory=dict)  # username -> password
-    authorized_keys: Path | None = None  # OpenSSH authorized_keys, valid for any username
-    max_sessions: int = 64
+    authorized_keys: Path | None = None  # keys per user: see qnms.netconf.protocol.auth
+    recovery_user: str | None = None  # bypasses NACM (RFC 8341 3.1.3)
+    nacm_groups: dict[str, list[str]] | None = None  # first /nacm; None: admin in admin
+    audit: bool = True  # append-only audit.log under state_dir, /qnms-audit:audit
+    auth_backoff: float = 0.5  # seconds after the first failure from an address, doubling
+    auth_backoff_max: float = 30.0
+    max_sessions: int = 64  # reserved at SSH accept
+    max_sessions_per_user: int | None = None
     login_timeout: float = 30.0
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     max_depth: int = 256
     hello_timeout: float = 60.0
+    idle_timeout: float = 3600.0  # no complete rpc for this long closes (0: never)
     notification_queue_size: int = 1024  # per RFC 5277 session / RFC 8639 subscription
     # RFC 8639 / RFC 8641 (see qnms.netconf.push.yang_push for what an agent must call)
     max_subscriptions: int = 1024
@@ -105,7 +116,7 @@ def load_host_key(state_dir: Path) -> asyncssh.SSHKey:
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
         return asyncssh.read_private_key(path)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     key = asyncssh.generate_private_key("ssh-ed25519")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
@@ -168,7 +179,8 @@ class NetconfServer:
         self._ids = itertools.count(1)
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
-        self._authorized: asyncssh.SSHAuthorizedKeys | None = None
+        self._user_keys: dict[str, asyncssh.SSHAuthorizedKeys] = {}
+        install_security(self)
 
     def state_changed(self) -> None:
         """The agent's live state changed: on-change subscriptions re-evaluate.
@@ -220,10 +232,11 @@ class NetconfServer:
 
     async def start(self) -> None:
         opts = self.options
+        check_passwords(opts.users)
         has_keys = False
         if opts.authorized_keys is not None:
-            self._authorized = asyncssh.read_authorized_keys(str(opts.authorized_keys))
-            has_keys = True
+            self._user_keys = load_user_keys(opts.authorized_keys)
+            has_keys = bool(self._user_keys)
         if not is_loopback(opts.host) and not (opts.users or has_keys):
             raise ValueError(
                 f"refusing to listen on non-loopback address {opts.host!r} without "
@@ -232,6 +245,8 @@ class NetconfServer:
         if not (opts.users or has_keys):
             log.warning("NETCONF server has no credentials configured: nobody can log in")
         host_key = load_host_key(opts.state_dir)
+        self.access.seed()
+        self.idle.start()
         self.hub.bind_loop(asyncio.get_running_loop())
         self.yang_push.bind_loop(asyncio.get_running_loop())
         self._acceptor = await asyncssh.create_server(
@@ -255,6 +270,7 @@ class NetconfServer:
         Connections go first: since Python 3.12 a listener's ``wait_closed`` also waits
         for its open connections, and a silent client must not stall the shutdown.
         """
+        await self.idle.stop()
         for session in list(self.core.sessions.values()):
             session.close("other")
         if self.confirmed_commits is not None:
@@ -296,49 +312,52 @@ class _SSHServer(asyncssh.SSHServer):
     def __init__(self, server: NetconfServer) -> None:
         self._server = server
         self._conn: asyncssh.SSHServerConnection | None = None
+        self._admission = Admission(server.slots)
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         self._server._connections.add(conn)
+        self._admission.accept(conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:
             self._server._connections.discard(self._conn)
+        self._admission.lost()
 
     def begin_auth(self, username: str) -> bool:
-        if self._server._authorized is not None and self._conn is not None:
-            self._conn.set_authorized_keys(self._server._authorized)
+        keys = self._server._user_keys.get(username)
+        if keys is not None and self._conn is not None:
+            self._conn.set_authorized_keys(keys)  # this user's keys only
         return True  # always authenticate: no anonymous access
 
     def password_auth_supported(self) -> bool:
         return bool(self._server.options.users)
 
-    def validate_password(self, username: str, password: str) -> bool:
-        expected = self._server.options.users.get(username)
-        # Compare even for unknown users so timing does not reveal valid names.
-        ok = hmac.compare_digest((expected or "\0").encode(), password.encode())
-        return expected is not None and ok
+    async def validate_password(self, username: str, password: str) -> bool:
+        users = self._server.options.users
+        peer = self._admission.peer
+        return await self._server.backoff.check_password(users, username, password, peer)
 
     def public_key_auth_supported(self) -> bool:
-        return self._server._authorized is not None
+        return bool(self._server._user_keys)
 
     def kbdint_auth_supported(self) -> bool:
         return False
 
     def session_requested(self) -> asyncssh.SSHServerSession | bool:
-        if len(self._server.core.sessions) >= self._server.options.max_sessions:
-            log.warning("refusing session: %d sessions open", len(self._server.core.sessions))
-            return False
-        return _Channel(self._server)
+        user = (self._conn.get_extra_info("username") if self._conn else "") or ""
+        done = self._admission.open_channel(user)
+        return _Channel(self._server, done) if done is not None else False
 
 
 class _Channel(asyncssh.SSHServerSession):
     """One SSH channel carrying the netconf subsystem; bridges bytes to the session."""
 
-    def __init__(self, server: NetconfServer) -> None:
+    def __init__(self, server: NetconfServer, done: Callable[[], None]) -> None:
         self._server = server
         self._chan: asyncssh.SSHServerChannel | None = None
         self._session: NetconfSession | None = None
+        self._done: Callable[[], None] | None = done
 
     # Transport protocol used by NetconfSession
     def write(self, data: bytes) -> None:
@@ -378,6 +397,7 @@ class _Channel(asyncssh.SSHServerSession):
         username = self._chan.get_extra_info("username") or ""
         peer = self._chan.get_extra_info("peername") or ("", 0)
         self._session = self._server._new_session(username, str(peer[0]), self)
+        log.info("session %d: %s from %s started", self._session.session_id, username, peer[0])
         self._session.start()
 
     def data_received(self, data: bytes, datatype: int | None) -> None:  # type: ignore[override]
@@ -392,6 +412,9 @@ class _Channel(asyncssh.SSHServerSession):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._session is not None:
             self._session.connection_lost()
+        if self._done is not None:
+            self._done()
+            self._done = None
 
     def pause_writing(self) -> None:
         if self._session is not None:

@@ -83,6 +83,7 @@ class ServerCore:
     # Called when a session closes, before its transport goes (e.g. to end its RFC 8639
     # subscriptions); each hook gets the closing session.
     session_closed: list[Callable[[NetconfSession], None]] = field(default_factory=list)
+    access: Any = None  # qnms.netconf.access.AccessControl (RFC 8341), if enforced
 
 
 class NetconfSession:
@@ -118,6 +119,7 @@ class NetconfSession:
         self._close_after_reply = False
         self._tasks: list[asyncio.Task[None]] = []
         self._hello_timer: asyncio.TimerHandle | None = None
+        self.last_rpc = 0.0  # loop time of the last complete rpc (idle timeout)
         self.closed_event = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -128,6 +130,7 @@ class NetconfSession:
         self.core.monitoring.session_started(self.record)
         self._write_now(self._hello_bytes())
         loop = asyncio.get_running_loop()
+        self.last_rpc = loop.time()
         self._hello_timer = loop.call_later(self.core.options.hello_timeout, self._hello_timed_out)
         self._tasks.append(asyncio.create_task(self._rpc_loop()))
 
@@ -287,6 +290,7 @@ class NetconfSession:
             echo = rpc is not None and rpc.tag == _Q + "rpc" and rpc.get("message-id") is not None
             return self._reply(rpc if echo else None, [err])
         mon.rpc_received(self.record, bad=False)
+        self.last_rpc = asyncio.get_running_loop().time()
         op = rpc[0]
         try:
             result = self.core.operations.dispatch(self, op)
@@ -400,6 +404,9 @@ class NetconfSession:
             event = await sub.next()
             if event is None:
                 return
+            access = self.core.access
+            if access is not None and (event := access.notification_view(self, event)) is None:
+                continue
             body = etree.tostring(render_notification(event), encoding="UTF-8")
             if await self.send(_XML_DECL + body):
                 self.core.monitoring.notification_sent(self.record)

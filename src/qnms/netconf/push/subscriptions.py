@@ -82,6 +82,13 @@ class _StreamTap(Subscriber):
     def offer(self, event: Event) -> bool:
         if self.closed:
             return False
+        access = self.sub.session.core.access
+        if (
+            access is not None
+            and (event := access.notification_view(self.sub.session, event)) is None
+        ):
+            self.sub.excluded += 1
+            return False
         if self.event_filter is not None:
             try:
                 content = self.event_filter(event.content)

@@ -57,8 +57,16 @@ class DatastoreTarget:
     # -- evaluation -------------------------------------------------------------------
 
     def select(self) -> tuple[float, etree._Element]:
-        """(time, selected data), with on-change-unsupported nodes left out if on-change."""
-        return self.engine.selected(self.datastore, self.full, self.filter, self.on_change)
+        """(time, selected data), with on-change-unsupported nodes left out if on-change,
+        and what the receiver may not read pruned (RFC 8641 5.4, RFC 8341)."""
+        ts, data = self.engine.selected(self.datastore, self.full, self.filter, self.on_change)
+        return ts, self._receiver_view(data)
+
+    def _receiver_view(self, data: etree._Element) -> etree._Element:
+        access = self.engine.core.access
+        if access is None or self.sub is None:
+            return data
+        return access.view(self.sub.session.username, data)
 
     def _update(self, ts: float, data: etree._Element) -> bytes:
         assert self.sub is not None
@@ -120,6 +128,8 @@ class DatastoreTarget:
 
     def start(self, sub: Subscription) -> None:
         self.sub = sub
+        if self.baseline is not None:
+            self.baseline = self._receiver_view(self.baseline)
         self._token += 1
         if isinstance(self.trigger, Periodic):
             if self.trigger.anchor is None:
