@@ -27,6 +27,8 @@ lint: bootstrap
 	@echo "lint: ruff"
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
+	@echo "lint: import contracts (pyproject.toml [tool.importlinter])"
+	@$(VENV)/bin/lint-imports --no-cache
 
 bindings: bootstrap
 	@$(PY) scripts/generate.py --out bindings --docs docs

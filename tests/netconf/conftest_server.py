@@ -23,7 +23,7 @@ from ncclient import manager
 from qnms.app.background import BackgroundLoop
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.protocol.framing import FrameDecoder, encode_message
-from qnms.netconf.protocol.server import NetconfServer, ServerOptions
+from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.yang.errors import NC_NS
 
 ncclient.transport.session.TICK = 0.005  # STACK-NOTES: 0.1 s polling otherwise

@@ -14,7 +14,7 @@ import asyncssh
 import pytest
 
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.netconf.protocol.server import NetconfServer, ServerOptions
+from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms_agents.runner import credentials
 
 pytest_plugins = ["conftest_server"]

@@ -10,8 +10,8 @@ import asyncssh
 import pytest
 from lxml import etree
 
+from qnms.netconf.protocol.notifications import Event
 from qnms.netconf.protocol.session import parse_secure
-from qnms.netconf.push.notifications import Event
 from qnms.yang.errors import NC_NS
 
 pytest_plugins = ["conftest_server"]
@@ -208,7 +208,7 @@ def test_parse_secure_rejects_dtd_before_parsing() -> None:
 
 def test_event_dataclass_is_shared_not_copied() -> None:
     """Publishing renders each event once per subscriber, from its own copy."""
-    from qnms.netconf.push.notifications import EventStream, render_notification
+    from qnms.netconf.protocol.notifications import EventStream, render_notification
 
     stream = EventStream("S", "test")
     a, b = stream.subscribe(), stream.subscribe()
@@ -222,7 +222,7 @@ def test_event_dataclass_is_shared_not_copied() -> None:
 def test_refuses_non_loopback_without_credentials(tmp_path: Any) -> None:
     from conftest_server import make_datastores
 
-    from qnms.netconf.protocol.server import NetconfServer, ServerOptions
+    from qnms.netconf.server import NetconfServer, ServerOptions
 
     for host in ("0.0.0.0", "::", "192.0.2.1"):
         server = NetconfServer(

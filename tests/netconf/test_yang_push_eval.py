@@ -9,8 +9,8 @@ import pytest
 from lxml import etree
 
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.netconf.protocol.server import NetconfServer, ServerOptions
 from qnms.netconf.push.rpcs import FilterSpec
+from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.yang import filters
 from qnms.yang.tree import resolve_qname
 

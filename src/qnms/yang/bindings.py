@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from lxml import etree
+from pyangbind.lib.yangtypes import safe_name as pb_safe
 
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.schema import Schema, SchemaNode
@@ -58,8 +59,6 @@ def binding_classes(package: str, modules: Iterable[str]) -> dict[str, type]:
 
 
 def safe_name(name: str) -> str:
-    from pyangbind.lib.yangtypes import safe_name as pb_safe
-
     return pb_safe(name)
 
 

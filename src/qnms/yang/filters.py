@@ -1,8 +1,8 @@
 """RFC 6241 filtering of ``<data>`` trees: subtree filters (section 6) and XPath (8.9).
 
 Both return a new ``<data>`` tree and never modify their input. Schema knowledge is
-optional: when the schema of the data is known (passed in, or registered by a
-``DatastoreManager``), partially selected list entries carry their keys, as clients
+optional: when the caller passes the schema of the data (each server its own), partially
+selected list entries carry their keys, as clients
 need them to tell entries apart, and identityref values compare by identity.
 """
 
@@ -17,16 +17,9 @@ from qnms.yang.schema import Schema, SchemaNode
 from qnms.yang.tree import copy_with_ns, new_data, resolve_qname, split_tag
 from qnms.yang.xpath_names import any_namespace_names
 
-_registry: dict[tuple[str, str], SchemaNode] = {}
-
-
-def register_schema(schema: Schema) -> None:
-    """Make the top-level nodes of ``schema`` known to filters called without one."""
-    _registry.update(schema.roots)
-
 
 def _top(schema: Schema | None, key) -> SchemaNode | None:
-    return schema.roots.get(key) if schema is not None else _registry.get(key)
+    return schema.roots.get(key) if schema is not None else None
 
 
 def _child(parent: SchemaNode | None, key) -> SchemaNode | None:

@@ -31,7 +31,6 @@ from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.locks import LockTable
 from qnms.netconf.datastore.storage import DatastoreError
 from qnms.netconf.interfaces import ChangeListener, StateProvider
-from qnms.yang import filters
 from qnms.yang.bindings import BindingValidator, Roots
 from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
@@ -74,7 +73,6 @@ class DatastoreManager:
         else:
             self.schema = load_schema(modules, search_dirs=search_dirs, features=features)
         self.modules = list(self.schema.modules)
-        filters.register_schema(self.schema)
         self.binder = BindingValidator(self.schema, bindings)
         self._checker = Checker(self.schema, self.binder)
         self.state_provider = state_provider

@@ -34,8 +34,8 @@ from qnms.yang.schema import Schema, SchemaNode
 from qnms.yang.tree import diff
 
 if TYPE_CHECKING:
+    from qnms.netconf.protocol.notifications import Event
     from qnms.netconf.protocol.session import NetconfSession
-    from qnms.netconf.push.notifications import Event
     from qnms.yang.changes import ConfigChange
 
 log = logging.getLogger(__name__)

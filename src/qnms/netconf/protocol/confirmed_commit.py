@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from lxml import etree
 
+from qnms.netconf.protocol.notifications import NCN_NS
 from qnms.netconf.protocol.operations import Reply, params, perr
-from qnms.netconf.push.notifications import NCN_NS
 from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
 

@@ -17,15 +17,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from qnms.yang.errors import ErrorTag, RpcError
+from qnms.yang.schema import Schema, load_schema
 from qnms.yang.schema_types import YangModule
-
-if TYPE_CHECKING:
-    from qnms.yang.schema import Schema
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +111,6 @@ def protocol_schema() -> Schema | None:
     """The schema of the state this layer serves (monitoring, yang-library, RFC 8639
     subscriptions): filters keep list keys with it, YANG-Push names nodes with it."""
     try:
-        from qnms.yang.schema import load_schema
-
         paths = [IETF_DIR / name for name in _STATE_MODULES]
         paths += sorted(PROTOCOL_DIR.glob("*.yang"))
         features = {name: list(feats) for name, feats in MODULE_FEATURES.items()}
@@ -125,22 +120,28 @@ def protocol_schema() -> Schema | None:
         return None
 
 
-@functools.cache
-def register_ietf_schema() -> bool:
-    """Tell the shared filter code the schema of the monitoring trees, so a partial
-    selection of their list entries still carries the keys (RFC 6241 6.2.5)."""
-    from qnms.yang import filters
-    from qnms.yang.schema import Schema
-
-    schema = protocol_schema()
-    if schema is None:
-        return False
-    # Only the trees served here: an agent's own copy of an imported module (say
-    # ietf-interfaces) keeps the schema its datastore registered.
-    own = {m.namespace for m in schema.modules if m.conformance == "implement"}
-    roots = {key: node for key, node in schema.roots.items() if key[0] in own}
-    filters.register_schema(Schema(schema.modules, roots, {}, {}, schema.prefixes))
-    return True
+def served_schema(own: Schema | None) -> Schema | None:
+    """The schema of everything a server answers ``<get>`` with: its datastores' modules
+    and the protocol state trees (monitoring, yang-library, subscriptions). Filters keep
+    list keys and compare identities with it (RFC 6241 6.2.5); each server has its own,
+    so two servers with different models in one process never see each other's."""
+    proto = protocol_schema()
+    if proto is None:
+        return own
+    # Only the trees served here: a datastore's own copy of an imported module (say
+    # ietf-interfaces) keeps its datastore's schema node.
+    implemented = {m.namespace for m in proto.modules if m.conformance == "implement"}
+    roots = {key: node for key, node in proto.roots.items() if key[0] in implemented}
+    if own is None:
+        return Schema(proto.modules, roots, {}, {}, proto.prefixes)
+    roots.update(own.roots)
+    return Schema(
+        [*own.modules, *proto.modules],
+        roots,
+        dict(own.rpcs),
+        dict(own.notifications),
+        {**proto.prefixes, **own.prefixes},
+    )
 
 
 def merge_modules(*groups: Iterable[YangModule]) -> list[YangModule]:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from qnms.netconf.protocol.monitoring import NCM_NS
+from qnms.yang import filters
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
+from qnms.yang.schema import Schema
 
 if TYPE_CHECKING:
     from qnms.netconf.protocol.session import NetconfSession, ServerCore
@@ -173,15 +175,16 @@ def datastore(
     return qn.localname
 
 
-def apply_filter(data: etree._Element, flt: etree._Element | None) -> etree._Element:
-    """RFC 6241 6 (subtree) and 8.9 (:xpath) filtering of a ``<data>`` tree."""
+def apply_filter(
+    data: etree._Element, flt: etree._Element | None, schema: Schema | None
+) -> etree._Element:
+    """RFC 6241 6 (subtree) and 8.9 (:xpath) filtering of a ``<data>`` tree, knowing the
+    served ``schema`` (list keys kept, identities compared by identity)."""
     if flt is None:
         return data
-    from qnms.yang import filters
-
     ftype = flt.get("type", flt.get(_Q + "type", "subtree"))
     if ftype == "subtree":
-        return filters.subtree_filter(data, flt)
+        return filters.subtree_filter(data, flt, schema)
     if ftype == "xpath":
         select = flt.get("select", flt.get(_Q + "select"))
         if select is None:
@@ -192,7 +195,7 @@ def apply_filter(data: etree._Element, flt: etree._Element | None) -> etree._Ele
                 ("bad-element", "filter"),
             )
         nsmap = {p: ns for p, ns in flt.nsmap.items() if p}
-        return filters.xpath_filter(data, select, nsmap)
+        return filters.xpath_filter(data, select, nsmap, schema)
     raise perr(
         ErrorTag.BAD_ATTRIBUTE,
         f"unknown filter type {ftype!r} (subtree or xpath)",
@@ -239,7 +242,7 @@ def op_get(s: NetconfSession, op: etree._Element) -> Reply:
     data = operational_data(s.core)
     if s.core.access is not None:  # RFC 8341: pruned before filtering, silently
         s.core.access.prune(s.username, data)
-    return [apply_filter(data, p.get("filter"))]
+    return [apply_filter(data, p.get("filter"), s.core.schema)]
 
 
 def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
@@ -249,7 +252,7 @@ def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
     data = s.core.datastores.get_config(source)  # type: ignore[arg-type]
     if s.core.access is not None:
         s.core.access.prune(s.username, data)
-    return [apply_filter(data, flt)]
+    return [apply_filter(data, flt, s.core.schema)]
 
 
 def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
@@ -389,7 +392,4 @@ def base_registry() -> OperationRegistry:
     }.items():
         reg.register(NC_NS, name, handler)
     reg.register(NCM_NS, "get-schema", op_get_schema)
-    from qnms.netconf.push.notifications import NOTIF_NS, op_create_subscription
-
-    reg.register(NOTIF_NS, "create-subscription", op_create_subscription)
     return reg

@@ -1,7 +1,7 @@
 """Wiring of the server's security policy: RFC 8341 access control on every door, the
 audit log, session admission and timeouts, login back-off, session logging.
 
-``install_security(server)`` is called once by ``NetconfServer``; the policies live
+``install_security(server)`` is called once by ``ProtocolServer``; the policies live
 in ``access`` (NACM), ``audit``, ``limits`` and ``auth``.
 """
 
@@ -18,13 +18,13 @@ from qnms.netconf.protocol.monitoring import protocol_schema
 from qnms.netconf.protocol.nacm import initial_config
 
 if TYPE_CHECKING:
-    from qnms.netconf.protocol.server import NetconfServer
+    from qnms.netconf.protocol.server import ProtocolServer
     from qnms.netconf.protocol.session import NetconfSession
 
 log = logging.getLogger("qnms.netconf.protocol.server")
 
 
-def install_security(server: NetconfServer) -> None:
+def install_security(server: ProtocolServer) -> None:
     opts, ds, core = server.options, server.datastores, server.core
     access = AccessControl(
         ds,

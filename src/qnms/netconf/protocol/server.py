@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import asyncssh
 
@@ -33,7 +34,12 @@ from qnms.netconf.protocol.monitoring import (
     Monitoring,
     ietf_modules,
     merge_modules,
-    register_ietf_schema,
+    served_schema,
+)
+from qnms.netconf.protocol.notifications import (
+    NOTIF_NS,
+    NotificationHub,
+    op_create_subscription,
 )
 from qnms.netconf.protocol.operations import Handler, OperationRegistry, base_registry
 from qnms.netconf.protocol.security import install_security
@@ -44,8 +50,6 @@ from qnms.netconf.protocol.session import (
     ServerCore,
     SessionOptions,
 )
-from qnms.netconf.push.notifications import NotificationHub
-from qnms.netconf.push.subscriptions import install as install_subscriptions
 from qnms.yang.schema_types import YangModule
 
 log = logging.getLogger(__name__)
@@ -74,7 +78,7 @@ class ServerOptions:
     """Where to listen, who may log in, and the per-session limits."""
 
     host: str = "127.0.0.1"
-    port: int = 830  # 0 picks a free port; read NetconfServer.port after start()
+    port: int = 830  # 0 picks a free port; read the server.port after start()
     state_dir: Path = Path("state")
     users: dict[str, str] = field(default_factory=dict)  # username -> password
     authorized_keys: Path | None = None  # keys per user: see qnms.netconf.protocol.auth
@@ -126,7 +130,7 @@ def load_host_key(state_dir: Path) -> asyncssh.SSHKey:
     return key
 
 
-class NetconfServer:
+class ProtocolServer:
     """A NETCONF server over one ``Datastores`` implementation.
 
     ``modules`` defaults to ``datastores.modules``; the IETF modules this layer
@@ -150,12 +154,12 @@ class NetconfServer:
         lock_source = getattr(datastores, "locks", None)
         if callable(lock_source):
             self.monitoring.lock_source = lock_source
-        register_ietf_schema()
         self.hub = NotificationHub(
             session_lookup=self.monitoring.sessions.get,
             queue_size=self.options.notification_queue_size,
         )
         self.operations: OperationRegistry = base_registry()
+        self.operations.register(NOTIF_NS, "create-subscription", op_create_subscription)
         self.capabilities = self._capabilities()
         self.monitoring.capabilities = self.capabilities
         self.core = ServerCore(
@@ -165,6 +169,7 @@ class NetconfServer:
             operations=self.operations,
             capabilities=self.capabilities,
             state_providers=list(state_providers),
+            schema=served_schema(getattr(datastores, "schema", None)),
             options=SessionOptions(
                 max_message_size=self.options.max_message_size,
                 max_depth=self.options.max_depth,
@@ -173,7 +178,6 @@ class NetconfServer:
             ),
         )
         self.core.emit_config_changes = not self._hook_change_listener()
-        self.subscriptions, self.yang_push = install_subscriptions(self)
         self.confirmed_commits = confirmed_commit.install(self.core, datastores)
         with_defaults.install(self.core)
         self._ids = itertools.count(1)
@@ -183,12 +187,9 @@ class NetconfServer:
         install_security(self)
 
     def state_changed(self) -> None:
-        """The agent's live state changed: on-change subscriptions re-evaluate.
-
-        Safe from any thread and cheap (calls are coalesced); see
-        ``qnms.netconf.push.yang_push`` for the whole contract.
-        """
-        self.yang_push.state_changed()
+        """The live state behind ``<get>`` changed. The protocol core itself keeps
+        nothing derived from it; a server with subscriptions re-evaluates them
+        (``qnms.netconf.server.NetconfServer``)."""
 
     def _hook_change_listener(self) -> bool:
         """Let the datastore report every change to running (RFC 6470), if it can;
@@ -248,7 +249,6 @@ class NetconfServer:
         self.access.seed()
         self.idle.start()
         self.hub.bind_loop(asyncio.get_running_loop())
-        self.yang_push.bind_loop(asyncio.get_running_loop())
         self._acceptor = await asyncssh.create_server(
             lambda: _SSHServer(self),
             opts.host,
@@ -295,7 +295,7 @@ class NetconfServer:
                 log.warning("NETCONF listener did not close in time")
             self._acceptor = None
 
-    async def __aenter__(self) -> NetconfServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -309,7 +309,7 @@ class NetconfServer:
 class _SSHServer(asyncssh.SSHServer):
     """Authentication and channel admission for one SSH connection."""
 
-    def __init__(self, server: NetconfServer) -> None:
+    def __init__(self, server: ProtocolServer) -> None:
         self._server = server
         self._conn: asyncssh.SSHServerConnection | None = None
         self._admission = Admission(server.slots)
@@ -353,7 +353,7 @@ class _SSHServer(asyncssh.SSHServer):
 class _Channel(asyncssh.SSHServerSession):
     """One SSH channel carrying the netconf subsystem; bridges bytes to the session."""
 
-    def __init__(self, server: NetconfServer, done: Callable[[], None]) -> None:
+    def __init__(self, server: ProtocolServer, done: Callable[[], None]) -> None:
         self._server = server
         self._chan: asyncssh.SSHServerChannel | None = None
         self._session: NetconfSession | None = None

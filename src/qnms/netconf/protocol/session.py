@@ -26,13 +26,14 @@ from qnms.netconf.protocol.framing import (
     encode_message,
 )
 from qnms.netconf.protocol.monitoring import Monitoring, SessionRecord
-from qnms.netconf.push.notifications import (
+from qnms.netconf.protocol.notifications import (
     NotificationHub,
     Subscriber,
     TerminationReason,
     render_notification,
 )
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError, RpcErrors
+from qnms.yang.schema import Schema
 from qnms.yang.secure_xml import parse_secure
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ class ServerCore:
     # Called when a session closes, before its transport goes (e.g. to end its RFC 8639
     # subscriptions); each hook gets the closing session.
     session_closed: list[Callable[[NetconfSession], None]] = field(default_factory=list)
-    access: Any = None  # qnms.netconf.access.AccessControl (RFC 8341), if enforced
+    access: Any = None  # qnms.netconf.protocol.access.AccessControl (RFC 8341), if enforced
+    schema: Schema | None = None  # what the server serves: datastores + protocol state
 
 
 class NetconfSession:

@@ -95,7 +95,7 @@ def _read_handler(original: Handler, config_only: bool) -> Handler:
             return reply
         data = reply[0]
         apply_mode(schema, data, mode, config_only=config_only)
-        return [apply_filter(data, flt), *reply[1:]]
+        return [apply_filter(data, flt, s.core.schema), *reply[1:]]
 
     return handler
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from lxml import etree
 
 from qnms.netconf.protocol.monitoring import rfc3339
+from qnms.netconf.protocol.notifications import Event
 from qnms.netconf.push.errors import NOTIF_NS, SN_NS, TargetKind, identity_text
-from qnms.netconf.push.notifications import Event
 from qnms.netconf.push.yang_patch import event_time
 
 if TYPE_CHECKING:

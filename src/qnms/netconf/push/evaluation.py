@@ -96,7 +96,7 @@ class FastFilter:
                 if schema is None:
                     return None
                 _absorb(schema, node, entry, other[2], skip=node.keys)  # type: ignore[index]
-            return tree if exact else filters.subtree_filter(tree, flt)
+            return tree if exact else filters.subtree_filter(tree, flt, schema)
         if key not in self._specs:
             self._specs[key] = compile_structural(flt)
         spec = self._specs[key]

@@ -140,8 +140,10 @@ class Selection:
             return data
         if flt.kind == "subtree":
             out = self.fast.evaluate([(data, (id(data),))], flt.element, flt.key, None, cache)
-            return out if out is not None else filters.subtree_filter(data, flt.element)
-        return filters.xpath_filter(data, flt.select, flt.nsmap)
+            if out is not None:
+                return out
+            return filters.subtree_filter(data, flt.element, self.core.schema)
+        return filters.xpath_filter(data, flt.select, flt.nsmap, self.core.schema)
 
     # -- reading filters --------------------------------------------------------------
 

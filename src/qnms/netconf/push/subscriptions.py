@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Literal
 
 from lxml import etree
 
+from qnms.netconf.protocol.notifications import Event, EventStream, Subscriber
 from qnms.netconf.protocol.operations import Reply, perr
 from qnms.netconf.push.delivery import (
     Pump,
@@ -45,7 +46,6 @@ from qnms.netconf.push.delivery import (
     state_notification,
 )
 from qnms.netconf.push.errors import DS_NS, SN_NS, YP_NS, TargetKind, sub_error
-from qnms.netconf.push.notifications import Event, EventStream, Subscriber
 from qnms.netconf.push.rpcs import (
     ESTABLISH_PARAMS,
     ID_PARAMS,
@@ -64,7 +64,6 @@ from qnms.yang.errors import ErrorTag
 from qnms.yang.tree import new_data
 
 if TYPE_CHECKING:
-    from qnms.netconf.protocol.server import NetconfServer
     from qnms.netconf.protocol.session import NetconfSession, ServerCore
     from qnms.netconf.push.yang_push import YangPush
 
@@ -110,9 +109,9 @@ def event_matcher(flt: FilterSpec) -> Callable[[etree._Element], etree._Element 
         data = new_data()
         data.append(copy.deepcopy(content))  # the event is shared by all subscribers
         if flt.kind == "subtree":
-            out = filters.subtree_filter(data, flt.element)
+            out = filters.subtree_filter(data, flt.element, None)  # event content
         else:
-            out = filters.xpath_filter(data, flt.select, flt.nsmap)
+            out = filters.xpath_filter(data, flt.select, flt.nsmap, None)
         kids = [c for c in out if isinstance(c.tag, str)]
         return kids[0] if kids else None
 
@@ -341,33 +340,3 @@ class SubscriptionManager:
                 sub.outbox.data
             )
         return [streams, subs]
-
-
-def install(server: NetconfServer) -> tuple[SubscriptionManager, YangPush]:
-    """Serve RFC 8639 dynamic subscriptions and RFC 8641 YANG-Push on ``server``."""
-    from qnms.netconf.push.yang_push import YangPush
-
-    o = server.options
-    options = SubscriptionOptions(
-        queue_size=o.notification_queue_size,
-        max_subscriptions=o.max_subscriptions,
-        max_per_session=o.max_subscriptions_per_session,
-        min_period_cs=o.min_period_cs,
-        max_update_size=o.max_update_size,
-        on_change_poll=o.on_change_poll,
-        on_change_unsupported=tuple(o.on_change_unsupported),
-    )
-    push = YangPush(server.core, options)
-    mgr = SubscriptionManager(server.core, options, push)
-    for name, handler in {
-        "establish-subscription": mgr.establish,
-        "modify-subscription": mgr.modify,
-        "delete-subscription": mgr.delete,
-        "kill-subscription": mgr.kill,
-    }.items():
-        server.register_operation(SN_NS, name, handler)
-    server.register_operation(YP_NS, "resync-subscription", mgr.resync)
-    server.core.state_providers.append(mgr)
-    server.core.session_closed.append(mgr.session_closed)
-    server.hub.change_listeners.append(push.config_changed)
-    return mgr, push

@@ -20,12 +20,13 @@ from lxml import etree
 
 from qnms.netconf.push.errors import DS_NS, YP_NS, Rpc, sub_error
 from qnms.netconf.push.rpcs import FilterSpec
+from qnms.netconf.push.triggers import OnChange, Periodic, guarded
 from qnms.netconf.push.yang_patch import diff, event_time, push_change_update, push_update
-from qnms.netconf.push.yang_push import OnChange, Periodic, YangPush, guarded
 from qnms.yang.errors import RpcError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the engine imports this module, not the reverse
     from qnms.netconf.push.delivery import Subscription
+    from qnms.netconf.push.yang_push import YangPush
 
 _Q = f"{{{YP_NS}}}"
 

@@ -40,7 +40,6 @@ import copy
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -56,6 +55,8 @@ from qnms.netconf.push.rpcs import (
     parse_uint32,
 )
 from qnms.netconf.push.selection import Selection, prune
+from qnms.netconf.push.target import DatastoreTarget
+from qnms.netconf.push.triggers import OnChange, Periodic, guarded
 from qnms.netconf.push.yang_patch import PathNamer
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.tree import split_tag
@@ -63,26 +64,12 @@ from qnms.yang.tree import split_tag
 if TYPE_CHECKING:
     from qnms.netconf.protocol.session import ServerCore
     from qnms.netconf.push.delivery import SubscriptionOptions
-    from qnms.netconf.push.target import DatastoreTarget
     from qnms.yang.schema import Schema
 
 log = logging.getLogger(__name__)
 _Q = f"{{{YP_NS}}}"
 CHANGE_TYPES = ("create", "delete", "insert", "move", "replace")
 _DATASTORES = {"operational", "running"}
-
-
-@dataclass(frozen=True)
-class Periodic:
-    period_cs: int
-    anchor: float | None = None  # epoch seconds
-
-
-@dataclass(frozen=True)
-class OnChange:
-    dampening_cs: int = 0
-    sync_on_start: bool = True
-    excluded: frozenset[str] = frozenset()
 
 
 class YangPush:
@@ -260,7 +247,6 @@ class YangPush:
         flt = parse_filter(p, DATASTORE_FILTER_NAMES, rpc=rpc, kind="datastore")  # type: ignore[arg-type]
         prev = getattr(old, "trigger", None)
         trigger = self._trigger(p, rpc, prev)
-        from qnms.netconf.push.target import DatastoreTarget
 
         target = DatastoreTarget(self, name, flt, trigger)
         self.batch(lambda: target.check(rpc))
@@ -314,21 +300,6 @@ class YangPush:
                 raise bad_value("excluded-change", f"unknown change type {value!r}")
             excluded.add(value)
         return OnChange(damp, sync, frozenset(excluded))
-
-
-_last_failure = [0.0]
-
-
-def guarded(fn: Callable[[], object]) -> None:
-    """One subscription's failure (a state provider raising) must not stop the others
-    sharing its instant, nor its own schedule; it is logged at most every 10 s."""
-    try:
-        fn()
-    except Exception:
-        now = time.monotonic()
-        if now - _last_failure[0] >= 10.0:
-            _last_failure[0] = now
-            log.exception("YANG-Push evaluation failed (repeats are not logged for 10 s)")
 
 
 def _only(el: etree._Element, kids: dict, allowed: set[str]) -> None:

@@ -333,12 +333,12 @@ def _event_filter(flt: etree._Element | None) -> EventFilter | None:
     for child in flt:
         nc_flt.append(etree.fromstring(etree.tostring(child)))
     probe = etree.Element(_Q + "data", nsmap={None: NC_NS})
-    apply_filter(probe, nc_flt)
+    apply_filter(probe, nc_flt, None)  # a bad filter fails now, not at the first event
 
     def match(content: etree._Element) -> etree._Element | None:
         data = etree.Element(_Q + "data", nsmap={None: NC_NS})
         data.append(etree.fromstring(etree.tostring(content)))
-        out = apply_filter(data, nc_flt)
+        out = apply_filter(data, nc_flt, None)  # event content: no datastore schema
         kids = [c for c in out if isinstance(c.tag, str)]
         return kids[0] if kids else None
 
