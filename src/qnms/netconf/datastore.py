@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,12 @@ from qnms.netconf.tree import Change, as_data_tree, diff, merge_into, new_data
 from qnms.netconf.validation import Problem, validate_tree
 
 log = logging.getLogger(__name__)
+PreApplyCheck = Callable[[etree._Element, etree._Element, int], None]
+"""Called with (current running tree, proposed running tree, session id) after the
+schema checks and before a change to running is applied (edit-config, commit,
+copy-config); it may raise ``RpcError`` to refuse the change, which is then not applied.
+Applications built on the core (the orchestrator's admission control) put their
+semantic checks here so a refusal is an rpc-error on the edit itself."""
 NAMES = ("running", "candidate", "startup")
 _P = ErrorType.PROTOCOL
 
@@ -80,6 +86,7 @@ class DatastoreManager:
         self._locks = LockTable()
         self._dirty = False  # candidate differs from running by uncommitted edits
         self._listeners: list[ChangeListener] = []
+        self.pre_apply_checks: list[PreApplyCheck] = []
         self._stores: dict[str, Store] = {}
         self._load(initial, lazy_bindings)
 
@@ -166,6 +173,10 @@ class DatastoreManager:
                 store.roots = roots
             return store.roots
 
+    def _pre_apply(self, old: etree._Element, new: etree._Element, session_id: int) -> None:
+        for check in list(self.pre_apply_checks):
+            check(old, new, session_id)
+
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 
@@ -246,6 +257,8 @@ class DatastoreManager:
                 thunks, problems = self._checker.check(store, work, changes, semantic=semantic)
                 if problems:
                     raise_problems(problems)
+            if target == "running" and changes:
+                self._pre_apply(store.tree, work, session_id)
             if test_option != "test-only" and changes:
                 self._install(target, work, thunks, changes, session_id)
             if errors:
@@ -278,6 +291,8 @@ class DatastoreManager:
                 thunks, store.roots = [], None
             if problems:
                 raise_problems(problems)
+            if target == "running" and changes:
+                self._pre_apply(store.tree, tree, session_id)
             self._install(target, tree, thunks, changes, session_id)
             if target == "candidate":
                 self._dirty = tree is not self._stores["running"].tree
@@ -329,6 +344,8 @@ class DatastoreManager:
             thunks, problems = self._checker.check(run, cand.tree, changes, values=not cand.checked)
             if problems:
                 raise_problems(problems)
+            if changes:
+                self._pre_apply(run.tree, cand.tree, session_id)
             self._dirty = False
             self._install("running", cand.tree, thunks, changes, session_id)
             return [c.public() for c in changes]
