@@ -1,13 +1,16 @@
-"""Real agents of the default network over SSH on 127.0.0.1, and an orchestrator on them.
+"""Real agents of the default network over SSH on 127.0.0.1, and orchestrators on them.
 
 Everything runs on one background event loop in this process, on free ports, exactly
 as separate processes would: the orchestrator reaches the agents only over NETCONF.
-Every agent and orchestrator started here is stopped at teardown.
+Every agent and orchestrator started here is stopped at teardown. ``fleet`` is one
+set per test (tests that change or break agents); ``shared_fleet`` one per module
+(tests whose requests are refused and so change nothing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -21,70 +24,85 @@ from qnms_agents.base import Agent
 from qnms_agents.runner import network_agents
 
 
+@dataclass
+class Fleet:
+    """A background loop, the default network's agents, and orchestrators on them."""
+
+    bg: BackgroundLoop
+    root: Path
+    network: Network
+    agents: dict[str, Agent] = field(default_factory=dict)  # "stratum:name"
+    orchestrators: list[Orchestrator] = field(default_factory=list)
+
+    def start_agents(self) -> None:
+        for agent in network_agents(
+            self.network,
+            base_port=0,
+            host="127.0.0.1",
+            users={USER: PASSWORD},
+            authorized_keys=None,
+            state_root=self.root / "agents",
+        ):
+            self.bg.run(agent.start())
+            self.agents[f"{agent.config.stratum}:{agent.config.name}"] = agent
+
+    def start_orchestrator(self, state_dir: Path | None = None) -> Orchestrator:
+        inventory = [
+            AgentAddress(a.config.stratum, a.config.name, "127.0.0.1", a.port, USER, PASSWORD)
+            for a in self.agents.values()
+        ]
+        config = OrchestratorConfig(
+            agents=inventory,
+            state_dir=state_dir or self.root / "orchestrator",
+            users={USER: PASSWORD},
+            applications=self.network.applications,
+        )
+        orch = self.bg.run(_build(config))
+        self.bg.run(orch.start())
+        self.orchestrators.append(orch)
+        return orch
+
+    def stop_orchestrator(self, orch: Orchestrator) -> None:
+        if orch in self.orchestrators:
+            self.orchestrators.remove(orch)
+            self.bg.run(orch.stop())
+
+    def stop_agent(self, key: str) -> None:
+        agent = self.agents.pop(key)
+        self.bg.run(agent.stop())
+
+    def close(self) -> None:
+        for orch in list(self.orchestrators):
+            self.stop_orchestrator(orch)
+        for agent in reversed(list(self.agents.values())):
+            self.bg.run(agent.stop())
+        self.agents.clear()
+
+
+async def _build(config: OrchestratorConfig) -> Orchestrator:
+    return Orchestrator(config)
+
+
 @pytest.fixture(scope="session")
 def network() -> Network:
     return load_network()
 
 
-@pytest.fixture
-def bg() -> Iterator[BackgroundLoop]:
-    with BackgroundLoop() as loop:
-        yield loop
+def _fleet(root: Path, network: Network) -> Iterator[Fleet]:
+    with BackgroundLoop() as bg:
+        fleet = Fleet(bg, root, network)
+        try:
+            fleet.start_agents()
+            yield fleet
+        finally:
+            fleet.close()
 
 
 @pytest.fixture
-def agents(bg: BackgroundLoop, tmp_path: Path, network: Network) -> Iterator[dict[str, Agent]]:
-    """Every agent of the default network, by "stratum:name"."""
-    built = network_agents(
-        network,
-        base_port=0,
-        host="127.0.0.1",
-        users={USER: PASSWORD},
-        authorized_keys=None,
-        state_root=tmp_path / "agents",
-    )
-    started: list[Agent] = []
-    try:
-        for agent in built:
-            bg.run(agent.start())
-            started.append(agent)
-        yield {f"{a.config.stratum}:{a.config.name}": a for a in started}
-    finally:
-        for agent in reversed(started):
-            bg.run(agent.stop())
+def fleet(tmp_path: Path, network: Network) -> Iterator[Fleet]:
+    yield from _fleet(tmp_path, network)
 
 
-@pytest.fixture
-def start_orchestrator(
-    bg: BackgroundLoop, tmp_path: Path, network: Network, agents: dict[str, Agent]
-) -> Iterator[Callable[..., Orchestrator]]:
-    running: list[Orchestrator] = []
-
-    def start(state_dir: Path | None = None) -> Orchestrator:
-        inventory = [
-            AgentAddress(a.config.stratum, a.config.name, "127.0.0.1", a.port, USER, PASSWORD)
-            for a in agents.values()
-        ]
-        config = OrchestratorConfig(
-            agents=inventory,
-            state_dir=state_dir or tmp_path / "orchestrator",
-            users={USER: PASSWORD},
-            applications=network.applications,
-        )
-        orch = bg.run(_build(config))
-        bg.run(orch.start())
-        running.append(orch)
-        return orch
-
-    yield start
-    for orch in running:
-        stop(bg, orch)
-
-
-def stop(bg: BackgroundLoop, orch: Orchestrator) -> None:
-    if orch.server._acceptor is not None:
-        bg.run(orch.stop())
-
-
-async def _build(config: OrchestratorConfig) -> Orchestrator:
-    return Orchestrator(config)
+@pytest.fixture(scope="module")
+def shared_fleet(tmp_path_factory: pytest.TempPathFactory, network: Network) -> Iterator[Fleet]:
+    yield from _fleet(tmp_path_factory.mktemp("fleet"), network)

@@ -67,7 +67,8 @@ class TransactionResult:
         return "; ".join(f"{k}: {v}" for k, v in self.failures.items())
 
 
-PhaseHook = Callable[[Phase], Awaitable[None]]
+PhaseHook = Callable[[Phase, list[str]], Awaitable[None]]
+"""Awaited before each phase with the agents of the transaction (fault injection)."""
 
 
 class Transaction:
@@ -97,7 +98,7 @@ class Transaction:
 
     async def _phase(self, phase: Phase, fn: Callable[[str, object], object]) -> dict[str, str]:
         if self.on_phase is not None:
-            await self.on_phase(phase)
+            await self.on_phase(phase, list(self.edits))
         retry = phase == Phase.LOCK
         results = await self.sb.fan_out(self.edits, phase.value, fn, retry=retry)
         return {k: r.message for k, r in results.items() if isinstance(r, SouthboundError)}

@@ -1,0 +1,163 @@
+"""Provisioning service units end to end: northbound edit-config in, agent config out."""
+
+from __future__ import annotations
+
+import time
+
+from conftest import Fleet
+from orch_support import (
+    ALICE,
+    BOB,
+    NS,
+    allocations,
+    connect,
+    delete_xml,
+    poll,
+    unit_state,
+    unit_xml,
+)
+
+from qnms.orchestrator.intent import read_units
+from qnms.orchestrator.transaction import Phase
+
+STATE_CHANGE = "{urn:qnms:yang:qnms-service}service-unit-state-change"
+
+
+def wait_state(m, name: str, *states: str, timeout: float = 20.0):
+    def ready():
+        unit = unit_state(m, name)
+        if unit is not None and unit.findtext("s:state", namespaces=NS) in states:
+            return unit
+        return None
+
+    return poll(ready, timeout, f"{name} in {states}")
+
+
+def path_of(unit) -> list[str]:
+    return unit.xpath("s:path/s:hop/s:node/text()", namespaces=NS)
+
+
+def nothing_allocated(fleet: Fleet) -> dict[str, dict[str, list[str]]]:
+    """Every agent's allocations that are not empty (so {} means a clean network)."""
+    found = {k: allocations(a.port) for k, a in fleet.agents.items()}
+    return {k: v for k, v in found.items() if any(v.values())}
+
+
+def test_a_unit_is_allocated_on_every_agent_of_its_path_and_released_on_delete(
+    fleet: Fleet,
+) -> None:
+    orch = fleet.start_orchestrator()
+    with connect(orch.port) as m:
+        m.create_subscription()
+        t0 = time.perf_counter()
+        m.edit_config(target="running", config=unit_xml("su1"))
+        unit = wait_state(m, "su1", "establishing", "failed")
+        elapsed = time.perf_counter() - t0
+        assert unit.findtext("s:state", namespaces=NS) == "establishing", unit.findtext(
+            "s:failure-reason", namespaces=NS
+        )
+        hops = path_of(unit)
+        assert hops[0] == "madqci-alice" and hops[-1] == "madqci-bob" and len(hops) == 3
+        assert unit.xpath("s:qui/s:id/text()", namespaces=NS) == ["su1.madqci"]
+        urns = unit.xpath("s:identifier/s:urn/text()", namespaces=NS)
+        assert urns[0].startswith(ALICE + "?=nonce=") and urns[1].startswith(BOB + "?=nonce=")
+        assert urns[2].startswith("urn:qkd:lifecycle?=size=10&valid-until=")
+        estimated = float(unit.findtext("s:qos/s:measured/s:estimated-fidelity", namespaces=NS))
+        assert 0.8 <= estimated < 0.95
+        for node in hops:
+            got = allocations(fleet.agents[f"qfs:{node}"].port)
+            assert got["qui"] == ["su1.madqci"] and got["forwarding"] == ["su1.madqci"], node
+        for node in ("madqci-alice", "madqci-bob"):
+            assert allocations(fleet.agents[f"ss:{node}"].port)["store"] == ["su1"]
+        assert set(nothing_allocated(fleet)) == {f"qfs:{n}" for n in hops} | {
+            "ss:madqci-alice",
+            "ss:madqci-bob",
+        }
+        states = []
+        while (note := m.take_notification(timeout=2)) is not None:
+            event = note.notification_ele.find(f".//{STATE_CHANGE}")
+            if event is not None:
+                states.append(event.findtext("{urn:qnms:yang:qnms-service}state"))
+        assert states == ["requested", "admitted", "establishing"]
+        print(f"provisioning latency (edit to establishing seen): {elapsed * 1000:.0f} ms")
+
+        m.edit_config(target="running", config=delete_xml("su1"))
+        poll(lambda: not nothing_allocated(fleet) or None, 20, "release on every agent")
+        assert unit_state(m, "su1") is None
+
+
+def test_dry_run_returns_each_agents_edit_and_applies_nothing(fleet: Fleet) -> None:
+    orch = fleet.start_orchestrator()
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=unit_xml("probe"), test_option="test-only")
+        running = m.get_config(source="running").data_ele
+    from lxml import etree
+
+    config = etree.fromstring(unit_xml("probe").encode())
+    config.tag = "{urn:ietf:params:xml:ns:netconf:base:1.0}data"
+    intent = read_units(config)["probe"]
+    edits = fleet.bg.call(lambda: orch.controller.dry_run(intent))
+    assert {k.split(":")[0] for k in edits} == {"qfs", "ss"} and len(edits) == 5
+    assert all("probe.madqci" in xml for k, xml in edits.items() if k.startswith("qfs:"))
+    assert running.find(".//s:service-unit", NS) is None
+    assert nothing_allocated(fleet) == {}
+
+
+def test_an_agent_failing_mid_transaction_leaves_no_partial_allocation(fleet: Fleet) -> None:
+    orch = fleet.start_orchestrator()
+    victim: list[str] = []
+
+    async def stop_the_repeater_before_commit(phase: Phase, agents: list[str]) -> None:
+        """Every agent of the first path is locked and edited; its repeater then dies."""
+        if phase == Phase.COMMIT and not victim:
+            key = next(k for k in agents if k in ("qfs:madqci-r1", "qfs:madqci-r2"))
+            victim.append(key)
+            await fleet.agents[key].stop()
+
+    orch.controller.phase_hook = stop_the_repeater_before_commit
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=unit_xml("su-fault"))
+        unit = wait_state(m, "su-fault", "establishing", "failed")
+    assert victim, "the fault was injected"
+    fleet.agents.pop(victim[0])  # already stopped
+    hops = path_of(unit)
+    assert unit.findtext("s:state", namespaces=NS) == "establishing"
+    assert victim[0].split(":")[1] not in hops  # established on the alternative path
+    expected = {f"qfs:{n}" for n in hops} | {"ss:madqci-alice", "ss:madqci-bob"}
+    left = nothing_allocated(fleet)
+    assert set(left) == expected
+    for key in expected:  # one allocation each: nothing left over from the failed path
+        assert len(left[key]["qui"] + left[key]["store"]) == 1, (key, left[key])
+    for key in ("qfs:madqci-alice", "qfs:madqci-bob"):
+        with connect(fleet.agents[key].port) as agent:
+            entry = agent.get_config(source="running").data_ele.find(".//q:entry", NS)
+            neighbour = entry.findtext("q:upstream", namespaces=NS) or entry.findtext(
+                "q:downstream", namespaces=NS
+            )
+            assert neighbour == hops[1]
+
+
+def test_units_survive_an_orchestrator_restart_and_can_then_be_released(fleet: Fleet) -> None:
+    orch = fleet.start_orchestrator()
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=unit_xml("su-keep"))
+        before = wait_state(m, "su-keep", "establishing")
+    state_dir = orch.config.state_dir
+    fleet.stop_orchestrator(orch)
+    again = fleet.start_orchestrator(state_dir)
+    with connect(again.port) as m:
+        after = wait_state(m, "su-keep", "establishing")
+        ids = "s:identifier/s:urn/text()"
+        assert after.xpath(ids, namespaces=NS) == before.xpath(ids, namespaces=NS)
+        assert path_of(after) == path_of(before)
+        m.edit_config(target="running", config=delete_xml("su-keep"))
+        poll(lambda: not nothing_allocated(fleet) or None, 20, "release after restart")
+
+
+def test_an_expired_unit_releases_its_allocations(fleet: Fleet) -> None:
+    orch = fleet.start_orchestrator()
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=unit_xml("su-short", valid_for=3))
+        wait_state(m, "su-short", "establishing", "expired")
+        wait_state(m, "su-short", "expired", timeout=15)
+        assert nothing_allocated(fleet) == {}
