@@ -100,9 +100,14 @@ class Controller:
 
     # -- start / stop ------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Discover the network and take back the units the store remembers."""
+    async def start(self, wait: float = 0.0) -> None:
+        """Discover the network (waiting up to ``wait`` seconds for agents that do not
+        answer yet) and take back the units the store remembers."""
+        deadline = time.monotonic() + wait
         self.discovery = await discover(self.sb)
+        while self.discovery.unreachable and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            self.discovery = await discover(self.sb)
         self.ledger = CapacityLedger.from_topology(self.topology)
         for name, (rec, _fp) in self.store.load().items():
             self.records[name] = rec

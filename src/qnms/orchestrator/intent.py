@@ -9,6 +9,7 @@ changes it for an existing unit is a change of intent, not a re-send.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -20,9 +21,13 @@ _N = {"s": SVC}
 
 
 def unit_path(name: str, leaf: str = "") -> str:
-    """Instance-identifier of a unit (or one of its descendants) for ``error-path``."""
+    """Instance-identifier of a unit (or one of its descendants) for ``error-path``;
+    ``leaf`` is a relative path without prefixes (``endpoint[urn='x']/urn``)."""
     base = f"/svc:service-units/svc:service-unit[svc:name='{name}']"
-    return base + "".join(f"/svc:{step}" for step in leaf.split("/") if step)
+    steps = re.split(r"/(?![^\[]*\])", leaf)  # slashes inside key values stay
+    return base + "".join(
+        "/svc:" + re.sub(r"\[(\w[\w-]*)=", r"[svc:\1=", step) for step in steps if step
+    )
 
 
 PATH_NS = {"svc": SVC}

@@ -137,8 +137,6 @@ def unit_state_element(rec: UnitRecord) -> etree._Element:
         _e(m, "estimated-fidelity", f"{min(max(est.fidelity, 0.0), 1.0):.6f}")
         _e(m, "generation-rate", f"{est.rate:.3f}")
         _e(m, "success-probability", f"{min(est.success_probability, 1.0):.6f}")
-        if rec.provision_ms is not None:
-            _e(m, "establishment-latency", f"{rec.provision_ms:.3f}")
         _e(m, "quantum-communication-latency", f"{est.classical_latency_ms:.3f}")
         _e(m, "swapping-depth", min(est.swaps, 255))
         _e(m, "loss", f"{est.loss_db:.4f}")

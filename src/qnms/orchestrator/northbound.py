@@ -42,6 +42,7 @@ class OrchestratorConfig:
     users: dict[str, str] = field(default_factory=lambda: {"admin": "admin"})
     applications: list[dict[str, Any]] = field(default_factory=list)  # RFC 7951, seeds running
     confirm_timeout: int = 30
+    discovery_wait: float = 0.0  # seconds to wait for agents that do not answer yet
     access_check: AccessCheck | None = None
 
 
@@ -99,7 +100,7 @@ class Orchestrator:
 
     async def start(self) -> None:
         """Discover, start serving, then reconcile intent with what the store holds."""
-        await self.controller.start()
+        await self.controller.start(self.config.discovery_wait)
         await self.server.start()
         self.controller.sync(self.datastores.get_config("running"))
         topo = self.controller.topology
