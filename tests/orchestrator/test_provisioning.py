@@ -161,3 +161,25 @@ def test_an_expired_unit_releases_its_allocations(fleet: Fleet) -> None:
         wait_state(m, "su-short", "establishing", "expired")
         wait_state(m, "su-short", "expired", timeout=15)
         assert nothing_allocated(fleet) == {}
+
+
+def test_a_unit_becomes_active_once_both_endpoint_stores_report_its_size(fleet: Fleet) -> None:
+    orch = fleet.start_orchestrator()
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=unit_xml("su-deliver"))
+        wait_state(m, "su-deliver", "establishing")
+        delivered = {
+            "type": "pair-delivered",
+            "allocation": "su-deliver",
+            "endpoints": ["madqci-alice", "madqci-bob"],
+            "fidelity": 0.86,
+            "held": True,
+        }
+        for node in ("madqci-alice", "madqci-bob"):  # what the twin's bus feed would do
+            live = fleet.agents[f"ss:{node}"].live
+            fleet.bg.call(lambda live=live: [live.apply(delivered) for _ in range(10)])
+        unit = wait_state(m, "su-deliver", "active")
+        assert unit.findtext("s:delivery/s:delivered-units", namespaces=NS) == "10"
+        achieved = unit.findtext("s:qos/s:measured/s:achieved-fidelity", namespaces=NS)
+        assert achieved == "0.860000"
+        assert unit.findtext("s:timestamps/s:activated", namespaces=NS)

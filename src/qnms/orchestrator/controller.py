@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import secrets
 import time
 from collections.abc import Callable
-from typing import Any
 
 from lxml import etree
 
@@ -33,10 +31,7 @@ from qnms.orchestrator.admission import (
 from qnms.orchestrator.discovery import Discovery, discover
 from qnms.orchestrator.edits import (
     AllocationPlan,
-    EndpointBinding,
-    HopAllocation,
     agent_edits,
-    qui_id,
 )
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
 from qnms.orchestrator.lifecycle import (
@@ -50,11 +45,12 @@ from qnms.orchestrator.lifecycle import (
     state_change_notification,
     unit_state_element,
 )
+from qnms.orchestrator.monitor import monitor_loop
 from qnms.orchestrator.paths import PathEstimate
+from qnms.orchestrator.planning import build_plan, memory_picker
 from qnms.orchestrator.southbound import Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.transaction import PhaseHook, Transaction, remove_everywhere
-from qnms.service.identifiers import ServiceUnitId
 
 log = logging.getLogger(__name__)
 AccessCheck = Callable[[int, ServiceIntent], None]
@@ -73,12 +69,14 @@ class Controller:
         confirm_timeout: int = 30,
         access_check: AccessCheck | None = None,
         expiry_period: float = 0.5,
+        monitor_period: float = 1.0,
     ) -> None:
         self.sb = southbound
         self.store = store
         self.confirm_timeout = confirm_timeout
         self.access_check = access_check
         self.expiry_period = expiry_period
+        self.monitor_period = monitor_period
         self.discovery = Discovery()
         self.ledger = CapacityLedger()
         self.applications: dict[str, Application] = {}
@@ -92,7 +90,7 @@ class Controller:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
         self._releasing: set[str] = set()
-        self._expiry: asyncio.Task | None = None
+        self._background: list[asyncio.Task] = []
 
     @property
     def topology(self):
@@ -113,10 +111,13 @@ class Controller:
             self.records[name] = rec
             if rec.state in HOLDS_RESOURCES:
                 self.ledger.restore(name, rec.handles)
-        self._expiry = asyncio.create_task(self._expire_loop())
+        self._background = [
+            asyncio.create_task(self._expire_loop()),
+            asyncio.create_task(monitor_loop(self, self.monitor_period)),
+        ]
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._expiry, *self._tasks) if t is not None]
+        tasks = [*self._background, *self._tasks]
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -193,18 +194,18 @@ class Controller:
         rec = UnitRecord(intent.name)
         rec.timestamps["requested"] = now_rfc3339()
         self.records[intent.name] = rec
-        self._transition(rec, UnitState.REQUESTED, "intent received")
+        self.transition(rec, UnitState.REQUESTED, "intent received")
         if adm is None:  # not seen by check (restart): admit now
             try:
                 adm = admit(intent, self.applications, self.topology, self.ledger, self.buckets)
             except Refusal as refusal:
-                self._transition(rec, UnitState.FAILED, refusal.message)
+                self.transition(rec, UnitState.FAILED, refusal.message)
                 return
         bucket = self.buckets.get(adm.application.name)
         if bucket is not None:
             bucket.take(time.time())
         rec.timestamps["admitted"] = now_rfc3339()
-        self._transition(rec, UnitState.ADMITTED, f"{len(adm.paths)} candidate path(s)")
+        self.transition(rec, UnitState.ADMITTED, f"{len(adm.paths)} candidate path(s)")
         self._spawn(self._provision(adm))
 
     def state(self) -> list[etree._Element]:
@@ -218,7 +219,7 @@ class Controller:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _transition(self, rec: UnitRecord, state: UnitState, reason: str | None = None) -> None:
+    def transition(self, rec: UnitRecord, state: UnitState, reason: str | None = None) -> None:
         previous = rec.state if rec.timestamps.get("last-change") else None
         rec.state = state
         if state == UnitState.FAILED:
@@ -242,56 +243,10 @@ class Controller:
     # -- provisioning --------------------------------------------------------------------
 
     def _memory_picker(self, est: PathEstimate) -> Callable[[str], str]:
-        """The memory bank each node uses for this path (the one its links name)."""
-        topo, nodes = self.topology, est.nodes
-
-        def pick(node: str) -> str:
-            i = nodes.index(node)
-            nb = nodes[i + 1] if i + 1 < len(nodes) else nodes[i - 1]
-            return topo.edge(node, nb).memory_of(node)
-
-        return pick
+        return memory_picker(self.topology, est)
 
     def plan(self, intent: ServiceIntent, est: PathEstimate, handles) -> AllocationPlan:
-        """The allocation of ``intent`` on path ``est`` with the reserved ``handles``."""
-        topo = self.topology
-        params: dict[str, Any] = {"size": intent.size, "valid-until": intent.valid_until}
-        if intent.lifecycle_fidelity is not None:
-            params["fidelity"] = f"{intent.lifecycle_fidelity:g}"
-        ident = ServiceUnitId.build(intent.endpoints, params)
-        ttl = intent.time_to_live_s or max(intent.valid_until - time.time(), 1.0)
-        nodes = est.nodes
-        hops = tuple(
-            HopAllocation(
-                node=n,
-                domain=topo.nodes[n].domain,
-                qui=qui_id(intent.name, topo.nodes[n].domain),
-                nonce=secrets.token_hex(8),
-                handles=tuple(h for h in handles if h.node == n),
-                upstream=nodes[i - 1] if i > 0 else None,
-                downstream=nodes[i + 1] if i + 1 < len(nodes) else None,
-            )
-            for i, n in enumerate(nodes)
-        )
-        endpoints = tuple(
-            EndpointBinding(
-                node=topo.endpoint_node(urn) or "",
-                urn=urn,
-                qui=qui_id(intent.name, topo.nodes[topo.endpoint_node(urn) or ""].domain),
-            )
-            for urn in intent.endpoints
-        )
-        return AllocationPlan(
-            unit=intent.name,
-            service_type=intent.service_type,
-            identifier=tuple(ident.urns()),
-            size=intent.size,
-            valid_until=intent.valid_until,
-            time_to_live_s=ttl,
-            coherence_window_ms=intent.coherence_window_ms,
-            hops=hops,
-            endpoints=endpoints,
-        )
+        return build_plan(self.topology, intent, est, handles)
 
     def dry_run(self, intent: ServiceIntent) -> dict[str, str]:
         """The per-agent edits the best path would get, without reserving or applying."""
@@ -328,7 +283,7 @@ class Controller:
                 self.ledger.release(name)
                 reasons.append(f"{'-'.join(est.nodes)}: {result.reason}")
                 log.warning("service unit %s: path %s failed: %s", name, est.nodes, result.reason)
-            self._transition(
+            self.transition(
                 rec, UnitState.FAILED, "allocation failed on every path: " + "; ".join(reasons)
             )
 
@@ -348,7 +303,7 @@ class Controller:
         )
         rec.handles, rec.edits = list(handles), list(edits)
         rec.provision_ms = seconds * 1000
-        self._transition(rec, UnitState.ESTABLISHING, f"allocated on {'-'.join(est.nodes)}")
+        self.transition(rec, UnitState.ESTABLISHING, f"allocated on {'-'.join(est.nodes)}")
 
     # -- release and expiry --------------------------------------------------------------
 
@@ -378,7 +333,7 @@ class Controller:
             self.ledger.release(name)
             rec.handles = []
             if rec.state not in (UnitState.RELEASED, UnitState.EXPIRED):
-                self._transition(rec, final, reason)
+                self.transition(rec, final, reason)
             if forget and not rec.edits:
                 self.records.pop(name, None)
                 self.store.delete(name)

@@ -83,6 +83,7 @@ class UnitRecord:
     edits: list[AgentEdit] = field(default_factory=list)
     timestamps: dict[str, str] = field(default_factory=dict)
     delivered: int = 0
+    achieved_fidelity: float | None = None
     provision_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -102,6 +103,7 @@ class UnitRecord:
             edits=[AgentEdit(**e) for e in d.get("edits", [])],
             timestamps=dict(d.get("timestamps", {})),
             delivered=int(d.get("delivered", 0)),
+            achieved_fidelity=d.get("achieved_fidelity"),
             provision_ms=d.get("provision_ms"),
         )
 
@@ -134,6 +136,8 @@ def unit_state_element(rec: UnitRecord) -> etree._Element:
     if rec.estimate is not None:
         m = _e(_e(u, "qos"), "measured")
         est = rec.estimate
+        if rec.achieved_fidelity is not None:
+            _e(m, "achieved-fidelity", f"{rec.achieved_fidelity:.6f}")
         _e(m, "estimated-fidelity", f"{min(max(est.fidelity, 0.0), 1.0):.6f}")
         _e(m, "generation-rate", f"{est.rate:.3f}")
         _e(m, "success-probability", f"{min(est.success_probability, 1.0):.6f}")
@@ -158,7 +162,10 @@ def unit_state_element(rec: UnitRecord) -> etree._Element:
         qe = _e(u, "qui")
         _e(qe, "domain", q.domain)
         _e(qe, "id", q.id)
-    _e(_e(u, "delivery"), "delivered-units", rec.delivered)
+    delivery = _e(u, "delivery")
+    _e(delivery, "delivered-units", rec.delivered)
+    if "last-delivery" in rec.timestamps:
+        _e(delivery, "last-delivery", rec.timestamps["last-delivery"])
     if rec.timestamps:
         ts = _e(u, "timestamps")
         for key in ("requested", "admitted", "activated", "last-change"):
