@@ -100,7 +100,7 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
     from qnms.network.inventory import NetworkError, load_network
     from qnms.orchestrator import inventory
     from qnms.orchestrator.northbound import OrchestratorConfig
-    from qnms.orchestrator.serve import serve
+    from qnms.orchestrator.serve import check_sync_report, serve
 
     try:
         if (args.user is None) != (args.password is None):
@@ -129,6 +129,8 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
         applications=network.applications,
         discovery_wait=args.wait,
     )
+    if args.check_sync:
+        return asyncio.run(check_sync_report(config))
     asyncio.run(serve(config))
     return 0
 
@@ -178,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     orch.add_argument("--base-port", type=int, default=8300, help="the agents' --base-port")
     orch.add_argument("--agents", type=Path, help="inventory file instead of --base-port")
     orch.add_argument("--port", type=int, default=8830, help="northbound port (0: any)")
+    orch.add_argument(
+        "--check-sync", action="store_true", help="report store vs agents; change nothing"
+    )
     orch.add_argument("--wait", type=float, default=30, help="seconds to wait for agents")
     orch.add_argument("--agent-user", default="admin", help="login on the agents")
     orch.add_argument("--agent-password", default="admin", help="password on the agents")

@@ -18,6 +18,7 @@ from orch_support import (
 )
 
 from qnms.orchestrator.intent import read_units
+from qnms.orchestrator.reconcile import check_sync
 from qnms.orchestrator.transaction import Phase
 
 STATE_CHANGE = "{urn:qnms:yang:qnms-service}service-unit-state-change"
@@ -183,3 +184,39 @@ def test_a_unit_becomes_active_once_both_endpoint_stores_report_its_size(fleet: 
         achieved = unit.findtext("s:qos/s:measured/s:achieved-fidelity", namespaces=NS)
         assert achieved == "0.860000"
         assert unit.findtext("s:timestamps/s:activated", namespaces=NS)
+
+
+def test_check_sync_reports_missing_allocations_and_orphans_without_changing_them(
+    fleet: Fleet,
+) -> None:
+    orch = fleet.start_orchestrator()
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=unit_xml("su-sync"))
+        wait_state(m, "su-sync", "establishing")
+    records = orch.controller.records.values()
+    assert fleet.bg.run(check_sync(orch.southbound, records)) == []
+    qfs = "urn:qnms:yang:qnms-quantum-fabric"
+    nc = "urn:ietf:params:xml:ns:netconf:base:1.0"
+    with connect(fleet.agents["qfs:madqci-bob"].port) as bob:  # someone removes bob's part
+        bob.edit_config(
+            target="running",
+            config=f"""<config xmlns="{nc}" xmlns:nc="{nc}">
+          <quantum-fabric xmlns="{qfs}"><forwarding-table><entry nc:operation="delete">
+          <qui>su-sync.madqci</qui></entry></forwarding-table><qui-table>
+          <qui nc:operation="delete"><id>su-sync.madqci</id></qui></qui-table>
+          </quantum-fabric></config>""",
+        )
+    with connect(fleet.agents["qfs:quditto-r1"].port) as r1:  # and leaves a stray QUI
+        r1.edit_config(
+            target="running",
+            config=f"""<config xmlns="{nc}">
+          <quantum-fabric xmlns="{qfs}"><qui-table><qui><id>stray</id><scope>quditto</scope>
+          <service-unit>gone</service-unit><nonce>1</nonce></qui></qui-table>
+          </quantum-fabric></config>""",
+        )
+    diffs = fleet.bg.run(check_sync(orch.southbound, records))
+    assert [(d.agent, d.kind, d.id, d.problem) for d in diffs] == [
+        ("qfs:madqci-bob", "qui", "su-sync.madqci", "missing"),
+        ("qfs:quditto-r1", "qui", "stray", "orphan"),
+    ]
+    assert allocations(fleet.agents["qfs:quditto-r1"].port)["qui"] == ["stray"]

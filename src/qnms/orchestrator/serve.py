@@ -13,6 +13,9 @@ import sys
 import time
 
 from qnms.orchestrator.northbound import Orchestrator, OrchestratorConfig
+from qnms.orchestrator.reconcile import check_sync
+from qnms.orchestrator.southbound import Southbound
+from qnms.orchestrator.store import Store
 
 
 async def serve(config: OrchestratorConfig) -> None:
@@ -40,3 +43,23 @@ async def serve(config: OrchestratorConfig) -> None:
         await stop.wait()
     finally:
         await orch.stop()
+
+
+async def check_sync_report(config: OrchestratorConfig) -> int:
+    """Print every difference between the store and the agents; change nothing.
+    Exit status 0 when in sync, 1 otherwise."""
+    store = Store(config.state_dir / "orchestrator.db")
+    southbound = Southbound(config.agents)
+    try:
+        records = [rec for rec, _fp in store.load().values()]
+        diffs = await check_sync(southbound, records)
+    finally:
+        await southbound.close()
+        store.close()
+    edits = sum(len(r.edits) for r in records)
+    print(f"{len(records)} unit(s), {edits} agent allocation(s) recorded")
+    for d in diffs:
+        owner = f" (unit {d.unit})" if d.unit else ""
+        print(f"  {d.problem:11} {d.agent:22} {d.kind:5} {d.id}{owner}")
+    print("in sync" if not diffs else f"{len(diffs)} difference(s)")
+    return 1 if diffs else 0
