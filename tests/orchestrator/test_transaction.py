@@ -81,9 +81,9 @@ def test_agents_with_confirmed_commit_get_it_then_a_confirming_commit() -> None:
     result = asyncio.run(Transaction(FakeSouthbound({"a": a, "b": b}), edits("a", "b"),
                                      confirm_timeout=7).run())  # fmt: skip
     assert result.ok
-    assert a.calls == ["lock", "discard-changes", "edit-config candidate", "validate",
+    assert a.calls == ["lock", "edit-config candidate", "validate",
                        "commit confirmed 7", "commit", "unlock"]  # fmt: skip
-    assert b.calls == ["lock", "discard-changes", "edit-config candidate", "validate",
+    assert b.calls == ["lock", "edit-config candidate", "validate",
                        "commit", "unlock"]  # fmt: skip
 
 
@@ -104,5 +104,5 @@ def test_a_failed_lock_unlocks_the_agents_already_locked_and_edits_nothing() -> 
     busy = FakeManager(BASE, fail_on="lock")
     result = asyncio.run(Transaction(FakeSouthbound({"o": ok, "b": busy}), edits("o", "b")).run())
     assert not result.ok
-    assert ok.calls == ["lock", "discard-changes", "discard-changes", "unlock"]
+    assert ok.calls == ["lock", "discard-changes", "unlock"]
     assert busy.calls == ["lock"]

@@ -124,9 +124,12 @@ class Transaction:
 
     def _lock(self, key: str, m) -> None:
         self._caps[key] = list(m.server_capabilities)
-        m.lock("candidate")
+        try:
+            m.lock("candidate")
+        except RPCError:  # a candidate left modified by an unlocked editor: drop it, retry
+            m.discard_changes()
+            m.lock("candidate")
         self.progress[key].locked = True
-        m.discard_changes()  # start from running, whatever a crashed client left
 
     def _edit(self, key: str, m) -> None:
         m.edit_config(target="candidate", config=self.edits[key].apply_xml)
