@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from conftest import Fleet
@@ -220,3 +221,38 @@ def test_check_sync_reports_missing_allocations_and_orphans_without_changing_the
         ("qfs:quditto-r1", "qui", "stray", "orphan"),
     ]
     assert allocations(fleet.agents["qfs:quditto-r1"].port)["qui"] == ["stray"]
+
+
+def test_an_allocation_interrupted_by_a_crash_is_cleaned_up_and_redone_on_restart(
+    fleet: Fleet,
+) -> None:
+    orch = fleet.start_orchestrator()
+    committed = fleet.bg.run(_event())
+
+    async def hang_after_every_agent_committed(phase: Phase, agents: list[str]) -> None:
+        if phase == Phase.CONFIRM:
+            committed.set()
+            await asyncio.Event().wait()  # the orchestrator "dies" here
+
+    orch.controller.phase_hook = hang_after_every_agent_committed
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=unit_xml("su-crash"))
+    poll(lambda: committed.is_set() or None, 20, "all agents committed")
+    assert orch.controller.records["su-crash"].state.value == "admitted"
+    state_dir = orch.config.state_dir
+    fleet.stop_orchestrator(orch)  # tasks cancelled mid-transaction: no rollback ran
+    again = fleet.start_orchestrator(state_dir)
+    with connect(again.port) as m:
+        unit = wait_state(m, "su-crash", "establishing")
+    assert fleet.bg.run(check_sync(again.southbound, again.controller.records.values())) == []
+    left = nothing_allocated(fleet)
+    assert set(left) == {f"qfs:{n}" for n in path_of(unit)} | {"ss:madqci-alice", "ss:madqci-bob"}
+    assert all(len(v["qui"] + v["store"]) == 1 for v in left.values())
+    for i, node in enumerate(hops := path_of(unit)):  # no handles left over from the crash
+        with connect(fleet.agents[f"qfs:{node}"].port) as agent:
+            handles = agent.get_config(source="running").data_ele.findall(".//q:local-handle", NS)
+        assert len(handles) == (1 if i in (0, len(hops) - 1) else 2), node
+
+
+async def _event() -> asyncio.Event:
+    return asyncio.Event()

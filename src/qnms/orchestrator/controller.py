@@ -32,6 +32,7 @@ from qnms.orchestrator.discovery import Discovery, discover
 from qnms.orchestrator.edits import (
     AllocationPlan,
     agent_edits,
+    cleanup_edits,
 )
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
 from qnms.orchestrator.lifecycle import (
@@ -186,9 +187,32 @@ class Controller:
                 continue
             self.intents[name] = intent
             if name in self.records:  # restored from the store
+                if self.records[name].state in (UnitState.REQUESTED, UnitState.ADMITTED):
+                    self._spawn(self._resume(intent))  # interrupted before established
                 continue
             adm = self.pending.pop(name, None)
             self._new_unit(intent, adm)
+
+    async def _resume(self, intent: ServiceIntent) -> None:
+        """Clean up what an interrupted allocation may have left, then provision again."""
+        rec, topo = self.records[intent.name], self.topology
+        async with self._lock(intent.name):
+            cleanup = cleanup_edits(
+                intent.name,
+                {n.name: n.domain for n in topo.nodes.values()},
+                {e.node for e in topo.endpoints.values()},
+            )
+            cleanup = [e for e in cleanup if e.agent in self.sb.sessions]
+            problems = await remove_everywhere(self.sb, cleanup)
+            if problems:
+                log.warning("resuming %s: cleanup incomplete on %s", intent.name, problems)
+        try:
+            adm = admit(intent, self.applications, topo, self.ledger, {})
+        except Refusal as refusal:
+            self.transition(rec, UnitState.FAILED, refusal.message)
+            return
+        self.transition(rec, UnitState.ADMITTED, "resumed after a restart")
+        await self._provision(adm)
 
     def _new_unit(self, intent: ServiceIntent, adm: Admission | None) -> None:
         rec = UnitRecord(intent.name)

@@ -14,6 +14,7 @@ the agent-drives-twin contract (``path``, ``generation``) is added there.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from lxml import etree
@@ -130,14 +131,18 @@ def qfs_edit(plan: AllocationPlan, hop: HopAllocation) -> AgentEdit:
     if hop.downstream:
         _sub(entry, "downstream", hop.downstream)
     _sub(entry, "action", hop.action)
+    return AgentEdit(f"qfs:{hop.node}", _config(top), _qfs_undo(hop.qui))
+
+
+def _qfs_undo(qui: str) -> str:
     undo = etree.Element(f"{{{QFS}}}quantum-fabric", nsmap={None: QFS, "nc": NC})
     gone = _sub(_sub(undo, "forwarding-table"), "entry")
     gone.attrib.update(REMOVE)
-    _sub(gone, "qui", hop.qui)
+    _sub(gone, "qui", qui)
     gone = _sub(_sub(undo, "qui-table"), "qui")
     gone.attrib.update(REMOVE)
-    _sub(gone, "id", hop.qui)
-    return AgentEdit(f"qfs:{hop.node}", _config(top), _config(undo))
+    _sub(gone, "id", qui)
+    return _config(undo)
 
 
 def ss_edit(plan: AllocationPlan, ep: EndpointBinding) -> AgentEdit:
@@ -152,13 +157,27 @@ def ss_edit(plan: AllocationPlan, ep: EndpointBinding) -> AgentEdit:
     life = _sub(unit, "lifecycle", ns=SS)
     _sub(life, "size", str(plan.size), SS)
     _sub(life, "valid-until", str(plan.valid_until), SS)
+    return AgentEdit(f"ss:{ep.node}", _config(top), _ss_undo(plan.unit))
+
+
+def _ss_undo(unit: str) -> str:
     undo = etree.Element(f"{{{SS}}}service-stratum", nsmap={None: SS, "nc": NC})
     gone = _sub(_sub(undo, "service-units", ns=SS), "service-unit", ns=SS)
     gone.attrib.update(REMOVE)
-    _sub(gone, "name", plan.unit, SS)
-    return AgentEdit(f"ss:{ep.node}", _config(top), _config(undo))
+    _sub(gone, "name", unit, SS)
+    return _config(undo)
 
 
 def agent_edits(plan: AllocationPlan) -> list[AgentEdit]:
     """Every agent's edit for the plan: QFS nodes in path order, then SS endpoints."""
     return [qfs_edit(plan, hop) for hop in plan.hops] + [ss_edit(plan, ep) for ep in plan.endpoints]
+
+
+def cleanup_edits(
+    unit: str, qfs_domains: Mapping[str, str], ss_nodes: Iterable[str]
+) -> list[AgentEdit]:
+    """Undo edits for whatever a unit may hold anywhere: its QUI on every QFS node
+    ({node: domain}) and its store on every SS node. QUI ids are deterministic, so this
+    finds what an interrupted transaction (a crash between commits) may have left."""
+    out = [AgentEdit(f"qfs:{n}", "", _qfs_undo(qui_id(unit, d))) for n, d in qfs_domains.items()]
+    return out + [AgentEdit(f"ss:{n}", "", _ss_undo(unit)) for n in ss_nodes]
