@@ -34,6 +34,7 @@ class AgentFacts:
     capabilities: list[str]
     modules: list[str]
     data: etree._Element | None
+    drives_twin: bool = False  # its QUIs take a generation request (qnms-quantum-fabric)
 
 
 @dataclass
@@ -74,7 +75,11 @@ def _read(address: AgentAddress, m) -> AgentFacts:
     ]
     data = m.get(filter=("subtree", f'<{top} xmlns="{ns}"/>')).data_ele
     found = data.find(f"{{{ns}}}{top}")
-    return AgentFacts(address, caps, modules, found)
+    drives = False
+    if address.stratum == "qfs":  # does its QUI take the head-end generation request?
+        text = m.get_schema("qnms-quantum-fabric").data or ""
+        drives = "container generation" in text
+    return AgentFacts(address, caps, modules, found, drives)
 
 
 async def discover(southbound: Southbound) -> Discovery:
@@ -104,6 +109,8 @@ def build_topology(agents) -> Topology:
         if stratum == "qfs":
             node = _node(d)
             topo.nodes[node.name] = node
+            if facts.drives_twin:
+                topo.generation_nodes.add(node.name)
             for q in _all(d, "qui-table/qui", QFS):
                 for h in _all(q, "local-handle", QFS):
                     key = (node.name, _t(h, "memory", QFS))

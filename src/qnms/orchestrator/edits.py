@@ -55,6 +55,18 @@ class EndpointBinding:
 
 
 @dataclass(frozen=True)
+class GenerationRequest:
+    """What the head-end QFS agent asks the twin for (agents-drive-twin contract:
+    qnms-quantum-fabric qui ``generation``); sent only to agents whose model has it."""
+
+    pairs: int  # 0: until the QUI is removed
+    target_fidelity: float | None
+    purification: bool
+    max_swaps: int
+    hold: bool = False
+
+
+@dataclass(frozen=True)
 class AllocationPlan:
     """The whole allocation of one unit on one path."""
 
@@ -67,6 +79,7 @@ class AllocationPlan:
     coherence_window_ms: float | None
     hops: tuple[HopAllocation, ...]
     endpoints: tuple[EndpointBinding, ...]
+    generation: GenerationRequest | None = None  # on the head-end QUI, with the path
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,17 @@ def qui_element(plan: AllocationPlan, hop: HopAllocation) -> etree._Element:
         handle = _sub(qui, "local-handle")
         _sub(handle, "memory", h.memory)
         _sub(handle, "index", str(h.index))
+    gen = plan.generation
+    if gen is not None and hop is plan.hops[0]:  # head-end: path[0] is this node
+        for h in plan.hops:  # ordered-by user, may span domains
+            _sub(qui, "path", h.node)
+        g = _sub(qui, "generation")
+        _sub(g, "pairs", str(gen.pairs))
+        if gen.target_fidelity is not None:
+            _sub(g, "target-fidelity", f"{gen.target_fidelity:.6f}")
+        _sub(g, "purification", str(gen.purification).lower())
+        _sub(g, "max-swaps", str(min(gen.max_swaps, 255)))
+        _sub(g, "hold", str(gen.hold).lower())
     return qui
 
 

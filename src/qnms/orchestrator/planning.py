@@ -15,7 +15,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from qnms.orchestrator.admission import Handle
-from qnms.orchestrator.edits import AllocationPlan, EndpointBinding, HopAllocation, qui_id
+from qnms.orchestrator.edits import (
+    AllocationPlan,
+    EndpointBinding,
+    GenerationRequest,
+    HopAllocation,
+    qui_id,
+)
 from qnms.orchestrator.intent import ServiceIntent
 from qnms.orchestrator.paths import PathEstimate
 from qnms.orchestrator.topology import Topology
@@ -74,4 +80,14 @@ def build_plan(
         coherence_window_ms=intent.coherence_window_ms,
         hops=hops,
         endpoints=endpoints,
+        generation=(
+            GenerationRequest(
+                pairs=intent.size,
+                target_fidelity=intent.requirements.target_fidelity,
+                purification=est.purification_rounds > 0,
+                max_swaps=est.swaps,
+            )
+            if nodes[0] in topo.generation_nodes
+            else None
+        ),
     )

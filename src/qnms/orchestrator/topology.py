@@ -93,6 +93,8 @@ class Topology:
     endpoints: dict[str, EndpointInfo] = field(default_factory=dict)  # by URN
     # (node, memory) -> indices held by QUIs found on the agent at discovery
     held: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    # QFS nodes whose model has the QUI generation request (they drive the twin)
+    generation_nodes: set[str] = field(default_factory=set)
 
     def graph(self) -> nx.Graph:
         g = nx.Graph()
