@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from orch_support import PASSWORD, USER
@@ -46,7 +47,7 @@ class Fleet:
             self.bg.run(agent.start())
             self.agents[f"{agent.config.stratum}:{agent.config.name}"] = agent
 
-    def start_orchestrator(self, state_dir: Path | None = None) -> Orchestrator:
+    def start_orchestrator(self, state_dir: Path | None = None, **options: Any) -> Orchestrator:
         inventory = [
             AgentAddress(a.config.stratum, a.config.name, "127.0.0.1", a.port, USER, PASSWORD)
             for a in self.agents.values()
@@ -56,6 +57,7 @@ class Fleet:
             state_dir=state_dir or self.root / "orchestrator",
             users={USER: PASSWORD},
             applications=self.network.applications,
+            **options,
         )
         orch = self.bg.run(_build(config))
         self.bg.run(orch.start())

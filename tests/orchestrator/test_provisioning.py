@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from conftest import Fleet
+from ncclient.xml_ import to_ele
 from orch_support import (
     ALICE,
     BOB,
@@ -256,3 +257,30 @@ def test_an_allocation_interrupted_by_a_crash_is_cleaned_up_and_redone_on_restar
 
 async def _event() -> asyncio.Event:
     return asyncio.Event()
+
+
+def test_yang_push_on_change_follows_a_units_state(fleet: Fleet) -> None:
+    orch = fleet.start_orchestrator()
+    subscribe = """<establish-subscription
+        xmlns="urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"
+        xmlns:yp="urn:ietf:params:xml:ns:yang:ietf-yang-push"
+        xmlns:ds="urn:ietf:params:xml:ns:yang:ietf-datastores">
+      <yp:datastore>ds:operational</yp:datastore>
+      <yp:datastore-subtree-filter>
+        <service-units xmlns="urn:qnms:yang:qnms-service"/>
+      </yp:datastore-subtree-filter>
+      <yp:on-change/>
+    </establish-subscription>"""
+    with connect(orch.port) as m:
+        m.dispatch(to_ele(subscribe))
+        m.edit_config(target="running", config=unit_xml("su-push"))
+        seen: set[str] = set()
+
+        def pushed_establishing():
+            note = m.take_notification(timeout=1)
+            if note is not None:
+                xml = note.notification_xml
+                seen.update(s for s in ("admitted", "establishing") if f">{s}<" in xml)
+            return "establishing" in seen or None
+
+        poll(pushed_establishing, 20, "a push of state establishing")

@@ -9,6 +9,8 @@ from conftest import Fleet
 from ncclient.operations import RPCError
 from orch_support import ALICE, BOB, NS, allocations, connect, delete_xml, poll, unit_xml
 
+from qnms.netconf.errors import ErrorTag
+from qnms.netconf.errors import RpcError as RpcError_
 from qnms.orchestrator.northbound import Orchestrator
 
 
@@ -106,3 +108,17 @@ def test_a_duplicate_name_is_refused_and_the_first_unit_is_untouched(
         m.edit_config(target="running", config=delete_xml("dup"))
     poll(lambda: "dup" not in orch.controller.records or None, 20, "release of dup")
     assert_nothing_allocated(shared_fleet)
+
+
+def test_the_access_hook_can_refuse_a_request_before_admission(shared_fleet: Fleet) -> None:
+    def only_admin_may_use_teleport(session_id: int, intent) -> None:
+        if BOB in intent.endpoints:
+            raise RpcError_(ErrorTag.ACCESS_DENIED, "not your endpoint", app_tag="foreign-endpoint")
+
+    guarded = shared_fleet.start_orchestrator(
+        shared_fleet.root / "guarded", access_check=only_admin_may_use_teleport
+    )
+    err = refused(guarded, unit_xml("bad"))
+    assert (err.tag, err.app_tag) == ("access-denied", "foreign-endpoint")
+    assert_nothing_allocated(shared_fleet)
+    shared_fleet.stop_orchestrator(guarded)
