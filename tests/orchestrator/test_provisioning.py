@@ -284,3 +284,20 @@ def test_yang_push_on_change_follows_a_units_state(fleet: Fleet) -> None:
             return "establishing" in seen or None
 
         poll(pushed_establishing, 20, "a push of state establishing")
+
+
+def test_concurrent_units_on_shared_agents_are_all_established(fleet: Fleet) -> None:
+    orch = fleet.start_orchestrator()
+    names = [f"su-many-{i}" for i in range(4)]
+    bodies = [unit_xml(n).split("<service-unit>", 1)[1].split("</service-units>")[0] for n in names]
+    head = unit_xml(names[0]).split("<service-unit>", 1)[0]
+    config = head + "".join(f"<service-unit>{b}" for b in bodies) + "</service-units></config>"
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=config)
+        units = [wait_state(m, n, "establishing", "failed") for n in names]
+    states = [u.findtext("s:state", namespaces=NS) for u in units]
+    assert states == ["establishing"] * 4, [
+        u.findtext("s:failure-reason", namespaces=NS) for u in units
+    ]
+    assert len(allocations(fleet.agents["qfs:madqci-alice"].port)["qui"]) == 4
+    assert fleet.bg.run(check_sync(orch.southbound, orch.controller.records.values())) == []

@@ -58,6 +58,9 @@ class FakeSouthbound:
     def __init__(self, managers: dict[str, FakeManager]) -> None:
         self.managers = managers
 
+    def candidate_turn(self, key: str) -> asyncio.Lock:
+        return asyncio.Lock()
+
     async def fan_out(self, keys, step, fn, *, retry=True):
         out = {}
         for k in keys:

@@ -136,6 +136,11 @@ class Southbound:
     def __init__(self, agents: Iterable[AgentAddress], workers: int = 16) -> None:
         self.sessions = {a.key: AgentSession(a) for a in agents}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="southbound")
+        self._turns: dict[str, asyncio.Lock] = {}
+
+    def candidate_turn(self, key: str) -> asyncio.Lock:
+        """This orchestrator's exclusive turn at an agent's candidate datastore."""
+        return self._turns.setdefault(key, asyncio.Lock())
 
     def session(self, key: str) -> AgentSession:
         return self.sessions[key]

@@ -14,6 +14,7 @@ tries the next path. Each phase runs on all agents in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,7 @@ from qnms.orchestrator.southbound import (
 
 log = logging.getLogger(__name__)
 CANCEL = f'<cancel-commit xmlns="{NC}"/>'
+LOCK_ATTEMPTS, LOCK_RETRY_S = 4, 0.05  # another manager's lock is usually brief
 
 
 class Phase(StrEnum):
@@ -104,6 +106,16 @@ class Transaction:
         return {k: r.message for k, r in results.items() if isinstance(r, SouthboundError)}
 
     async def run(self) -> TransactionResult:
+        """Take this orchestrator's turn on every agent (sorted, so two transactions never
+        wait for each other crosswise), then run the phases. Transactions on disjoint
+        agents run in parallel; overlapping ones queue here instead of failing on the
+        agents' candidate locks."""
+        async with contextlib.AsyncExitStack() as turns:
+            for key in sorted(self.edits):
+                await turns.enter_async_context(self.sb.candidate_turn(key))
+            return await self._run()
+
+    async def _run(self) -> TransactionResult:
         t0 = time.perf_counter()
         failures = await self._phase(Phase.LOCK, self._lock)
         if not failures:
@@ -124,11 +136,17 @@ class Transaction:
 
     def _lock(self, key: str, m) -> None:
         self._caps[key] = list(m.server_capabilities)
-        try:
-            m.lock("candidate")
-        except RPCError:  # a candidate left modified by an unlocked editor: drop it, retry
-            m.discard_changes()
-            m.lock("candidate")
+        for attempt in range(LOCK_ATTEMPTS):
+            try:
+                m.lock("candidate")
+                break
+            except RPCError:  # another manager holds it, or left it modified unlocked
+                if attempt == LOCK_ATTEMPTS - 1:
+                    raise
+                time.sleep(LOCK_RETRY_S * (attempt + 1))
+                if attempt == 0:
+                    with contextlib.suppress(RPCError):
+                        m.discard_changes()
         self.progress[key].locked = True
 
     def _edit(self, key: str, m) -> None:
