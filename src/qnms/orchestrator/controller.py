@@ -107,6 +107,8 @@ class Controller:
         while self.discovery.unreachable and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             self.discovery = await discover(self.sb)
+        for key, why in sorted(self.discovery.unreachable.items()):
+            log.warning("discovery: %s did not answer: %s", key, why)
         self.ledger = CapacityLedger.from_topology(self.topology)
         for name, (rec, _fp) in self.store.load().items():
             self.records[name] = rec

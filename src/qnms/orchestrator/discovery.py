@@ -90,7 +90,6 @@ async def discover(southbound: Southbound) -> Discovery:
     for key, res in results.items():
         if isinstance(res, SouthboundError):
             out.unreachable[key] = res.message
-            log.warning("discovery: %s did not answer: %s", key, res.message)
         else:
             out.agents[key] = res
     out.topology = build_topology(out.agents.values())
