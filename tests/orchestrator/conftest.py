@@ -47,11 +47,19 @@ class Fleet:
             self.bg.run(agent.start())
             self.agents[f"{agent.config.stratum}:{agent.config.name}"] = agent
 
-    def start_orchestrator(self, state_dir: Path | None = None, **options: Any) -> Orchestrator:
-        inventory = [
+    def inventory(self) -> list[AgentAddress]:
+        return [
             AgentAddress(a.config.stratum, a.config.name, "127.0.0.1", a.port, USER, PASSWORD)
             for a in self.agents.values()
         ]
+
+    def start_orchestrator(
+        self,
+        state_dir: Path | None = None,
+        inventory: list[AgentAddress] | None = None,
+        **options: Any,
+    ) -> Orchestrator:
+        inventory = inventory if inventory is not None else self.inventory()
         config = OrchestratorConfig(
             agents=inventory,
             state_dir=state_dir or self.root / "orchestrator",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from conftest import Fleet
+from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
 from orch_support import (
     ALICE,
@@ -22,6 +24,7 @@ from orch_support import (
 from qnms.orchestrator.intent import read_units
 from qnms.orchestrator.reconcile import check_sync
 from qnms.orchestrator.transaction import Phase
+from qnms_agents.base import Agent, AgentConfig
 
 STATE_CHANGE = "{urn:qnms:yang:qnms-service}service-unit-state-change"
 
@@ -301,3 +304,29 @@ def test_concurrent_units_on_shared_agents_are_all_established(fleet: Fleet) -> 
     ]
     assert len(allocations(fleet.agents["qfs:madqci-alice"].port)["qui"]) == 4
     assert fleet.bg.run(check_sync(orch.southbound, orch.controller.records.values())) == []
+
+
+def test_an_agent_that_comes_up_later_is_discovered_and_used(fleet: Fleet) -> None:
+    inventory = fleet.inventory()
+    late = fleet.agents.pop("qfs:quditto-r1")  # the only way into quditto
+    port = late.port
+    fleet.bg.run(late.stop())
+    orch = fleet.start_orchestrator(inventory=inventory)
+    orch.controller.upkeep_period = 0.2
+    dave = "urn:qkd:quditto:sensing"
+    with connect(orch.port) as m:
+        with pytest.raises(RPCError) as info:
+            m.edit_config(target="running", config=unit_xml("su-late", endpoints=(ALICE, dave)))
+        assert info.value.app_tag == "no-path"
+        config = AgentConfig(**{**late.config.__dict__, "port": port})
+        again = fleet.bg.run(_agent(config, fleet.network))
+        fleet.bg.run(again.start())
+        fleet.agents["qfs:quditto-r1"] = again
+        poll(lambda: "quditto-r1" in orch.controller.topology.nodes or None, 20, "rediscovery")
+        m.edit_config(target="running", config=unit_xml("su-late", endpoints=(ALICE, dave)))
+        unit = wait_state(m, "su-late", "establishing")
+    assert "quditto-r1" in path_of(unit)
+
+
+async def _agent(config: AgentConfig, network) -> Agent:
+    return Agent(config, network)

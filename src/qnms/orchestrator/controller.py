@@ -52,6 +52,7 @@ from qnms.orchestrator.planning import build_plan, memory_picker
 from qnms.orchestrator.southbound import Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.transaction import PhaseHook, Transaction, remove_everywhere
+from qnms.orchestrator.upkeep import expire_loop, upkeep_loop
 
 log = logging.getLogger(__name__)
 AccessCheck = Callable[[int, ServiceIntent], None]
@@ -71,6 +72,7 @@ class Controller:
         access_check: AccessCheck | None = None,
         expiry_period: float = 0.5,
         monitor_period: float = 1.0,
+        upkeep_period: float = 10.0,
     ) -> None:
         self.sb = southbound
         self.store = store
@@ -78,6 +80,7 @@ class Controller:
         self.access_check = access_check
         self.expiry_period = expiry_period
         self.monitor_period = monitor_period
+        self.upkeep_period = upkeep_period
         self.discovery = Discovery()
         self.ledger = CapacityLedger()
         self.applications: dict[str, Application] = {}
@@ -115,7 +118,8 @@ class Controller:
             if rec.state in HOLDS_RESOURCES:
                 self.ledger.restore(name, rec.handles)
         self._background = [
-            asyncio.create_task(self._expire_loop()),
+            asyncio.create_task(expire_loop(self)),
+            asyncio.create_task(upkeep_loop(self)),
             asyncio.create_task(monitor_loop(self, self.monitor_period)),
         ]
 
@@ -183,7 +187,7 @@ class Controller:
         for name in set(self.intents) | set(self.records):
             if name not in units:
                 self.intents.pop(name, None)
-                self._release_once(name, UnitState.RELEASED, "deleted", forget=True)
+                self.release_once(name, UnitState.RELEASED, "deleted", forget=True)
         for name, intent in units.items():
             if name in self.intents:
                 continue
@@ -333,7 +337,7 @@ class Controller:
 
     # -- release and expiry --------------------------------------------------------------
 
-    def _release_once(self, name: str, final: UnitState, reason: str, *, forget: bool) -> None:
+    def release_once(self, name: str, final: UnitState, reason: str, *, forget: bool) -> None:
         if name not in self._releasing:
             self._releasing.add(name)
             self._spawn(self._release(name, final, reason, forget=forget))
@@ -365,13 +369,3 @@ class Controller:
                 self.store.delete(name)
                 self._locks.pop(name, None)
             self.changed()
-
-    async def _expire_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.expiry_period)
-            now = time.time()
-            for name, intent in list(self.intents.items()):
-                rec = self.records.get(name)
-                done = (UnitState.EXPIRED, UnitState.RELEASED, UnitState.FAILED)
-                if rec is not None and intent.valid_until <= now and rec.state not in done:
-                    self._release_once(name, UnitState.EXPIRED, "valid-until passed", forget=False)
