@@ -150,8 +150,9 @@ class Controller:
         """Pre-apply check of the northbound datastore: admit every new unit or refuse."""
         applications = read_applications(new)
         before, after = read_units(old), read_units(new)
-        scratch = copy.deepcopy(self.ledger)
+        scratch, buckets = copy.deepcopy(self.ledger), copy.deepcopy(self.buckets)
         pending: dict[str, Admission] = {}
+        now = time.time()
         for name, intent in after.items():
             prev = before.get(name)
             if prev is not None:
@@ -168,10 +169,13 @@ class Controller:
             if self.access_check is not None:
                 self.access_check(session_id, intent)
             try:
-                adm = admit(intent, applications, self.topology, scratch, self.buckets)
+                adm = admit(intent, applications, self.topology, scratch, buckets, now)
             except Refusal as refusal:
                 raise refusal.to_rpc_error() from None
+            # later units of the same edit see this one's qubits and token as taken
             scratch.reserve(name, adm.paths[0].qubits, self._memory_picker(adm.paths[0]))
+            if adm.application.name in buckets:
+                buckets[adm.application.name].take(now)
             pending[name] = adm
         self.pending = pending
 
