@@ -16,7 +16,7 @@ from typing import Any
 
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.protocol.monitoring import IETF_DIR as SERVED_IETF_DIR
-from qnms.netconf.protocol.server import NetconfServer, ServerOptions
+from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.network.inventory import Network
 from qnms.yang.bindings import binding_classes
 from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file

@@ -124,7 +124,7 @@ class LinkTelemetry:
 def serve(nlinks: int, profile: bool = False) -> None:
     """The child process: an agent-like server; prints its port, runs until stdin ends."""
     from qnms.netconf.datastore.manager import DatastoreManager
-    from qnms.netconf.protocol.server import NetconfServer, ServerOptions
+    from qnms.netconf.server import NetconfServer, ServerOptions
 
     tmp = Path(tempfile.mkdtemp(prefix="qnms-bench-"))
     (tmp / "qnms-bench-telemetry.yang").write_text(MODULE)

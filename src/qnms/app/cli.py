@@ -108,6 +108,46 @@ def _cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_orchestrator(args: argparse.Namespace) -> int:
+    from qnms.netconf.server import is_loopback
+    from qnms.network.inventory import NetworkError, load_network
+    from qnms.orchestrator import inventory
+    from qnms.orchestrator.northbound import OrchestratorConfig
+    from qnms.orchestrator.serve import check_sync_report, serve
+
+    try:
+        if (args.user is None) != (args.password is None):
+            raise ValueError("--user and --password go together")
+        if args.user is None and not is_loopback(args.host):
+            raise ValueError(f"refusing to listen on {args.host} with the default login")
+        users = {args.user or "admin": args.password or "admin"}
+        network = load_network(args.network)
+        agents = (
+            inventory.load_inventory(args.agents)
+            if args.agents
+            else inventory.from_network(
+                network, args.base_port, username=args.agent_user, password=args.agent_password
+            )
+        )
+    except (ValueError, NetworkError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    state = args.state_dir or Path.home() / ".local/state/qnms/orchestrator" / network.name
+    config = OrchestratorConfig(
+        agents=agents,
+        state_dir=state,
+        host=args.host,
+        port=args.port,
+        users=users,
+        applications=network.applications,
+        discovery_wait=args.wait,
+    )
+    if args.check_sync:
+        return asyncio.run(check_sync_report(config))
+    asyncio.run(serve(config))
+    return 0
+
+
 def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--state-dir", type=Path, help="where datastores and host keys live")
@@ -159,6 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--base-port", type=int, default=8300, help="first port (0: any)")
     _add_server_options(agents)
     agents.set_defaults(func=_cmd_agents)
+
+    orch = sub.add_parser("orchestrator", help="run the orchestrator on running agents")
+    orch.add_argument("--network", type=Path, default=DEFAULT_NETWORK, help="network file")
+    orch.add_argument("--base-port", type=int, default=8300, help="the agents' --base-port")
+    orch.add_argument("--agents", type=Path, help="inventory file instead of --base-port")
+    orch.add_argument("--port", type=int, default=8830, help="northbound port (0: any)")
+    orch.add_argument(
+        "--check-sync", action="store_true", help="report store vs agents; change nothing"
+    )
+    orch.add_argument("--wait", type=float, default=30, help="seconds to wait for agents")
+    orch.add_argument("--agent-user", default="admin", help="login on the agents")
+    orch.add_argument("--agent-password", default="admin", help="password on the agents")
+    orch.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    orch.add_argument("--state-dir", type=Path, help="store, datastores and host key")
+    orch.add_argument("--user", help="northbound user (default admin/admin)")
+    orch.add_argument("--password", help="password of --user")
+    orch.set_defaults(func=_cmd_orchestrator)
 
     from qnms.qndt.cli import add_arguments as add_qndt
 

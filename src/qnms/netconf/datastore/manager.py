@@ -39,6 +39,14 @@ from qnms.yang.tree import Change, as_data_tree, diff, merge_into, new_data
 from qnms.yang.validation import Problem, validate_tree
 
 log = logging.getLogger(__name__)
+WriteCheck = Callable[[str, etree._Element, etree._Element, int], None]
+"""(datastore, old tree, new tree, session id), called before ``new`` replaces ``old``:
+raise RpcError to refuse the write, and nothing changes."""
+"""Called with (current running tree, proposed running tree, session id) after the
+schema checks and before a change to running is applied (edit-config, commit,
+copy-config); it may raise ``RpcError`` to refuse the change, which is then not applied.
+Applications built on the core (the orchestrator's admission control) put their
+semantic checks here so a refusal is an rpc-error on the edit itself."""
 NAMES = ("running", "candidate", "startup")
 ROLLBACK = "confirmed-commit-rollback"  # state file of a pending confirmed commit
 _P = ErrorType.PROTOCOL
@@ -81,9 +89,11 @@ class DatastoreManager:
         self._locks = LockTable()
         self._dirty = False  # candidate differs from running by uncommitted edits
         self._listeners: list[ChangeListener] = []
-        # Called before any write lands: (datastore, old tree, new tree, session id);
-        # raises RpcError to refuse it (RFC 8341 write access, see qnms.netconf.protocol.access).
-        self.write_guard: Callable[[str, etree._Element, etree._Element, int], None] | None = None
+        # Checks every write must pass after the schema checks, in order: NACM write
+        # access (qnms.netconf.protocol.access), an application's own admission (the
+        # orchestrator's). Server-internal writes (session 0) are checked too; a check
+        # decides what session 0 may do.
+        self.write_checks: list[WriteCheck] = []
         self._stores: dict[str, Store] = {}
         self._load(initial, lazy_bindings)
 
@@ -170,6 +180,10 @@ class DatastoreManager:
                 store.roots = roots
             return store.roots
 
+    def _check_write(self, name: str, old: etree._Element, new: etree._Element, sid: int) -> None:
+        for check in list(self.write_checks):
+            check(name, old, new, sid)
+
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
 
@@ -180,12 +194,6 @@ class DatastoreManager:
 
     def _install(self, name: str, tree, thunks: Thunks, changes: list[Change], sid: int) -> None:
         store = self._stores[name]
-        if self.write_guard is not None and sid:
-            try:
-                self.write_guard(name, store.tree, tree, sid)
-            except RpcError:  # a refused commit keeps the candidate's edits
-                self._dirty = self._dirty or self._stores["candidate"].tree is tree
-                raise
         if name != "candidate":
             self._files.save(name, tree)
         store.tree = tree
@@ -256,10 +264,10 @@ class DatastoreManager:
                 thunks, problems = self._checker.check(store, work, changes, semantic=semantic)
                 if problems:
                     raise_problems(problems)
+            if changes:  # test-only edits are checked too: they must tell the truth
+                self._check_write(target, store.tree, work, session_id)
             if test_option != "test-only" and changes:
                 self._install(target, work, thunks, changes, session_id)
-            elif changes and self.write_guard is not None and session_id:  # test-only
-                self.write_guard(target, store.tree, work, session_id)
             if errors:
                 raise_problems(errors)
             return [] if test_option == "test-only" else [c.public() for c in changes]
@@ -290,6 +298,8 @@ class DatastoreManager:
                 thunks, store.roots = [], None
             if problems:
                 raise_problems(problems)
+            if changes:
+                self._check_write(target, store.tree, tree, session_id)
             self._install(target, tree, thunks, changes, session_id)
             if target == "candidate":
                 self._dirty = tree is not self._stores["running"].tree
@@ -341,6 +351,8 @@ class DatastoreManager:
             thunks, problems = self._checker.check(run, cand.tree, changes, values=not cand.checked)
             if problems:
                 raise_problems(problems)
+            if changes:  # a refused commit keeps the candidate's edits
+                self._check_write("running", run.tree, cand.tree, session_id)
             self._dirty = False
             self._install("running", cand.tree, thunks, changes, session_id)
             return [c.public() for c in changes]

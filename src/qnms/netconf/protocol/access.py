@@ -238,7 +238,10 @@ class AccessControl:
     # -- writes (3.4.5) -------------------------------------------------------------
 
     def check_write(self, target: str, old: etree._Element, new: etree._Element, sid: int) -> None:
-        """Called by the datastore before ``new`` replaces ``old`` in ``target``."""
+        """Called by the datastore before ``new`` replaces ``old`` in ``target``; the
+        server's own writes (session 0) are not subject to NACM (RFC 8341 3.1.3)."""
+        if not sid:
+            return
         user = self.user_of(sid)
         if self.bypass(user):
             return

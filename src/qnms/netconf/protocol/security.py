@@ -37,8 +37,8 @@ def install_security(server: ProtocolServer) -> None:
     core.access = access
     server.operations.guard = access.check_rpc
     core.state_providers.append(access)
-    if hasattr(ds, "write_guard"):
-        ds.write_guard = access.check_write
+    if hasattr(ds, "write_checks"):
+        ds.write_checks.insert(0, access.check_write)
 
     def who(session_id: int) -> tuple[str, str]:
         session = core.sessions.get(session_id)

@@ -1,0 +1,206 @@
+"""What the allocation of one service unit writes on each agent (seed 5.3.3, 5.4 step 3).
+
+On each QFS node of the path: a domain-scoped QUI (id, scope, service unit, a fresh
+nonce, lifecycle, the local handles of the memory qubits it holds) and a forwarding
+entry (upstream and downstream neighbours; ``swap`` in the middle, ``terminate`` at the
+ends). On the SS agent of each endpoint: the service unit's store entry (identifier
+URNs, local endpoint, the QUI of its domain, lifecycle), where delivered units are
+bound. Each edit comes with its exact undo, so a transaction can be rolled back and a
+unit released.
+
+``qui_element`` is the one place a QUI is shaped: the head-end generation request of
+the agent-drives-twin contract (``path``, ``generation``) is added there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from lxml import etree
+
+from qnms.orchestrator.admission import Handle
+
+QFS = "urn:qnms:yang:qnms-quantum-fabric"
+SS = "urn:qnms:yang:qnms-service-stratum"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+QT = "urn:qnms:yang:qnms-types"
+REMOVE = {f"{{{NC}}}operation": "remove"}
+
+
+@dataclass(frozen=True)
+class HopAllocation:
+    """What one node of the path holds for the unit."""
+
+    node: str
+    domain: str
+    qui: str
+    nonce: str
+    handles: tuple[Handle, ...]
+    upstream: str | None
+    downstream: str | None
+
+    @property
+    def action(self) -> str:
+        return "swap" if self.upstream and self.downstream else "terminate"
+
+
+@dataclass(frozen=True)
+class EndpointBinding:
+    """An endpoint's SS agent and the URN it serves."""
+
+    node: str
+    urn: str
+    qui: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What the head-end QFS agent asks the twin for (agents-drive-twin contract:
+    qnms-quantum-fabric qui ``generation``); sent only to agents whose model has it."""
+
+    pairs: int  # 0: until the QUI is removed
+    target_fidelity: float | None
+    purification: bool
+    max_swaps: int
+    hold: bool = False
+
+
+@dataclass(frozen=True)
+class AllocationPlan:
+    """The whole allocation of one unit on one path."""
+
+    unit: str
+    service_type: str
+    identifier: tuple[str, ...]
+    size: int
+    valid_until: int
+    time_to_live_s: float | None
+    coherence_window_ms: float | None
+    hops: tuple[HopAllocation, ...]
+    endpoints: tuple[EndpointBinding, ...]
+    generation: GenerationRequest | None = None  # on the head-end QUI, with the path
+
+
+@dataclass(frozen=True)
+class AgentEdit:
+    """The configuration one agent gets, and the edit that removes it again."""
+
+    agent: str  # AgentAddress.key
+    apply_xml: str
+    remove_xml: str
+
+
+def qui_id(unit: str, domain: str) -> str:
+    """A QUI id unique in its domain, readable when short (qnms-types qui-id: 64 chars)."""
+    qid = f"{unit}.{domain}"
+    if len(qid) <= 64:
+        return qid
+    return f"su-{hashlib.sha256(unit.encode()).hexdigest()[:24]}.{domain}"[:64]
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None, ns: str = QFS):
+    el = etree.SubElement(parent, f"{{{ns}}}{tag}")
+    if text is not None:
+        el.text = text
+    return el
+
+
+def qui_element(plan: AllocationPlan, hop: HopAllocation) -> etree._Element:
+    """The QUI entry of one node (qnms-quantum-fabric qui-table/qui)."""
+    qui = etree.Element(f"{{{QFS}}}qui")
+    _sub(qui, "id", hop.qui)
+    _sub(qui, "scope", hop.domain)
+    _sub(qui, "service-unit", plan.unit)
+    _sub(qui, "nonce", hop.nonce)
+    if plan.time_to_live_s is not None or plan.coherence_window_ms is not None:
+        life = _sub(qui, "lifecycle")
+        if plan.time_to_live_s is not None:
+            _sub(life, "time-to-live", f"{plan.time_to_live_s:.6f}")
+        if plan.coherence_window_ms is not None:
+            _sub(life, "coherence-window", f"{plan.coherence_window_ms:.3f}")
+    for h in hop.handles:
+        handle = _sub(qui, "local-handle")
+        _sub(handle, "memory", h.memory)
+        _sub(handle, "index", str(h.index))
+    gen = plan.generation
+    if gen is not None and hop is plan.hops[0]:  # head-end: path[0] is this node
+        for h in plan.hops:  # ordered-by user, may span domains
+            _sub(qui, "path", h.node)
+        g = _sub(qui, "generation")
+        _sub(g, "pairs", str(gen.pairs))
+        if gen.target_fidelity is not None:
+            _sub(g, "target-fidelity", f"{gen.target_fidelity:.6f}")
+        _sub(g, "purification", str(gen.purification).lower())
+        _sub(g, "max-swaps", str(min(gen.max_swaps, 255)))
+        _sub(g, "hold", str(gen.hold).lower())
+    return qui
+
+
+def _config(top: etree._Element) -> str:
+    config = etree.Element(f"{{{NC}}}config", nsmap={None: NC})
+    config.append(top)
+    return etree.tostring(config, pretty_print=True).decode()
+
+
+def qfs_edit(plan: AllocationPlan, hop: HopAllocation) -> AgentEdit:
+    top = etree.Element(f"{{{QFS}}}quantum-fabric", nsmap={None: QFS})
+    _sub(top, "qui-table").append(qui_element(plan, hop))
+    entry = _sub(_sub(top, "forwarding-table"), "entry")
+    _sub(entry, "qui", hop.qui)
+    if hop.upstream:
+        _sub(entry, "upstream", hop.upstream)
+    if hop.downstream:
+        _sub(entry, "downstream", hop.downstream)
+    _sub(entry, "action", hop.action)
+    return AgentEdit(f"qfs:{hop.node}", _config(top), _qfs_undo(hop.qui))
+
+
+def _qfs_undo(qui: str) -> str:
+    undo = etree.Element(f"{{{QFS}}}quantum-fabric", nsmap={None: QFS, "nc": NC})
+    gone = _sub(_sub(undo, "forwarding-table"), "entry")
+    gone.attrib.update(REMOVE)
+    _sub(gone, "qui", qui)
+    gone = _sub(_sub(undo, "qui-table"), "qui")
+    gone.attrib.update(REMOVE)
+    _sub(gone, "id", qui)
+    return _config(undo)
+
+
+def ss_edit(plan: AllocationPlan, ep: EndpointBinding) -> AgentEdit:
+    top = etree.Element(f"{{{SS}}}service-stratum", nsmap={None: SS, "qt": QT})
+    unit = _sub(_sub(top, "service-units", ns=SS), "service-unit", ns=SS)
+    _sub(unit, "name", plan.unit, SS)
+    _sub(unit, "service-type", f"qt:{plan.service_type}", SS)
+    _sub(unit, "local-endpoint", ep.urn, SS)
+    for urn in plan.identifier:
+        _sub(unit, "identifier", urn, SS)
+    _sub(unit, "qui", ep.qui, SS)
+    life = _sub(unit, "lifecycle", ns=SS)
+    _sub(life, "size", str(plan.size), SS)
+    _sub(life, "valid-until", str(plan.valid_until), SS)
+    return AgentEdit(f"ss:{ep.node}", _config(top), _ss_undo(plan.unit))
+
+
+def _ss_undo(unit: str) -> str:
+    undo = etree.Element(f"{{{SS}}}service-stratum", nsmap={None: SS, "nc": NC})
+    gone = _sub(_sub(undo, "service-units", ns=SS), "service-unit", ns=SS)
+    gone.attrib.update(REMOVE)
+    _sub(gone, "name", unit, SS)
+    return _config(undo)
+
+
+def agent_edits(plan: AllocationPlan) -> list[AgentEdit]:
+    """Every agent's edit for the plan: QFS nodes in path order, then SS endpoints."""
+    return [qfs_edit(plan, hop) for hop in plan.hops] + [ss_edit(plan, ep) for ep in plan.endpoints]
+
+
+def cleanup_edits(
+    unit: str, qfs_domains: Mapping[str, str], ss_nodes: Iterable[str]
+) -> list[AgentEdit]:
+    """Undo edits for whatever a unit may hold anywhere: its QUI on every QFS node
+    ({node: domain}) and its store on every SS node. QUI ids are deterministic, so this
+    finds what an interrupted transaction (a crash between commits) may have left."""
+    out = [AgentEdit(f"qfs:{n}", "", _qfs_undo(qui_id(unit, d))) for n, d in qfs_domains.items()]
+    return out + [AgentEdit(f"ss:{n}", "", _ss_undo(unit)) for n in ss_nodes]

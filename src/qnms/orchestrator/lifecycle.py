@@ -1,0 +1,174 @@
+"""Service-unit lifecycle: states, the record of one unit, and how it is shown.
+
+States are qnms-types ``service-unit-state`` (seed 5.3, ARCHITECTURE "The service
+model"); every transition is a ``service-unit-state-change`` notification of
+qnms-service. The record holds what the orchestrator decided for a unit (identifier
+URNs with endpoint nonces, path, QUIs per domain, the estimate) and the allocation
+edits per agent, so that it can be persisted, released and shown through the
+datastore's state provider (config false leaves of the unit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from lxml import etree
+
+from qnms.orchestrator.admission import Handle
+from qnms.orchestrator.edits import AgentEdit
+from qnms.orchestrator.intent import SVC
+
+
+class UnitState(StrEnum):
+    REQUESTED = "requested"
+    ADMITTED = "admitted"
+    ESTABLISHING = "establishing"
+    ACTIVE = "active"
+    DEGRADED = "degraded"
+    RE_BINDING = "re-binding"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    FAILED = "failed"
+
+
+HOLDS_RESOURCES = {UnitState.ESTABLISHING, UnitState.ACTIVE, UnitState.DEGRADED}
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Hop:
+    index: int
+    node: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class QuiRef:
+    domain: str
+    id: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The chosen path's estimate, published in qos/measured."""
+
+    fidelity: float
+    rate: float
+    success_probability: float
+    latency_ms: float
+    classical_latency_ms: float
+    swaps: int
+    loss_db: float
+    purification_rounds: int
+
+
+@dataclass
+class UnitRecord:
+    """Everything the orchestrator knows of one service unit besides its intent."""
+
+    name: str
+    state: UnitState = UnitState.REQUESTED
+    failure_reason: str | None = None
+    identifier: list[str] = field(default_factory=list)
+    hops: list[Hop] = field(default_factory=list)
+    quis: list[QuiRef] = field(default_factory=list)
+    estimate: Estimate | None = None
+    handles: list[Handle] = field(default_factory=list)
+    edits: list[AgentEdit] = field(default_factory=list)
+    timestamps: dict[str, str] = field(default_factory=dict)
+    delivered: int = 0
+    achieved_fidelity: float | None = None
+    provision_ms: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> UnitRecord:
+        return cls(
+            name=d["name"],
+            state=UnitState(d["state"]),
+            failure_reason=d.get("failure_reason"),
+            identifier=list(d.get("identifier", [])),
+            hops=[Hop(**h) for h in d.get("hops", [])],
+            quis=[QuiRef(**q) for q in d.get("quis", [])],
+            estimate=Estimate(**d["estimate"]) if d.get("estimate") else None,
+            handles=[Handle(**h) for h in d.get("handles", [])],
+            edits=[AgentEdit(**e) for e in d.get("edits", [])],
+            timestamps=dict(d.get("timestamps", {})),
+            delivered=int(d.get("delivered", 0)),
+            achieved_fidelity=d.get("achieved_fidelity"),
+            provision_ms=d.get("provision_ms"),
+        )
+
+
+def _e(parent: etree._Element, tag: str, text: object | None = None) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{SVC}}}{tag}")
+    if text is not None:
+        el.text = str(text)
+    return el
+
+
+def state_change_notification(
+    name: str, previous: UnitState | None, state: UnitState, reason: str | None
+) -> etree._Element:
+    """qnms-service ``service-unit-state-change``."""
+    n = etree.Element(f"{{{SVC}}}service-unit-state-change", nsmap={None: SVC})
+    _e(n, "name", name)
+    if previous is not None:
+        _e(n, "previous-state", previous.value)
+    _e(n, "state", state.value)
+    if reason:
+        _e(n, "reason", reason)
+    return n
+
+
+def unit_state_element(rec: UnitRecord) -> etree._Element:
+    """The config-false content of one service-unit entry (key included)."""
+    u = etree.Element(f"{{{SVC}}}service-unit")
+    _e(u, "name", rec.name)
+    if rec.estimate is not None:
+        m = _e(_e(u, "qos"), "measured")
+        est = rec.estimate
+        if rec.achieved_fidelity is not None:
+            _e(m, "achieved-fidelity", f"{rec.achieved_fidelity:.6f}")
+        _e(m, "estimated-fidelity", f"{min(max(est.fidelity, 0.0), 1.0):.6f}")
+        _e(m, "generation-rate", f"{est.rate:.3f}")
+        _e(m, "success-probability", f"{min(est.success_probability, 1.0):.6f}")
+        _e(m, "quantum-communication-latency", f"{est.classical_latency_ms:.3f}")
+        _e(m, "swapping-depth", min(est.swaps, 255))
+        _e(m, "loss", f"{est.loss_db:.4f}")
+    if rec.identifier:
+        ident = _e(u, "identifier")
+        for urn in rec.identifier:
+            _e(ident, "urn", urn)
+    _e(u, "state", rec.state.value)
+    if rec.failure_reason:
+        _e(u, "failure-reason", rec.failure_reason)
+    if rec.hops:
+        path = _e(u, "path")
+        for hop in rec.hops:
+            h = _e(path, "hop")
+            _e(h, "index", hop.index)
+            _e(h, "node", hop.node)
+            _e(h, "domain", hop.domain)
+    for q in rec.quis:
+        qe = _e(u, "qui")
+        _e(qe, "domain", q.domain)
+        _e(qe, "id", q.id)
+    delivery = _e(u, "delivery")
+    _e(delivery, "delivered-units", rec.delivered)
+    if "last-delivery" in rec.timestamps:
+        _e(delivery, "last-delivery", rec.timestamps["last-delivery"])
+    if rec.timestamps:
+        ts = _e(u, "timestamps")
+        for key in ("requested", "admitted", "activated", "last-change"):
+            if key in rec.timestamps:
+                _e(ts, key, rec.timestamps[key])
+    return u

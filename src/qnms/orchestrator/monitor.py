@@ -1,0 +1,93 @@
+"""Delivery monitoring (seed 5.4 step 5): is an establishing unit now active?
+
+The QFS agents drive the twin and the SS agents at the endpoints count what is
+delivered to each service unit's store (qnms-service-stratum service-units/
+service-unit/store). The orchestrator reads those stores over NETCONF, publishes the
+delivered count and achieved fidelity in the unit's state, and moves the unit to
+``active`` once ``size`` units have been delivered at both ends with the last achieved
+fidelity at or above the target. Polling (one ``get`` per endpoint agent and period,
+all in parallel) keeps this simple and robust to agent restarts; on-change
+subscriptions to the stores can replace it without changing what is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from qnms.orchestrator.lifecycle import UnitState, now_rfc3339
+from qnms.orchestrator.southbound import SouthboundError
+
+if TYPE_CHECKING:
+    from qnms.orchestrator.controller import Controller
+
+log = logging.getLogger(__name__)
+SS = "urn:qnms:yang:qnms-service-stratum"
+WATCHED = (UnitState.ESTABLISHING, UnitState.ACTIVE)
+
+
+@dataclass(frozen=True)
+class StoreReading:
+    """One endpoint's store of one unit."""
+
+    delivered: int
+    fidelity: float | None
+
+
+def _read_stores(m) -> dict[str, StoreReading]:
+    flt = f'<service-stratum xmlns="{SS}"><service-units/></service-stratum>'
+    data = m.get(filter=("subtree", flt)).data_ele
+    out = {}
+    for su in data.iterfind(f".//{{{SS}}}service-unit"):
+        fid = su.findtext(f"{{{SS}}}store/{{{SS}}}achieved-fidelity")
+        out[su.findtext(f"{{{SS}}}name") or ""] = StoreReading(
+            int(su.findtext(f"{{{SS}}}store/{{{SS}}}delivered-units") or 0),
+            float(fid) if fid else None,
+        )
+    return out
+
+
+async def poll_once(ctl: Controller) -> None:
+    """Read the endpoint stores of every watched unit and update the units."""
+    watched = {n: r for n, r in ctl.records.items() if r.state in WATCHED and n in ctl.intents}
+    agents = sorted(
+        {e.agent for r in watched.values() for e in r.edits if e.agent.startswith("ss:")}
+    )
+    if not agents:
+        return
+    readings = await ctl.sb.fan_out(agents, "monitor", lambda _k, m: _read_stores(m))
+    for name, rec in watched.items():
+        ends = [e.agent for e in rec.edits if e.agent.startswith("ss:")]
+        got = [readings.get(a) for a in ends]
+        if not got or any(g is None or isinstance(g, SouthboundError) for g in got):
+            continue
+        per_end = [g.get(name) for g in got]  # type: ignore[union-attr]
+        if any(p is None for p in per_end):
+            continue
+        delivered = min(p.delivered for p in per_end)  # type: ignore[union-attr]
+        fids = [p.fidelity for p in per_end if p is not None and p.fidelity is not None]
+        fidelity = min(fids) if fids else None
+        if (delivered, fidelity) == (rec.delivered, rec.achieved_fidelity):
+            continue
+        if delivered > rec.delivered:
+            rec.timestamps["last-delivery"] = now_rfc3339()
+        rec.delivered, rec.achieved_fidelity = delivered, fidelity
+        intent = ctl.intents[name]
+        target = intent.requirements.target_fidelity
+        good = fidelity is not None and (target is None or fidelity >= target)
+        if rec.state == UnitState.ESTABLISHING and delivered >= intent.size and good:
+            ctl.transition(rec, UnitState.ACTIVE, f"{delivered} unit(s) delivered at both ends")
+        else:
+            ctl.store.save(rec, intent.fingerprint)
+            ctl.changed()
+
+
+async def monitor_loop(ctl: Controller, period: float) -> None:
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await poll_once(ctl)
+        except Exception:
+            log.exception("delivery monitoring failed")

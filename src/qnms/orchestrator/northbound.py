@@ -1,0 +1,127 @@
+"""The orchestrator's own NETCONF server, and the composition of the whole orchestrator.
+
+Northbound is the same core as the agents (``NetconfServer`` over a
+``DatastoreManager``), serving qnms-service: applications create, read and delete
+service units with standard edit-config / get, and follow them with YANG-Push and the
+service-unit-state-change notifications (ARCHITECTURE "The service model"). The
+controller plugs into three seams of the core: a pre-apply check (admission refuses
+the edit itself), a change listener (provision or release after the change) and the
+state provider (config-false leaves of each unit, so ``<get>`` and on-change
+subscriptions see them; ``state_changed`` is called on every change).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.server import NetconfServer, ServerOptions
+from qnms.orchestrator.controller import AccessCheck, Controller
+from qnms.orchestrator.southbound import AgentAddress, Southbound
+from qnms.orchestrator.store import Store
+from qnms.yang.bindings import binding_classes
+from qnms.yang.catalog import IETF_DIR, YANG_DIR, module_file
+from qnms.yang.codec import json_to_xml
+from qnms.yang.schema import load_schema
+
+log = logging.getLogger(__name__)
+MODULE = "qnms-service"
+
+
+@dataclass
+class OrchestratorConfig:
+    """Where the orchestrator listens, keeps its state, and which agents it manages."""
+
+    agents: list[AgentAddress]
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port (read Orchestrator.port after start)
+    users: dict[str, str] = field(default_factory=lambda: {"admin": "admin"})
+    applications: list[dict[str, Any]] = field(default_factory=list)  # RFC 7951, seeds running
+    confirm_timeout: int = 30
+    discovery_wait: float = 0.0  # seconds to wait for agents that do not answer yet
+    access_check: AccessCheck | None = None
+
+
+def service_datastores(state_dir: Path, applications: list[dict[str, Any]]) -> DatastoreManager:
+    """The northbound datastores over qnms-service, seeded with the application registry
+    the first time (after that, running as persisted wins)."""
+    schema = load_schema([module_file(MODULE)], search_dirs=[YANG_DIR, IETF_DIR])
+    initial = None
+    if applications:
+        initial = json_to_xml({f"{MODULE}:applications": {"application": applications}}, schema)
+    return DatastoreManager(
+        schema,
+        state_dir=state_dir / "datastores",
+        initial=initial,
+        bindings=binding_classes("qnms_bindings", [MODULE]),
+        lazy_bindings=True,
+    )
+
+
+class Orchestrator:
+    """Southbound sessions, controller, store and northbound server, started together."""
+
+    def __init__(self, config: OrchestratorConfig) -> None:
+        self.config = config
+        self.southbound = Southbound(config.agents)
+        self.store = Store(config.state_dir / "orchestrator.db")
+        self.controller = Controller(
+            self.southbound,
+            self.store,
+            confirm_timeout=config.confirm_timeout,
+            access_check=config.access_check,
+        )
+        self.datastores = service_datastores(config.state_dir, config.applications)
+        self.datastores.state_provider = self.controller
+        self.datastores.write_checks.append(self.controller.check)
+        self.datastores.add_listener(self._running_changed)
+        self.server = NetconfServer(
+            self.datastores,
+            options=ServerOptions(
+                host=config.host,
+                port=config.port,
+                state_dir=config.state_dir,
+                users=dict(config.users),
+            ),
+        )
+        self.controller.publish = self.server.hub.publish
+        self.controller.changed = self.server.state_changed
+
+    def _running_changed(self, _changes: object, _session: int) -> None:
+        self.controller.sync(self.datastores.get_config("running"))
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    async def start(self) -> None:
+        """Discover, start serving, then reconcile intent with what the store holds."""
+        await self.controller.start(self.config.discovery_wait)
+        await self.server.start()
+        self.controller.sync(self.datastores.get_config("running"))
+        topo = self.controller.topology
+        log.info(
+            "orchestrator on port %d: %d nodes, %d links, %d endpoints, %d agent(s) unreachable",
+            self.port,
+            len(topo.nodes),
+            len(topo.edges),
+            len(topo.endpoints),
+            len(self.controller.discovery.unreachable),
+        )
+
+    async def stop(self) -> None:
+        await self.server.stop()
+        await self.controller.stop()
+        await self.southbound.close()
+        self.store.close()
+
+    async def __aenter__(self) -> Orchestrator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

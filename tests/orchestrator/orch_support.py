@@ -1,0 +1,86 @@
+"""Clients, request documents and polling shared by the orchestrator tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import ncclient.transport.session
+from lxml import etree
+from ncclient import manager
+
+ncclient.transport.session.TICK = 0.005  # STACK-NOTES: 0.1 s polling otherwise
+
+USER, PASSWORD = "admin", "orch-test-pw"
+SVC = "urn:qnms:yang:qnms-service"
+QFS = "urn:qnms:yang:qnms-quantum-fabric"
+SS = "urn:qnms:yang:qnms-service-stratum"
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+ALICE, BOB = "urn:qkd:madqci:ccips", "urn:qkd:madqci:teleport"
+NS = {"s": SVC, "q": QFS, "ss": SS}
+
+
+def connect(port: int) -> manager.Manager:
+    return manager.connect(
+        host="127.0.0.1",
+        port=port,
+        username=USER,
+        password=PASSWORD,
+        hostkey_verify=False,
+        allow_agent=False,
+        look_for_keys=False,
+        timeout=10,
+    )
+
+
+def unit_xml(
+    name: str = "su1",
+    *,
+    endpoints: tuple[str, str] = (ALICE, BOB),
+    service_type: str = "bipartite-entanglement",
+    valid_for: int = 3600,
+    qos: str = "<target-fidelity>0.8</target-fidelity>",
+    operation: str | None = None,
+) -> str:
+    op = f' nc:operation="{operation}"' if operation else ""
+    eps = "".join(f"<endpoint><urn>{u}</urn></endpoint>" for u in endpoints)
+    return f"""<config xmlns="{NC}" xmlns:nc="{NC}"><service-units xmlns="{SVC}"
+ xmlns:qt="urn:qnms:yang:qnms-types"><service-unit{op}><name>{name}</name>
+ <service-type>qt:{service_type}</service-type><originator>{endpoints[0]}</originator>{eps}
+ <lifecycle><size>10</size><valid-until>{int(time.time()) + valid_for}</valid-until></lifecycle>
+ <qos>{qos}</qos></service-unit></service-units></config>"""
+
+
+def delete_xml(name: str) -> str:
+    return f"""<config xmlns="{NC}" xmlns:nc="{NC}"><service-units xmlns="{SVC}">
+ <service-unit nc:operation="delete"><name>{name}</name></service-unit></service-units></config>"""
+
+
+def unit_state(m: manager.Manager, name: str) -> etree._Element | None:
+    unit = f"<service-unit><name>{name}</name></service-unit>"
+    flt = f'<service-units xmlns="{SVC}">{unit}</service-units>'
+    data = m.get(filter=("subtree", flt)).data_ele
+    return data.find(f".//s:service-unit[s:name='{name}']", NS)
+
+
+def poll[T](fn: Callable[[], T | None], timeout: float = 20.0, what: str = "condition") -> T:
+    """Call ``fn`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value is not None and value is not False:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def allocations(port: int) -> dict[str, list[str]]:
+    """QUI ids, forwarding entries and SS service units in one agent's running config."""
+    with connect(port) as m:
+        data = m.get_config(source="running").data_ele
+    return {
+        "qui": data.xpath("//q:qui-table/q:qui/q:id/text()", namespaces=NS),
+        "forwarding": data.xpath("//q:forwarding-table/q:entry/q:qui/text()", namespaces=NS),
+        "store": data.xpath("//ss:service-units/ss:service-unit/ss:name/text()", namespaces=NS),
+    }
