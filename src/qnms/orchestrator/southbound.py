@@ -126,8 +126,9 @@ class AgentSession:
 
 
 def rpc(m: manager.Manager, xml: str) -> etree._Element:
-    """Send one RPC given as XML text (operations ncclient has no method for)."""
-    return m.dispatch(to_ele(xml)).data_ele
+    """Send one RPC given as XML text (operations ncclient has no method for); the
+    ``<rpc-reply>`` element (ncclient's generic reply has no ``data_ele``)."""
+    return to_ele(m.dispatch(to_ele(xml)).xml)
 
 
 class Southbound:
