@@ -219,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     orch.add_argument("--password", help="password of --user")
     orch.set_defaults(func=_cmd_orchestrator)
 
+    from qnms.app.service_commands import add_arguments as add_service_commands
     from qnms.qndt.cli import add_arguments as add_qndt
 
+    add_service_commands(sub)
     add_qndt(sub)
     return parser
 
