@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 Key = tuple[str, str]  # (namespace, local name): the lxml tag, split
+
+
+class PyangTypeSpec(Protocol):
+    """What values.py calls of pyang's ``types.TypeSpec`` (pyang ships no type hints)."""
+
+    def str_to_val(self, errors: list[Any], pos: Any, string: str, module: Any) -> Any: ...
+
+    def validate(self, errors: list[Any], pos: Any, val: Any, module: Any) -> bool: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -37,7 +46,7 @@ class TypeInfo:
     fraction_digits: int | None = None
     leafref: LeafrefInfo | None = None
     members: tuple[TypeInfo, ...] = ()  # union member types
-    spec: object = None  # pyang TypeSpec, the fallback validator when no binding exists
+    spec: PyangTypeSpec | None = None  # the fallback validator when no binding exists
     module: object = None  # pyang module statement the type was written in
 
 
