@@ -167,7 +167,8 @@ class _Editor:
             if not isinstance(c.tag, str):
                 continue
             node = self.schema.child(parent, split_tag(c.tag))
-            if node is None or (node.name in keys and node.ns == parent.ns):
+            # keys is empty unless parent is a list
+            if node is None or (parent is not None and node.name in keys and node.ns == parent.ns):
                 continue
             try:
                 ident = ident_of(node, c)
