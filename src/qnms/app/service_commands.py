@@ -249,7 +249,7 @@ def describe_notification(note: etree._Element) -> list[str]:
     for unit in note.iter(f"{{{SVC}}}service-unit"):
         name = unit.findtext(f"{{{SVC}}}name", "?")
         for leaf in ("state", "delivery/delivered-units", "qos/measured/achieved-fidelity"):
-            value = unit.findtext("/".join(f"{{{SVC}}}{p}" for p in leaf.split("/")))
-            if value is not None:
-                lines.append(f"{when} {name}: {leaf} = {value}")
+            text = unit.findtext("/".join(f"{{{SVC}}}{p}" for p in leaf.split("/")))
+            if text is not None:
+                lines.append(f"{when} {name}: {leaf} = {text}")
     return lines
