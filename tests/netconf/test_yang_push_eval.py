@@ -79,7 +79,7 @@ def test_fast_paths_match_get(server: NetconfServer, text: str) -> None:
     el = etree.fromstring(f'<f xmlns="{EX}">{text}</f>')
     spec = FilterSpec("subtree", el)
     push = server.yang_push
-    expected = filters.subtree_filter(server.datastores.get(), el)
+    expected = filters.subtree_filter(server.datastores.get(), el, server.core.schema)
     full = push.selection.needs_protocol_state(spec)
     got: list[etree._Element] = []
     push.batch(lambda: got.append(push.selected("operational", full, spec, False)[1]))
