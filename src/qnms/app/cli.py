@@ -70,7 +70,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     except (ValueError, NetworkError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    asyncio.run(serve([agent], qndt=args.qndt))
+    asyncio.run(serve([agent], qndt=args.qndt, services=_kmes(args, [agent], network)))
     return 0
 
 
@@ -91,7 +91,32 @@ def _cmd_agents(args: argparse.Namespace) -> int:
     except (ValueError, NetworkError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    asyncio.run(serve(agents, qndt=args.qndt))
+    asyncio.run(serve(agents, qndt=args.qndt, services=_kmes(args, agents, network)))
+    return 0
+
+
+def _kmes(args: argparse.Namespace, agents: list, network: object) -> list:
+    """The KMEs of the SS agents when --kme-pki is given (agents/kme)."""
+    if args.kme_pki is None:
+        return []
+    from qnms_agents.kme.attach import KmeGroup
+
+    return [KmeGroup(agents, args.kme_pki, base_port=args.kme_base_port)]
+
+
+def _cmd_pki(args: argparse.Namespace) -> int:
+    from qnms.app.pki import make_pki, network_identities
+    from qnms.network.inventory import NetworkError
+
+    kmes, saes = list(args.kme), list(args.sae)
+    if not kmes and not saes:
+        try:
+            kmes, saes = network_identities(args.network)
+        except NetworkError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    make_pki(args.out, kmes, saes)
+    print(f"{args.out}: CA, {len(kmes)} KME and {len(saes)} SAE certificate(s)")
     return 0
 
 
@@ -102,6 +127,18 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--password", help="password of --user")
     p.add_argument("--authorized-keys", type=Path, help="OpenSSH authorized_keys file")
     p.add_argument("--qndt", metavar="ADDR", help="follow the QNDT engine's bus at ADDR")
+    p.add_argument(
+        "--kme-pki",
+        type=Path,
+        metavar="DIR",
+        help="serve ETSI GS QKD 014 on SS agents with the certificates of `qnms pki`",
+    )
+    p.add_argument(
+        "--kme-base-port",
+        type=int,
+        default=0,
+        help="first HTTPS port of the KMEs (0: any free port)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--base-port", type=int, default=8300, help="first port (0: any)")
     _add_server_options(agents)
     agents.set_defaults(func=_cmd_agents)
+
+    pki = sub.add_parser("pki", help="make a private CA, KME and SAE certificates (ETSI 014)")
+    pki.add_argument("--out", type=Path, required=True, help="directory for the PEM files")
+    pki.add_argument(
+        "--network",
+        type=Path,
+        default=DEFAULT_NETWORK,
+        help="take KME and SAE ids from this network (when none are given)",
+    )
+    pki.add_argument("--kme", action="append", default=[], help="a KME id (repeatable)")
+    pki.add_argument("--sae", action="append", default=[], help="an SAE id (repeatable)")
+    pki.set_defaults(func=_cmd_pki)
 
     from qnms.qndt.cli import add_arguments as add_qndt
 
