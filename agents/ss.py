@@ -56,6 +56,9 @@ class SsState:
         self.buckets: dict[str, TokenBucket] = {}
         self.fidelity: dict[str, float] = {}  # last delivered fidelity per service unit
         self.node_name: str | None = None  # set by the agent: the node it manages
+        # Told of every QNDT result taken for this node (the KME makes link key from
+        # delivered pairs: agents/kme/attach.py).
+        self.result_listeners: list[Callable[[dict], None]] = []
 
     def apply(self, msg: dict) -> bool:
         """Take a QNDT result: pairs delivered to, or lost from, this node's endpoints.
@@ -77,6 +80,8 @@ class SsState:
             self.counters.add(unit, "stored", -1)
         else:
             return False
+        for listener in self.result_listeners:
+            listener(msg)
         return True
 
     def config_changed(self) -> None:

@@ -1,0 +1,128 @@
+"""KMEs on live SS agents: configuration and counts over NETCONF, key bits nowhere in it.
+
+madqci-alice (kme-alice, SAE ccips) and quditto-charlie (kme-charlie, SAE
+ipsec-controller) of the default network, with a key-forwarding route and an
+application session configured over NETCONF, link key made from pair-delivered results
+as the twin publishes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kme_support import call, sae_client
+
+from qnms.app.background import BackgroundLoop
+from qnms.app.pki import make_pki
+from qnms.network.inventory import load_network
+from qnms_agents.base import Agent, AgentConfig
+from qnms_agents.kme.attach import KmeGroup
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "agents"))
+from agent_support import PASSWORD, SS, USER, connect
+
+SESSION = f"""<config><service-stratum xmlns="{SS}">
+  <sessions><session><id>ccips-s1</id><endpoint>urn:qkd:madqci:ccips</endpoint>
+    <token-bucket><rate>0</rate><burst>2</burst></token-bucket></session></sessions>
+  <key-forwarding><route><destination>kme-charlie</destination>
+    <next-hop>kme-charlie</next-hop></route></key-forwarding>
+</service-stratum></config>"""
+
+
+@pytest.fixture
+def kmes(tmp_path: Path) -> Iterator[tuple[BackgroundLoop, list[Agent], KmeGroup, Path]]:
+    pki = tmp_path / "pki"
+    make_pki(pki, ["kme-alice", "kme-charlie"], ["ccips", "ipsec-controller"])
+    net = load_network()
+
+    async def build() -> tuple[list[Agent], KmeGroup]:
+        agents = [
+            Agent(AgentConfig("ss", n, tmp_path / n, users={USER: PASSWORD}), net)
+            for n in ("madqci-alice", "quditto-charlie")
+        ]
+        for a in agents:
+            await a.start()
+        group = KmeGroup(agents, pki)
+        await group.start()
+        return agents, group
+
+    with BackgroundLoop() as bg:
+        agents, group = bg.run(build())
+        yield bg, agents, group, pki
+        bg.run(group.stop())
+        for a in agents:
+            bg.run(a.stop())
+
+
+def _deliver_pairs(agents: list[Agent], pairs: int) -> None:
+    """What the QNDT feed does with pair-delivered results for both end nodes."""
+    for i in range(pairs):
+        msg = {
+            "type": "pair-delivered",
+            "allocation": "qkd-1",
+            "pair": i,
+            "fidelity": 0.98,
+            "endpoints": ["madqci-alice", "quditto-charlie"],
+        }
+        for a in agents:
+            a.live.apply(msg)
+
+
+def test_token_bucket_rejections_are_counted_and_notified_and_no_key_bit_reaches_netconf(
+    kmes: tuple[BackgroundLoop, list[Agent], KmeGroup, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bg, agents, group, pki = kmes
+    alice = agents[0]
+    replies: list[str] = []
+    with connect(alice) as m:
+        m.create_subscription()
+        replies.append(m.edit_config(target="running", config=SESSION).xml)
+
+        async def deliver() -> None:
+            _deliver_pairs(agents, 12000)  # ~580 secret bytes: 2 batches
+            await asyncio.sleep(0.5)  # the batches cross the KME-to-KME channel
+
+        bg.run(deliver())
+        url = group.peers["kme-alice"] + "/api/v1/keys/ipsec-controller/enc_keys?size=256"
+
+        async def requests() -> list[tuple[int, dict]]:
+            async with sae_client(pki, "ccips") as s:
+                return [await call(s, "GET", url) for _ in range(3)]
+
+        results = bg.run(requests())
+        assert [r[0] for r in results] == [200, 200, 503], results
+        keys = [k for _, body in results[:2] for k in body["keys"]]
+
+        async def fetch() -> tuple[int, dict]:
+            dec = group.peers["kme-charlie"] + "/api/v1/keys/ccips/dec_keys"
+            async with sae_client(pki, "ipsec-controller") as s:
+                return await call(
+                    s, "POST", dec, json={"key_IDs": [{"key_ID": k["key_ID"]} for k in keys]}
+                )
+
+        st, dec = bg.run(fetch())
+        assert st == 200 and dec["keys"] == keys
+
+        notes = []
+        while (note := m.take_notification(timeout=2)) is not None:
+            notes.append(note.notification_xml)
+        exhausted = [n for n in notes if "token-bucket-exhausted" in n]
+        assert len(exhausted) == 1 and "ccips-s1" in exhausted[0]
+        replies += notes
+        state = m.get(filter=("subtree", f'<service-stratum xmlns="{SS}"/>')).xml
+        replies += [state, m.get_config(source="running").xml]
+    assert "<rejected-requests>1</rejected-requests>" in state.replace(" ", "")
+
+    logs = [rec.getMessage() for rec in caplog.records]
+    assert any("token bucket exhausted" in line for line in logs)
+    for k in keys:
+        raw = base64.b64decode(k["key"])
+        for text in replies + logs:
+            assert k["key"] not in text and raw.hex() not in text
