@@ -40,17 +40,19 @@ from qnms_agents.kme.tls import client_context
 
 SAES = [f"sae-{i}" for i in range(10)]
 DIRECTORY = {**{s: "kme-a" for s in SAES}, "sae-b": "kme-b"}
-LIMITS = KmeLimits(max_key_count=200_000, max_key_per_request=128, batch_bytes=1024)
+FAST = {"max_key_count": 200_000, "batch_bytes": 4096, "chunk_bytes": 4096}
+EXACT = {"max_key_count": 200_000, "batch_bytes": 32, "chunk_bytes": 32}
 
 
-async def serve(pki: Path, pairs: list[float]) -> None:
-    """Child: kme-a and kme-b, link material from ``pairs``, addresses on stdout."""
+async def serve(pki: Path, job: dict) -> None:
+    """Child: kme-a and kme-b, link material from the job's pairs, addresses on stdout."""
     peers: dict[str, str] = {}
     servers = []
+    limits = KmeLimits(**job["limits"])
     for kid, other in (("kme-a", "kme-b"), ("kme-b", "kme-a")):
         kme = Kme(
             kid,
-            limits=LIMITS,
+            limits=limits,
             directory=DIRECTORY,
             local_saes={s for s, k in DIRECTORY.items() if k == kid},
         )
@@ -59,8 +61,13 @@ async def serve(pki: Path, pairs: list[float]) -> None:
     for s in servers:
         await s.start()
         peers[s.kme.kme_id] = s.url
-    for f in pairs:
-        await servers[0].kme.pairs_delivered("kme-b", f)
+    gen = servers[0].kme
+    if "bulk" in job:
+        await gen.pairs_delivered("kme-b", job["bulk"][0], job["bulk"][1])
+    for f in job.get("pairs", []):
+        await gen.pairs_delivered("kme-b", f)
+    for s in servers:
+        await s.kme.fill_stores()
     print(json.dumps(peers), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for s in servers:
@@ -103,11 +110,11 @@ async def drain(pki: Path, peers: dict[str, str]) -> int:
     return bits
 
 
-def child(pki: Path, pairs: list[float]) -> tuple[subprocess.Popen, dict[str, str]]:
+def child(pki: Path, job: dict) -> tuple[subprocess.Popen, dict[str, str]]:
     args = [sys.executable, __file__, "--child", str(pki)]
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdin and proc.stdout
-    proc.stdin.write(json.dumps(pairs) + "\n")
+    proc.stdin.write(json.dumps(job) + "\n")
     proc.stdin.flush()
     return proc, json.loads(proc.stdout.readline())
 
@@ -130,15 +137,14 @@ def main() -> None:
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        pairs = json.loads(sys.stdin.readline())
-        asyncio.run(serve(args.child, pairs))
+        asyncio.run(serve(args.child, json.loads(sys.stdin.readline())))
         return
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp)
         make_pki(pki, ["kme-a", "kme-b"], [*SAES, "sae-b"])
 
         # 1. throughput: plenty of material (F = 1: one secret bit per two pairs)
-        proc, peers = child(pki, [1.0] * 4_000_000)
+        proc, peers = child(pki, {"limits": FAST, "bulk": [1.0, 8_000_000]})
         try:
             hello = asyncio.run(load(pki, f"{peers['kme-a']}/hello", args.seconds_load))
             enc_url = f"{peers['kme-a']}/api/v1/keys/sae-b/enc_keys?number=1&size=256"
@@ -162,7 +168,7 @@ def main() -> None:
         n = int(args.pair_rate * args.seconds)
         fids = [rng.uniform(0.95, 0.99) for _ in range(n)]
         allowed = sum(secret_bits_per_pair(f) for f in fids) / args.seconds
-        proc, peers = child(pki, fids)
+        proc, peers = child(pki, {"limits": EXACT, "pairs": fids})
         try:
             got = asyncio.run(drain(pki, peers)) / args.seconds
         finally:

@@ -116,6 +116,7 @@ class Api:
         target = self._remote(slave, "slave")
         lim = self.kme.limits
         hop_pool = self.kme.pools.get(self.kme.routes().get(target, target))
+        store = self.kme.stores.get(target)
         return web.json_response(
             {
                 "source_KME_ID": self.kme.kme_id,
@@ -133,6 +134,7 @@ class Api:
                     "qnms_first_hop": hop_pool.peer if hop_pool else None,
                     "qnms_first_hop_qber": round(hop_pool.qber, 6) if hop_pool else None,
                     "qnms_first_hop_producing": hop_pool.producing if hop_pool else False,
+                    "qnms_stored_bytes": store.mine.available() if store else 0,
                 },
             }
         )
@@ -171,7 +173,7 @@ class Api:
         if len(kmes) != 1:
             raise KmeError(400, "all slave SAEs must be attached to one KME")
         self._limit(master)
-        keys = await self.kme.enc_keys(master, slaves, number, size)
+        keys = self.kme.enc_keys(master, slaves, number, size)
         return web.json_response({"keys": [{"key_ID": kid, "key": b64(k)} for kid, k in keys]})
 
     async def dec_keys(self, request: web.Request) -> web.Response:
@@ -194,11 +196,8 @@ class Api:
         if len(ids) > self.kme.limits.max_key_per_request:
             raise KmeError(400, f"at most {self.kme.limits.max_key_per_request} key_IDs")
         self._limit(slave)
-        keys, status, reason = self.kme.store.take(ids, slave, master)
-        if status:
-            raise KmeError(status, reason)
-        log.info("delivered keys %s to slave %s", ids, slave)
-        return web.json_response({"keys": [{"key_ID": k.key_id, "key": b64(k.key)} for k in keys]})
+        keys = await self.kme.dec_keys(slave, master, ids)
+        return web.json_response({"keys": [{"key_ID": kid, "key": b64(k)} for kid, k in keys]})
 
     # -- KME to KME ----------------------------------------------------------------------
 
@@ -222,6 +221,13 @@ class Api:
         if msg.get("from") != peer:
             raise KmeError(401, "a relay hop comes from the KME that sends it")
         return web.json_response(await self.kme.relay(msg))
+
+    async def assign(self, request: web.Request) -> web.Response:
+        peer = self._peer(request)
+        msg = await _json(request)
+        if msg.get("origin") != peer:
+            raise KmeError(401, "assignments come from the master's KME")
+        return web.json_response({"assigned": self.kme.take_assignments(msg)})
 
     async def commit(self, request: web.Request) -> web.Response:
         self._peer(request)
@@ -248,4 +254,5 @@ def make_app(kme: Kme, limiter: Limiter | None = None) -> web.Application:
     r.add_post("/kme/v1/batch", api.batch)
     r.add_post("/kme/v1/relay", api.relay)
     r.add_post("/kme/v1/commit", api.commit)
+    r.add_post("/kme/v1/assign", api.assign)
     return app

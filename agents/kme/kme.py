@@ -1,72 +1,50 @@
-"""The KME: key generation per link, trusted-node relay, key delivery rules.
+"""The KME: link key from the twin, end-to-end key stores, ETSI 014 delivery rules.
 
-Seed 4.1-4.2: a KME stores keys for the SAEs attached to it and forwards keys hop by hop
-through trusted nodes along the forwarding table the control plane configures (the SS
-model's ``key-forwarding`` routes: destination KME, next-hop KME).
+Seed 4.1-4.2: a KME stores keys for the SAEs attached to it, forwards keys through
+trusted nodes (relay.py) and hands them to applications (api.py). The rules of ETSI GS
+QKD 014 it enforces here:
 
-Relay (one-time pad hop by hop): the master's KME takes key K from the material it shares
-with the first hop. Each trusted node recovers K with its material towards the previous
-hop and sends ``K xor k_next`` (plus the range of ``k_next`` in the next link's stream,
-never the pad itself) to the next hop; the slave's KME recovers K. Only the end KMEs
-keep K; intermediate ones relay XORed material and forget it.
+* ``enc_keys`` (master SAE): keys come from the end-to-end store towards the slave's
+  KME, allocated locally and at once; the slave's KME is told only the key ids, the
+  segments of the shared store they use, the master and the named slaves
+  (``/kme/v1/assign``, sent in the background, batched, retried until acknowledged);
+* ``dec_keys`` (slave SAE): only a slave named in the request gets the key (401
+  otherwise), only once, and all requested keys or none. No ``await`` lies between the
+  checks and the handing out, so two slaves racing for one key cannot both win. A key
+  whose assignment is still on its way is waited for briefly.
 
-Two phases make a failure leave nothing usable: the slave's KME holds relayed keys as
-pending until the master's KME, having seen the whole chain succeed, sends ``commit``
-along the same route; only then does the master get its keys (``enc_keys``) and the
-slave become able to fetch them (``dec_keys``). Any failure aborts: the master gets a
-503 and the pending keys are dropped (or expire). Used link material is never reused.
-
-KME-to-KME messages travel as HTTPS POSTs with mutual TLS on the same aiohttp server
-as the ETSI 014 API (routes under ``/kme/v1/``, callers authorised by their KME
-certificate): the same stack, the same PKI and one port per KME, and a real deployment
-would separate them by listener, not by protocol. Logs name key ids, sizes and counts,
-never key bits.
+Key bits never leave a KME except to the SAE that asked, and never reach a log: logs
+name key ids, sizes and counts only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import logging
 import secrets
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from qnms.qndt.qkd import KeyYield
-from qnms_agents.kme.pool import HeldKey, KeyStore, LinkPool
+from qnms_agents.kme.pool import Assignment, Pool
+from qnms_agents.kme.relay import RelayMixin, segments
+from qnms_agents.kme.wire import KmeError, b64, unb64
+
+__all__ = ["Kme", "KmeError", "KmeLimits", "b64"]
 
 log = logging.getLogger(__name__)
 
 Send = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
-
-
-class KmeError(Exception):
-    """An ETSI 014 Error: HTTP status, message, details."""
-
-    def __init__(self, status: int, message: str, details: list[dict[str, Any]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details or []
-
-
-def xor(a: bytes, b: bytes) -> bytes:
-    return bytes(x ^ y for x, y in zip(a, b, strict=True))
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode(), validate=True)
+ASSIGN_WAIT = 2.0  # s a dec_keys waits for an assignment still on its way
 
 
 @dataclass
 class KmeLimits:
-    """The numbers a Status reports (ETSI GS QKD 014 clause 6.1)."""
+    """The numbers a Status reports (ETSI GS QKD 014 clause 6.1), and chunk sizes."""
 
     key_size: int = 256
     min_key_size: int = 64
@@ -74,12 +52,14 @@ class KmeLimits:
     max_key_count: int = 1000
     max_key_per_request: int = 128
     max_SAE_ID_count: int = 2
-    batch_bytes: int = 256  # link material is handed over in batches of this size
+    batch_bytes: int = 256  # link material is made and copied in chunks of this size
+    chunk_bytes: int = 256  # end-to-end stores are filled in chunks of this size
+    store_bytes: int = 0  # each end-to-end store is topped up to this (0: its capacity)
 
 
 @dataclass
-class Kme:
-    """One KME: its link pools, its store of keys for slaves, its relay role."""
+class Kme(RelayMixin):
+    """One KME: link pools, end-to-end stores, assignments for its slaves."""
 
     kme_id: str
     limits: KmeLimits = field(default_factory=KmeLimits)
@@ -87,71 +67,50 @@ class Kme:
     directory: dict[str, str] = field(default_factory=dict)  # SAE id -> its KME id
     routes: Callable[[], dict[str, str]] = dict  # destination KME -> next-hop KME
     send: Send | None = None  # (peer KME, path, JSON) -> JSON, raises on failure
+    auto_fill: bool = True  # top up the end-to-end stores whenever link material comes
 
     def __post_init__(self) -> None:
-        self.pools: dict[str, LinkPool] = {}
+        self.pools: dict[str, Pool] = {}  # link pools, by neighbour
+        self.stores: dict[str, Pool] = {}  # end-to-end stores, by distant KME
         self.yields: dict[str, KeyYield] = {}
-        self.store = KeyStore(self.limits.max_key_count)
-        self.relayed = 0  # keys this KME forwarded as a trusted node
-        self.failed_relays = 0
-        self.spare: dict[str, int] = {}  # bytes made but not yet a whole batch, per link
-        self.push_locks: dict[str, asyncio.Lock] = {}  # batches reach a peer in order
+        self.pending: dict[str, tuple[str, bytes, float]] = {}
+        self.assignments: dict[str, Assignment] = {}  # for this KME's slaves
+        self.gone: deque[str] = deque(maxlen=100_000)  # ids already handed to a slave
+        self.assigned = asyncio.Event()
+        self.outbox: dict[str, list[dict[str, Any]]] = {}
+        self._flushing: set[str] = set()
+        self.relayed = self.failed_relays = self.delivered = 0
+        self.spare: dict[str, int] = {}  # secret bytes not yet a whole chunk, per link
+        self._seq = 0
+        self._push_locks: dict[str, asyncio.Lock] = {}  # link chunks reach a peer in order
+        self._fill_lock = asyncio.Lock()
+        self._retry_at: dict[str, float] = {}
+        self._fill_kicked = False
+        self._tasks: set[asyncio.Task[Any]] = set()
 
-    # -- links and generation -------------------------------------------------------
+    @property
+    def capacity(self) -> int:
+        return self.limits.max_key_count * self.limits.key_size // 8
 
-    def add_link(self, peer: str) -> LinkPool:
+    @property
+    def chunk_bytes(self) -> int:
+        return self.limits.chunk_bytes
+
+    def add_link(self, peer: str) -> Pool:
         if peer not in self.pools:
-            cap = self.limits.max_key_count * self.limits.key_size // 8
-            self.pools[peer] = LinkPool(self.kme_id, peer, cap)
+            self.pools[peer] = Pool(self.kme_id, peer, self.capacity)
             self.yields[peer] = KeyYield()
         return self.pools[peer]
 
-    async def pairs_delivered(self, peer: str, fidelity: float, count: int = 1) -> int:
-        """Account pairs the twin delivered on the link to ``peer``; push finished batches.
+    def store(self, dest: str) -> Pool:
+        if dest not in self.stores:
+            cap = min(self.capacity, self.limits.store_bytes or self.capacity)
+            self.stores[dest] = Pool(self.kme_id, dest, cap)
+        return self.stores[dest]
 
-        Only the link's generator makes and pushes bits; bytes made: returned.
-        """
-        pool = self.add_link(peer)
-        yld = self.yields[peer]
-        yld.add(fidelity, count)
-        pool.qber, pool.producing = yld.last_qber, yld.producing
-        if not yld.producing:
-            log.warning(
-                "link %s-%s: QBER %.3f above threshold, no key", self.kme_id, peer, yld.last_qber
-            )
-        if not pool.generator:
-            return 0
-        made = yld.take_bytes()
-        pending = self.spare.get(peer, 0) + made
-        size = self.limits.batch_bytes
-        while pending >= size:
-            pending -= size
-            await self._push_batch(pool, secrets.token_bytes(size))
-        self.spare[peer] = pending
-        return made
-
-    async def _push_batch(self, pool: LinkPool, data: bytes) -> None:
-        async with self.push_locks.setdefault(pool.peer, asyncio.Lock()):
-            await self._push_batch_in_order(pool, data)
-
-    async def _push_batch_in_order(self, pool: LinkPool, data: bytes) -> None:
-        owner = pool.owner_for_next_batch()
-        msg = {"from": self.kme_id, "owner": owner, "data": b64(data), "qber": pool.qber}
-        if self.send is not None:
-            try:
-                await self.send(pool.peer, "/kme/v1/batch", msg)
-            except Exception as err:  # the peer never got it: neither side keeps it
-                log.warning("batch to %s lost (%s): %d bytes dropped", pool.peer, err, len(data))
-                return
-        pool.add_batch(owner, data)
-        log.debug("link %s-%s: batch of %d bytes for %s", self.kme_id, pool.peer, len(data), owner)
-
-    def take_batch(self, msg: dict[str, Any]) -> None:
-        pool = self.add_link(msg["from"])
-        pool.qber = float(msg.get("qber", 0.0))
-        pool.add_batch(msg["owner"], unb64(msg["data"]))
-
-    # -- routes ----------------------------------------------------------------------
+    def destinations(self) -> list[str]:
+        """Where end-to-end stores are kept: every routed destination and neighbour."""
+        return sorted((set(self.routes()) | set(self.pools)) - {self.kme_id})
 
     def next_hop(self, dest: str) -> str:
         hop = self.routes().get(dest)
@@ -161,51 +120,136 @@ class Kme:
             raise KmeError(503, f"no key-forwarding route from {self.kme_id} to {dest}")
         return hop
 
-    def stored_key_count(self, slave_kme: str, size_bits: int) -> int:
-        """Keys of ``size_bits`` this KME can start towards ``slave_kme`` now."""
-        try:
-            pool = self.pools[self.next_hop(slave_kme)]
-        except KmeError:
+    def stored_key_count(self, dest: str, size_bits: int) -> int:
+        """Keys of ``size_bits`` this KME can hand out towards ``dest`` now (<= max)."""
+        avail = self.stores[dest].mine.available() if dest in self.stores else 0
+        return min(self.limits.max_key_count, avail * 8 // size_bits)
+
+    def _background(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def kick_fill(self) -> None:
+        """Top the stores up soon (once, however many callers ask meanwhile)."""
+        if self.auto_fill and not self._fill_kicked:
+            self._fill_kicked = True
+            self._background(self._kicked_fill())
+
+    async def _kicked_fill(self) -> None:
+        self._fill_kicked = False
+        await self.fill_stores()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- link key from the twin ------------------------------------------------------
+
+    async def pairs_delivered(self, peer: str, fidelity: float, count: int = 1) -> int:
+        """Account pairs the twin delivered on the link to ``peer`` (qnms.qndt.qkd); the
+        link's generator turns whole chunks of secret bytes into shared material."""
+        pool = self.add_link(peer)
+        yld = self.yields[peer]
+        yld.add(fidelity, count)
+        pool.qber, pool.producing = yld.last_qber, yld.producing
+        if not yld.producing:
+            log.warning(
+                "link %s-%s: QBER %.4f above threshold: no key", self.kme_id, peer, yld.last_qber
+            )
+        if not pool.generator:
             return 0
-        return min(self.limits.max_key_count, pool.mine.available() * 8 // size_bits)
+        made = yld.take_bytes()
+        size = self.limits.batch_bytes
+        whole, self.spare[peer] = divmod(self.spare.get(peer, 0) + made, size)
+        for _ in range(whole):  # accounted before any await: concurrent calls never
+            await self._push_chunk(pool, secrets.token_bytes(size))  # count bytes twice
+        return made
+
+    async def _push_chunk(self, pool: Pool, data: bytes) -> None:
+        async with self._push_locks.setdefault(pool.peer, asyncio.Lock()):
+            owner = pool.owner_for_next_chunk()
+            self._seq += 1
+            chunk = f"{self.kme_id}:{self._seq}"
+            msg = {
+                "from": self.kme_id,
+                "owner": owner,
+                "chunk": chunk,
+                "data": b64(data),
+                "qber": pool.qber,
+                "producing": pool.producing,
+            }
+            try:
+                await self._send(pool.peer, "/kme/v1/batch", msg)
+            except KmeError as err:  # not acknowledged: this side never uses it
+                log.warning("chunk %s to %s lost (%s)", chunk, pool.peer, err.message)
+                return
+            pool.add_chunk(owner, chunk, data)
+        if owner == self.kme_id:
+            self.kick_fill()
+
+    def take_batch(self, msg: dict[str, Any]) -> None:
+        pool = self.add_link(msg["from"])
+        pool.qber, pool.producing = float(msg.get("qber", 0.0)), bool(msg.get("producing", 1))
+        pool.add_chunk(msg["owner"], msg["chunk"], unb64(msg["data"]))
+        if msg["owner"] == self.kme_id:
+            self.kick_fill()
 
     # -- the master's side -------------------------------------------------------------
 
-    async def enc_keys(
+    def enc_keys(
         self, master: str, slaves: list[str], number: int, size_bits: int
     ) -> list[tuple[str, bytes]]:
-        """Make ``number`` keys for ``master`` shared with ``slaves`` (all at one KME)."""
+        """``number`` keys for ``master``, shared with ``slaves`` (all at one KME)."""
         dest = self.directory[slaves[0]]
-        ids = [str(uuid.uuid4()) for _ in range(number)]
-        nbytes = size_bits // 8
-        if dest == self.kme_id:  # both SAEs on this KME: no link involved
+        if dest == self.kme_id:
             raise KmeError(400, "master and slave SAEs are attached to the same KME")
-        hop = self.next_hop(dest)
-        got = self.pools[hop].mine.allocate(nbytes * number)
-        if got is None:
+        nbytes = size_bits // 8
+        store = self.stores.get(dest)
+        if store is None or store.mine.available() < nbytes * number:
             raise KmeError(503, f"not enough key material towards {dest}: try later")
-        start, end, material = got
-        relay = str(uuid.uuid4())
-        msg = {
-            "relay": relay,
-            "origin": self.kme_id,
-            "dest": dest,
-            "from": self.kme_id,
-            "range": [start, end],
-            "key_IDs": ids,
-            "size": size_bits,
-            "master": master,
-            "slaves": slaves,
-        }
+        out, assigned = [], []
+        for _ in range(number):
+            got = store.mine.allocate(nbytes)
+            assert got is not None
+            kid = str(uuid.uuid4())
+            out.append((kid, got[1]))
+            assigned.append({"key_ID": kid, "master": master, "slaves": slaves, "segments": got[0]})
+        self.outbox.setdefault(dest, []).extend(assigned)
+        if dest not in self._flushing:
+            self._flushing.add(dest)
+            self._background(self._flush(dest))
+        log.info(
+            "keys %s (%d bits) for %s, slaves %s", [k for k, _ in out], size_bits, master, slaves
+        )
+        self.kick_fill()
+        return out
+
+    async def _flush(self, dest: str) -> None:
+        """Tell ``dest`` every assignment queued for it, until it acknowledges them.
+
+        One flush per destination at a time: what queues up meanwhile goes in the next
+        message, so a busy KME sends fewer, larger messages.
+        """
         try:
-            await self._send(hop, "/kme/v1/relay", msg)
-            await self._send(hop, "/kme/v1/commit", {"relay": relay, "dest": dest})
-        except KmeError:
-            self.failed_relays += 1
-            await self._abort(hop, relay, dest)
-            raise
-        log.info("keys %s (%d bits) for %s -> %s via %s", ids, size_bits, master, slaves, hop)
-        return [(kid, material[i * nbytes : (i + 1) * nbytes]) for i, kid in enumerate(ids)]
+            await self._flush_all(dest)
+        finally:
+            self._flushing.discard(dest)
+
+    async def _flush_all(self, dest: str) -> None:
+        delay = 0.05
+        while self.outbox.get(dest):
+            batch = self.outbox.pop(dest)
+            try:
+                await self._send(
+                    dest, "/kme/v1/assign", {"origin": self.kme_id, "assignments": batch}
+                )
+            except KmeError as err:
+                log.warning("assignments to %s not delivered (%s): retrying", dest, err.message)
+                self.outbox[dest] = batch + self.outbox.get(dest, [])
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
 
     async def _send(self, peer: str, path: str, msg: dict[str, Any]) -> dict[str, Any]:
         if self.send is None:
@@ -215,57 +259,47 @@ class Kme:
         except KmeError:
             raise
         except Exception as err:
-            raise KmeError(503, f"key relay via {peer} failed: {err}") from err
+            raise KmeError(503, f"KME {peer} failed: {type(err).__name__}") from err
 
-    async def _abort(self, hop: str, relay: str, dest: str) -> None:
-        try:
-            await self._send(hop, "/kme/v1/commit", {"relay": relay, "dest": dest, "abort": True})
-        except KmeError as err:  # the pending keys expire at the far end anyway
-            log.info("abort of relay %s not delivered: %s", relay, err.message)
+    # -- the slave's side ----------------------------------------------------------------
 
-    # -- trusted node and slave's side -------------------------------------------------
-
-    async def relay(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """One hop of a relay: recover K from the previous link, store it or pass it on."""
-        pool = self.pools.get(msg["from"])
-        start, end = msg["range"]
-        pad = pool.theirs.extract(start, end) if pool else None
-        if pad is None:
-            raise KmeError(503, f"{self.kme_id}: no link material {start}:{end} from {msg['from']}")
-        key = xor(unb64(msg["payload"]), pad) if "payload" in msg else pad
-        if msg["dest"] == self.kme_id:
-            n = len(msg["key_IDs"])
-            nbytes = len(key) // n
-            held = [
-                HeldKey(
-                    kid,
-                    key[i * nbytes : (i + 1) * nbytes],
-                    msg["master"],
-                    tuple(msg["slaves"]),
-                    msg["relay"],
-                )
-                for i, kid in enumerate(msg["key_IDs"])
-            ]
-            if not self.store.hold(held):
-                raise KmeError(503, f"{self.kme_id}: key store full")
-            log.info(
-                "holding keys %s for %s (relay %s)", msg["key_IDs"], msg["slaves"], msg["relay"]
+    def take_assignments(self, msg: dict[str, Any]) -> int:
+        for a in msg["assignments"]:
+            self.assignments[a["key_ID"]] = Assignment(
+                a["key_ID"], msg["origin"], a["master"], tuple(a["slaves"]), segments(a["segments"])
             )
-            return {"held": n}
-        hop = self.next_hop(msg["dest"])
-        got = self.pools[hop].mine.allocate(len(key))
-        if got is None:
-            raise KmeError(503, f"{self.kme_id}: not enough key material towards {hop}")
-        nstart, nend, nxt = got
-        fwd = {k: v for k, v in msg.items() if k not in ("payload", "range", "from")}
-        fwd |= {"from": self.kme_id, "range": [nstart, nend], "payload": b64(xor(key, nxt))}
-        self.relayed += len(msg["key_IDs"])
-        log.info("relaying keys %s to %s via %s", msg["key_IDs"], msg["dest"], hop)
-        return await self._send(hop, "/kme/v1/relay", fwd)
+        self.assigned.set()
+        self.assigned = asyncio.Event()
+        return len(msg["assignments"])
 
-    async def settle(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """Commit or abort a relay at the slave's KME, forwarding along the route."""
-        if msg["dest"] == self.kme_id:
-            n = self.store.settle(msg["relay"], commit=not msg.get("abort"))
-            return {"settled": n}
-        return await self._send(self.next_hop(msg["dest"]), "/kme/v1/commit", msg)
+    async def dec_keys(
+        self, slave: str, master: str, key_ids: list[str]
+    ) -> list[tuple[str, bytes]]:
+        """Hand the keys to a named slave, all or none; each key once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ASSIGN_WAIT
+        while missing := [k for k in key_ids if k not in self.assignments]:
+            if loop.time() >= deadline or any(k in self.gone for k in missing):
+                raise KmeError(400, f"key_ID {missing[0]} is not available")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.assigned.wait(), deadline - loop.time())
+        found = [self.assignments[k] for k in key_ids]  # from here on: no await
+        for a in found:
+            if a.master != master:
+                raise KmeError(400, f"key_ID {a.key_id} is not a key of master {master}")
+            if slave not in a.slaves:
+                raise KmeError(401, f"SAE {slave} was not named as a slave for key_ID {a.key_id}")
+        theirs = {a.origin: self.store(a.origin).theirs for a in found}
+        if len(set(key_ids)) != len(key_ids):
+            raise KmeError(400, "a key_ID is asked for twice")
+        keys = []
+        for a in found:
+            key = theirs[a.origin].extract(a.segments)
+            del self.assignments[a.key_id]
+            self.gone.append(a.key_id)
+            if key is None:  # cannot happen unless the stores disagree: refuse the key
+                raise KmeError(503, f"key material of key_ID {a.key_id} is missing")
+            keys.append((a.key_id, key))
+        self.delivered += len(keys)
+        log.info("delivered keys %s to slave %s", key_ids, slave)
+        return keys

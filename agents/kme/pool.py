@@ -1,80 +1,95 @@
-"""Key material a KME shares with one neighbour KME, and the keys it holds for its SAEs.
+"""Key material a KME shares with another KME: per link, and end to end.
 
-Link material (seed 4.1: the QFP makes key per link) arrives in batches, each made by
-the link's *generator* (the endpoint KME whose id sorts first) from the pairs the twin
-delivered (qnms.qndt.qkd) and copied to the other endpoint over the KME-to-KME channel.
-Every batch belongs to one direction of the link, chosen by the generator (the
-direction holding less material): the owner of a direction is the only KME that
-allocates from it, always sequentially, so the two copies never disagree about which
-bytes are used and no KME-to-KME round trip is needed to allocate (``mine``); the other
-side only extracts the ranges named in messages from the owner (``theirs``).
+Two kinds of pools, one class (``Pool``):
 
-Used bytes are dropped at once on both sides: one-time-pad material is never reused.
+* link pools (seed 4.1: the QFP makes key per link): material in chunks made by the
+  link's *generator* (the endpoint KME whose id sorts first) from the pairs the twin
+  delivered (qnms.qndt.qkd), copied to the other endpoint over the KME-to-KME channel;
+* end-to-end key stores (seed 4.2: trusted-node forwarding): material shared with a
+  distant KME, in chunks relayed through trusted nodes and committed at both ends.
+
+Every chunk belongs to one direction: the KME that owns a direction is the only one
+allocating from it, always in order (``mine``); the other end only extracts the segments
+(chunk id, start, end) the owner names (``theirs``). So the two copies never disagree
+about which bytes are used and allocation needs no round trip. Chunks are addressed by
+id, not by stream offset: a chunk one side has and the other lost is never named, so it
+is never used. Used bytes are dropped at once on both sides: one-time-pad material is
+never reused.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+
+Segment = tuple[str, int, int]  # chunk id, start, end (bytes within the chunk)
 
 
 class Stream:
-    """An append-only byte stream addressed by absolute offsets, trimmed from the front."""
+    """Chunks of one direction: allocated in order (owner) or by segment (other end)."""
 
     def __init__(self) -> None:
-        self.buf = bytearray()
-        self.base = 0  # absolute offset of buf[0]
-        self.ptr = 0  # next offset to allocate (owner side)
-        self.consumed: dict[int, int] = {}  # start -> end of ranges used (other side)
+        self.chunks: dict[str, bytes] = {}  # insertion order is allocation order
+        self.head = 0  # bytes already allocated from the first chunk (owner side)
+        self.used: dict[str, list[tuple[int, int]]] = {}  # extracted ranges (other end)
+        self._available = 0
 
-    @property
-    def end(self) -> int:
-        return self.base + len(self.buf)
-
-    def append(self, data: bytes) -> None:
-        self.buf += data
+    def add(self, chunk: str, data: bytes) -> None:
+        if chunk in self.chunks:
+            return  # a repeated message: the chunk is already here
+        self.chunks[chunk] = bytes(data)
+        self._available += len(data)
 
     def available(self) -> int:
-        """Bytes not yet used (owner view: after ``ptr``; other view: not consumed)."""
-        used = sum(e - s for s, e in self.consumed.items())
-        return self.end - max(self.ptr, self.base) - used
+        """Bytes not yet used."""
+        return self._available
 
-    def allocate(self, n: int) -> tuple[int, int, bytes] | None:
-        """The next ``n`` bytes as (start, end, bytes), or None when there are fewer."""
-        start = max(self.ptr, self.base)
-        if self.end - start < n:
+    def allocate(self, n: int) -> tuple[list[Segment], bytes] | None:
+        """The next ``n`` bytes and the segments naming them; None when there are fewer."""
+        if self.available() < n:
             return None
-        data = bytes(self.buf[start - self.base : start - self.base + n])
-        self.ptr = start + n
-        self._trim(self.ptr)
-        return start, start + n, data
+        segs: list[Segment] = []
+        out = bytearray()
+        while len(out) < n:
+            cid, data = next(iter(self.chunks.items()))
+            take = min(n - len(out), len(data) - self.head)
+            segs.append((cid, self.head, self.head + take))
+            out += data[self.head : self.head + take]
+            self.head += take
+            if self.head == len(data):
+                del self.chunks[cid]
+                self.head = 0
+        self._available -= n
+        return segs, bytes(out)
 
-    def extract(self, start: int, end: int) -> bytes | None:
-        """The bytes [start, end) the owner allocated; None if gone or not yet here."""
-        if start < self.base or end > self.end or start in self.consumed or end <= start:
-            return None
-        data = bytes(self.buf[start - self.base : end - self.base])
-        self.consumed[start] = end
-        while self.base in self.consumed:
-            self._trim(self.consumed.pop(self.base))
-        return data
-
-    def _trim(self, upto: int) -> None:
-        if upto > self.base:
-            del self.buf[: upto - self.base]
-            self.base = upto
+    def extract(self, segs: list[Segment]) -> bytes | None:
+        """The bytes the owner named, all or none (None if any is missing or used)."""
+        for cid, s, e in segs:
+            data = self.chunks.get(cid)
+            if data is None or not 0 <= s < e <= len(data):
+                return None
+            if any(s < ue and us < e for us, ue in self.used.get(cid, ())):
+                return None
+        out = bytearray()
+        for cid, s, e in segs:
+            out += self.chunks[cid][s:e]
+            ranges = self.used.setdefault(cid, [])
+            ranges.append((s, e))
+            if sum(ue - us for us, ue in ranges) == len(self.chunks[cid]):
+                del self.chunks[cid], self.used[cid]
+        self._available -= len(out)
+        return bytes(out)
 
 
 @dataclass
-class LinkPool:
-    """Key material shared with one neighbour KME, in both directions."""
+class Pool:
+    """Material shared with one other KME (a neighbour, or a distant end), both ways."""
 
     local: str
     peer: str
     capacity: int  # bytes per direction
     mine: Stream = field(default_factory=Stream)
     theirs: Stream = field(default_factory=Stream)
-    batches: int = 0
+    chunks: int = 0
     discarded: int = 0  # bytes made while the owning direction was full
     qber: float = 0.0
     producing: bool = True
@@ -83,87 +98,30 @@ class LinkPool:
     def generator(self) -> bool:
         return self.local < self.peer
 
-    def owner_for_next_batch(self) -> str:
-        """The direction that gets the next batch: the one holding less material."""
+    def owner_for_next_chunk(self) -> str:
+        """The direction that gets the next link chunk: the one holding less material."""
         return self.local if self.mine.available() <= self.theirs.available() else self.peer
 
-    def add_batch(self, owner: str, data: bytes) -> bool:
-        """Store a batch for ``owner``'s direction; False (dropped) when that one is full."""
+    def room(self) -> int:
+        return self.capacity - self.mine.available()
+
+    def add_chunk(self, owner: str, chunk: str, data: bytes) -> bool:
+        """Store a chunk for ``owner``'s direction; False (dropped) when that one is full."""
         stream = self.mine if owner == self.local else self.theirs
-        self.batches += 1
+        self.chunks += 1
         if stream.available() + len(data) > self.capacity:
             self.discarded += len(data)
             return False
-        stream.append(data)
+        stream.add(chunk, data)
         return True
 
 
 @dataclass
-class HeldKey:
-    """A key waiting at the slave's KME for a ``dec_keys`` call from a named slave."""
+class Assignment:
+    """Keys the master's KME handed out, told to the slave's KME: ids and segments only."""
 
     key_id: str
-    key: bytes
+    origin: str  # the master's KME
     master: str
     slaves: tuple[str, ...]
-    relay: str
-    ready: bool = False
-    stamp: float = field(default_factory=time.monotonic)
-
-
-class KeyStore:
-    """Keys held for slave SAEs; each is handed out once, to one of the named slaves."""
-
-    def __init__(self, max_keys: int, pending_ttl: float = 30.0) -> None:
-        self.max_keys = max_keys
-        self.pending_ttl = pending_ttl
-        self.keys: dict[str, HeldKey] = {}
-        self.delivered = 0
-
-    def room(self) -> int:
-        self._expire()
-        return self.max_keys - len(self.keys)
-
-    def hold(self, keys: list[HeldKey]) -> bool:
-        """Hold relayed keys (not yet usable); False when that would pass ``max_keys``."""
-        if len(keys) > self.room():
-            return False
-        for k in keys:
-            self.keys[k.key_id] = k
-        return True
-
-    def settle(self, relay: str, commit: bool) -> int:
-        """Make a relay's keys usable (commit) or drop them (abort); how many."""
-        ids = [kid for kid, k in self.keys.items() if k.relay == relay and not k.ready]
-        for kid in ids:
-            if commit:
-                self.keys[kid].ready = True
-            else:
-                del self.keys[kid]
-        return len(ids)
-
-    def count_for(self, slave: str) -> int:
-        return sum(1 for k in self.keys.values() if k.ready and slave in k.slaves)
-
-    def take(self, key_ids: list[str], slave: str, master: str) -> tuple[list[HeldKey], int, str]:
-        """Hand out the keys, all or none: (keys, 0, "") or ([], http status, reason).
-
-        No await happens in here, so two slaves racing for one key cannot both get it.
-        """
-        found = []
-        for kid in key_ids:
-            k = self.keys.get(kid)
-            if k is None or not k.ready or k.master != master:
-                return [], 400, f"key_ID {kid} is not available"
-            if slave not in k.slaves:
-                return [], 401, f"SAE {slave} was not named as a slave for key_ID {kid}"
-            found.append(k)
-        for k in found:
-            del self.keys[k.key_id]
-        self.delivered += len(found)
-        return found, 0, ""
-
-    def _expire(self) -> None:
-        cutoff = time.monotonic() - self.pending_ttl
-        for kid in [kid for kid, k in self.keys.items() if not k.ready and k.stamp < cutoff]:
-            del self.keys[kid]
+    segments: list[Segment]

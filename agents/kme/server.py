@@ -7,6 +7,9 @@ aiohttp ClientSession with this KME's certificate (keep-alive connections to pee
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,7 @@ class KmeServer:
         self.timeout = timeout
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._ticker: asyncio.Task[None] | None = None
         kme.send = self.send
 
     @property
@@ -71,8 +75,25 @@ class KmeServer:
             server = site._server  # aiohttp keeps the asyncio server here
             assert server is not None
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        if self.kme.auto_fill:
+            self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def _tick(self, period: float = 1.0) -> None:
+        """Retry store top-ups now and then (after failed relays, or idle links)."""
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.kme.fill_stores()
+            except Exception as err:  # keep ticking; the relay logs its own failures
+                logging.getLogger(__name__).warning("store top-up failed: %s", err)
 
     async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        await self.kme.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -42,7 +42,11 @@ def chain_routes(me: str) -> dict[str, str]:
 
 class Chain:
     def __init__(
-        self, pki: Path, limits: KmeLimits | None = None, limiters: dict[str, Limiter] | None = None
+        self,
+        pki: Path,
+        limits: KmeLimits | None = None,
+        limiters: dict[str, Limiter] | None = None,
+        auto_fill: bool = True,
     ) -> None:
         self.pki = pki
         self.servers: dict[str, KmeServer] = {}
@@ -51,10 +55,12 @@ class Chain:
             routes = chain_routes(kid)
             kme = Kme(
                 kid,
-                limits=limits or KmeLimits(max_key_count=64, batch_bytes=64),
+                limits=limits
+                or KmeLimits(max_key_count=64, batch_bytes=64, chunk_bytes=64, store_bytes=256),
                 local_saes={s for s, k in SAES.items() if k == kid},
                 directory=dict(SAES),
                 routes=lambda r=routes: r,
+                auto_fill=auto_fill,
             )
             for j in (i - 1, i + 1):
                 if 0 <= j < len(CHAIN):
@@ -82,13 +88,21 @@ class Chain:
         for s in self.servers.values():
             await s.stop()
 
-    async def fill(self, a: str, b: str, pairs: int = 4000, fidelity: float = 0.99) -> None:
-        """Deliver pairs on link a-b (to its generator), as the twin would."""
+    async def fill(self, a: str, b: str, pairs: int = 8000, fidelity: float = 0.99) -> None:
+        """Deliver pairs on link a-b (to its generator), as the twin would, and let every
+        KME top up its end-to-end stores."""
         gen, other = sorted((a, b))
         await self.kme(gen).pairs_delivered(other, fidelity, pairs)
+        if self.kme(gen).auto_fill:
+            await self.fill_stores()
 
-    async def fill_chain(self, pairs: int = 4000) -> None:
-        for a, b in itertools.pairwise(CHAIN):
+    async def fill_stores(self) -> None:
+        for s in self.servers.values():
+            await s.kme.fill_stores()
+
+    async def fill_chain(self, pairs: int = 60000) -> None:
+        """Every link, the far end first: relays find material downstream."""
+        for a, b in reversed(list(itertools.pairwise(CHAIN))):
             await self.fill(a, b, pairs)
 
 

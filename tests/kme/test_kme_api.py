@@ -17,7 +17,9 @@ from kme_support import Chain, call, sae_client
 from qnms_agents.kme.kme import KmeLimits
 from qnms_agents.ss import TokenBucket
 
-LIMITS = KmeLimits(max_key_count=64, max_key_per_request=8, batch_bytes=64)
+LIMITS = KmeLimits(
+    max_key_count=64, max_key_per_request=8, batch_bytes=64, chunk_bytes=64, store_bytes=256
+)
 
 
 def run[T](coro: Coroutine[Any, Any, T]) -> T:

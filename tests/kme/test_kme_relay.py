@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from kme_support import Chain, call, sae_client
 
-from qnms_agents.kme.kme import KmeLimits
+from qnms_agents.kme.kme import Kme, KmeLimits
 
-LIMITS = KmeLimits(max_key_count=64, batch_bytes=64)
+LIMITS = KmeLimits(max_key_count=64, batch_bytes=64, chunk_bytes=64, store_bytes=256)
 
 
 async def _enc_a_to_d(pki: Path, chain: Chain, number: int = 2) -> tuple[int, dict]:
@@ -35,6 +35,18 @@ async def _dec_at_d(pki: Path, chain: Chain, ids: list[str]) -> tuple[int, dict]
         )
 
 
+def _everything_held(kme: Kme) -> bytes:
+    """Every byte a KME holds: link pools, end-to-end stores, pending chunks."""
+    out = bytearray()
+    for pool in [*kme.pools.values(), *kme.stores.values()]:
+        for stream in (pool.mine, pool.theirs):
+            for data in stream.chunks.values():
+                out += data
+    for _, data, _ in kme.pending.values():
+        out += data
+    return bytes(out)
+
+
 def test_a_key_relayed_over_three_trusted_nodes_is_identical_at_both_ends(
     pki: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -44,13 +56,16 @@ def test_a_key_relayed_over_three_trusted_nodes_is_identical_at_both_ends(
         async with Chain(pki, LIMITS) as chain:
             await chain.fill_chain()
             st, enc = await _enc_a_to_d(pki, chain)
-            assert st == 200
+            assert st == 200, enc
             ids = [k["key_ID"] for k in enc["keys"]]
             st2, dec = await _dec_at_d(pki, chain, ids)
             assert st2 == 200 and dec["keys"] == enc["keys"]
-            # the trusted nodes relayed, but hold nothing
+            # the trusted nodes relayed, and keep none of the key
             for mid in ("kme-b", "kme-c"):
-                assert chain.kme(mid).relayed == 2 and not chain.kme(mid).store.keys
+                assert chain.kme(mid).relayed >= 1
+                held = _everything_held(chain.kme(mid))
+                for k in enc["keys"]:
+                    assert base64.b64decode(k["key"]) not in held
             # no key bits in any log record of the run
             for k in enc["keys"]:
                 raw = base64.b64decode(k["key"])
@@ -63,36 +78,35 @@ def test_a_key_relayed_over_three_trusted_nodes_is_identical_at_both_ends(
 
 def test_a_relay_node_failing_mid_relay_leaves_no_half_key_at_either_end(pki: Path) -> None:
     async def go() -> None:
-        async with Chain(pki, LIMITS) as chain:
+        async with Chain(pki, LIMITS, auto_fill=False) as chain:
             await chain.fill_chain()
-            await chain.servers["kme-c"].stop()  # the node beyond kme-b is down
+            await chain.servers["kme-c"].stop()  # the node beyond kme-b goes down
+            await chain.kme("kme-a").fill_stores()
+            assert chain.kme("kme-a").failed_relays >= 1
             st, err = await _enc_a_to_d(pki, chain)
-            assert st == 503 and "kme-c" in err["message"]
-            assert not chain.kme("kme-d").store.keys and not chain.kme("kme-b").store.keys
-            assert chain.kme("kme-a").failed_relays == 1
+            assert st == 503 and "key material" in err["message"]
+            assert chain.kme("kme-a").stored_key_count("kme-d", 256) == 0
+            assert not chain.kme("kme-d").pending and "kme-a" not in chain.kme("kme-d").stores
 
     asyncio.run(go())
 
 
-def test_keys_relayed_but_not_committed_are_never_delivered(pki: Path) -> None:
-    """The failure that matters most: the far end has the key, the commit never comes."""
+def test_chunks_relayed_but_never_committed_are_never_usable(pki: Path) -> None:
+    """The far end has the material, but the commit never arrives."""
 
     async def go() -> None:
-        async with Chain(pki, LIMITS) as chain:
+        async with Chain(pki, LIMITS, auto_fill=False) as chain:
             await chain.fill_chain()
-            kme_c = chain.kme("kme-c")
-            real_settle = kme_c.settle
 
             async def crash(msg: dict) -> dict:
                 raise RuntimeError("kme-c lost power")
 
-            kme_c.settle = crash  # type: ignore[method-assign]
+            chain.kme("kme-c").settle = crash  # type: ignore[method-assign]
+            await chain.kme("kme-a").fill_stores()
+            assert chain.kme("kme-d").pending  # relayed, held, never committed
             st, _ = await _enc_a_to_d(pki, chain)
             assert st == 503
-            held = list(chain.kme("kme-d").store.keys)
-            assert held and not any(chain.kme("kme-d").store.keys[k].ready for k in held)
-            st2, err = await _dec_at_d(pki, chain, held)
-            assert st2 == 400 and "not available" in err["message"]
-            kme_c.settle = real_settle  # type: ignore[method-assign]
+            kme_d = chain.kme("kme-d")
+            assert "kme-a" not in kme_d.stores or not kme_d.stores["kme-a"].theirs.available()
 
     asyncio.run(go())
