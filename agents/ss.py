@@ -59,6 +59,8 @@ class SsState:
         # Told of every QNDT result taken for this node (the KME makes link key from
         # delivered pairs: agents/kme/attach.py).
         self.result_listeners: list[Callable[[dict], None]] = []
+        # More config-false children of service-stratum (the KME's ``kme`` container).
+        self.state_extensions: list[Callable[[], etree._Element]] = []
 
     def apply(self, msg: dict) -> bool:
         """Take a QNDT result: pairs delivered to, or lost from, this node's endpoints.
@@ -153,4 +155,6 @@ class SsState:
                 )
             )
         out.append(sessions)
+        for extension in self.state_extensions:
+            out.append(extension())
         return [out]

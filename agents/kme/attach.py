@@ -23,6 +23,7 @@ from lxml import etree
 from qnms_agents.base import Agent
 from qnms_agents.kme.kme import Kme, KmeLimits
 from qnms_agents.kme.server import Credentials, KmeServer
+from qnms_agents.live import dec
 from qnms_agents.ss import NS, E
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,38 @@ def attach_kme(
         )
 
     agent.live.result_listeners.append(on_result)
+    agent.live.state_extensions.append(lambda: kme_state(kme))
     return server
+
+
+def kme_state(kme: Kme) -> etree._Element:
+    """The ``kme`` container of qnms-service-stratum: counts, sizes, QBER; no key bits."""
+    out = E("kme")
+    out.append(E("delivered-keys", str(kme.delivered)))
+    out.append(E("relayed-chunks", str(kme.relayed)))
+    out.append(E("failed-relays", str(kme.failed_relays)))
+    for peer, pool in sorted(kme.pools.items()):
+        yld = kme.yields[peer]
+        out.append(
+            E(
+                "link",
+                E("peer", peer),
+                E("qber", dec(pool.qber, 6)),
+                E("producing", "true" if pool.producing else "false"),
+                E("secret-bits", str(int(yld.secret_bits))),
+                E("stored-bytes", str(pool.mine.available() + pool.theirs.available())),
+            )
+        )
+    for dest, store in sorted(kme.stores.items()):
+        out.append(
+            E(
+                "key-store",
+                E("destination", dest),
+                E("stored-bytes", str(store.mine.available())),
+                E("peer-stored-bytes", str(store.theirs.available())),
+            )
+        )
+    return out
 
 
 class KmeGroup:

@@ -60,14 +60,14 @@ def kmes(tmp_path: Path) -> Iterator[tuple[BackgroundLoop, list[Agent], KmeGroup
             bg.run(a.stop())
 
 
-def _deliver_pairs(agents: list[Agent], pairs: int) -> None:
+def _deliver_pairs(agents: list[Agent], pairs: int, fidelity: float = 0.98) -> None:
     """What the QNDT feed does with pair-delivered results for both end nodes."""
     for i in range(pairs):
         msg = {
             "type": "pair-delivered",
             "allocation": "qkd-1",
             "pair": i,
-            "fidelity": 0.98,
+            "fidelity": fidelity,
             "endpoints": ["madqci-alice", "quditto-charlie"],
         }
         for a in agents:
@@ -86,8 +86,15 @@ def test_token_bucket_rejections_are_counted_and_notified_and_no_key_bit_reaches
         replies.append(m.edit_config(target="running", config=SESSION).xml)
 
         async def deliver() -> None:
-            _deliver_pairs(agents, 12000)  # ~580 secret bytes: 2 batches
-            await asyncio.sleep(0.5)  # the batches cross the KME-to-KME channel
+            _deliver_pairs(agents, 12000)  # ~580 secret bytes: 2 chunks
+            status = group.peers["kme-alice"] + "/api/v1/keys/ipsec-controller/status"
+            async with sae_client(pki, "ccips") as s:
+                for _ in range(200):  # until relayed into the end-to-end store
+                    _, body = await call(s, "GET", status)
+                    if body["stored_key_count"] >= 2:
+                        return
+                    await asyncio.sleep(0.05)
+            raise AssertionError(f"no keys stored: {body}")
 
         bg.run(deliver())
         url = group.peers["kme-alice"] + "/api/v1/keys/ipsec-controller/enc_keys?size=256"
@@ -118,7 +125,10 @@ def test_token_bucket_rejections_are_counted_and_notified_and_no_key_bit_reaches
         replies += notes
         state = m.get(filter=("subtree", f'<service-stratum xmlns="{SS}"/>')).xml
         replies += [state, m.get_config(source="running").xml]
-    assert "<rejected-requests>1</rejected-requests>" in state.replace(" ", "")
+    flat = state.replace(" ", "")
+    assert "<rejected-requests>1</rejected-requests>" in flat
+    assert "<peer>kme-charlie</peer><qber>0.013333</qber><producing>true</producing>" in flat
+    assert "<destination>kme-charlie</destination>" in flat
 
     logs = [rec.getMessage() for rec in caplog.records]
     assert any("token bucket exhausted" in line for line in logs)
@@ -126,3 +136,19 @@ def test_token_bucket_rejections_are_counted_and_notified_and_no_key_bit_reaches
         raw = base64.b64decode(k["key"])
         for text in replies + logs:
             assert k["key"] not in text and raw.hex() not in text
+
+
+def test_a_link_above_the_qber_threshold_says_so_in_netconf_state(
+    kmes: tuple[BackgroundLoop, list[Agent], KmeGroup, Path],
+) -> None:
+    bg, agents, _group, _pki = kmes
+
+    async def deliver() -> None:
+        _deliver_pairs(agents, 2000, fidelity=0.8)  # QBER 13.3 %
+        await asyncio.sleep(0.2)
+
+    bg.run(deliver())
+    with connect(agents[0]) as m:
+        state = m.get(filter=("subtree", f'<service-stratum xmlns="{SS}"><kme/></service-stratum>'))
+    flat = state.xml.replace(" ", "")
+    assert "<qber>0.133333</qber><producing>false</producing><secret-bits>0</secret-bits>" in flat
