@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 ASSIGN_WAIT = 2.0  # s a dec_keys waits for an assignment still on its way
+ASSIGN_LINGER = 0.02  # s assignments gather before they are sent (fewer, larger messages)
 
 
 @dataclass
@@ -229,8 +230,9 @@ class Kme(RelayMixin):
     async def _flush(self, dest: str) -> None:
         """Tell ``dest`` every assignment queued for it, until it acknowledges them.
 
-        One flush per destination at a time: what queues up meanwhile goes in the next
-        message, so a busy KME sends fewer, larger messages.
+        One flush per destination at a time, after a short linger: what queues up
+        meanwhile goes in the same or the next message, so a busy KME sends fewer,
+        larger messages (a slave asking meanwhile waits for it: ``dec_keys``).
         """
         try:
             await self._flush_all(dest)
@@ -239,6 +241,7 @@ class Kme(RelayMixin):
 
     async def _flush_all(self, dest: str) -> None:
         delay = 0.05
+        await asyncio.sleep(ASSIGN_LINGER)
         while self.outbox.get(dest):
             batch = self.outbox.pop(dest)
             try:
