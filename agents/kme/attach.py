@@ -20,6 +20,7 @@ from typing import Any
 
 from lxml import etree
 
+from qnms.network.inventory import Network
 from qnms_agents.base import Agent
 from qnms_agents.kme.kme import Kme, KmeLimits
 from qnms_agents.kme.server import Credentials, KmeServer
@@ -162,16 +163,34 @@ def kme_state(kme: Kme) -> etree._Element:
 class KmeGroup:
     """The KMEs of every SS agent of one process, sharing one address book.
 
-    The SAE directory (SAE_ID -> KME) and node -> KME map come from the agents' own
-    configuration; in a multi-process deployment the control plane would provision
-    them (orchestrator, issue 12).
+    The SAE directory (SAE_ID -> KME) and the node -> KME map come from the network
+    file's SS elements when it is given (KMEs in other processes included), else from
+    the agents' own configuration. ``peers`` adds the URLs of KMEs served by other
+    processes (``--kme-peers``); in a managed network the control plane would
+    provision both (orchestrator, issue 12).
     """
 
-    def __init__(self, agents: list[Agent], pki: Path, *, base_port: int = 0) -> None:
+    def __init__(
+        self,
+        agents: list[Agent],
+        pki: Path,
+        *,
+        base_port: int = 0,
+        network: Network | None = None,
+        peers: dict[str, str] | None = None,
+    ) -> None:
         ss = [a for a in agents if a.config.stratum == "ss"]
         self.directory = {sae: kme_id(a) for a in ss for sae in local_saes(a)}
         node_kmes = {a.config.name: kme_id(a) for a in ss}
-        self.peers: dict[str, str] = {}
+        for node in network.nodes if network is not None else []:
+            cfg = node.get("service-stratum")
+            if cfg is not None:
+                kid = cfg.get("kme-id") or node["name"]
+                node_kmes.setdefault(node["name"], kid)
+                for ep in cfg.get("endpoints", {}).get("endpoint", []):
+                    if ep.get("application"):
+                        self.directory.setdefault(ep["application"], kid)
+        self.peers: dict[str, str] = dict(peers or {})
         self.servers = [
             attach_kme(
                 a,

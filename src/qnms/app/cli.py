@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -95,13 +96,19 @@ def _cmd_agents(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kmes(args: argparse.Namespace, agents: list, network: object) -> list:
+def _kmes(args: argparse.Namespace, agents: list, network: Any) -> list:
     """The KMEs of the SS agents when --kme-pki is given (agents/kme)."""
     if args.kme_pki is None:
         return []
+    import json
+
     from qnms_agents.kme.attach import KmeGroup
 
-    return [KmeGroup(agents, args.kme_pki, base_port=args.kme_base_port)]
+    peers = json.loads(args.kme_peers.read_text()) if args.kme_peers else {}
+    group = KmeGroup(
+        agents, args.kme_pki, base_port=args.kme_base_port, network=network, peers=peers
+    )
+    return [group]
 
 
 def _cmd_pki(args: argparse.Namespace) -> int:
@@ -138,6 +145,12 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="first HTTPS port of the KMEs (0: any free port)",
+    )
+    p.add_argument(
+        "--kme-peers",
+        type=Path,
+        metavar="FILE",
+        help="JSON {KME id: https URL} of the KMEs other processes serve",
     )
 
 
