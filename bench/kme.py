@@ -14,9 +14,14 @@
    The key bits the applications got per second, against the rate the physics allows
    (sum of 1/2 r(QBER(F)) over the pairs, qnms.qndt.qkd): the ratio (goal within 5%).
 
+3. ``--twin SECONDS``: the key the demo's paths would make, from the twin itself
+   (``qnms qndt run --json``, per-pair fidelities, no purification): pairs/s, mean F,
+   QBER and the secret key rate qnms.qndt.qkd gives for those exact pairs.
+
 The KMEs run in a child process (their own GIL), clients in this one.
 
-    .venv/bin/python bench/kme.py [--seconds-load 5] [--pair-rate 2000] [--seconds 20]
+    .venv/bin/python bench/kme.py [--seconds-load 6] [--pair-rate 2000] [--seconds 20]
+    .venv/bin/python bench/kme.py --twin 0.5    # adds the twin's paths (~10 s each)
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pathlib import Path
 import aiohttp
 
 from qnms.app.pki import make_pki
-from qnms.qndt.qkd import secret_bits_per_pair
+from qnms.qndt.qkd import qber_werner, secret_bits_per_pair
 from qnms_agents.kme.kme import Kme, KmeLimits
 from qnms_agents.kme.server import Credentials, KmeServer
 from qnms_agents.kme.tls import client_context
@@ -128,6 +133,31 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
+TWIN_PATHS = [
+    ("madqci-alice", "madqci-bob"),
+    ("quditto-charlie", "quditto-dave"),
+    ("madqci-alice", "quditto-charlie"),
+]
+
+
+def twin_rates(seconds: float) -> None:
+    """Run the twin on the demo's paths and print the key the physics allows."""
+    print(f"key the twin's pairs allow ({seconds} s simulated, no purification):")
+    for src, dst in TWIN_PATHS:
+        cmd = [sys.executable, "-m", "qnms.app.cli", "qndt", "run", "--duration", str(seconds)]
+        cmd += ["--request", f"{src},{dst},0,0.5", "--json"]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+        req = json.loads(out.stdout)["requests"][0]
+        fids = req.get("fidelities", [])
+        rate = sum(secret_bits_per_pair(f) for f in fids) / seconds
+        mean_f = statistics.fmean(fids) if fids else 0.0
+        print(
+            f"  {src} -> {dst} ({len(req['path']) - 2} swaps): "
+            f"{len(fids) / seconds:7.1f} pairs/s, mean F {mean_f:.4f}, "
+            f"QBER {qber_werner(mean_f):.4f}, secret key {rate:7.1f} bit/s"
+        )
+
+
 def pct(xs: list[float], q: float) -> float:
     return sorted(xs)[min(len(xs) - 1, int(q * len(xs)))] * 1000
 
@@ -137,6 +167,7 @@ def main() -> None:
     ap.add_argument("--seconds-load", type=float, default=5.0)
     ap.add_argument("--pair-rate", type=float, default=2000.0)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--twin", type=float, metavar="SECONDS", help="also run the twin's paths")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -190,6 +221,9 @@ def main() -> None:
             f"  (mean F {mean_f:.4f}; rate at mean F would be "
             f"{args.pair_rate * secret_bits_per_pair(mean_f):.1f} bit/s)"
         )
+
+    if args.twin:
+        twin_rates(args.twin)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -59,10 +60,20 @@ async def errors(request: web.Request, handler: Callable) -> web.StreamResponse:
         return error(404, f"no such resource {request.path}")
 
 
+_IDENTITIES: weakref.WeakKeyDictionary[Any, str | None] = weakref.WeakKeyDictionary()
+
+
 def caller(request: web.Request) -> str:
-    ident = peer_identity(
-        request.transport.get_extra_info("peercert") if request.transport else None
-    )
+    """The verified identity of the connection's client certificate (once per connection)."""
+    transport = request.transport
+    if transport is None:
+        raise KmeError(401, "a client certificate is required")
+    try:
+        ident = _IDENTITIES[transport]
+    except KeyError:
+        ident = _IDENTITIES[transport] = peer_identity(transport.get_extra_info("peercert"))
+    except TypeError:  # a transport without weak references: no cache
+        ident = peer_identity(transport.get_extra_info("peercert"))
     if ident is None:
         raise KmeError(401, "a client certificate is required")
     return ident

@@ -87,6 +87,7 @@ class Kme(RelayMixin):
         self._fill_lock = asyncio.Lock()
         self._retry_at: dict[str, float] = {}
         self._fill_kicked = False
+        self._id_pool = bytearray()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -130,6 +131,14 @@ class Kme(RelayMixin):
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _key_id(self) -> str:
+        """A random (version 4) UUID; the randomness is read from the OS 4 KiB at a time."""
+        if len(self._id_pool) < 16:
+            self._id_pool = bytearray(secrets.token_bytes(4096))
+        raw = bytes(self._id_pool[:16])
+        del self._id_pool[:16]
+        return str(uuid.UUID(bytes=raw, version=4))
 
     def kick_fill(self) -> None:
         """Top the stores up soon (once, however many callers ask meanwhile)."""
@@ -214,17 +223,19 @@ class Kme(RelayMixin):
         for _ in range(number):
             got = store.mine.allocate(nbytes)
             assert got is not None
-            kid = str(uuid.uuid4())
+            kid = self._key_id()
             out.append((kid, got[1]))
             assigned.append({"key_ID": kid, "master": master, "slaves": slaves, "segments": got[0]})
         self.outbox.setdefault(dest, []).extend(assigned)
         if dest not in self._flushing:
             self._flushing.add(dest)
             self._background(self._flush(dest))
-        log.info(
-            "keys %s (%d bits) for %s, slaves %s", [k for k, _ in out], size_bits, master, slaves
-        )
-        self.kick_fill()
+        if log.isEnabledFor(logging.INFO):
+            ids = [k for k, _ in out]
+            log.info("keys %s (%d bits) for %s, slaves %s", ids, size_bits, master, slaves)
+        hop = self.pools.get(self.routes().get(dest, dest))
+        if hop is not None and hop.mine.available() >= self.chunk_bytes:
+            self.kick_fill()
         return out
 
     async def _flush(self, dest: str) -> None:
