@@ -1,7 +1,8 @@
 """A chain of KMEs on 127.0.0.1 with real mutual TLS, and SAE clients for them.
 
-kme-a - kme-b - kme-c - kme-d (links between neighbours); SAEs: sae-a at kme-a,
-sae-b1/sae-b2 at kme-b, sae-d at kme-d. Routes follow the chain both ways.
+kme-a - kme-b - kme-c - kme-d - kme-e (links between neighbours); SAEs: sae-a at kme-a,
+sae-b1/sae-b2 at kme-b, sae-e at kme-e. Routes follow the chain both ways, so a key
+from kme-a to kme-e crosses three trusted nodes.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from qnms_agents.kme.kme import Kme, KmeLimits
 from qnms_agents.kme.server import Credentials, KmeServer
 from qnms_agents.kme.tls import client_context
 
-CHAIN = ["kme-a", "kme-b", "kme-c", "kme-d"]
-SAES = {"sae-a": "kme-a", "sae-b1": "kme-b", "sae-b2": "kme-b", "sae-d": "kme-d"}
+CHAIN = ["kme-a", "kme-b", "kme-c", "kme-d", "kme-e"]
+SAES = {"sae-a": "kme-a", "sae-b1": "kme-b", "sae-b2": "kme-b", "sae-e": "kme-e"}
 
 
 def make_test_pki(out: Path) -> Path:

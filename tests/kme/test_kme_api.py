@@ -99,7 +99,7 @@ def test_master_gets_keys_with_enc_keys_and_the_named_slave_the_same_with_dec_ke
         ({"size": 2048}, "size above max_key_size"),
         ({"number": "many"}, "number not an integer"),
         ({"extension_mandatory": [{"x": 1}]}, "unsupported mandatory extension"),
-        ({"additional_slave_SAE_IDs": ["sae-b2", "sae-d"]}, "more SAEs than max_SAE_ID_count"),
+        ({"additional_slave_SAE_IDs": ["sae-b2", "sae-e"]}, "more SAEs than max_SAE_ID_count"),
     ],
 )
 def test_bad_key_requests_get_400_with_an_error_message(pki: Path, body: dict, why: str) -> None:

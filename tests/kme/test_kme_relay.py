@@ -1,4 +1,4 @@
-"""Trusted-node relay along key-forwarding routes: kme-a -> kme-b -> kme-c -> kme-d."""
+"""Trusted-node relay along key-forwarding routes: kme-a -> b -> c -> d -> kme-e."""
 
 from __future__ import annotations
 
@@ -15,22 +15,22 @@ from qnms_agents.kme.kme import Kme, KmeLimits
 LIMITS = KmeLimits(max_key_count=64, batch_bytes=64, chunk_bytes=64, store_bytes=256)
 
 
-async def _enc_a_to_d(pki: Path, chain: Chain, number: int = 2) -> tuple[int, dict]:
+async def _enc_a_to_e(pki: Path, chain: Chain, number: int = 2) -> tuple[int, dict]:
     async with sae_client(pki, "sae-a") as s:
         return await call(
             s,
             "POST",
-            f"{chain.url('kme-a')}/api/v1/keys/sae-d/enc_keys",
+            f"{chain.url('kme-a')}/api/v1/keys/sae-e/enc_keys",
             json={"number": number, "size": 256},
         )
 
 
-async def _dec_at_d(pki: Path, chain: Chain, ids: list[str]) -> tuple[int, dict]:
-    async with sae_client(pki, "sae-d") as s:
+async def _dec_at_e(pki: Path, chain: Chain, ids: list[str]) -> tuple[int, dict]:
+    async with sae_client(pki, "sae-e") as s:
         return await call(
             s,
             "POST",
-            f"{chain.url('kme-d')}/api/v1/keys/sae-a/dec_keys",
+            f"{chain.url('kme-e')}/api/v1/keys/sae-a/dec_keys",
             json={"key_IDs": [{"key_ID": i} for i in ids]},
         )
 
@@ -55,13 +55,13 @@ def test_a_key_relayed_over_three_trusted_nodes_is_identical_at_both_ends(
     async def go() -> None:
         async with Chain(pki, LIMITS) as chain:
             await chain.fill_chain()
-            st, enc = await _enc_a_to_d(pki, chain)
+            st, enc = await _enc_a_to_e(pki, chain)
             assert st == 200, enc
             ids = [k["key_ID"] for k in enc["keys"]]
-            st2, dec = await _dec_at_d(pki, chain, ids)
+            st2, dec = await _dec_at_e(pki, chain, ids)
             assert st2 == 200 and dec["keys"] == enc["keys"]
             # the trusted nodes relayed, and keep none of the key
-            for mid in ("kme-b", "kme-c"):
+            for mid in ("kme-b", "kme-c", "kme-d"):
                 assert chain.kme(mid).relayed >= 1
                 held = _everything_held(chain.kme(mid))
                 for k in enc["keys"]:
@@ -83,10 +83,10 @@ def test_a_relay_node_failing_mid_relay_leaves_no_half_key_at_either_end(pki: Pa
             await chain.servers["kme-c"].stop()  # the node beyond kme-b goes down
             await chain.kme("kme-a").fill_stores()
             assert chain.kme("kme-a").failed_relays >= 1
-            st, err = await _enc_a_to_d(pki, chain)
+            st, err = await _enc_a_to_e(pki, chain)
             assert st == 503 and "key material" in err["message"]
-            assert chain.kme("kme-a").stored_key_count("kme-d", 256) == 0
-            assert not chain.kme("kme-d").pending and "kme-a" not in chain.kme("kme-d").stores
+            assert chain.kme("kme-a").stored_key_count("kme-e", 256) == 0
+            assert not chain.kme("kme-e").pending and "kme-a" not in chain.kme("kme-e").stores
 
     asyncio.run(go())
 
@@ -103,10 +103,10 @@ def test_chunks_relayed_but_never_committed_are_never_usable(pki: Path) -> None:
 
             chain.kme("kme-c").settle = crash  # type: ignore[method-assign]
             await chain.kme("kme-a").fill_stores()
-            assert chain.kme("kme-d").pending  # relayed, held, never committed
-            st, _ = await _enc_a_to_d(pki, chain)
+            assert chain.kme("kme-e").pending  # relayed, held, never committed
+            st, _ = await _enc_a_to_e(pki, chain)
             assert st == 503
-            kme_d = chain.kme("kme-d")
-            assert "kme-a" not in kme_d.stores or not kme_d.stores["kme-a"].theirs.available()
+            kme_e = chain.kme("kme-e")
+            assert "kme-a" not in kme_e.stores or not kme_e.stores["kme-a"].theirs.available()
 
     asyncio.run(go())
