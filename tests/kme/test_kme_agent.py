@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kme_support import call, sae_client
+from lxml import etree
 
 from qnms.app.background import BackgroundLoop
 from qnms.app.pki import make_pki
 from qnms.network.inventory import load_network
+from qnms.yang.catalog import IETF_DIR, YANG_DIR
 from qnms_agents.base import Agent, AgentConfig
 from qnms_agents.kme.attach import KmeGroup
 
@@ -75,7 +79,9 @@ def _deliver_pairs(agents: list[Agent], pairs: int, fidelity: float = 0.98) -> N
 
 
 def test_token_bucket_rejections_are_counted_and_notified_and_no_key_bit_reaches_netconf(
-    kmes: tuple[BackgroundLoop, list[Agent], KmeGroup, Path], caplog: pytest.LogCaptureFixture
+    kmes: tuple[BackgroundLoop, list[Agent], KmeGroup, Path],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     bg, agents, group, pki = kmes
@@ -125,10 +131,20 @@ def test_token_bucket_rejections_are_counted_and_notified_and_no_key_bit_reaches
         replies += notes
         state = m.get(filter=("subtree", f'<service-stratum xmlns="{SS}"/>')).xml
         replies += [state, m.get_config(source="running").xml]
+        full = m.get().data_ele
     flat = state.replace(" ", "")
     assert "<rejected-requests>1</rejected-requests>" in flat
     assert "<peer>kme-charlie</peer><qber>0.013333</qber><producing>true</producing>" in flat
     assert "<destination>kme-charlie</destination>" in flat
+
+    if shutil.which("yanglint"):  # the KME state is valid operational data of the model
+        (top,) = [el for el in full if etree.QName(el).namespace == SS]
+        data = tmp_path / "data.xml"
+        data.write_bytes(etree.tostring(top))
+        files = [str(YANG_DIR / "qnms-types.yang"), str(YANG_DIR / "qnms-service-stratum.yang")]
+        cmd = ["yanglint", "-p", str(YANG_DIR), "-p", str(IETF_DIR), "-t", "data", *files]
+        lint = subprocess.run([*cmd, str(data)], capture_output=True, text=True, timeout=60)
+        assert lint.returncode == 0, lint.stderr
 
     logs = [rec.getMessage() for rec in caplog.records]
     assert any("token bucket exhausted" in line for line in logs)
