@@ -40,6 +40,7 @@ from pathlib import Path
 import aiohttp
 
 from qnms.app.pki import make_pki
+from qnms.qndt import topologies
 from qnms.qndt.qkd import qber_werner, secret_bits_per_pair
 from qnms_agents.kme.kme import Kme, KmeLimits
 from qnms_agents.kme.server import Credentials, KmeServer
@@ -50,6 +51,7 @@ ROUNDS = 3
 DIRECTORY = {**{s: "kme-a" for s in SAES}, "sae-b": "kme-b"}
 FAST = {"max_key_count": 200_000, "batch_bytes": 4096, "chunk_bytes": 4096}
 EXACT = {"max_key_count": 200_000, "batch_bytes": 32, "chunk_bytes": 32}
+TWIN = {"max_key_count": 200_000, "batch_bytes": 8, "chunk_bytes": 8}
 
 
 async def serve(pki: Path, job: dict) -> None:
@@ -102,19 +104,19 @@ async def load(pki: Path, url: str, seconds: float) -> list[float]:
     return lat
 
 
-async def drain(pki: Path, peers: dict[str, str]) -> int:
-    """Every key both masters can get (256-bit keys, 128 per request): bits delivered."""
+async def drain(pki: Path, peers: dict[str, str], size: int = 256) -> int:
+    """Every key both masters can get (``size``-bit keys, 128 per request): bits delivered."""
     bits = 0
     for master, kme, slave in (("sae-0", "kme-a", "sae-b"), ("sae-b", "kme-b", "sae-0")):
         ctx = client_context(pki / "ca.pem", pki / f"{master}.pem", pki / f"{master}.key")
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s:
             for number in (128, 1):
                 while True:
-                    url = f"{peers[kme]}/api/v1/keys/{slave}/enc_keys?number={number}&size=256"
+                    url = f"{peers[kme]}/api/v1/keys/{slave}/enc_keys?number={number}&size={size}"
                     async with s.get(url) as r:
                         if r.status != 200:
                             break
-                        bits += 256 * len((await r.json())["keys"])
+                        bits += size * len((await r.json())["keys"])
     return bits
 
 
@@ -140,14 +142,21 @@ TWIN_PATHS = [
 ]
 
 
-def twin_rates(seconds: float) -> None:
-    """Run the twin on the demo's paths and print the key the physics allows."""
+def twin_pairs(seconds: float, src: str, dst: str, network: Path | None = None) -> dict:
+    """One allocation run in the twin (``qnms qndt run --json``): its report."""
+    cmd = [sys.executable, "-m", "qnms.app.cli", "qndt", "run", "--duration", str(seconds)]
+    cmd += ["--request", f"{src},{dst},0,0.5", "--json"]
+    cmd += ["--network", str(network)] if network else []
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True)
+    return json.loads(out.stdout)["requests"][0]
+
+
+def twin_rates(pki: Path, seconds: float) -> None:
+    """The key the twin's pairs allow on the demo's paths, and, on a direct 10 km link,
+    the key the applications actually get from the KMEs fed with the twin's pairs."""
     print(f"key the twin's pairs allow ({seconds} s simulated, no purification):")
     for src, dst in TWIN_PATHS:
-        cmd = [sys.executable, "-m", "qnms.app.cli", "qndt", "run", "--duration", str(seconds)]
-        cmd += ["--request", f"{src},{dst},0,0.5", "--json"]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
-        req = json.loads(out.stdout)["requests"][0]
+        req = twin_pairs(seconds, src, dst)
         fids = req.get("fidelities", [])
         rate = sum(secret_bits_per_pair(f) for f in fids) / seconds
         mean_f = statistics.fmean(fids) if fids else 0.0
@@ -156,6 +165,21 @@ def twin_rates(seconds: float) -> None:
             f"{len(fids) / seconds:7.1f} pairs/s, mean F {mean_f:.4f}, "
             f"QBER {qber_werner(mean_f):.4f}, secret key {rate:7.1f} bit/s"
         )
+    net = pki / "direct.json"
+    net.write_text(json.dumps(topologies.chain(2, km=10.0, raw=0.97)))
+    req = twin_pairs(seconds, "alice", "bob", net)
+    fids = req.get("fidelities", [])
+    allowed = sum(secret_bits_per_pair(f) for f in fids) / seconds
+    proc, peers = child(pki, {"limits": TWIN, "pairs": fids})
+    try:
+        got = asyncio.run(drain(pki, peers, size=64)) / seconds
+    finally:
+        stop(proc)
+    print(
+        f"  direct 10 km link, raw F 0.97: {len(fids) / seconds:.0f} pairs/s, physics "
+        f"{allowed:.1f} bit/s, applications got {got:.1f} bit/s (64-bit keys), "
+        f"ratio {got / allowed if allowed else 0:.3f}"
+    )
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -222,8 +246,8 @@ def main() -> None:
             f"{args.pair_rate * secret_bits_per_pair(mean_f):.1f} bit/s)"
         )
 
-    if args.twin:
-        twin_rates(args.twin)
+        if args.twin:
+            twin_rates(pki, args.twin)
 
 
 if __name__ == "__main__":
