@@ -20,7 +20,8 @@ def test_pki_command_issues_ca_kme_and_sae_certificates_with_private_keys_0600(
     tmp_path: Path,
 ) -> None:
     out = tmp_path / "pki"
-    assert main(["pki", "--out", str(out), "--kme", "kme-x", "--sae", "app-1"]) == 0
+    args = ["pki", "--out", str(out), "--kme", "kme-x", "--sae", "app-1", "--host", "10.0.0.5"]
+    assert main(args) == 0
     ca = _cert(out / "ca.pem")
     for ident, server in (("kme-x", True), ("app-1", False)):
         cert = _cert(out / f"{ident}.pem")
@@ -31,6 +32,8 @@ def test_pki_command_issues_ca_kme_and_sae_certificates_with_private_keys_0600(
         assert ident in san.get_values_for_type(x509.DNSName)
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         assert (ExtendedKeyUsageOID.SERVER_AUTH in eku) is server
+        ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+        assert ips == ({"127.0.0.1", "10.0.0.5"} if server else set())
         assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
     for key in out.glob("*.key"):
         assert stat.S_IMODE(key.stat().st_mode) == 0o600

@@ -122,7 +122,7 @@ def _cmd_pki(args: argparse.Namespace) -> int:
         except NetworkError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-    make_pki(args.out, kmes, saes)
+    make_pki(args.out, kmes, saes, hosts=args.host)
     print(f"{args.out}: CA, {len(kmes)} KME and {len(saes)} SAE certificate(s)")
     return 0
 
@@ -195,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pki.add_argument("--kme", action="append", default=[], help="a KME id (repeatable)")
     pki.add_argument("--sae", action="append", default=[], help="an SAE id (repeatable)")
+    pki.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        help="another address or name the KMEs listen on (repeatable; 127.0.0.1 always)",
+    )
     pki.set_defaults(func=_cmd_pki)
 
     from qnms.qndt.cli import add_arguments as add_qndt

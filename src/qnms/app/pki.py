@@ -81,14 +81,19 @@ class Pki:
         _write_key(ca_key_path, self.ca_key)
         self.ca_cert_path.write_bytes(self.ca_cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, ident: str, *, server: bool) -> tuple[Path, Path]:
-        """A certificate for ``ident`` (CN and SAN); server ones also name 127.0.0.1."""
+    def issue(self, ident: str, *, server: bool, hosts: Iterable[str] = ()) -> tuple[Path, Path]:
+        """A certificate for ``ident`` (CN and first SAN); server ones also name
+        localhost, 127.0.0.1 and ``hosts`` (addresses or DNS names the KME listens on)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
         sans: list[x509.GeneralName] = [x509.DNSName(ident)]
         usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
         if server:
-            sans += [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            for host in ("localhost", "127.0.0.1", *hosts):
+                try:
+                    sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+                except ValueError:
+                    sans.append(x509.DNSName(host))
             usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
         cert = (
             x509.CertificateBuilder()
@@ -109,10 +114,11 @@ class Pki:
         return cert_path, key_path
 
 
-def make_pki(out: Path, kmes: Iterable[str], saes: Iterable[str]) -> Pki:
+def make_pki(out: Path, kmes: Iterable[str], saes: Iterable[str], hosts: Iterable[str] = ()) -> Pki:
     pki = Pki(out)
+    hosts = list(hosts)
     for kme in kmes:
-        pki.issue(kme, server=True)
+        pki.issue(kme, server=True, hosts=hosts)
     for sae in saes:
         pki.issue(sae, server=False)
     return pki
