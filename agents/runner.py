@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from qnms.netconf.protocol.auth import check_passwords
 from qnms.netconf.protocol.server import is_loopback
@@ -66,13 +66,27 @@ def read_users(path: Path) -> dict[str, str]:
     return users
 
 
-async def serve(agents: Sequence[Agent], *, qndt: str | None = None, quiet: bool = False) -> None:
+class Service(Protocol):
+    """Something started after the agents and stopped before them (e.g. the KMEs)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+async def serve(
+    agents: Sequence[Agent],
+    *,
+    qndt: str | None = None,
+    quiet: bool = False,
+    services: Sequence[Service] = (),
+) -> None:
     """Start the agents, print where each listens, wait for SIGINT/SIGTERM, stop.
 
     With ``qndt`` (the engine's bus address) the agents' live state follows the
     emulation results published there, and head-end QFS agents drive the twin.
     """
     started: list[Agent] = []
+    running: list[Service] = []
     following: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -90,6 +104,9 @@ async def serve(agents: Sequence[Agent], *, qndt: str | None = None, quiet: bool
         for agent in started:
             c = agent.config
             print(f"{c.stratum:8} {c.name:18} {c.host}:{agent.port}", flush=True)
+        for service in services:
+            await service.start()
+            running.append(service)
         if qndt:
             following = follow_twin(started, qndt)
             print(f"following QNDT results on {qndt}", file=sys.stderr, flush=True)
@@ -104,6 +121,8 @@ async def serve(agents: Sequence[Agent], *, qndt: str | None = None, quiet: bool
             task.cancel()
         if following:
             await asyncio.gather(*following, return_exceptions=True)
+        for service in reversed(running):
+            await service.stop()
         for agent in reversed(started):
             await agent.stop()
 

@@ -57,6 +57,11 @@ class SsState:
         self.buckets: dict[str, TokenBucket] = {}
         self.fidelity: dict[str, float] = {}  # last delivered fidelity per service unit
         self.node_name: str | None = None  # set by the agent: the node it manages
+        # Told of every QNDT result taken for this node (the KME makes link key from
+        # delivered pairs: agents/kme/attach.py).
+        self.result_listeners: list[Callable[[dict], None]] = []
+        # More config-false children of service-stratum (the KME's ``kme`` container).
+        self.state_extensions: list[Callable[[], etree._Element]] = []
 
     def apply(self, msg: dict[str, Any]) -> bool:
         """Take a QNDT result: pairs delivered to, or lost from, this node's endpoints.
@@ -78,6 +83,8 @@ class SsState:
             self.counters.add(unit, "stored", -1)
         else:
             return False
+        for listener in self.result_listeners:
+            listener(msg)
         return True
 
     def config_changed(self) -> None:
@@ -149,4 +156,6 @@ class SsState:
                 )
             )
         out.append(sessions)
+        for extension in self.state_extensions:
+            out.append(extension())
         return [out]

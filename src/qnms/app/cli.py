@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -82,7 +83,7 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     except (ValueError, NetworkError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    asyncio.run(serve([agent], qndt=args.qndt))
+    asyncio.run(serve([agent], qndt=args.qndt, services=_kmes(args, [agent], network)))
     return 0
 
 
@@ -104,7 +105,38 @@ def _cmd_agents(args: argparse.Namespace) -> int:
     except (ValueError, NetworkError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    asyncio.run(serve(agents, qndt=args.qndt))
+    asyncio.run(serve(agents, qndt=args.qndt, services=_kmes(args, agents, network)))
+    return 0
+
+
+def _kmes(args: argparse.Namespace, agents: list, network: Any) -> list:
+    """The KMEs of the SS agents when --kme-pki is given (agents/kme)."""
+    if args.kme_pki is None:
+        return []
+    import json
+
+    from qnms_agents.kme.attach import KmeGroup
+
+    peers = json.loads(args.kme_peers.read_text()) if args.kme_peers else {}
+    group = KmeGroup(
+        agents, args.kme_pki, base_port=args.kme_base_port, network=network, peers=peers
+    )
+    return [group]
+
+
+def _cmd_pki(args: argparse.Namespace) -> int:
+    from qnms.app.pki import make_pki, network_identities
+    from qnms.network.inventory import NetworkError
+
+    kmes, saes = list(args.kme), list(args.sae)
+    if not kmes and not saes:
+        try:
+            kmes, saes = network_identities(args.network)
+        except NetworkError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    make_pki(args.out, kmes, saes, hosts=args.host)
+    print(f"{args.out}: CA, {len(kmes)} KME and {len(saes)} SAE certificate(s)")
     return 0
 
 
@@ -167,6 +199,24 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--idle-timeout", type=float, default=3600.0,
                    help="seconds without an rpc, subscribers exempt (3600; 0: never)")  # fmt: skip
     p.add_argument("--qndt", metavar="ADDR", help="follow the QNDT engine's bus at ADDR")
+    p.add_argument(
+        "--kme-pki",
+        type=Path,
+        metavar="DIR",
+        help="serve ETSI GS QKD 014 on SS agents with the certificates of `qnms pki`",
+    )
+    p.add_argument(
+        "--kme-base-port",
+        type=int,
+        default=0,
+        help="first HTTPS port of the KMEs (0: any free port)",
+    )
+    p.add_argument(
+        "--kme-peers",
+        type=Path,
+        metavar="FILE",
+        help="JSON {KME id: https URL} of the KMEs other processes serve",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,6 +268,24 @@ def build_parser() -> argparse.ArgumentParser:
     orch.add_argument("--user", help="northbound user (default admin/admin)")
     orch.add_argument("--password", help="password of --user")
     orch.set_defaults(func=_cmd_orchestrator)
+
+    pki = sub.add_parser("pki", help="make a private CA, KME and SAE certificates (ETSI 014)")
+    pki.add_argument("--out", type=Path, required=True, help="directory for the PEM files")
+    pki.add_argument(
+        "--network",
+        type=Path,
+        default=DEFAULT_NETWORK,
+        help="take KME and SAE ids from this network (when none are given)",
+    )
+    pki.add_argument("--kme", action="append", default=[], help="a KME id (repeatable)")
+    pki.add_argument("--sae", action="append", default=[], help="an SAE id (repeatable)")
+    pki.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        help="another address or name the KMEs listen on (repeatable; 127.0.0.1 always)",
+    )
+    pki.set_defaults(func=_cmd_pki)
 
     from qnms.app.service_commands import add_arguments as add_service_commands
     from qnms.qndt.cli import add_arguments as add_qndt

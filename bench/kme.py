@@ -1,0 +1,254 @@
+"""KME speed and key yield: ETSI GS QKD 014 enc_keys over mutual TLS, and key vs physics.
+
+1. Requests per second of ``GET /api/v1/keys/{slave}/enc_keys`` (one 256-bit key) from
+   10 concurrent SAEs, each with its own client certificate and keep-alive connection,
+   against the bare ``GET /hello`` route of the same server in the same run: the ratio
+   is the share of the HTTP+TLS stack's ceiling the KME keeps (goal >= 0.8). p50/p99
+   latencies for both; the two loads alternate in rounds so both see the same (shared)
+   machine. Keys come from the end-to-end store filled ahead of demand; the slave's KME
+   (same process) is told the assignments in batched KME-to-KME messages meanwhile,
+   whose cost is inside the enc_keys figure.
+2. Secret key rate: a link delivering ``--pair-rate`` pairs/s with fidelities spread
+   over [0.95, 0.99] (aged pairs) for ``--seconds`` of emulated time is fed to the KMEs
+   as the twin's pair-delivered results; the SAEs on both ends then drain every key.
+   The key bits the applications got per second, against the rate the physics allows
+   (sum of 1/2 r(QBER(F)) over the pairs, qnms.qndt.qkd): the ratio (goal within 5%).
+
+3. ``--twin SECONDS``: the key the demo's paths would make, from the twin itself
+   (``qnms qndt run --json``, per-pair fidelities, no purification): pairs/s, mean F,
+   QBER and the secret key rate qnms.qndt.qkd gives for those exact pairs.
+
+The KMEs run in a child process (their own GIL), clients in this one.
+
+    .venv/bin/python bench/kme.py [--seconds-load 6] [--pair-rate 2000] [--seconds 20]
+    .venv/bin/python bench/kme.py --twin 0.5    # adds the twin's paths (~10 s each)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from qnms.app.pki import make_pki
+from qnms.qndt import topologies
+from qnms.qndt.qkd import qber_werner, secret_bits_per_pair
+from qnms_agents.kme.kme import Kme, KmeLimits
+from qnms_agents.kme.server import Credentials, KmeServer
+from qnms_agents.kme.tls import client_context
+
+SAES = [f"sae-{i}" for i in range(10)]
+ROUNDS = 3
+DIRECTORY = {**{s: "kme-a" for s in SAES}, "sae-b": "kme-b"}
+FAST = {"max_key_count": 200_000, "batch_bytes": 4096, "chunk_bytes": 4096}
+EXACT = {"max_key_count": 200_000, "batch_bytes": 32, "chunk_bytes": 32}
+TWIN = {"max_key_count": 200_000, "batch_bytes": 8, "chunk_bytes": 8}
+
+
+async def serve(pki: Path, job: dict) -> None:
+    """Child: kme-a and kme-b, link material from the job's pairs, addresses on stdout."""
+    peers: dict[str, str] = {}
+    servers = []
+    limits = KmeLimits(**job["limits"])
+    for kid, other in (("kme-a", "kme-b"), ("kme-b", "kme-a")):
+        kme = Kme(
+            kid,
+            limits=limits,
+            directory=DIRECTORY,
+            local_saes={s for s, k in DIRECTORY.items() if k == kid},
+        )
+        kme.add_link(other)
+        servers.append(KmeServer(kme, Credentials.from_dir(pki, kid), peers=peers))
+    for s in servers:
+        await s.start()
+        peers[s.kme.kme_id] = s.url
+    gen = servers[0].kme
+    if "bulk" in job:
+        await gen.pairs_delivered("kme-b", job["bulk"][0], job["bulk"][1])
+    for f in job.get("pairs", []):
+        await gen.pairs_delivered("kme-b", f)
+    for s in servers:
+        await s.kme.fill_stores()
+    print(json.dumps(peers), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for s in servers:
+        await s.stop()
+
+
+async def load(pki: Path, url: str, seconds: float) -> list[float]:
+    """10 SAEs hammering ``url`` for ``seconds``: the latencies (s)."""
+    lat: list[float] = []
+    end = time.perf_counter() + seconds
+
+    async def one(sae: str) -> None:
+        ctx = client_context(pki / "ca.pem", pki / f"{sae}.pem", pki / f"{sae}.key")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s:
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                async with s.get(url) as r:
+                    await r.read()
+                    if r.status != 200:
+                        raise SystemExit(f"{url}: HTTP {r.status} {await r.text()}")
+                lat.append(time.perf_counter() - t0)
+
+    await asyncio.gather(*(one(s) for s in SAES))
+    return lat
+
+
+async def drain(pki: Path, peers: dict[str, str], size: int = 256) -> int:
+    """Every key both masters can get (``size``-bit keys, 128 per request): bits delivered."""
+    bits = 0
+    for master, kme, slave in (("sae-0", "kme-a", "sae-b"), ("sae-b", "kme-b", "sae-0")):
+        ctx = client_context(pki / "ca.pem", pki / f"{master}.pem", pki / f"{master}.key")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s:
+            for number in (128, 1):
+                while True:
+                    url = f"{peers[kme]}/api/v1/keys/{slave}/enc_keys?number={number}&size={size}"
+                    async with s.get(url) as r:
+                        if r.status != 200:
+                            break
+                        bits += size * len((await r.json())["keys"])
+    return bits
+
+
+def child(pki: Path, job: dict) -> tuple[subprocess.Popen, dict[str, str]]:
+    args = [sys.executable, __file__, "--child", str(pki)]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin and proc.stdout
+    proc.stdin.write(json.dumps(job) + "\n")
+    proc.stdin.flush()
+    return proc, json.loads(proc.stdout.readline())
+
+
+def stop(proc: subprocess.Popen) -> None:
+    assert proc.stdin
+    proc.stdin.close()
+    proc.wait(timeout=10)
+
+
+TWIN_PATHS = [
+    ("madqci-alice", "madqci-bob"),
+    ("quditto-charlie", "quditto-dave"),
+    ("madqci-alice", "quditto-charlie"),
+]
+
+
+def twin_pairs(seconds: float, src: str, dst: str, network: Path | None = None) -> dict:
+    """One allocation run in the twin (``qnms qndt run --json``): its report."""
+    cmd = [sys.executable, "-m", "qnms.app.cli", "qndt", "run", "--duration", str(seconds)]
+    cmd += ["--request", f"{src},{dst},0,0.5", "--json"]
+    cmd += ["--network", str(network)] if network else []
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=True)
+    return json.loads(out.stdout)["requests"][0]
+
+
+def twin_rates(pki: Path, seconds: float) -> None:
+    """The key the twin's pairs allow on the demo's paths, and, on a direct 10 km link,
+    the key the applications actually get from the KMEs fed with the twin's pairs."""
+    print(f"key the twin's pairs allow ({seconds} s simulated, no purification):")
+    for src, dst in TWIN_PATHS:
+        req = twin_pairs(seconds, src, dst)
+        fids = req.get("fidelities", [])
+        rate = sum(secret_bits_per_pair(f) for f in fids) / seconds
+        mean_f = statistics.fmean(fids) if fids else 0.0
+        print(
+            f"  {src} -> {dst} ({len(req['path']) - 2} swaps): "
+            f"{len(fids) / seconds:7.1f} pairs/s, mean F {mean_f:.4f}, "
+            f"QBER {qber_werner(mean_f):.4f}, secret key {rate:7.1f} bit/s"
+        )
+    net = pki / "direct.json"
+    net.write_text(json.dumps(topologies.chain(2, km=10.0, raw=0.97)))
+    req = twin_pairs(seconds, "alice", "bob", net)
+    fids = req.get("fidelities", [])
+    allowed = sum(secret_bits_per_pair(f) for f in fids) / seconds
+    proc, peers = child(pki, {"limits": TWIN, "pairs": fids})
+    try:
+        got = asyncio.run(drain(pki, peers, size=64)) / seconds
+    finally:
+        stop(proc)
+    print(
+        f"  direct 10 km link, raw F 0.97: {len(fids) / seconds:.0f} pairs/s, physics "
+        f"{allowed:.1f} bit/s, applications got {got:.1f} bit/s (64-bit keys), "
+        f"ratio {got / allowed if allowed else 0:.3f}"
+    )
+
+
+def pct(xs: list[float], q: float) -> float:
+    return sorted(xs)[min(len(xs) - 1, int(q * len(xs)))] * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds-load", type=float, default=5.0)
+    ap.add_argument("--pair-rate", type=float, default=2000.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--twin", type=float, metavar="SECONDS", help="also run the twin's paths")
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        asyncio.run(serve(args.child, json.loads(sys.stdin.readline())))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        pki = Path(tmp)
+        make_pki(pki, ["kme-a", "kme-b"], [*SAES, "sae-b"])
+
+        # 1. throughput: plenty of material (F = 1: one secret bit per two pairs)
+        proc, peers = child(pki, {"limits": FAST, "bulk": [1.0, 8_000_000]})
+        slot = args.seconds_load / ROUNDS
+        enc_url = f"{peers['kme-a']}/api/v1/keys/sae-b/enc_keys?number=1&size=256"
+        hello: list[float] = []
+        enc: list[float] = []
+        try:  # alternate, so both see the same machine (2 cores shared)
+            for _ in range(ROUNDS):
+                hello += asyncio.run(load(pki, f"{peers['kme-a']}/hello", slot))
+                enc += asyncio.run(load(pki, enc_url, slot))
+        finally:
+            stop(proc)
+        r_hello, r_enc = len(hello) / args.seconds_load, len(enc) / args.seconds_load
+        print("ETSI 014 over mutual TLS, 10 concurrent SAEs, one server process")
+        print(
+            f"  /hello    {r_hello:8.0f} req/s  p50 {pct(hello, 0.5):6.2f} ms  "
+            f"p99 {pct(hello, 0.99):6.2f} ms"
+        )
+        print(
+            f"  enc_keys  {r_enc:8.0f} req/s  p50 {pct(enc, 0.5):6.2f} ms  "
+            f"p99 {pct(enc, 0.99):6.2f} ms"
+        )
+        print(f"  ratio enc_keys / hello: {r_enc / r_hello:.2f} (goal >= 0.8)")
+
+        # 2. key yield against the physics
+        rng = random.Random(7)
+        n = int(args.pair_rate * args.seconds)
+        fids = [rng.uniform(0.95, 0.99) for _ in range(n)]
+        allowed = sum(secret_bits_per_pair(f) for f in fids) / args.seconds
+        proc, peers = child(pki, {"limits": EXACT, "pairs": fids})
+        try:
+            got = asyncio.run(drain(pki, peers)) / args.seconds
+        finally:
+            stop(proc)
+        print(f"secret key rate, {args.pair_rate:.0f} pairs/s, F in [0.95, 0.99]:")
+        print(
+            f"  physics {allowed:9.1f} bit/s, applications got {got:9.1f} bit/s, "
+            f"ratio {got / allowed:.3f} (goal >= 0.95)"
+        )
+        mean_f = statistics.fmean(fids)
+        print(
+            f"  (mean F {mean_f:.4f}; rate at mean F would be "
+            f"{args.pair_rate * secret_bits_per_pair(mean_f):.1f} bit/s)"
+        )
+
+        if args.twin:
+            twin_rates(pki, args.twin)
+
+
+if __name__ == "__main__":
+    main()
