@@ -42,6 +42,7 @@ def test_default_network_loads_through_the_bindings():
     assert len(net.applications) >= 2
 
 
+@pytest.mark.interop
 @pytest.mark.skipif(shutil.which("yanglint") is None, reason="yanglint (libyang2-tools) missing")
 def test_default_network_is_valid_for_yanglint():
     files = [str(YANG_DIR / f"{m}.yang") for m in MODULES]

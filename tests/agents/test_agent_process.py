@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agent_support import QFS, connect_port
+from support.agents import QFS, connect_port
 
 from qnms.network.inventory import DEFAULT_NETWORK
 

@@ -1,83 +1,8 @@
-"""Shared fixtures of the datastore-layer tests: the example modules and their bindings.
+"""Deprecated shim: import from ``support.datastores`` instead.
 
-The pyangbind classes are generated once per test session into a temporary directory,
-exactly as ``scripts/`` generates ``bindings/`` for the project's own modules, so the
-tests exercise real generated code rather than hand-written stand-ins.
+Kept for one merge cycle so that test files written against the old layout, which do
+``from ds_support import ...``, keep working. Fixtures are registered by the
+directory's conftest.py; new tests import helpers from ``support.datastores``.
 """
 
-from __future__ import annotations
-
-import importlib.util
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import pyangbind
-import pytest
-from lxml import etree
-
-from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.yang.schema import Schema, load_schema
-
-FIXTURES = Path(__file__).parent / "fixtures"
-MODULES = [FIXTURES / "example-net.yang", FIXTURES / "example-ext.yang"]
-NS = "urn:example:net"
-EXT = "urn:example:ext"
-TYPES = "urn:example:types"
-NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
-YANG = "urn:ietf:params:xml:ns:yang:1"
-
-
-def generate_bindings(out: Path, *modules: Path) -> Path:
-    plugin = os.path.join(os.path.dirname(pyangbind.__file__), "plugin")
-    cmd = [
-        sys.executable, "-m", "pyang", "--plugindir", plugin, "-f", "pybind",
-        "--build-rpcs", "--build-notifications", "-p", str(FIXTURES), "-o", str(out),
-        *map(str, modules),
-    ]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True)
-    return out
-
-
-def import_file(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-@pytest.fixture(scope="session")
-def schema() -> Schema:
-    return load_schema(MODULES)
-
-
-@pytest.fixture(scope="session")
-def bindings(tmp_path_factory) -> dict[str, type]:
-    out = tmp_path_factory.mktemp("bindings") / "example_bindings.py"
-    mod = import_file(generate_bindings(out, *MODULES), "example_bindings")
-    return {"example-net": mod.example_net, "example-ext": mod.example_ext}
-
-
-@pytest.fixture
-def manager(schema, bindings) -> DatastoreManager:
-    return DatastoreManager(schema, bindings=bindings)
-
-
-def config(xml: str) -> etree._Element:
-    """A ``<config>`` element; ``xml`` is its content with the usual prefixes bound."""
-    text = (
-        f'<config xmlns="{NC}" xmlns:nc="{NC}" xmlns:en="{NS}" xmlns:ex="{EXT}" '
-        f'xmlns:et="{TYPES}" xmlns:yang="{YANG}">{xml}</config>'
-    )
-    return etree.fromstring(text)
-
-
-def net(inner: str, attrs: str = "") -> etree._Element:
-    """``<config>`` holding ``<en:network>`` with ``inner`` (prefix ``en`` is the default)."""
-    return config(f'<network xmlns="{NS}" {attrs}>{inner}</network>')
-
-
-def node_xml(name: str, memory: int = 4, extra: str = "") -> str:
-    return f"<node><name>{name}</name><memory-count>{memory}</memory-count>{extra}</node>"
+from support.datastores import *  # noqa: F403

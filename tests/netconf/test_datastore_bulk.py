@@ -4,7 +4,7 @@ with the binding objects rebuilt on demand afterwards."""
 from __future__ import annotations
 
 import pytest
-from ds_support import net, node_xml
+from support.datastores import net, node_xml
 
 from qnms.netconf.datastore import checking
 from qnms.yang.errors import ErrorTag, RpcError
