@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from qnms.app.cli import main
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_chain_on_the_default_network(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out

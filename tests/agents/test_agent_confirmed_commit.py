@@ -49,6 +49,7 @@ def edit_candidate(m, stratum: str) -> None:
     m.edit_config(target="candidate", config=f'<config xmlns="{NC}">{ENTRIES[stratum][1]}</config>')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stratum", ["qfs", "cs", "ss"])
 def test_agent_confirmed_commit_reverts_when_timeout_expires(start_agent, stratum):
     agent = start_agent(stratum, ENTRIES[stratum][0][0])
@@ -112,6 +113,7 @@ def test_netconf_console_confirmed_commit_reverts_when_its_session_ends(start_ag
         assert wait_until(lambda: not has_entry(m, "qfs"))  # not confirmed: reverted
 
 
+@pytest.mark.slow
 @pytest.mark.interop
 @needs_console
 def test_netconf_console_confirms_a_persistent_commit_with_persist_id(start_agent, tmp_path):

@@ -15,6 +15,8 @@ from support.polling import poll, wait_until
 from qnms.qndt.client import BusClient
 from qnms_agents.qndt_feed import QndtFeed
 
+pytestmark = pytest.mark.slow  # follows an emulation at half speed
+
 PATH = ["madqci-alice", "madqci-r1", "madqci-bob"]
 WAIT = {"timeout": 30.0, "interval": 0.2}  # emulated time runs at half speed: be patient
 

@@ -88,6 +88,7 @@ def test_pacer_maps_wall_to_simulated_time() -> None:
     assert Pacer(None).target() == float("inf")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("service", [(0.05, chain(3))], indirect=True)
 def test_requests_results_pacing_and_errors(service: tuple[BusClient, Any]) -> None:
     client, _ = service
@@ -139,6 +140,7 @@ def test_requests_results_pacing_and_errors(service: tuple[BusClient, Any]) -> N
     assert {"alloc", "link", "node", "telemetry"} <= topics
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("service", [(1000.0, chain(4))], indirect=True)
 def test_lag_is_reported_when_the_pace_cannot_be_kept(service: tuple[BusClient, Any]) -> None:
     client, _ = service

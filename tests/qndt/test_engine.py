@@ -108,6 +108,7 @@ def test_a_held_pair_expires_with_its_memory(make_engine: Any) -> None:
     assert len(of_type(engine, "pair-expired")) == 1
 
 
+@pytest.mark.slow
 def test_cut_channel_stops_generation_and_restore_resumes(make_engine: Any) -> None:
     engine = make_engine(chain(3), seed=6)
     allocate(engine, ["alice", "r1", "bob"], duration=0.2)
@@ -180,6 +181,7 @@ def _digest(stepping: list[float]) -> str:
 DIGEST_SCRIPT = "from tests.qndt.test_engine import _digest; print(_digest([0.05]))"
 
 
+@pytest.mark.slow
 def test_same_seed_same_results_whatever_the_stepping_and_process() -> None:
     one = _digest([0.05])
     assert _digest([0.001 * k for k in range(1, 51)]) == one
