@@ -27,6 +27,10 @@ from qnms.network.inventory import DEFAULT_NETWORK, load_network
 from qnms.qndt.client import BusClient
 from qnms_agents.base import elements
 
+# the twin and every agent of the network, as processes, once for the module; starting
+# them all took 45 s on a busy two-core machine: more than the default timeout leaves
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
 PATH = ("madqci-alice", "madqci-r1", "madqci-bob")
 USER, PASSWORD = "admin", "drive-pw"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
