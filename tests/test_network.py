@@ -89,6 +89,7 @@ def test_every_problem_is_reported_not_only_the_first(data):
     assert any(p.endswith("/colour: unknown node: not in the model") for p in found)
 
 
+@pytest.mark.slow
 def test_duplicate_node_is_rejected(data):
     body(data)["node"].append(copy.deepcopy(node(data, "madqci-r1")))
     assert problems_of(data) == [

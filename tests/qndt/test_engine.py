@@ -50,6 +50,7 @@ def test_path_avoiding_the_direct_route_is_honoured(make_engine: Any) -> None:
     assert {m["node"] for _, m in of_type(engine, "swap")} == {"r1"}
 
 
+@pytest.mark.slow
 def test_default_network_explicit_detour(make_engine: Any) -> None:
     engine = make_engine(None, seed=3)
     path = ["madqci-alice", "madqci-r1", "madqci-r2", "madqci-bob"]
