@@ -57,9 +57,9 @@ from ncclient import manager
 ncclient.transport.session.TICK = 0.005  # STACK-NOTES: ~100 ms per RPC otherwise
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "interop"))
+sys.path.insert(0, str(ROOT / "tests"))  # the test support package: support.processes
 
-from agent_process import PASSWORD, USER, AgentProcess, start_agent  # noqa: E402
+from support.processes import PASSWORD, USER, AgentProcess, start_agent  # noqa: E402
 
 from qnms.yang.catalog import IETF_DIR, YANG_DIR  # noqa: E402
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from qnms.app.cli import main
 
 
+@pytest.mark.slow
 def test_demo_provisions_an_intra_and_an_inter_domain_unit_until_both_are_active(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
@@ -23,6 +26,7 @@ def test_demo_provisions_an_intra_and_an_inter_domain_unit_until_both_are_active
     assert re.search(r"delivered\s+10 pairs", out)
 
 
+@pytest.mark.slow
 def test_demo_json_lists_each_unit_with_its_identifier_and_path(capsys):
     assert main(["demo", "--json"]) == 0
     units = {u["name"]: u for u in json.loads(capsys.readouterr().out)}

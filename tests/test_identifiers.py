@@ -359,6 +359,7 @@ lifecycles = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @FAST
 @given(endpoint_names, lifecycles)
 def test_built_identifier_survives_printing_and_parsing(

@@ -117,6 +117,7 @@ def test_node_instance_data_round_trips_json_through_bindings():
     assert json.loads(pybind_json.dumps(obj, mode="ietf")) == data
 
 
+@pytest.mark.slow
 def test_instance_data_round_trips_xml_bindings_json_unchanged():
     from lxml import etree
 

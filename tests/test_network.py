@@ -42,6 +42,7 @@ def test_default_network_loads_through_the_bindings():
     assert len(net.applications) >= 2
 
 
+@pytest.mark.interop
 @pytest.mark.skipif(shutil.which("yanglint") is None, reason="yanglint (libyang2-tools) missing")
 def test_default_network_is_valid_for_yanglint():
     files = [str(YANG_DIR / f"{m}.yang") for m in MODULES]
@@ -88,6 +89,7 @@ def test_every_problem_is_reported_not_only_the_first(data):
     assert any(p.endswith("/colour: unknown node: not in the model") for p in found)
 
 
+@pytest.mark.slow
 def test_duplicate_node_is_rejected(data):
     body(data)["node"].append(copy.deepcopy(node(data, "madqci-r1")))
     assert problems_of(data) == [
@@ -120,6 +122,7 @@ def test_per_agent_instance_data_is_the_node_subtree():
     assert "channels" in net.cs_data("madqci")["qnms-connectivity:connectivity"]
 
 
+@pytest.mark.slow
 def test_cli_validate_names_the_bad_node_and_value(tmp_path, data, capsys):
     node(data, "quditto-r2")["quantum-fabric"]["memories"]["memory"][0]["efficiency"] = "2"
     broken = tmp_path / "broken.json"
@@ -136,11 +139,13 @@ def test_cli_validate_reports_json_syntax_errors_with_position(tmp_path, capsys)
     assert "line 1 column" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_validate_accepts_the_default_network(capsys):
     assert main(["validate", str(DEFAULT_NETWORK)]) == 0
     assert "valid network 'default' (8 nodes)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_missing_mandatory_leaf_is_named(data):
     del node(data, "madqci-r1")["quantum-fabric"]["memories"]["memory"][0]["raw-fidelity"]
     (problem,) = problems_of(data)
@@ -155,6 +160,7 @@ def test_network_without_nodes_is_rejected():
     assert any(p.startswith("/qnms-network:network/node:") for p in found)
 
 
+@pytest.mark.slow
 def test_link_on_unknown_memory_bank_is_rejected(data):
     link = node(data, "madqci-r1")["quantum-fabric"]["quantum-links"]["quantum-link"][0]
     link["local-memory"] = "mem9"

@@ -423,12 +423,14 @@ def test_equivalence_is_reflexive(urn: Urn) -> None:
     assert urn.equivalent(str(urn))
 
 
+@pytest.mark.slow
 @FAST
 @given(urns, urns)
 def test_equivalence_is_symmetric_and_agrees_with_canonical_form(a: Urn, b: Urn) -> None:
     assert a.equivalent(b) == b.equivalent(a) == (a.canonical() == b.canonical())
 
 
+@pytest.mark.slow
 @FAST
 @given(st.data())
 def test_equivalence_ignores_case_of_prefix_nid_and_hex_digits_and_all_components(

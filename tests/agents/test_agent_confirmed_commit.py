@@ -6,13 +6,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from agent_support import CS, PASSWORD, QFS, SS, USER, connect
 from lxml import etree
+from support.agents import CS, PASSWORD, QFS, SS, USER, connect
+from support.polling import wait_until
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 WD_ATTR = "{urn:ietf:params:xml:ns:netconf:default:1.0}default"
@@ -46,19 +45,11 @@ def has_entry(m, stratum: str) -> bool:
     return any(k.text == "cc-test" for e in data.iter(f"{{{ns}}}{entry}") for k in e[:1] if len(e))
 
 
-def wait_until(check: Callable[[], bool], deadline: float = 10.0) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
-
 def edit_candidate(m, stratum: str) -> None:
     m.edit_config(target="candidate", config=f'<config xmlns="{NC}">{ENTRIES[stratum][1]}</config>')
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stratum", ["qfs", "cs", "ss"])
 def test_agent_confirmed_commit_reverts_when_timeout_expires(start_agent, stratum):
     agent = start_agent(stratum, ENTRIES[stratum][0][0])
@@ -77,9 +68,11 @@ def test_agent_persistent_confirmed_commit_confirmed_from_another_session(start_
     with connect(agent) as m:
         edit_candidate(m, stratum)
         m.commit(confirmed=True, timeout="60", persist="orchestrator-tx-1")
+        first = int(m.session_id)
     with connect(agent) as other:
-        time.sleep(0.2)
-        assert has_entry(other, stratum)
+        # the server has ended the first session (its close hooks ran) ...
+        assert wait_until(lambda: first not in agent.server.sessions)
+        assert has_entry(other, stratum)  # ... and the persistent commit survived it
         other.commit(persist_id="orchestrator-tx-1")
         assert has_entry(other, stratum)
 
@@ -106,6 +99,7 @@ def console(port: int, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.interop
 @needs_console
 def test_netconf_console_confirmed_commit_reverts_when_its_session_ends(start_agent, tmp_path):
     agent = start_agent("qfs", "madqci-r1")
@@ -119,6 +113,8 @@ def test_netconf_console_confirmed_commit_reverts_when_its_session_ends(start_ag
         assert wait_until(lambda: not has_entry(m, "qfs"))  # not confirmed: reverted
 
 
+@pytest.mark.slow
+@pytest.mark.interop
 @needs_console
 def test_netconf_console_confirms_a_persistent_commit_with_persist_id(start_agent, tmp_path):
     agent = start_agent("qfs", "madqci-r1")
@@ -160,6 +156,7 @@ def test_agent_with_defaults_modes_on_quantum_links(start_agent):
         assert all("technology" not in e and "enabled" not in e for e in trimmed)
 
 
+@pytest.mark.interop
 @pytest.mark.skipif(shutil.which("yanglint") is None, reason="needs yanglint")
 @pytest.mark.parametrize("stratum", ["qfs", "cs", "ss"])
 def test_agent_report_all_is_valid_configuration(start_agent, tmp_path, stratum):

@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import CS, QFS, SS, connect
 from lxml import etree
+from support.agents import CS, QFS, SS, connect
 
 YL = "urn:ietf:params:xml:ns:yang:ietf-yang-library"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -78,6 +78,7 @@ def children_xml(data: etree._Element) -> bytes:
     return b"".join(etree.tostring(c) for c in data if isinstance(c.tag, str))
 
 
+@pytest.mark.interop
 @needs_yanglint
 @pytest.mark.parametrize(("stratum", "name"), ELEMENTS)
 def test_get_is_valid_against_the_schemas_the_agent_serves(start_agent, tmp_path, stratum, name):
@@ -131,6 +132,7 @@ def test_get_returns_only_data_of_advertised_modules(start_agent, stratum, name)
     assert served <= advertised, served - advertised
 
 
+@pytest.mark.interop
 @needs_yanglint
 @pytest.mark.parametrize("mode", ["report-all", "trim"])  # tagged: yanglint lacks wd:default
 def test_get_with_defaults_is_valid_against_the_schemas_the_agent_serves(

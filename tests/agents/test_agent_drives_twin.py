@@ -12,19 +12,24 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_support import QFS, SS, connect_port
 from ncclient import manager
+from support import polling
+from support.agents import QFS, SS, connect_port
+from support.processes import stop_process as stop
 
 from qnms.network.inventory import DEFAULT_NETWORK, load_network
 from qnms.qndt.client import BusClient
 from qnms_agents.base import elements
+
+# the twin and every agent of the network, as processes, once for the module; starting
+# them all took 45 s on a busy two-core machine: more than the default timeout leaves
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 PATH = ("madqci-alice", "madqci-r1", "madqci-bob")
 USER, PASSWORD = "admin", "drive-pw"
@@ -32,13 +37,8 @@ NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 
 def poll[T](read: Callable[[], T], check: Callable[[T], bool], timeout: float = 90.0) -> T:
-    """Read until ``check`` holds or the deadline passes; returns the last value read."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if check(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
+    """``support.polling.poll`` with the patience of two processes on a busy machine."""
+    return polling.poll(read, check, timeout=timeout, interval=0.2)
 
 
 def free_port_pair() -> int:
@@ -53,19 +53,6 @@ def free_port_pair() -> int:
                 continue
             return port
     raise RuntimeError("no pair of free ports")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
 
 
 class Fabric:

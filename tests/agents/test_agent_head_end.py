@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agent_support import QFS, connect
 from lxml import etree
+from support.agents import QFS, connect
 
 from qnms_agents.headend import UNTIL_RELEASED, head_end_allocations
 from qnms_agents.qfs import TwinStatus

@@ -52,6 +52,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("qndt", ["", "tcp://127.0.0.1:1"], ids=["alone", "with-qndt"])
 def test_agent_process_never_imports_the_simulator(tmp_path: Path, qndt: str) -> None:
     cmd = [sys.executable, "-c", SCRIPT, str(tmp_path), qndt, json.dumps(HEAVY)]

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from agent_support import CS, QFS, SS, connect_port
 from lxml import etree
 from ncclient.operations.rpc import RPCError
 from ncclient.xml_ import to_ele
+from support.agents import CS, QFS, SS, connect_port
 from test_agent_telemetry import notifications, subscribe
 
 from qnms.app.background import BackgroundLoop

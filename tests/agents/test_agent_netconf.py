@@ -3,12 +3,11 @@ file, edited by clients, with live state that follows the configuration."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from agent_support import CS, QFS, SS, connect
 from lxml import etree
 from ncclient.operations.rpc import RPCError
+from support.agents import CS, QFS, SS, connect
+from support.polling import poll
 
 
 def q(ns: str, path: str) -> str:
@@ -68,14 +67,19 @@ def test_qui_ages_and_reports_expiry(start_agent):
       <lifecycle><time-to-live>0.2</time-to-live></lifecycle></qui></qui-table></quantum-fabric>
       </config>"""
     flt = f'<quantum-fabric xmlns="{QFS}"><qui-table/></quantum-fabric>'
+    age = q(QFS, "quantum-fabric/qui-table/qui/lifecycle/age")
+    state = q(QFS, "quantum-fabric/qui-table/qui/state")
     with connect(agent) as m:
         m.edit_config(target="running", config=qui)
         first = m.get(filter=("subtree", flt)).data_ele
-        time.sleep(0.3)
-        later = m.get(filter=("subtree", flt)).data_ele
-    age = q(QFS, "quantum-fabric/qui-table/qui/lifecycle/age")
+        # the agent's clock is real time: poll until the 0.2 s time-to-live has run out
+        later = poll(
+            lambda: m.get(filter=("subtree", flt)).data_ele,
+            lambda data: data.findtext(state) == "expired",
+            interval=0.05,
+        )
     assert float(later.findtext(age)) > float(first.findtext(age))
-    assert later.findtext(q(QFS, "quantum-fabric/qui-table/qui/state")) == "expired"
+    assert later.findtext(state) == "expired"
     assert later.find(q(QFS, "quantum-fabric/qui-table/qui/lifecycle/expiry")) is not None
 
 

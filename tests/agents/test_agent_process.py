@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agent_support import QFS, connect_port
+import pytest
+from support.agents import QFS, connect_port
 
 from qnms.network.inventory import DEFAULT_NETWORK
 
@@ -55,6 +56,7 @@ def memory_names(port: int) -> set[str]:
     return {e.text for e in data.iter(f"{{{QFS}}}name")}
 
 
+@pytest.mark.slow
 def test_committed_edit_survives_sigkill(tmp_path):
     state = tmp_path / "agent"
     with agent_process(state, "--network", str(DEFAULT_NETWORK)) as (proc, port):
@@ -66,6 +68,7 @@ def test_committed_edit_survives_sigkill(tmp_path):
         assert memory_names(port) == {"mem0", "mem-added"}
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_agent_cleanly(tmp_path):
     with agent_process(tmp_path / "agent", "--network", str(DEFAULT_NETWORK)) as (proc, port):
         assert memory_names(port) == {"mem0"}
@@ -82,6 +85,7 @@ def test_agent_refuses_other_addresses_without_credentials(tmp_path):
     assert "refusing to listen on 0.0.0.0 without credentials" in result.stderr
 
 
+@pytest.mark.slow
 def test_agent_for_unknown_node_names_it(tmp_path):
     cmd = [*QNMS, "agent", "--stratum", "qfs", "--node", "atlantis", "--port", "0"]
     cmd += ["--network", str(DEFAULT_NETWORK), "--state-dir", str(tmp_path)]

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from agent_support import CS, QFS, SS, connect
 from lxml import etree
+from support.agents import CS, QFS, SS, connect
+from support.polling import poll, wait_until
 
 from qnms.qndt.client import BusClient
 from qnms_agents.qndt_feed import QndtFeed
 
+pytestmark = pytest.mark.slow  # follows an emulation at half speed
+
 PATH = ["madqci-alice", "madqci-r1", "madqci-bob"]
+WAIT = {"timeout": 30.0, "interval": 0.2}  # emulated time runs at half speed: be patient
 
 
 @pytest.fixture
@@ -37,15 +40,6 @@ def qndt(tmp_path: Path) -> Iterator[tuple[str, BusClient]]:
         proc.stderr.close()
 
 
-def wait_for(read, check, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if check(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
-
 def find(data: etree._Element, ns: str, kind: str, name: str) -> etree._Element:
     for el in data.iter(f"{{{ns}}}{kind}"):
         if el.findtext(f"{{{ns}}}name") == name:
@@ -58,15 +52,17 @@ def test_emulated_generation_swaps_and_deliveries_reach_the_agents(bg, start_age
     r1 = start_agent("qfs", "madqci-r1")
     alice_ss = start_agent("ss", "madqci-alice")
     domain = start_agent("cs", "madqci")
-    feed_task = bg.call(lambda: QndtFeed([r1, alice_ss, domain], bind).start())
+    feed = bg.call(lambda: QndtFeed([r1, alice_ss, domain], bind))
+    feed_task = bg.call(feed.start)
     try:
+        # the feed's subscription has reached the engine once periodic telemetry arrives
+        assert wait_until(lambda: feed.received > 0, timeout=30), "no QNDT result reached the feed"
         follow_the_emulation(client, r1, alice_ss, domain)
     finally:
         bg.call(feed_task.cancel)
 
 
 def follow_the_emulation(client: BusClient, r1, alice_ss, domain) -> None:
-    time.sleep(0.5)  # let the subscription reach the engine
     reply = client.request(
         {"type": "allocate", "allocation": "su-demo", "path": PATH, "pairs": 5,
          "target-fidelity": 0.8, "duration": 5}
@@ -79,7 +75,7 @@ def follow_the_emulation(client: BusClient, r1, alice_ss, domain) -> None:
         def swapped(data: etree._Element) -> bool:
             return int(data.findtext(f".//{{{QFS}}}swaps-succeeded") or 0) > 0
 
-        data = wait_for(lambda: m.get(filter=("subtree", flt)).data_ele, swapped)
+        data = poll(lambda: m.get(filter=("subtree", flt)).data_ele, swapped, **WAIT)
     assert swapped(data)
     link = find(data, QFS, "quantum-link", "f-alice-r1")
     assert int(link.findtext(f"{{{QFS}}}telemetry/{{{QFS}}}successes")) > 0
@@ -96,9 +92,10 @@ def follow_the_emulation(client: BusClient, r1, alice_ss, domain) -> None:
               <local-endpoint>urn:qkd:madqci:ccips</local-endpoint>
               </service-unit></service-units></service-stratum></config>""",
         )
-        data = wait_for(
+        data = poll(
             lambda: m.get(filter=("subtree", flt)).data_ele,
             lambda d: d.findtext(f".//{{{SS}}}delivered-units") not in (None, "0"),
+            **WAIT,
         )
     assert int(data.findtext(f".//{{{SS}}}delivered-units")) > 0
     assert float(data.findtext(f".//{{{SS}}}achieved-fidelity")) >= 0.8
@@ -106,8 +103,9 @@ def follow_the_emulation(client: BusClient, r1, alice_ss, domain) -> None:
     assert client.request({"type": "fault", "fault": "channel-cut", "channel": "f-r2-bob"})["ok"]
     with connect(domain) as m:
         flt = f'<connectivity xmlns="{CS}"><channels/></connectivity>'
-        data = wait_for(
+        data = poll(
             lambda: m.get(filter=("subtree", flt)).data_ele,
             lambda d: find(d, CS, "channel", "f-r2-bob").findtext(f"{{{CS}}}oper-state") == "down",
+            **WAIT,
         )
     assert find(data, CS, "channel", "f-r2-bob").findtext(f"{{{CS}}}oper-state") == "down"

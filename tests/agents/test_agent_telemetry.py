@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from agent_support import CS, QFS, connect
 from lxml import etree
 from ncclient.xml_ import to_ele
+from support.agents import CS, QFS, connect
 
 SN = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"
 YP = "urn:ietf:params:xml:ns:yang:ietf-yang-push"

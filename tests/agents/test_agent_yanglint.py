@@ -8,12 +8,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from agent_support import connect
 from lxml import etree
+from support.agents import connect
 
 from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR
 
-pytestmark = pytest.mark.skipif(shutil.which("yanglint") is None, reason="needs yanglint")
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(shutil.which("yanglint") is None, reason="needs yanglint"),
+]
 
 ELEMENTS = [("qfs", "madqci-r1"), ("qfs", "madqci-alice"), ("cs", "madqci"), ("ss", "madqci-bob")]
 

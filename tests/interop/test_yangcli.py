@@ -33,13 +33,15 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+from support.processes import PASSWORD, USER, AgentThread, running_agent
 
 from qnms.network.inventory import Network, load_network
 from qnms.yang.catalog import IETF_DIR, YANG_DIR
 
-from .agent_process import PASSWORD, USER, AgentThread, running_agent
-
-pytestmark = pytest.mark.skipif(shutil.which("yangcli") is None, reason="yangcli not installed")
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(shutil.which("yangcli") is None, reason="yangcli not installed"),
+]
 
 QFS = "urn:qnms:yang:qnms-quantum-fabric"
 REPLY = re.compile(r"^RPC (OK|Data|Error) Reply \d+ for session \d+:", re.M)

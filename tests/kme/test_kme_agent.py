@@ -29,7 +29,7 @@ from qnms_agents.base import Agent, AgentConfig
 from qnms_agents.kme.attach import KmeGroup
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "agents"))
-from agent_support import PASSWORD, SS, USER, connect
+from support.agents import PASSWORD, SS, USER, connect
 
 SESSION = f"""<config><service-stratum xmlns="{SS}">
   <sessions><session><id>ccips-s1</id><endpoint>urn:qkd:madqci:ccips</endpoint>

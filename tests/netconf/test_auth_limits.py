@@ -12,15 +12,7 @@ from typing import Any
 
 import asyncssh
 import pytest
-
-from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.netconf.server import NetconfServer, ServerOptions
-from qnms_agents.runner import credentials
-
-pytest_plugins = ["conftest_server"]
-pytest.register_assert_rewrite("conftest_server")
-
-from conftest_server import (  # noqa: E402
+from support.servers import (
     PASSWORD,
     USER,
     RawClient,
@@ -28,6 +20,10 @@ from conftest_server import (  # noqa: E402
     connect,
     raw_session,
 )
+
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.server import NetconfServer, ServerOptions
+from qnms_agents.runner import credentials
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

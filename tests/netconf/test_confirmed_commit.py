@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from ncclient.operations import RPCError
+from support.polling import wait_until
+from support.servers import ServerThread, connect, raw_session
 
-pytest_plugins = ["conftest_server"]
-pytest.register_assert_rewrite("conftest_server")
-
-from conftest_server import ServerThread, connect, raw_session  # noqa: E402
-
-from qnms.netconf.protocol.confirmed_commit import CAPABILITY  # noqa: E402
+from qnms.netconf.protocol.confirmed_commit import CAPABILITY
 
 EX = "urn:example:net"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -33,15 +29,6 @@ def add_node(name: str) -> str:
 def nodes(m: Any, source: str = "running") -> list[str]:
     data = m.get_config(source).data
     return [e.text for e in data.iterfind(f".//{{{EX}}}node/{{{EX}}}name")]
-
-
-def wait_until(check: Callable[[], bool], deadline: float = 10.0) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def error_tag(exc: pytest.ExceptionInfo[RPCError]) -> str:
@@ -71,14 +58,16 @@ def test_confirmed_commit_reverts_when_timeout_expires(server: ServerThread) -> 
     with connect(server.port) as m:
         confirmed_commit_of(m, "a", timeout="1")
         assert nodes(m) == ["a"]
-        assert wait_until(lambda: nodes(m) == [], deadline=10)
+        assert wait_until(lambda: nodes(m) == [], timeout=10)
 
 
 def test_confirming_commit_keeps_the_change(server: ServerThread) -> None:
     with connect(server.port) as m:
         confirmed_commit_of(m, "a", timeout="1")
         m.commit()
-        time.sleep(1.3)  # past the (cancelled) timeout
+        # the behaviour under test is that nothing happens: wait past the (cancelled)
+        # timeout of 1 s, then check that the change is still there
+        time.sleep(1.3)
         assert nodes(m) == ["a"]
 
 
@@ -122,9 +111,11 @@ def test_confirmed_commit_reverts_when_its_session_is_killed(server: ServerThrea
 def test_persistent_confirmed_commit_survives_its_session(server: ServerThread) -> None:
     with connect(server.port) as m:
         confirmed_commit_of(m, "a", persist="tok-1")
+        first = int(m.session_id)
     with connect(server.port) as other:
-        time.sleep(0.2)
-        assert nodes(other) == ["a"]
+        # the server has ended the first session (its close hooks ran) ...
+        assert wait_until(lambda: server.call(lambda: first not in server.server.sessions))
+        assert nodes(other) == ["a"]  # ... and the persistent commit survived it
         with pytest.raises(RPCError) as exc:
             other.commit(persist_id="wrong")
         assert error_tag(exc) == "invalid-value"

@@ -6,15 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyangbind.lib.pybindJSON as pybindJSON
 import pytest
-from ds_support import EXT, MODULES, NC, NS, TYPES, config, net, node_xml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.datastores import EXT, MODULES, NC, NS, TYPES, config, net, node_xml
 
 from qnms.netconf.datastore import storage
 from qnms.netconf.datastore.manager import DatastoreError, DatastoreManager
@@ -313,7 +312,7 @@ def test_a_failed_write_leaves_the_old_file_and_the_old_state(tmp_path, schema, 
 KILLER = """
 import sys
 sys.path.insert(0, {tests!r})
-from ds_support import MODULES, net, node_xml
+from support.datastores import MODULES, net, node_xml
 from qnms.netconf.datastore.manager import DatastoreManager
 m = DatastoreManager(MODULES, state_dir={state!r})
 print("ready", flush=True)
@@ -321,14 +320,18 @@ i = 0
 while True:
     m.edit_config("running", net(node_xml(f"n{{i}}")), session_id=1)
     i += 1
+    print("wrote", i, flush=True)
 """
 
 
 def test_sigkill_during_writes_leaves_a_loadable_running(tmp_path, schema):
-    script = KILLER.format(tests=str(Path(__file__).parent), state=str(tmp_path))
+    script = KILLER.format(tests=str(Path(__file__).parents[1]), state=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-    time.sleep(0.4)
+    # no fixed sleep: wait (each readline blocks) until a few writes are done, then kill
+    # while the writer is in the middle of the next one
+    while int(proc.stdout.readline().split()[1]) < 3:
+        pass
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     loaded = names(DatastoreManager(schema, state_dir=tmp_path).get_config("running"))

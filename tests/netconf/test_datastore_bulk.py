@@ -4,7 +4,7 @@ with the binding objects rebuilt on demand afterwards."""
 from __future__ import annotations
 
 import pytest
-from ds_support import net, node_xml
+from support.datastores import net, node_xml
 
 from qnms.netconf.datastore import checking
 from qnms.yang.errors import ErrorTag, RpcError
@@ -30,6 +30,7 @@ def test_bulk_edit_with_one_bad_value_is_rejected_and_changes_nothing(manager):
     assert len(manager.get_config("running")) == 0
 
 
+@pytest.mark.slow
 def test_binding_objects_are_rebuilt_after_a_bulk_edit(manager):
     manager.edit_config("running", net(node_xml("first")), session_id=1)
     assert list(manager.bindings()["example-net"].network.node.keys()) == ["first"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ds_support import EXT, NC, NS, TYPES, config, net, node_xml
 from lxml import etree
+from support.datastores import EXT, NC, NS, TYPES, config, net, node_xml
 
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError, RpcErrors

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ds_support import EXT, NC, NS, TYPES
 from lxml import etree
+from support.datastores import EXT, NC, NS, TYPES
 
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.filters import subtree_filter, xpath_filter

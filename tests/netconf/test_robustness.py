@@ -9,15 +9,12 @@ from typing import Any
 import asyncssh
 import pytest
 from lxml import etree
+from support.polling import await_until
+from support.servers import PASSWORD, USER, Q, RawClient, ServerThread, error_fields, raw_session
 
 from qnms.netconf.protocol.notifications import Event
 from qnms.netconf.protocol.session import parse_secure
 from qnms.yang.errors import NC_NS
-
-pytest_plugins = ["conftest_server"]
-pytest.register_assert_rewrite("conftest_server")
-
-from conftest_server import PASSWORD, USER, Q, RawClient, ServerThread, error_fields, raw_session  # noqa: E402
 
 GET = "<get-config><source><running/></source></get-config>"
 _ENTITIES = '<!ENTITY lol0 "lol">' + "".join(
@@ -140,10 +137,9 @@ def test_truncated_frame_then_disconnect(nc_server: ServerThread) -> None:
         c.send_raw(b"\n#100\n<rpc message-id='9'")
         await c.close()
         await still_serving(nc_server.port)
-        for _ in range(100):  # the lock of the dropped session is released
-            if sid not in nc_server.call(lambda: dict(nc_server.server.sessions)):
-                break
-            await asyncio.sleep(0.02)
+        # the dropped session is gone, and its lock released
+        sessions = nc_server.server.sessions
+        await await_until(lambda: sid not in nc_server.call(lambda: dict(sessions)))
         fresh = await raw_session(nc_server.port)
         assert (await fresh.rpc("<lock><target><running/></target></lock>")).find(
             Q + "ok"
@@ -220,7 +216,7 @@ def test_event_dataclass_is_shared_not_copied() -> None:
 
 
 def test_refuses_non_loopback_without_credentials(tmp_path: Any) -> None:
-    from conftest_server import make_datastores
+    from support.servers import make_datastores
 
     from qnms.netconf.server import NetconfServer, ServerOptions
 

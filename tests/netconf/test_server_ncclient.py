@@ -9,11 +9,8 @@ import pytest
 from lxml import etree
 from ncclient.operations import RPCError
 from ncclient.transport.errors import AuthenticationError
-
-pytest_plugins = ["conftest_server"]
-pytest.register_assert_rewrite("conftest_server")
-
-from conftest_server import PASSWORD, USER, ServerThread, connect  # noqa: E402
+from support.polling import wait_until
+from support.servers import PASSWORD, USER, ServerThread, connect
 
 EX = "urn:example:net"
 NCM = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
@@ -207,10 +204,7 @@ def test_kill_session(nc_server: ServerThread) -> None:
     victim.lock("candidate")
     with connect(nc_server.port) as m:
         m.kill_session(victim.session_id)
-        deadline = time.monotonic() + 5
-        while victim.connected and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not victim.connected
+        assert wait_until(lambda: not victim.connected, timeout=5)
         m.lock("candidate")
 
 

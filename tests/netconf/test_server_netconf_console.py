@@ -8,16 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
-pytest_plugins = ["conftest_server"]
-pytest.register_assert_rewrite("conftest_server")
-
-from conftest_server import PASSWORD, USER, ServerThread  # noqa: E402
+from support.servers import PASSWORD, USER, ServerThread
 
 CONSOLE = Path(sys.executable).with_name("netconf-console2")
 EX = "urn:example:net"
 
-pytestmark = pytest.mark.skipif(not CONSOLE.exists(), reason="netconf-console2 not installed")
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(not CONSOLE.exists(), reason="netconf-console2 not installed"),
+]
 
 
 def names(text: str) -> list[str]:

@@ -7,15 +7,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-
-from qnms.netconf.protocol.framing import EOM, encode_message
-from qnms.netconf.protocol.with_defaults import WD_NS
-from qnms.yang.errors import NC_NS
-
-pytest_plugins = ["conftest_server"]
-pytest.register_assert_rewrite("conftest_server")
-
-from conftest_server import (  # noqa: E402
+from support.servers import (
     CLIENT_HELLO,
     Q,
     RawClient,
@@ -23,6 +15,10 @@ from conftest_server import (  # noqa: E402
     error_fields,
     raw_session,
 )
+
+from qnms.netconf.protocol.framing import EOM, encode_message
+from qnms.netconf.protocol.with_defaults import WD_NS
+from qnms.yang.errors import NC_NS
 
 NCM = "urn:ietf:params:xml:ns:yang:ietf-netconf-monitoring"
 NOTIF = "urn:ietf:params:xml:ns:netconf:notification:1.0"
@@ -464,7 +460,7 @@ def test_registered_async_operation_and_threadsafe_publish(nc_server: ServerThre
     """Agents add RPCs (sync or async) and publish events from other threads."""
 
     async def ping(session: Any, op: etree._Element) -> list[etree._Element]:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.01)  # behaviour under test: an RPC handler that really awaits
         out = etree.Element("{urn:x}pong")
         out.text = op.findtext("{urn:x}payload")
         return [out]

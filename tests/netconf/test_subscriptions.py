@@ -13,11 +13,8 @@ import pytest
 from lxml import etree
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
-
-pytest_plugins = ["conftest_server", "conftest_push"]
-pytest.register_assert_rewrite("conftest_server", "conftest_push")
-
-from conftest_push import (  # noqa: E402
+from support.polling import await_until, wait_until
+from support.push import (
     COUNTERS,
     EX,
     NCN,
@@ -37,7 +34,7 @@ from conftest_push import (  # noqa: E402
     take,
     yanglint,
 )
-from conftest_server import (  # noqa: E402
+from support.servers import (
     CLIENT_HELLO,
     PASSWORD,
     USER,
@@ -45,7 +42,7 @@ from conftest_server import (  # noqa: E402
     connect,
 )
 
-from qnms.netconf.protocol.framing import FrameDecoder, encode_message  # noqa: E402
+from qnms.netconf.protocol.framing import FrameDecoder, encode_message
 
 CONFIG = (
     f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><network xmlns="{EX}">'
@@ -62,6 +59,7 @@ def refused(m: Any, body: str) -> RPCError:
     return exc.value
 
 
+@pytest.mark.interop  # yanglint judges what arrives
 def test_stream_subscription_with_filters(push_server: ServerThread, tmp_path: Path) -> None:
     with connect(push_server.port) as m, connect(push_server.port) as editor:
         flt = (
@@ -76,9 +74,8 @@ def test_stream_subscription_with_filters(push_server: ServerThread, tmp_path: P
         q = f"{{{NCN}}}"
         assert note.body.findtext(f"{q}changed-by/{q}session-id") == editor.session_id
         sub = push_server.server.subscriptions.subs[sid]
-        deadline = time.monotonic() + 2  # counted once the write returns, on its thread
-        while sub.sent < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # counted once the write returns, on its thread
+        assert wait_until(lambda: sub.sent >= 1, timeout=2)
         assert sub.excluded >= 2 and sub.sent == 1  # session start and end, not sent
         xflt = (
             f'<stream-xpath-filter xmlns:n="{NCN}">/n:netconf-session-start</stream-xpath-filter>'
@@ -164,12 +161,11 @@ def test_errors_leave_nothing_behind(push_factory: Any) -> None:
                 )
             )  # feature not offered
         assert exc.value.tag == "unknown-element"
-    deadline = time.monotonic() + 2
-    while server.server.subscriptions.subs and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not server.server.subscriptions.subs, timeout=2)
     assert server.server.subscriptions.subs == {}  # the sessions closed: all gone
 
 
+@pytest.mark.interop  # yanglint judges what arrives
 def test_kill_and_stop_time(push_server: ServerThread, tmp_path: Path) -> None:
     with connect(push_server.port) as m, connect(push_server.port) as admin:
         sid = establish(m, datastore_sub())
@@ -203,16 +199,12 @@ def test_disconnect_ends_subscriptions(push_server: ServerThread) -> None:
                 f'<rpc message-id="1" xmlns="urn:ietf:params:xml:ns:netconf:base:1.0">{body}</rpc>'
             )
             w.write(encode_message(rpc_.encode(), False))
-        deadline = time.monotonic() + 3
-        while len(push_server.server.subscriptions.subs) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await await_until(lambda: len(push_server.server.subscriptions.subs) >= 2, timeout=3)
         assert len(push_server.server.subscriptions.subs) == 2
         conn.abort()  # no close-session: the transport just goes away
 
     asyncio.run(run())
-    deadline = time.monotonic() + 3
-    while push_server.server.subscriptions.subs and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: not push_server.server.subscriptions.subs, timeout=3)
     assert push_server.server.subscriptions.subs == {}
     stream = push_server.server.hub.streams["NETCONF"]
     assert stream.subscribers == []
@@ -246,7 +238,7 @@ async def _slow_reader(port: int, stall: float) -> list[str]:
                 kinds.append(name)
 
     await read_for(0.3)  # hello, reply, first updates
-    await asyncio.sleep(stall)  # the receiver stalls: the server must not
+    await asyncio.sleep(stall)  # behaviour under test: the receiver stalls, the server must not
     await read_for(1.5)
     conn.close()
     return kinds
@@ -257,7 +249,7 @@ def test_slow_reader_is_suspended_not_stalling(push_factory: Any) -> None:
 
     async def run() -> tuple[list[str], list[float], str]:
         slow = asyncio.create_task(_slow_reader(server.port, stall=1.2))
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.6)  # behaviour under test: the fast client comes during the stall
 
         def fast() -> tuple[list[float], str]:
             with connect(server.port) as m:
@@ -299,7 +291,7 @@ def test_update_too_big_and_failing_state(push_factory: Any, live: LiveState) ->
         assert [n.kind for n in notes][:2] == ["subscription-resumed", "push-update"]
         assert counter_value(notes[1]) == "1"
         live.fail = True  # the state provider raises: no update, the schedule goes on
-        time.sleep(0.2)
+        time.sleep(0.2)  # settle: an update built before the failure may still be on its way
         while take(m, timeout=0.05) is not None:
             pass
         assert take(m, timeout=0.2) is None

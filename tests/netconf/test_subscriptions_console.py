@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
-pytest_plugins = ["conftest_server"]
-pytest.register_assert_rewrite("conftest_server")
-
-from conftest_server import PASSWORD, USER, ServerThread, connect  # noqa: E402
+from support.polling import wait_until
+from support.servers import PASSWORD, USER, ServerThread, connect
 
 CONSOLE = Path(sys.executable).with_name("netconf-console2")
 EX = "urn:example:net"
@@ -22,7 +18,10 @@ CONFIG = (
     "<node><name>a</name><memory-count>4</memory-count></node></network></config>"
 )
 
-pytestmark = pytest.mark.skipif(not CONSOLE.exists(), reason="netconf-console2 not installed")
+pytestmark = [
+    pytest.mark.interop,
+    pytest.mark.skipif(not CONSOLE.exists(), reason="netconf-console2 not installed"),
+]
 
 
 def test_create_subscription_receives_config_changes(nc_server: ServerThread) -> None:
@@ -31,10 +30,7 @@ def test_create_subscription_receives_config_changes(nc_server: ServerThread) ->
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stream = nc_server.server.hub.streams["NETCONF"]
-        deadline = time.monotonic() + 10
-        while not stream.subscribers and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert stream.subscribers, "netconf-console2 did not subscribe"
+        assert wait_until(lambda: stream.subscribers), "netconf-console2 did not subscribe"
         with connect(nc_server.port, user="oper", password="oper-pw") as m:
             m.edit_config(target="running", config=CONFIG)
         out, err = proc.communicate(timeout=20)

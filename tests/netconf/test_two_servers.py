@@ -14,12 +14,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 from ncclient.operations import RPCError
+from support.servers import connect
 
 from qnms.netconf.datastore.manager import DatastoreManager
-
-pytest_plugins = ["conftest_server"]
-
-from conftest_server import connect  # noqa: E402
 
 NS = "urn:example:inventory"
 MODULE = """module example-inventory {{

@@ -6,8 +6,18 @@ import logging
 import sys
 
 import pytest
-from ds_support import EXT, MODULES, NC, NS, config, generate_bindings, import_file, net, node_xml
 from lxml import etree
+from support.datastores import (
+    EXT,
+    MODULES,
+    NC,
+    NS,
+    config,
+    generate_bindings,
+    import_file,
+    net,
+    node_xml,
+)
 
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.yang.bindings import BindingValidator, binding_classes

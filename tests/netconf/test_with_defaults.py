@@ -8,18 +8,14 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from support.servers import PASSWORD, USER, ServerThread, connect
 
-pytest_plugins = ["conftest_server"]
-pytest.register_assert_rewrite("conftest_server")
-
-from conftest_server import PASSWORD, USER, ServerThread, connect  # noqa: E402
-
-from qnms.netconf.protocol.with_defaults import (  # noqa: E402
+from qnms.netconf.protocol.with_defaults import (
     CAPABILITY,
     DEFAULT_ATTR,
     apply_mode,
 )
-from qnms.yang.schema import load_schema  # noqa: E402
+from qnms.yang.schema import load_schema
 
 EX = "urn:example:net"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -103,6 +99,7 @@ def test_copy_config_with_report_all_writes_defaults_into_the_target(
         assert admin_states(m.get_config("startup").data_ele) == [("up", None)]
 
 
+@pytest.mark.interop
 @pytest.mark.skipif(not CONSOLE.exists(), reason="netconf-console2 not installed")
 def test_netconf_console_reads_with_report_all_tagged(server: ServerThread) -> None:
     import subprocess

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ds_support import NS, net, node_xml
+from support.datastores import NS, net, node_xml
 
 from qnms.yang.errors import ErrorTag, RpcError
 

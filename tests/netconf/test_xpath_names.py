@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ds_support import net, node_xml
+from support.datastores import net, node_xml
 
 from qnms.yang.filters import xpath_filter
 from qnms.yang.xpath_names import any_namespace_names

@@ -50,6 +50,7 @@ def test_path_avoiding_the_direct_route_is_honoured(make_engine: Any) -> None:
     assert {m["node"] for _, m in of_type(engine, "swap")} == {"r1"}
 
 
+@pytest.mark.slow
 def test_default_network_explicit_detour(make_engine: Any) -> None:
     engine = make_engine(None, seed=3)
     path = ["madqci-alice", "madqci-r1", "madqci-r2", "madqci-bob"]
@@ -108,6 +109,7 @@ def test_a_held_pair_expires_with_its_memory(make_engine: Any) -> None:
     assert len(of_type(engine, "pair-expired")) == 1
 
 
+@pytest.mark.slow
 def test_cut_channel_stops_generation_and_restore_resumes(make_engine: Any) -> None:
     engine = make_engine(chain(3), seed=6)
     allocate(engine, ["alice", "r1", "bob"], duration=0.2)
@@ -180,6 +182,7 @@ def _digest(stepping: list[float]) -> str:
 DIGEST_SCRIPT = "from tests.qndt.test_engine import _digest; print(_digest([0.05]))"
 
 
+@pytest.mark.slow
 def test_same_seed_same_results_whatever_the_stepping_and_process() -> None:
     one = _digest([0.05])
     assert _digest([0.001 * k for k in range(1, 51)]) == one

@@ -40,6 +40,7 @@ def test_parameters_reach_the_sequence_configuration() -> None:
     assert lat[("alice", "bob")] == round(0.12e9)
 
 
+@pytest.mark.slow
 def test_classical_latency_is_routed() -> None:
     model = as_model(mesh(10, seed=2))
     lat = classical_latencies(model)

@@ -10,6 +10,7 @@ import pytest
 from qnms.qndt.topologies import chain
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("km", [5.0, 25.0, 50.0])
 def test_direct_link_stays_below_plob(make_engine: Any, km: float) -> None:
     engine = make_engine(chain(2, km=km, size=4), seed=21, telemetry_period=None)

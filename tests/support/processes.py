@@ -9,8 +9,11 @@ instead of leaving an orphan behind.
 
 Benchmarks need the other mode: a blocking client (ncclient) in the same process would
 share the GIL with the server and slow both down, which a C server in its own process
-does not suffer. ``AgentProcess`` runs ``python agent_process.py`` (``main`` below),
+does not suffer. ``AgentProcess`` runs ``python processes.py`` (``main`` below),
 reads the port it prints, and stops it by closing its stdin (then SIGTERM, then KILL).
+This file is run as a script, so it imports nothing from the support package.
+
+``stop_process`` ends any child process of a test the same way: SIGTERM, then KILL.
 """
 
 from __future__ import annotations
@@ -108,6 +111,20 @@ def running_agent(state_dir: Path, **kwargs: Any) -> Iterator[AgentThread]:
 
 
 # ------------------------------------------------------------------ as a process
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Terminate ``proc`` (then kill it) and close its pipes; safe to call twice."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
 
 
 class AgentProcess:

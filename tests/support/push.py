@@ -1,4 +1,7 @@
-"""Fixtures for the RFC 8639/8641 subscription tests (loaded with ``pytest_plugins``).
+"""Fixtures and helpers of the RFC 8639/8641 subscription tests (yang-push).
+
+Fixtures ``live``, ``push_factory`` and ``push_server`` are registered by
+tests/netconf/conftest.py; they build on ``server_factory`` of support.servers.
 
 The server is the real one over the example modules, with a live state provider
 whose values change because the test says so (a counter) or with time (an uptime
@@ -16,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_server import FIXTURES, ServerThread
 from lxml import etree
 from ncclient.xml_ import to_ele
 
 from qnms.netconf.datastore.manager import DatastoreManager
+
+from .servers import FIXTURES, ServerThread
 
 EX = "urn:example:net"
 SN = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"

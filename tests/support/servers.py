@@ -1,4 +1,6 @@
-"""Fixtures for the NETCONF protocol server tests (loaded with ``pytest_plugins``).
+"""The NETCONF protocol server in a thread, and clients for it (ncclient and raw bytes).
+
+Fixtures ``server_factory`` and ``nc_server`` are registered by tests/netconf/conftest.py.
 
 The server runs on its own event loop in a background thread, exactly as it would
 next to blocking clients: ncclient and netconf-console2 are synchronous, and the raw
@@ -15,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-import ncclient.transport.session
 import pytest
 from lxml import etree
 from ncclient import manager
@@ -26,9 +27,7 @@ from qnms.netconf.protocol.framing import FrameDecoder, encode_message
 from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.yang.errors import NC_NS
 
-ncclient.transport.session.TICK = 0.005  # STACK-NOTES: 0.1 s polling otherwise
-
-FIXTURES = Path(__file__).with_name("fixtures")
+FIXTURES = Path(__file__).parents[1] / "netconf" / "fixtures"
 USER, PASSWORD = "admin", "admin-pw"
 EX_NS = "urn:example:net"
 Q = f"{{{NC_NS}}}"

@@ -1,5 +1,7 @@
 """Shared fixtures of the datastore-layer tests: the example modules and their bindings.
 
+Fixtures ``schema``, ``bindings`` and ``manager`` are registered by tests/netconf/conftest.py.
+
 The pyangbind classes are generated once per test session into a temporary directory,
 exactly as ``scripts/`` generates ``bindings/`` for the project's own modules, so the
 tests exercise real generated code rather than hand-written stand-ins.
@@ -20,7 +22,7 @@ from lxml import etree
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.yang.schema import Schema, load_schema
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "netconf" / "fixtures"
 MODULES = [FIXTURES / "example-net.yang", FIXTURES / "example-ext.yang"]
 NS = "urn:example:net"
 EXT = "urn:example:ext"
