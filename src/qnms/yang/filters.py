@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from lxml import etree
 
+from qnms.yang import xpath_cost
 from qnms.yang.errors import NC_NS, ErrorTag, RpcError
 from qnms.yang.schema import Schema, SchemaNode
 from qnms.yang.tree import copy_with_ns, new_data, resolve_qname, split_tag
@@ -212,8 +213,12 @@ def xpath_filter(
     select: str,
     nsmap: Mapping[str, str] | None = None,
     schema: Schema | None = None,
+    max_cost: float | None = None,
 ) -> etree._Element:
     """RFC 6241 8.9: the nodes ``select`` picks, with their ancestors.
+
+    An expression whose estimated cost over ``data`` exceeds ``max_cost`` node visits
+    is refused before evaluation (``xpath_cost``: libxml2 cannot be interrupted).
 
     Each selected node comes with its whole subtree; each ancestor with only its list
     keys. ``nsmap`` binds the prefixes of the expression (those declared on the
@@ -226,6 +231,8 @@ def xpath_filter(
         etree.XPath(select, namespaces=namespaces)  # syntax errors, before any data
     except etree.XPathSyntaxError as exc:
         raise _bad_xpath(given, exc) from exc
+    if max_cost is not None and xpath_cost.degree(given) > 1:
+        xpath_cost.check(given, sum(1 for _ in data.iter()), max_cost)
     out = new_data()
     mapped: dict[etree._Element, etree._Element] = {}  # source node -> its output
     whole: set[etree._Element] = set()  # source nodes selected with their subtree
