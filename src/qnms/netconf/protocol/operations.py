@@ -176,10 +176,14 @@ def datastore(
 
 
 def apply_filter(
-    data: etree._Element, flt: etree._Element | None, schema: Schema | None
+    data: etree._Element,
+    flt: etree._Element | None,
+    schema: Schema | None,
+    max_cost: float | None = None,
 ) -> etree._Element:
     """RFC 6241 6 (subtree) and 8.9 (:xpath) filtering of a ``<data>`` tree, knowing the
-    served ``schema`` (list keys kept, identities compared by identity)."""
+    served ``schema`` (list keys kept, identities compared by identity); an XPath
+    estimated to cost more than ``max_cost`` node visits is refused unevaluated."""
     if flt is None:
         return data
     ftype = flt.get("type", flt.get(_Q + "type", "subtree"))
@@ -195,7 +199,7 @@ def apply_filter(
                 ("bad-element", "filter"),
             )
         nsmap = {p: ns for p, ns in flt.nsmap.items() if p}
-        return filters.xpath_filter(data, select, nsmap, schema)
+        return filters.xpath_filter(data, select, nsmap, schema, max_cost=max_cost)
     raise perr(
         ErrorTag.BAD_ATTRIBUTE,
         f"unknown filter type {ftype!r} (subtree or xpath)",
@@ -237,25 +241,51 @@ def operational_data(core: ServerCore, *, protocol_state: bool = True) -> etree.
     return data
 
 
-def op_get(s: NetconfSession, op: etree._Element) -> Reply:
+def _xpath_of(flt: etree._Element | None) -> str | None:
+    """The select expression of an XPath filter (what the time budget applies to)."""
+    if flt is None or flt.get("type", flt.get(_Q + "type", "subtree")) != "xpath":
+        return None
+    return flt.get("select", flt.get(_Q + "select")) or ""
+
+
+async def op_get(s: NetconfSession, op: etree._Element) -> Reply:
+    """RFC 6241 7.7. The server's own state is read on the loop (it belongs to it); the
+    agent's datastore copy, NACM pruning and filtering run in a reader (issue 9)."""
     p = params(op, {"filter"})
-    data = operational_data(s.core)
-    if s.core.access is not None:  # RFC 8341: pruned before filtering, silently
-        s.core.access.prune(s.username, data)
-    return [apply_filter(data, p.get("filter"), s.core.schema)]
+    flt, core = p.get("filter"), s.core
+    extra = core.monitoring.state() + [el for sp in core.state_providers for el in sp.state()]
+
+    def work() -> Reply:
+        data = core.datastores.get()
+        merge_state(data, extra)
+        if core.access is not None:  # RFC 8341: pruned before filtering, silently
+            core.access.prune(s.username, data)
+        return [apply_filter(data, flt, core.schema, max_cost=_max_cost(core))]
+
+    return await core.fairness.read(s, work, select=_xpath_of(flt))
 
 
-def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
+async def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
+    """RFC 6241 7.1, in a reader thread on a private copy of the snapshot (issue 9)."""
     p = params(op, {"source", "filter"})
     source = datastore(required(p, "source"), _READ)
-    flt = p.get("filter")
-    data = s.core.datastores.get_config(source)  # type: ignore[arg-type]
-    if s.core.access is not None:
-        s.core.access.prune(s.username, data)
-    return [apply_filter(data, flt, s.core.schema)]
+    flt, core = p.get("filter"), s.core
+
+    def work() -> Reply:
+        data = core.datastores.get_config(source)  # type: ignore[arg-type]
+        if core.access is not None:
+            core.access.prune(s.username, data)
+        return [apply_filter(data, flt, core.schema, max_cost=_max_cost(core))]
+
+    return await core.fairness.read(s, work, select=_xpath_of(flt))
 
 
-def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
+def _max_cost(core: ServerCore) -> float | None:
+    return core.fairness.options.xpath_max_cost
+
+
+async def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
+    """RFC 6241 7.2; the change is applied in the writer thread (issue 9)."""
     p = params(op, {"target", "default-operation", "test-option", "error-option", "config",
                     "url"})  # fmt: skip
     target = datastore(required(p, "target"), ("running", "candidate"))
@@ -266,24 +296,29 @@ def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
     if "url" in p:
         raise no_url()
     config = required(p, "config")
-    changes = s.core.datastores.edit_config(
-        target,  # type: ignore[arg-type]
-        config,
-        session_id=s.session_id,
-        default_operation=dflt,  # type: ignore[arg-type]
-        test_option=test,  # type: ignore[arg-type]
-        error_option=err or "stop-on-error",  # type: ignore[arg-type]
+    changes = await s.core.fairness.write(
+        s,
+        lambda: s.core.datastores.edit_config(
+            target,  # type: ignore[arg-type]
+            config,
+            session_id=s.session_id,
+            default_operation=dflt,  # type: ignore[arg-type]
+            test_option=test,  # type: ignore[arg-type]
+            error_option=err or "stop-on-error",  # type: ignore[arg-type]
+        ),
     )
     if target == "running" and test != "test-only" and changes and s.core.emit_config_changes:
         s.core.hub.config_changed(changes, s.session_id)
     return None
 
 
-def op_copy_config(s: NetconfSession, op: etree._Element) -> Reply:
+async def op_copy_config(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"target", "source"})
     target = datastore(required(p, "target"), _READ)
     source = datastore(required(p, "source"), _READ, config_ok=True)
-    s.core.datastores.copy_config(target, source, session_id=s.session_id)  # type: ignore[arg-type]
+    await s.core.fairness.write(
+        s, lambda: s.core.datastores.copy_config(target, source, session_id=s.session_id)
+    )  # type: ignore[arg-type]
     return None
 
 
@@ -324,10 +359,10 @@ def op_discard_changes(s: NetconfSession, op: etree._Element) -> Reply:
     return None
 
 
-def op_validate(s: NetconfSession, op: etree._Element) -> Reply:
+async def op_validate(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"source"})
     source = datastore(required(p, "source"), _READ, config_ok=True)
-    s.core.datastores.validate(source)  # type: ignore[arg-type]
+    await s.core.fairness.write(s, lambda: s.core.datastores.validate(source))  # type: ignore[arg-type]
     return None
 
 
