@@ -135,7 +135,7 @@ def _filter_children(F, D, dnode, schema, top=False) -> list[etree._Element] | N
     for f in others:
         fkey = split_tag(f.tag)
         quick = _quick_checks(f, _top(schema, fkey) if dnode is None else _child(dnode, fkey))
-        for d in D.iterchildren(_query(f)):
+        for d in _candidates(D, _query(f), quick):
             if _attrs_ok(f, d) and all(_has_text(d, q, t) for q, t in quick):
                 wanted.setdefault(d, []).append(f)
     out: list[etree._Element] = []
@@ -185,6 +185,36 @@ def _quick_checks(f: etree._Element, fnode: SchemaNode | None) -> list[tuple[str
             continue
         out.append((_query(c), t))
     return out
+
+
+def _candidates(
+    parent: etree._Element, query: str, quick: list[tuple[str, str]]
+) -> list[etree._Element]:
+    """Children of ``parent`` matching ``query`` that may pass the ``quick`` checks. On
+    a long list, a superset is found by libxml2 in C (normalize-space equality follows
+    from the equality of stripped texts), so a keyed filter on thousands of entries does
+    not visit each one in Python (issue 9: a well-behaved get-config stays cheap)."""
+    if not quick or len(parent) < 64:
+        return list(parent.iterchildren(query))
+    variables: dict[str, str] = {}
+    namespaces: dict[str, str] = {}
+
+    def step(tag: str, i: int) -> str:
+        ns, name = split_tag(tag)
+        if ns == "*":
+            variables[f"n{i}"] = name
+            return f"*[local-name()=$n{i}]"
+        if not ns:
+            return name
+        namespaces[f"q{i}"] = ns
+        return f"q{i}:{name}"
+
+    preds = []
+    for i, (q, text) in enumerate(quick, start=1):
+        variables[f"v{i}"] = text
+        preds.append(f"[{step(q, i)}[normalize-space(.)=normalize-space($v{i})]]")
+    path = "./" + step(query, 0) + "".join(preds)
+    return parent.xpath(path, namespaces=namespaces, **variables)
 
 
 def _has_text(d: etree._Element, query: str, text: str) -> bool:
