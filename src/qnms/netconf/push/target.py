@@ -23,6 +23,7 @@ from qnms.netconf.push.rpcs import FilterSpec
 from qnms.netconf.push.triggers import OnChange, Periodic, guarded
 from qnms.netconf.push.yang_patch import diff, event_time, push_change_update, push_update
 from qnms.yang.errors import RpcError
+from qnms.yang.xpath_cost import APP_TAG
 
 if TYPE_CHECKING:  # annotations only: the engine imports this module, not the reverse
     from qnms.netconf.push.delivery import Subscription
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # annotations only: the engine imports this module, not the r
 
 _Q = f"{{{YP_NS}}}"
 LATE_LIMIT = 3  # late periodic updates in a row before period-unsupported (issue 9)
+LATE_SLICE = 0.05  # s: an update this quick is never late (scheduling noise, small periods)
 
 
 @dataclass(eq=False)
@@ -81,8 +83,9 @@ class DatastoreTarget:
         sel = self.engine.selection
         try:
             _, data = self.select()
-        except RpcError as exc:
-            raise sub_error("filter-unsupported", exc.message, rpc=rpc, kind="datastore",
+        except RpcError as exc:  # an XPath over budget: the server's limit (RFC 8639 2.4.6)
+            ident = "insufficient-resources" if exc.app_tag == APP_TAG else "filter-unsupported"
+            raise sub_error(ident, exc.message, rpc=rpc, kind="datastore",
                             filter_failure_hint=exc.message) from exc  # fmt: skip
         if self.on_change:  # the baseline without sync-on-start: changes from now on
             self.baseline = data  # are reported, also those before the reply arrives
@@ -232,11 +235,12 @@ class DatastoreTarget:
     def _timed(self, took: float) -> None:
         """RFC 8641 3.1 / RFC 8639 2.7.7: a periodic subscription whose evaluation
         cannot keep its period is suspended (``period-unsupported``, as a
-        subscription-suspended reason) after ``LATE_LIMIT`` late updates in a row,
+        subscription-suspended reason) after ``LATE_LIMIT`` late updates in a row
+        (longer than the period and than ``LATE_SLICE``, or still running at the next),
         instead of taking the server's time from everyone else; modify-subscription
         with a longer period resumes it."""
         period = self.trigger.period_cs / 100  # type: ignore[union-attr]
-        self._late = self._late + 1 if took > period else 0
+        self._late = self._late + 1 if took > max(period, LATE_SLICE) else 0
         sub = self.sub
         if self._late >= LATE_LIMIT and sub is not None and sub.state == "active":
             self._late = 0
