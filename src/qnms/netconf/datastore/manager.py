@@ -156,6 +156,10 @@ class DatastoreManager:
         """A private copy of ``source``: lock-free, from the snapshot installed now."""
         return copy.deepcopy(self._store(source).tree)
 
+    def snapshot(self, source: str) -> etree._Element:
+        """The installed tree of ``source`` itself, shared: never modify it."""
+        return self._store(source).tree
+
     def get(self) -> etree._Element:
         data = copy.deepcopy(self._stores["running"].tree)
         if self.state_provider is not None:

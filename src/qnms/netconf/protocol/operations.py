@@ -241,49 +241,6 @@ def operational_data(core: ServerCore, *, protocol_state: bool = True) -> etree.
     return data
 
 
-def _xpath_of(flt: etree._Element | None) -> str | None:
-    """The select expression of an XPath filter (what the time budget applies to)."""
-    if flt is None or flt.get("type", flt.get(_Q + "type", "subtree")) != "xpath":
-        return None
-    return flt.get("select", flt.get(_Q + "select")) or ""
-
-
-async def op_get(s: NetconfSession, op: etree._Element) -> Reply:
-    """RFC 6241 7.7. The server's own state is read on the loop (it belongs to it); the
-    agent's datastore copy, NACM pruning and filtering run in a reader (issue 9)."""
-    p = params(op, {"filter"})
-    flt, core = p.get("filter"), s.core
-    extra = core.monitoring.state() + [el for sp in core.state_providers for el in sp.state()]
-
-    def work() -> Reply:
-        data = core.datastores.get()
-        merge_state(data, extra)
-        if core.access is not None:  # RFC 8341: pruned before filtering, silently
-            core.access.prune(s.username, data)
-        return [apply_filter(data, flt, core.schema, max_cost=_max_cost(core))]
-
-    return await core.fairness.read(s, work, select=_xpath_of(flt))
-
-
-async def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
-    """RFC 6241 7.1, in a reader thread on a private copy of the snapshot (issue 9)."""
-    p = params(op, {"source", "filter"})
-    source = datastore(required(p, "source"), _READ)
-    flt, core = p.get("filter"), s.core
-
-    def work() -> Reply:
-        data = core.datastores.get_config(source)  # type: ignore[arg-type]
-        if core.access is not None:
-            core.access.prune(s.username, data)
-        return [apply_filter(data, flt, core.schema, max_cost=_max_cost(core))]
-
-    return await core.fairness.read(s, work, select=_xpath_of(flt))
-
-
-def _max_cost(core: ServerCore) -> float | None:
-    return core.fairness.options.xpath_max_cost
-
-
 async def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
     """RFC 6241 7.2; the change is applied in the writer thread (issue 9)."""
     p = params(op, {"target", "default-operation", "test-option", "error-option", "config",
@@ -410,6 +367,8 @@ def op_get_schema(s: NetconfSession, op: etree._Element) -> Reply:
 
 
 def base_registry() -> OperationRegistry:
+    from qnms.netconf.protocol.reads import op_get, op_get_config  # they use this module
+
     reg = OperationRegistry()
     for name, handler in {
         "get": op_get,

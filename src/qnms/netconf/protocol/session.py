@@ -299,7 +299,7 @@ class NetconfSession:
         mon = self.core.monitoring
         rpc = None
         try:
-            rpc = parse_secure(raw, self.core.options.max_depth)
+            rpc = await self.core.fairness.parse(raw, self.core.options.max_depth)
             self._check_envelope(rpc)
         except RpcError as err:
             mon.rpc_received(self.record, bad=True)
