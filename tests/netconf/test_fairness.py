@@ -9,6 +9,7 @@ hold on a loaded two-core machine.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
@@ -194,3 +195,38 @@ def test_periodic_subscription_with_an_over_budget_xpath_is_refused_at_establish
                               else etree.fromstring(exc.value.xml)).decode()  # fmt: skip
         assert "insufficient-resources" in info
         assert "too expensive" in info  # the filter-failure-hint says why
+
+
+# -- the datastore's writer lock ------------------------------------------------------------
+
+
+def test_loop_side_write_during_a_worker_edit_does_not_deadlock() -> None:
+    """A worker holding the writer lock waits for its write check to run on the loop; a
+    loop-side write (discard-changes) waiting for that lock runs the check meanwhile."""
+    ds = DatastoreManager.for_tests(FIXTURES, initial=network(1))
+    checked: list[str] = []
+    ds.write_checks.append(lambda name, old, new, sid: checked.append(name))
+    edit = etree.fromstring(
+        f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><network xmlns="{EX}">'
+        "<node><name>n2</name><memory-count>2</memory-count></node></network></config>"
+    )
+
+    async def scenario() -> None:
+        ds.bind_loop(asyncio.get_running_loop())
+        worker = asyncio.ensure_future(
+            asyncio.to_thread(ds.edit_config, "running", edit, session_id=1)
+        )
+        await asyncio.sleep(0)  # let the worker start
+        deadline = time.monotonic() + 10
+        while not ds._bridge._waiting:  # the worker now waits for the loop, lock held
+            assert time.monotonic() < deadline, "the worker never reached its check"
+            time.sleep(0.001)
+        ds.discard_changes(session_id=2)  # blocks on the lock, on the loop's thread
+        await worker
+
+    runner = threading.Thread(target=lambda: asyncio.run(scenario()), daemon=True)
+    runner.start()
+    runner.join(20)
+    assert not runner.is_alive(), "deadlock: loop and worker wait for each other"
+    assert checked == ["running"]
+    assert ds.get_config("running").find(f".//{{{EX}}}node[{{{EX}}}name='n2']") is not None
