@@ -18,6 +18,9 @@ outcome (how many requests it got answered, and how), and the baseline in the sa
 run. A request that is not answered within ``--timeout`` counts as that long.
 
     .venv/bin/python bench/fairness.py [--n 200] [--memories 3000] [--entries 20000]
+    # the server before issue 9, for comparison (its phases would hang without --cap):
+    PYTHONPATH=/path/to/old/src .venv/bin/python bench/fairness.py --cap 40 \
+        --phases baseline,xpath,edit
 """
 
 from __future__ import annotations
