@@ -48,8 +48,13 @@ class Datastores(Protocol):
         """A copy of the whole config tree of ``source`` as ``<data>``."""
         ...
 
-    def get(self) -> etree._Element:
-        """Running config merged with the live state, as ``<data>``."""
+    def live_state(self) -> list[etree._Element] | None:
+        """The live, config-false state, read on the thread that owns it."""
+        ...
+
+    def get(self, state: list[etree._Element] | None = None) -> etree._Element:
+        """Running config merged with the live state (``state``, or read now), as
+        ``<data>``."""
         ...
 
     def edit_config(

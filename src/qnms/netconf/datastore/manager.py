@@ -10,13 +10,18 @@ subtrees (see ``qnms.yang.bindings``).
 A candidate without uncommitted edits follows running (edits of running show in it);
 once edited it is left alone until commit or discard-changes.
 
-Calls come from one asyncio loop and never yield between check and apply; a lock
-still guards every public method so agent threads may call in safely.
+Concurrency (issue 9): one writer, any number of readers. A writer holds ``_lock``
+from check to apply, possibly in a worker thread; readers take no lock (an installed
+tree is never modified, so a reader sees a whole snapshot, before or after an edit)
+and the lock table has its own mutex. After ``bind_loop``, write checks and listeners
+run on the loop's thread (``loop_bridge``) even for an edit applied in a worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,6 +34,7 @@ from qnms.netconf.datastore import storage
 from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, raise_problems
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.locks import LockTable
+from qnms.netconf.datastore.loop_bridge import LoopBridge
 from qnms.netconf.datastore.storage import DatastoreError
 from qnms.netconf.interfaces import ChangeListener, StateProvider
 from qnms.yang.bindings import BindingValidator, Roots
@@ -85,7 +91,8 @@ class DatastoreManager:
         self._checker = Checker(self.schema, self.binder)
         self.state_provider = state_provider
         self._files = storage.StateFiles(state_dir)
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the writer lock: check-to-apply of one change
+        self._bridge = LoopBridge()
         self._locks = LockTable()
         self._dirty = False  # candidate differs from running by uncommitted edits
         self._listeners: list[ChangeListener] = []
@@ -147,22 +154,35 @@ class DatastoreManager:
         return store
 
     def get_config(self, source: str) -> etree._Element:
-        with self._lock:
-            return copy.deepcopy(self._store(source).tree)
+        """A private copy of ``source``: lock-free, from the snapshot installed now."""
+        return copy.deepcopy(self._store(source).tree)
 
-    def get(self) -> etree._Element:
-        with self._lock:
-            data = copy.deepcopy(self._stores["running"].tree)
-        if self.state_provider is not None:
-            try:
-                state = self.state_provider.state()
-            except RpcError:
-                raise
-            except Exception as exc:
-                log.exception("state provider failed")
-                raise RpcError(
-                    ErrorTag.OPERATION_FAILED, f"cannot read operational state: {exc}"
-                ) from exc
+    def snapshot(self, source: str) -> etree._Element:
+        """The installed tree of ``source`` itself, shared: never modify it."""
+        return self._store(source).tree
+
+    def live_state(self) -> list[etree._Element] | None:
+        """The state provider's config-false data (None without a provider); call it on
+        the thread that owns the provider, which is where its data changes."""
+        if self.state_provider is None:
+            return None
+        try:
+            return self.state_provider.state()
+        except RpcError:
+            raise
+        except Exception as exc:
+            log.exception("state provider failed")
+            raise RpcError(
+                ErrorTag.OPERATION_FAILED, f"cannot read operational state: {exc}"
+            ) from exc
+
+    def get(self, state: list[etree._Element] | None = None) -> etree._Element:
+        """Running merged with the live state: ``state`` when the caller read it already
+        (``live_state``, on the provider's thread), else read here."""
+        data = copy.deepcopy(self._stores["running"].tree)
+        if state is None:
+            state = self.live_state()
+        if state is not None:
             merge_into(self.schema, None, data, state)
         return data
 
@@ -171,7 +191,7 @@ class DatastoreManager:
 
         Treat them as read-only: the datastore changes only through its operations.
         """
-        with self._lock:
+        with self._bridge.hold(self._lock):
             store = self._store(name)
             if store.roots is None:
                 roots, problems = self.binder.decode(store.tree)
@@ -182,7 +202,11 @@ class DatastoreManager:
 
     def _check_write(self, name: str, old: etree._Element, new: etree._Element, sid: int) -> None:
         for check in list(self.write_checks):
-            check(name, old, new, sid)
+            self._bridge.call(functools.partial(check, name, old, new, sid), wait=True)
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run write checks and listeners on ``loop``'s thread (call from that thread)."""
+        self._bridge.bind(loop)
 
     def add_listener(self, listener: ChangeListener) -> None:
         self._listeners.append(listener)
@@ -217,11 +241,16 @@ class DatastoreManager:
         if not changes:
             return
         public = [c.public() for c in changes]
-        for listener in list(self._listeners):
-            try:
-                listener(public, sid)
-            except Exception:
-                log.exception("change listener %r failed", listener)
+        listeners = list(self._listeners)
+
+        def call() -> None:
+            for listener in listeners:
+                try:
+                    listener(public, sid)
+                except Exception:
+                    log.exception("change listener %r failed", listener)
+
+        self._bridge.call(call, wait=False)
 
     # ------------------------------------------------------------------ edits
 
@@ -239,7 +268,7 @@ class DatastoreManager:
             raise RpcError(ErrorTag.INVALID_VALUE, f"bad test-option {test_option!r}", _P)
         if error_option not in ("stop-on-error", "continue-on-error", "rollback-on-error"):
             raise RpcError(ErrorTag.INVALID_VALUE, f"bad error-option {error_option!r}", _P)
-        with self._lock:
+        with self._bridge.hold(self._lock):
             if target == "startup":
                 raise RpcError(
                     ErrorTag.OPERATION_NOT_SUPPORTED,
@@ -273,7 +302,7 @@ class DatastoreManager:
             return [] if test_option == "test-only" else [c.public() for c in changes]
 
     def copy_config(self, target: str, source: Any, *, session_id: int) -> None:
-        with self._lock:
+        with self._bridge.hold(self._lock):
             store = self._store(target)
             self._locks.check(target, session_id)
             if isinstance(source, str):
@@ -305,7 +334,7 @@ class DatastoreManager:
                 self._dirty = tree is not self._stores["running"].tree
 
     def delete_config(self, target: str, *, session_id: int) -> None:
-        with self._lock:
+        with self._bridge.hold(self._lock):
             if target == "running":
                 raise RpcError(
                     ErrorTag.OPERATION_NOT_SUPPORTED, "the running datastore cannot be deleted", _P
@@ -319,7 +348,7 @@ class DatastoreManager:
             store.tree, store.roots, store.checked = new_data(), self.binder.new_roots(), True
 
     def validate(self, source: Any) -> None:
-        with self._lock:
+        with self._bridge.hold(self._lock):
             if isinstance(source, str):
                 store = self._store(source)
                 tree, checked = store.tree, store.checked
@@ -340,7 +369,7 @@ class DatastoreManager:
                 raise_problems(problems)
 
     def commit(self, *, session_id: int) -> list[ConfigChange]:
-        with self._lock:
+        with self._bridge.hold(self._lock):
             self._locks.check("running", session_id)
             self._locks.check("candidate", session_id)
             cand, run = self._stores["candidate"], self._stores["running"]
@@ -363,7 +392,7 @@ class DatastoreManager:
         """Put back an earlier content of running (a confirmed commit that was not
         confirmed). The server does it, so locks do not apply; the content was valid
         when it was running, so it is not checked again. Listeners hear of the change."""
-        with self._lock:
+        with self._bridge.hold(self._lock):
             run = self._stores["running"]
             changes = diff(self.schema, run.tree, tree)
             if not changes:
@@ -374,17 +403,17 @@ class DatastoreManager:
 
     def load_rollback(self) -> etree._Element | None:
         """The running content an unconfirmed commit must return to, if one is pending."""
-        with self._lock:
+        with self._bridge.hold(self._lock):
             return self._files.load(ROLLBACK)
 
     def save_rollback(self, tree: etree._Element | None) -> None:
         """Keep (None: forget) what running returns to if a confirmed commit is not
         confirmed, so that a restart in between reverts it (RFC 6241 8.4.1)."""
-        with self._lock:
+        with self._bridge.hold(self._lock):
             self._files.save(ROLLBACK, tree)
 
     def discard_changes(self, *, session_id: int) -> None:
-        with self._lock:
+        with self._bridge.hold(self._lock):
             self._locks.check("candidate", session_id)
             self._discard()
 
@@ -396,24 +425,21 @@ class DatastoreManager:
     # ------------------------------------------------------------------ locks
 
     def lock(self, target: str, *, session_id: int) -> None:
-        with self._lock:
-            self._store(target)
-            self._locks.lock(target, session_id, modified=target == "candidate" and self._dirty)
+        self._store(target)
+        self._locks.lock(target, session_id, modified=target == "candidate" and self._dirty)
 
     def unlock(self, target: str, *, session_id: int) -> None:
-        with self._lock:
-            self._store(target)
-            self._locks.unlock(target, session_id)
+        self._store(target)
+        self._locks.unlock(target, session_id)
 
     def release_session(self, session_id: int) -> None:
-        with self._lock:
-            if "candidate" in self._locks.release(session_id):
+        if "candidate" in self._locks.release(session_id):
+            with self._bridge.hold(self._lock):
                 self._discard()
 
     def locks(self) -> dict[str, int]:
         """Current lock holders {datastore: session id} (for ietf-netconf-monitoring)."""
-        with self._lock:
-            return self._locks.holders()
+        return self._locks.holders()
 
 
 __all__ = ["DatastoreError", "DatastoreManager", "as_data_tree"]

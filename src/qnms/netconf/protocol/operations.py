@@ -187,10 +187,14 @@ def datastore_or_config[T: str](
 
 
 def apply_filter(
-    data: etree._Element, flt: etree._Element | None, schema: Schema | None
+    data: etree._Element,
+    flt: etree._Element | None,
+    schema: Schema | None,
+    max_cost: float | None = None,
 ) -> etree._Element:
     """RFC 6241 6 (subtree) and 8.9 (:xpath) filtering of a ``<data>`` tree, knowing the
-    served ``schema`` (list keys kept, identities compared by identity)."""
+    served ``schema`` (list keys kept, identities compared by identity); an XPath
+    estimated to cost more than ``max_cost`` node visits is refused unevaluated."""
     if flt is None:
         return data
     ftype = flt.get("type", flt.get(_Q + "type", "subtree"))
@@ -206,7 +210,7 @@ def apply_filter(
                 ("bad-element", "filter"),
             )
         nsmap = {p: ns for p, ns in flt.nsmap.items() if p}
-        return filters.xpath_filter(data, select, nsmap, schema)
+        return filters.xpath_filter(data, select, nsmap, schema, max_cost=max_cost)
     raise perr(
         ErrorTag.BAD_ATTRIBUTE,
         f"unknown filter type {ftype!r} (subtree or xpath)",
@@ -257,25 +261,8 @@ def operational_data(core: ServerCore, *, protocol_state: bool = True) -> etree.
     return data
 
 
-def op_get(s: NetconfSession, op: etree._Element) -> Reply:
-    p = params(op, {"filter"})
-    data = operational_data(s.core)
-    if s.core.access is not None:  # RFC 8341: pruned before filtering, silently
-        s.core.access.prune(s.username, data)
-    return [apply_filter(data, p.get("filter"), s.core.schema)]
-
-
-def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
-    p = params(op, {"source", "filter"})
-    source = datastore(required(p, "source"), READ_DATASTORES)
-    flt = p.get("filter")
-    data = s.core.datastores.get_config(source)
-    if s.core.access is not None:
-        s.core.access.prune(s.username, data)
-    return [apply_filter(data, flt, s.core.schema)]
-
-
-def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
+async def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
+    """RFC 6241 7.2; the change is applied in the writer thread (issue 9)."""
     p = params(op, {"target", "default-operation", "test-option", "error-option", "config",
                     "url"})  # fmt: skip
     target = datastore(required(p, "target"), _WRITABLE)
@@ -285,24 +272,29 @@ def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
     if "url" in p:
         raise no_url()
     config = required(p, "config")
-    changes = s.core.datastores.edit_config(
-        target,
-        config,
-        session_id=s.session_id,
-        default_operation=dflt,
-        test_option=test,
-        error_option=err,
+    changes = await s.core.fairness.write(
+        s,
+        lambda: s.core.datastores.edit_config(
+            target,
+            config,
+            session_id=s.session_id,
+            default_operation=dflt,
+            test_option=test,
+            error_option=err,
+        ),
     )
     if target == "running" and test != "test-only" and changes and s.core.emit_config_changes:
         s.core.hub.config_changed(changes, s.session_id)
     return None
 
 
-def op_copy_config(s: NetconfSession, op: etree._Element) -> Reply:
+async def op_copy_config(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"target", "source"})
     target = datastore(required(p, "target"), READ_DATASTORES)
     source = datastore_or_config(required(p, "source"), READ_DATASTORES)
-    s.core.datastores.copy_config(target, source, session_id=s.session_id)
+    await s.core.fairness.write(
+        s, lambda: s.core.datastores.copy_config(target, source, session_id=s.session_id)
+    )
     return None
 
 
@@ -343,10 +335,10 @@ def op_discard_changes(s: NetconfSession, op: etree._Element) -> Reply:
     return None
 
 
-def op_validate(s: NetconfSession, op: etree._Element) -> Reply:
+async def op_validate(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"source"})
     source = datastore_or_config(required(p, "source"), READ_DATASTORES)
-    s.core.datastores.validate(source)
+    await s.core.fairness.write(s, lambda: s.core.datastores.validate(source))
     return None
 
 
@@ -391,24 +383,3 @@ def op_get_schema(s: NetconfSession, op: etree._Element) -> Reply:
     data = etree.Element(f"{{{NCM_NS}}}data", nsmap={None: NCM_NS})
     data.text = mod.path.read_text(encoding="utf-8")
     return [data]
-
-
-def base_registry() -> OperationRegistry:
-    reg = OperationRegistry()
-    for name, handler in {
-        "get": op_get,
-        "get-config": op_get_config,
-        "edit-config": op_edit_config,
-        "copy-config": op_copy_config,
-        "delete-config": op_delete_config,
-        "lock": op_lock,
-        "unlock": op_unlock,
-        "commit": op_commit,
-        "discard-changes": op_discard_changes,
-        "validate": op_validate,
-        "close-session": op_close_session,
-        "kill-session": op_kill_session,
-    }.items():
-        reg.register(NC_NS, name, handler)
-    reg.register(NCM_NS, "get-schema", op_get_schema)
-    return reg

@@ -29,6 +29,7 @@ from qnms.netconf.protocol import confirmed_commit, with_defaults
 from qnms.netconf.protocol.access import AccessControl
 from qnms.netconf.protocol.audit import AuditLog
 from qnms.netconf.protocol.auth import Backoff, check_passwords, load_user_keys
+from qnms.netconf.protocol.fairness import Fairness, FairnessOptions
 from qnms.netconf.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from qnms.netconf.protocol.limits import Admission, IdleWatch, SessionSlots
 from qnms.netconf.protocol.monitoring import (
@@ -43,7 +44,8 @@ from qnms.netconf.protocol.notifications import (
     NotificationHub,
     op_create_subscription,
 )
-from qnms.netconf.protocol.operations import Handler, OperationRegistry, base_registry
+from qnms.netconf.protocol.operations import Handler, OperationRegistry
+from qnms.netconf.protocol.registry import base_registry
 from qnms.netconf.protocol.security import install_security
 from qnms.netconf.protocol.session import (
     BASE_10,
@@ -104,6 +106,9 @@ class ServerOptions:
     max_update_size: int = 8 * 1024 * 1024  # bytes of one push-update / patch
     on_change_poll: float | None = 1.0  # seconds; None: rely on state_changed()
     on_change_unsupported: tuple[str, ...] = ()  # schema paths of continuously moving state
+    # Fair service (issue 9, qnms.netconf.protocol.fairness): budgets of XPath filters
+    xpath_time_budget: float | None = 2.0  # seconds; over it: operation-failed
+    xpath_max_cost: float | None = 1e8  # estimated node visits refused unevaluated
 
 
 def is_loopback(host: str) -> bool:
@@ -179,6 +184,12 @@ class ProtocolServer:
             capabilities=self.capabilities,
             state_providers=list(state_providers),
             schema=served_schema(getattr(datastores, "schema", None)),
+            fairness=Fairness(
+                FairnessOptions(
+                    xpath_time_budget=self.options.xpath_time_budget,
+                    xpath_max_cost=self.options.xpath_max_cost,
+                )
+            ),
             options=SessionOptions(
                 max_message_size=self.options.max_message_size,
                 max_depth=self.options.max_depth,
@@ -258,6 +269,9 @@ class ProtocolServer:
         self.access.seed()
         self.idle.start()
         self.hub.bind_loop(asyncio.get_running_loop())
+        bind = getattr(self.datastores, "bind_loop", None)
+        if callable(bind):  # edits run in a worker; their callbacks on this loop
+            bind(asyncio.get_running_loop())
         self._acceptor = await asyncssh.create_server(
             lambda: _SSHServer(self),
             opts.host,
@@ -303,6 +317,7 @@ class ProtocolServer:
             except TimeoutError:
                 log.warning("NETCONF listener did not close in time")
             self._acceptor = None
+        self.core.fairness.shutdown()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from lxml import etree
 
 from qnms.netconf.interfaces import Datastores, StateProvider
+from qnms.netconf.protocol.fairness import Fairness
 from qnms.netconf.protocol.framing import (
     DEFAULT_MAX_MESSAGE_SIZE,
     FrameDecoder,
@@ -85,6 +86,7 @@ class ServerCore:
     # subscriptions); each hook gets the closing session.
     session_closed: list[Callable[[NetconfSession], None]] = field(default_factory=list)
     access: Any = None  # qnms.netconf.protocol.access.AccessControl (RFC 8341), if enforced
+    fairness: Fairness = field(default_factory=Fairness)  # worker threads, budgets (issue 9)
     schema: Schema | None = None  # what the server serves: datastores + protocol state
 
 
@@ -122,6 +124,7 @@ class NetconfSession:
         self._tasks: list[asyncio.Task[None]] = []
         self._hello_timer: asyncio.TimerHandle | None = None
         self.last_rpc = 0.0  # loop time of the last complete rpc (idle timeout)
+        self._abandoned: asyncio.Future[Any] | None = None  # over-budget work still running
         self.closed_event = asyncio.Event()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -268,6 +271,20 @@ class NetconfSession:
             log.exception("session %d: rpc loop failed", self.session_id)
             self.close("other")
 
+    def abandoned(self, work: asyncio.Future[Any]) -> None:
+        """``work`` (a worker's evaluation) was answered as over budget but still runs:
+        the next request of this session waits for it (``settle``), so one client keeps
+        at most one such evaluation alive (issue 9, fair service)."""
+        self._abandoned = work
+
+    async def settle(self) -> None:
+        """Wait until this session's abandoned work, if any, has finished."""
+        work, self._abandoned = self._abandoned, None
+        if work is not None:
+            await asyncio.wait([work])
+            if not work.cancelled():
+                work.exception()  # retrieved: nobody else will look at it
+
     def after_reply(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current reply is written (e.g. start notifications)."""
         self._after_reply.append(callback)
@@ -282,7 +299,7 @@ class NetconfSession:
         mon = self.core.monitoring
         rpc = None
         try:
-            rpc = parse_secure(raw, self.core.options.max_depth)
+            rpc = await self.core.fairness.parse(raw, self.core.options.max_depth)
             self._check_envelope(rpc)
         except RpcError as err:
             mon.rpc_received(self.record, bad=True)

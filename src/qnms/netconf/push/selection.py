@@ -143,7 +143,8 @@ class Selection:
             if out is not None:
                 return out
             return filters.subtree_filter(data, flt.element, self.core.schema)
-        return filters.xpath_filter(data, flt.select, flt.nsmap, self.core.schema)
+        budget = self.core.fairness.options.xpath_max_cost  # issue 9: refused unevaluated
+        return filters.xpath_filter(data, flt.select, flt.nsmap, self.core.schema, budget)
 
     # -- reading filters --------------------------------------------------------------
 

@@ -23,12 +23,15 @@ from qnms.netconf.push.rpcs import FilterSpec
 from qnms.netconf.push.triggers import OnChange, Periodic, guarded
 from qnms.netconf.push.yang_patch import diff, event_time, push_change_update, push_update
 from qnms.yang.errors import RpcError
+from qnms.yang.xpath_cost import APP_TAG
 
 if TYPE_CHECKING:  # annotations only: the engine imports this module, not the reverse
     from qnms.netconf.push.delivery import Subscription
     from qnms.netconf.push.yang_push import YangPush
 
 _Q = f"{{{YP_NS}}}"
+LATE_LIMIT = 3  # late periodic updates in a row before period-unsupported (issue 9)
+LATE_SLICE = 0.05  # s: an update this quick is never late (scheduling noise, small periods)
 
 
 @dataclass(eq=False)
@@ -46,6 +49,8 @@ class DatastoreTarget:
     _last_push: float = -math.inf
     _timer: asyncio.TimerHandle | None = None
     _patches: int = 0
+    _late: int = 0  # consecutive periodic evaluations that took longer than the period
+    _inflight: asyncio.Future | None = None  # an off-loop periodic evaluation
     full: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,8 +83,9 @@ class DatastoreTarget:
         sel = self.engine.selection
         try:
             _, data = self.select()
-        except RpcError as exc:
-            raise sub_error("filter-unsupported", exc.message, rpc=rpc, kind="datastore",
+        except RpcError as exc:  # an XPath over budget: the server's limit (RFC 8639 2.4.6)
+            ident = "insufficient-resources" if exc.app_tag == APP_TAG else "filter-unsupported"
+            raise sub_error(ident, exc.message, rpc=rpc, kind="datastore",
                             filter_failure_hint=exc.message) from exc  # fmt: skip
         if self.on_change:  # the baseline without sync-on-start: changes from now on
             self.baseline = data  # are reported, also those before the reply arrives
@@ -193,7 +199,52 @@ class DatastoreTarget:
             if sub is not None:
                 sub.dropped += 1
             return
+        if self.filter is not None and self.filter.kind == "xpath":
+            self._push_off_loop(sub)
+            return
+        start = time.monotonic()
         self._send(self._update(*self.select()))
+        self._timed(time.monotonic() - start)
+
+    def _push_off_loop(self, sub: Subscription) -> None:
+        """An XPath selection is evaluated in a worker (issue 9); a tick that finds the
+        previous evaluation still running is dropped and counts as late."""
+        if self._inflight is not None:
+            sub.dropped += 1
+            self._timed(math.inf)
+            return
+        token, start = self._token, time.monotonic()
+        fut = self.engine.select_off_loop(self.datastore, self.full, self.filter,  # type: ignore[arg-type]
+                                          self._receiver_view)  # fmt: skip
+        self._inflight = fut
+
+        def done(f: asyncio.Future) -> None:
+            self._inflight = None
+            if token != self._token or f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                guarded(lambda: f.result())  # logged like an on-loop failure
+                return
+            if self.sub is not None and self.sub.state == "active":
+                self._send(self._update(*f.result()))
+            self._timed(time.monotonic() - start)
+
+        fut.add_done_callback(done)
+
+    def _timed(self, took: float) -> None:
+        """RFC 8641 3.1 / RFC 8639 2.7.7: a periodic subscription whose evaluation
+        cannot keep its period is suspended (``period-unsupported``, as a
+        subscription-suspended reason) after ``LATE_LIMIT`` late updates in a row
+        (longer than the period and than ``LATE_SLICE``, or still running at the next),
+        instead of taking the server's time from everyone else; modify-subscription
+        with a longer period resumes it."""
+        period = self.trigger.period_cs / 100  # type: ignore[union-attr]
+        self._late = self._late + 1 if took > max(period, LATE_SLICE) else 0
+        sub = self.sub
+        if self._late >= LATE_LIMIT and sub is not None and sub.state == "active":
+            self._late = 0
+            sub.manager.suspend(sub, "period-unsupported")
 
     def _send(self, msg: bytes) -> bool:
         sub = self.sub

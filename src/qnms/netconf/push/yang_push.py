@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from qnms.netconf.protocol.operations import missing, operational_data
+from qnms.netconf.protocol.operations import merge_state, missing, operational_data
 from qnms.netconf.push.errors import DS_NS, YP_NS, Rpc, bad_value, sub_error
 from qnms.netconf.push.evaluation import Part
 from qnms.netconf.push.rpcs import (
@@ -207,6 +207,28 @@ class YangPush:
         if batch is not None:
             batch["parts"] = parts
         return parts
+
+    def select_off_loop(
+        self, datastore: str, full: bool, flt: FilterSpec, view: Callable[[etree._Element], Any]
+    ) -> asyncio.Future:
+        """(time, view of the selection) computed in a worker thread (issue 9): for
+        XPath selections, whose cost has no bound but the XPath budget. Only the
+        server's own state (small, owned by the loop) is read here; the datastore
+        copy, the merge, the filter and ``view`` (NACM) run in the worker."""
+        proto: list[etree._Element] = []
+        if full and datastore == "operational":
+            core = self.core
+            proto = core.monitoring.state() + [el for sp in core.state_providers
+                                               for el in sp.state()]  # fmt: skip
+        ds = self.core.datastores
+
+        def work() -> tuple[float, etree._Element]:
+            ts = time.time()
+            data = ds.get_config("running") if datastore == "running" else ds.get()
+            merge_state(data, proto)
+            return ts, view(self.selection.apply(data, flt))
+
+        return self.core.fairness.run_in_reader(work)
 
     def body(self, data: etree._Element) -> bytes:
         """The serialised nodes of a selection (shared by the pushes of one batch)."""
