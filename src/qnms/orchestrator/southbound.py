@@ -126,8 +126,10 @@ class AgentSession:
 
 
 def rpc(m: manager.Manager, xml: str) -> etree._Element:
-    """Send one RPC given as XML text (operations ncclient has no method for)."""
-    return m.dispatch(to_ele(xml)).data_ele
+    """Send one RPC given as XML text (operations ncclient has no method for); the
+    ``<rpc-reply>`` element. (A plain ``RPCReply``, as ncclient 0.7 gives for an
+    ``<ok/>`` answer such as a confirmed commit's, has no ``data_ele``.)"""
+    return etree.fromstring(m.dispatch(to_ele(xml)).xml.encode())
 
 
 class Southbound:
