@@ -107,13 +107,16 @@ def orchestrator_cmd(inventory: Path, state: Path, *extra: str) -> list[str]:
 
 
 def start_orchestrator(inventory: Path, state: Path, timeout: float = 60.0):
-    """``qnms orchestrator`` on a free port; (process, northbound port) once it serves."""
-    proc = subprocess.Popen(
-        orchestrator_cmd(inventory, state, "--port", "0"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    """``qnms orchestrator`` on a free port; (process, northbound port) once it serves.
+    Its log goes to ``orchestrator.log`` beside ``state``, appended on every start."""
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with open(state.parent / "orchestrator.log", "a", encoding="utf-8") as log:
+        proc = subprocess.Popen(
+            orchestrator_cmd(inventory, state, "--port", "0"),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
     for line in proc.stdout:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import ncclient.transport.session
-from lxml import etree
 from ncclient import manager
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
@@ -125,11 +124,11 @@ class AgentSession:
                     m._session.close()
 
 
-def rpc(m: manager.Manager, xml: str) -> etree._Element:
+def rpc(m: manager.Manager, xml: str) -> object:
     """Send one RPC given as XML text (operations ncclient has no method for); the
-    ``<rpc-reply>`` element. (A plain ``RPCReply``, as ncclient 0.7 gives for an
-    ``<ok/>`` answer such as a confirmed commit's, has no ``data_ele``.)"""
-    return etree.fromstring(m.dispatch(to_ele(xml)).xml.encode())
+    reply object. (Not its ``data_ele``: the plain ``RPCReply`` ncclient 0.7 gives for
+    an ``<ok/>`` answer, such as a confirmed commit's, has none.)"""
+    return m.dispatch(to_ele(xml))
 
 
 class Southbound:
