@@ -29,6 +29,8 @@ lint: bootstrap
 	@$(VENV)/bin/ruff format --check .
 	@echo "lint: import contracts (pyproject.toml [tool.importlinter])"
 	@$(VENV)/bin/lint-imports --no-cache
+	@echo "lint: mypy (pyproject.toml [tool.mypy])"
+	@$(VENV)/bin/mypy
 
 bindings: bootstrap
 	@$(PY) scripts/generate.py --out bindings --docs docs

@@ -10,9 +10,12 @@ all agents of a stratum.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lxml import etree
 
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.protocol.monitoring import IETF_DIR as SERVED_IETF_DIR
@@ -22,11 +25,17 @@ from qnms.yang.bindings import binding_classes
 from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
 from qnms.yang.codec import json_to_xml
 from qnms.yang.schema import Schema, load_schema
-from qnms_agents.cs import CsState
-from qnms_agents.qfs import QfsState
-from qnms_agents.ss import SsState
 
-STATE_CLASSES = {"qfs": QfsState, "cs": CsState, "ss": SsState}
+from .cs import CsState
+from .live import LiveState
+from .qfs import QfsState
+from .ss import SsState
+
+STATE_CLASSES: dict[str, Callable[[Callable[[], etree._Element]], LiveState]] = {
+    "qfs": QfsState,
+    "cs": CsState,
+    "ss": SsState,
+}
 # State that moves with the clock on every read: on-change subscriptions ignore it
 # (periodic subscriptions report it), or every poll would be a change.
 CONTINUOUS = {
@@ -116,7 +125,7 @@ class Agent:
             lazy_bindings=True,
         )
         self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.get_config("running"))
-        if config.stratum == "ss":
+        if isinstance(self.live, SsState):
             self.live.node_name = config.name
         self.datastores.state_provider = self.live
         self.live.config_changed()

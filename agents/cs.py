@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from lxml import etree
 
-from qnms_agents.live import Clock, Element, dec
+from .live import Clock, Element, dec
 
 NS = "urn:qnms:yang:qnms-connectivity"
 E = Element(NS)
@@ -29,7 +30,7 @@ class CsState:
         self.clock = clock
         self.cut: set[str] = set()  # channels cut by a fault, whatever their config says
 
-    def apply(self, msg: dict) -> bool:
+    def apply(self, msg: dict[str, Any]) -> bool:
         """Take a QNDT result: a channel cut or restored by an injected fault.
         False when the result changed nothing here."""
         if msg.get("type") != "fault" or "channel" not in msg:

@@ -31,10 +31,11 @@ import zmq.asyncio
 from lxml import etree
 
 from qnms.qndt.messages import endpoints
-from qnms_agents.qfs import E, TwinStatus
+
+from .qfs import E, QfsState, TwinStatus
 
 if TYPE_CHECKING:
-    from qnms_agents.base import Agent
+    from .base import Agent
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class HeadEnd:
 
     def __init__(self, agent: Agent, bind: str, *, timeout: float = 5.0) -> None:
         self.agent = agent
+        if not isinstance(agent.live, QfsState):
+            raise TypeError(f"a head end drives a QFS agent, not {agent.config.stratum!r}")
         self.live = agent.live
         self.req_addr = endpoints(bind)[1]
         self.timeout = timeout

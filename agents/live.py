@@ -12,10 +12,27 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from lxml import etree
 
 Clock = Callable[[], float]
+
+
+class LiveState(Protocol):
+    """What an agent needs of its stratum's live state (QfsState, SsState, CsState)."""
+
+    def state(self) -> list[etree._Element]:
+        """The config-false data, merged into ``<get>`` replies."""
+        ...
+
+    def config_changed(self) -> None:
+        """The running configuration changed: follow it."""
+        ...
+
+    def apply(self, msg: dict[str, Any]) -> bool:
+        """A QNDT result; True if the state changed."""
+        ...
 
 
 def rfc3339(ts: float) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from qnms_agents.live import Clock, Element, FirstSeen, dec, rfc3339
+from .live import Clock, Element, FirstSeen, dec, rfc3339
 
 NS = "urn:qnms:yang:qnms-quantum-fabric"
 LINKS = "quantum-links/quantum-link"
@@ -151,8 +151,8 @@ class QfsState:
         reserved: dict[str, int] = {}
         for q in quis:
             for handle in E.find(q, "local-handle"):
-                mem = E.text(handle, "memory")
-                reserved[mem] = reserved.get(mem, 0) + 1
+                in_use = E.text(handle, "memory")
+                reserved[in_use] = reserved.get(in_use, 0) + 1
         out = E("memories")
         for mem in E.find(cfg, "memories/memory"):
             name = E.text(mem, "name")

@@ -28,8 +28,10 @@ import zmq
 import zmq.asyncio
 
 from qnms.qndt.messages import TOPIC_PREFIX, endpoints
-from qnms_agents.base import Agent
-from qnms_agents.headend import HeadEnd
+
+from .base import Agent
+from .headend import HeadEnd
+from .qfs import QfsState
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ def topics_of(agent: Agent) -> list[str]:
     """The bus topics (without the version prefix) an agent consumes."""
     stratum, name = agent.config.stratum, agent.config.name
     if stratum == "qfs":
+        assert isinstance(agent.live, QfsState)  # STATE_CLASSES["qfs"]
         links = (f"telemetry.link.{lk}" for lk in agent.live.links())
         return [f"telemetry.node.{name}", *links, "alloc."]
     if stratum == "ss":

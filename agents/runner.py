@@ -20,8 +20,9 @@ from typing import Any
 from qnms.netconf.protocol.auth import check_passwords
 from qnms.netconf.protocol.server import is_loopback
 from qnms.network.inventory import Network
-from qnms_agents.base import Agent, AgentConfig, elements
-from qnms_agents.qndt_feed import follow_twin
+
+from .base import Agent, AgentConfig, elements
+from .qndt_feed import follow_twin
 
 DEFAULT_USER = ("admin", "admin")
 

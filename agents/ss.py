@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from lxml import etree
 
-from qnms_agents.live import Clock, Counters, Element, dec
+from .live import Clock, Counters, Element, dec
 
 NS = "urn:qnms:yang:qnms-service-stratum"
 E = Element(NS)
@@ -57,7 +58,7 @@ class SsState:
         self.fidelity: dict[str, float] = {}  # last delivered fidelity per service unit
         self.node_name: str | None = None  # set by the agent: the node it manages
 
-    def apply(self, msg: dict) -> bool:
+    def apply(self, msg: dict[str, Any]) -> bool:
         """Take a QNDT result: pairs delivered to, or lost from, this node's endpoints.
 
         The bus names allocations after service units (the head-end QFS agent allocates

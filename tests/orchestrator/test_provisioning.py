@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Fleet
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
 from orch_support import (
@@ -25,6 +25,9 @@ from qnms.orchestrator.intent import read_units
 from qnms.orchestrator.reconcile import check_sync
 from qnms.orchestrator.transaction import Phase
 from qnms_agents.base import Agent, AgentConfig
+
+if TYPE_CHECKING:  # the fixture's type; conftest modules are not imported by name
+    from conftest import Fleet
 
 STATE_CHANGE = "{urn:qnms:yang:qnms-service}service-unit-state-change"
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import Fleet
 from ncclient.operations import RPCError
 from orch_support import ALICE, BOB, NS, allocations, connect, delete_xml, poll, unit_xml
 
 from qnms.orchestrator.northbound import Orchestrator
 from qnms.yang.errors import ErrorTag
 from qnms.yang.errors import RpcError as RpcError_
+
+if TYPE_CHECKING:  # the fixture's type; conftest modules are not imported by name
+    from conftest import Fleet
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,8 @@ class FakeManager:
         if name == "commit":
             name = "commit confirmed " + ele.findtext("{*}confirm-timeout")
         self._do(name)
-        return type("Reply", (), {"data_ele": None})()
+        ok = '<rpc-reply xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><ok/></rpc-reply>'
+        return type("RPCReply", (), {"xml": ok})()  # what ncclient's dispatch returns
 
 
 class FakeSouthbound:

@@ -21,7 +21,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     except NetworkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    return run_demo(net, emulate=not args.no_emulation)
+    return run_demo(net, as_json=args.json, speed=args.speed)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -109,7 +109,7 @@ def _cmd_agents(args: argparse.Namespace) -> int:
 
 
 def _cmd_orchestrator(args: argparse.Namespace) -> int:
-    from qnms.netconf.server import is_loopback
+    from qnms.netconf.protocol.server import is_loopback
     from qnms.network.inventory import NetworkError, load_network
     from qnms.orchestrator import inventory
     from qnms.orchestrator.northbound import OrchestratorConfig
@@ -179,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the demo on the built-in default network")
     demo.add_argument("--network", type=Path, default=DEFAULT_NETWORK, help="network file")
-    demo.add_argument("--no-emulation", action="store_true", help="skip the QNDT step")
+    demo.add_argument("--json", action="store_true", help="print the units as JSON, no prose")
+    demo.add_argument("--speed", type=float, default=0.1,
+                      help="twin speed: simulated s per wall s (0.1)")  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
 
     validate = sub.add_parser("validate", help="validate a network file against the models")
@@ -217,8 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     orch.add_argument("--password", help="password of --user")
     orch.set_defaults(func=_cmd_orchestrator)
 
+    from qnms.app.service_commands import add_arguments as add_service_commands
     from qnms.qndt.cli import add_arguments as add_qndt
 
+    add_service_commands(sub)
     add_qndt(sub)
     return parser
 

@@ -1,135 +1,157 @@
-"""`qnms demo`: the whole system on the built-in default network, end to end.
+"""`qnms demo`: provision service units end to end on the built-in network, as a user would.
 
 1. the network file is validated against the YANG models and its inventory printed;
-2. one NETCONF agent per managed element starts (SSH on loopback, free ports);
-3. a NETCONF client (ncclient) reads an agent's capabilities, allocates a QUI with
-   edit-config and reads the live state that follows (memory reservations, QUI age);
-4. the QNDT engine (SeQUeNCe) emulates entanglement distribution over an explicit
-   path of the network and reports what it delivered.
+2. the whole system starts on loopback (``qnms.app.stack``): the twin (SeQUeNCe) in its
+   own process, one NETCONF agent per managed element following it, the orchestrator
+   discovering the agents over NETCONF;
+3. an application's operator, with nothing but a NETCONF client (ncclient), creates two
+   service units on the orchestrator's northbound with one edit-config each: an
+   intra-domain one (madqci-alice to madqci-bob) and an inter-domain one (madqci-alice to
+   quditto-dave), and follows their state until they are active (seed 5.4 steps 0-5);
+4. a table per unit: identifier URNs, path, QUIs per domain, pairs delivered, achieved
+   against target fidelity, establishment latency (simulated and wall).
 """
 
 from __future__ import annotations
 
-import secrets
-import sys
+import json
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
+from ncclient.operations import RPCError
+
+from qnms.app.background import BackgroundLoop
+from qnms.app.northbound import (
+    Login,
+    UnitRequest,
+    UnitStatus,
+    connect,
+    error_text,
+    request_unit,
+    wait_for,
+)
+from qnms.app.stack import Stack, StackOptions
 from qnms.network.inventory import Network
 from qnms.network.report import inventory_lines
 
-QFS = "urn:qnms:yang:qnms-quantum-fabric"
+ESTABLISH_TIMEOUT = 120.0  # wall seconds per unit
 
 
-def _say(text: str = "") -> None:
-    print(text, flush=True)
+def _say(text: str = "", *, quiet: bool = False) -> None:
+    if not quiet:
+        print(text, flush=True)
 
 
-def run_demo(net: Network, *, emulate: bool = True) -> int:
-    _say("Network validated against the qnms YANG models.")
-    _say()
+def demo_units(net: Network, *, valid_for: int = 3600) -> list[UnitRequest]:
+    """The two units of the demo, between applications of the built-in network."""
+    apps = {a["name"]: a["endpoint"] for a in net.applications}
+    until = int(time.time()) + valid_for
+    return [
+        UnitRequest(
+            name="su-intra",
+            originator=apps["ccips"],
+            endpoints=(apps["ccips"], apps["teleport-lab"]),
+            size=10,
+            valid_until=until,
+            target_fidelity=0.8,
+        ),
+        UnitRequest(
+            name="su-inter",
+            originator=apps["ccips"],
+            endpoints=(apps["ccips"], apps["clock-sync"]),
+            size=4,
+            valid_until=until,
+            target_fidelity=0.7,
+        ),
+    ]
+
+
+def run_demo(net: Network, *, as_json: bool = False, speed: float = 0.1) -> int:
+    quiet = as_json
+    _say("Network validated against the qnms YANG models.", quiet=quiet)
+    _say(quiet=quiet)
     for line in inventory_lines(net):
-        _say(line)
-    _say()
-    with tempfile.TemporaryDirectory(prefix="qnms-demo-") as tmp:
-        _agents_step(net, Path(tmp))
-    if emulate:
-        _emulation_step(net)
-    return 0
-
-
-def _agents_step(net: Network, state_root: Path) -> None:
-    import ncclient.transport.session
-    from ncclient import manager
-
-    from qnms.app.background import BackgroundLoop
-    from qnms_agents.runner import network_agents
-
-    ncclient.transport.session.TICK = 0.005
-    password = secrets.token_urlsafe(12)
-    _say("NETCONF agents (one per element, SSH on 127.0.0.1)")
-    with BackgroundLoop() as bg:
-        agents = network_agents(
-            net,
-            base_port=0,
-            host="127.0.0.1",
-            users={"demo": password},
-            authorized_keys=None,
-            state_root=state_root,
-            nacm_groups={"admin": ["demo"]},  # RFC 8341: the demo user administers
-        )
-        started = []
+        _say(line, quiet=quiet)
+    _say(quiet=quiet)
+    with tempfile.TemporaryDirectory(prefix="qnms-demo-") as tmp, BackgroundLoop() as bg:
+        options = StackOptions(network=net, state_dir=Path(tmp), speed=speed)
+        stack = Stack(options)
+        _say("Starting the system (everything on 127.0.0.1):", quiet=quiet)
+        bg.run(stack.start(lambda msg: _say(f"  {msg}", quiet=quiet)), timeout=180)
         try:
-            for agent in agents:
-                bg.run(agent.start())
-                started.append(agent)
-            for agent in started:
-                c = agent.config
-                _say(f"  {c.stratum:4} {c.name:16} 127.0.0.1:{agent.port}")
-            (r1,) = [
-                a for a in started if (a.config.stratum, a.config.name) == ("qfs", "madqci-r1")
-            ]
-            with manager.connect(
-                host="127.0.0.1",
-                port=r1.port,
-                username="demo",
-                password=password,
-                hostkey_verify=False,
-                allow_agent=False,
-                look_for_keys=False,
-            ) as m:
-                _client_step(m)
+            login = Login("127.0.0.1", stack.port, options.user, options.password)
+            results = _provision(login, demo_units(net), quiet=quiet)
         finally:
-            for agent in reversed(started):
-                bg.run(agent.stop())
-    _say()
+            bg.run(stack.stop(), timeout=60)
+    if as_json:
+        print(json.dumps([_as_json(r) for r in results], indent=2))
+    else:
+        _say()
+        for status, wall in results:
+            for line in _unit_lines(status, wall):
+                _say(line)
+            _say()
+    return 0 if all(s.state == "active" for s, _ in results) else 1
 
 
-def _client_step(m) -> None:
-    modules = [c for c in m.server_capabilities if "module=qnms" in c]
-    _say(f"  madqci-r1 announces {len(list(m.server_capabilities))} capabilities, e.g.")
-    _say(f"    {modules[0]}")
-    qui = f"""<config><quantum-fabric xmlns="{QFS}"><qui-table><qui>
-      <id>demo-su-1.madqci</id><scope>madqci</scope><service-unit>demo-su-1</service-unit>
-      <nonce>{secrets.randbelow(10**6)}</nonce><lifecycle><time-to-live>60</time-to-live>
-      </lifecycle><local-handle><memory>mem0</memory><index>0</index></local-handle>
-      <local-handle><memory>mem0</memory><index>1</index></local-handle>
-    </qui></qui-table></quantum-fabric></config>"""
-    t0 = time.perf_counter()
-    m.edit_config(target="running", config=qui)
-    _say(
-        f"  edit-config: QUI demo-su-1.madqci bound to 2 qubits of mem0 "
-        f"({(time.perf_counter() - t0) * 1000:.1f} ms)"
+def _provision(
+    login: Login, units: list[UnitRequest], *, quiet: bool
+) -> list[tuple[UnitStatus, float]]:
+    """Create each unit with one edit-config and follow it to a final state."""
+    _say(quiet=quiet)
+    _say(f"Provisioning over NETCONF on the northbound ({login.host}:{login.port}):", quiet=quiet)
+    out: list[tuple[UnitStatus, float]] = []
+    with connect(login) as m:
+        for unit in units:
+            ends = " <-> ".join(unit.endpoints)
+            _say(f"  {unit.name}: edit-config service-unit {ends}", quiet=quiet)
+            t0 = time.monotonic()
+            try:
+                request_unit(m, unit)
+            except RPCError as err:
+                _say(f"  {unit.name}: refused: {error_text(err)}", quiet=quiet)
+                out.append((UnitStatus(unit.name, "refused", error_text(err)), 0.0))
+                continue
+
+            def progress(st: UnitStatus, t0: float = t0) -> None:
+                why = f" ({st.failure_reason})" if st.failure_reason else ""
+                extra = f", {st.delivered} delivered" if st.delivered else ""
+                _say(
+                    f"  {st.name}: {st.state}{why}{extra}  [{time.monotonic() - t0:.2f} s]",
+                    quiet=quiet,
+                )
+
+            seen = wait_for(m, [unit.name], timeout=ESTABLISH_TIMEOUT, on_change=progress)
+            status = seen.get(unit.name, UnitStatus(unit.name, "unknown"))
+            out.append((status, time.monotonic() - t0))
+    return out
+
+
+def _unit_lines(st: UnitStatus, wall: float) -> list[str]:
+    tgt = f"{st.target_fidelity:.3f}" if st.target_fidelity is not None else "-"
+    got = f"{st.achieved_fidelity:.3f}" if st.achieved_fidelity is not None else "-"
+    est = f"{st.estimated_fidelity:.3f}" if st.estimated_fidelity is not None else "-"
+    sim = (
+        f"{st.establishment_latency_ms / 1000:.3f} s simulated"
+        if st.establishment_latency_ms is not None
+        else "simulated: -"
     )
-    time.sleep(0.2)
-    flt = f'<quantum-fabric xmlns="{QFS}"><memories/><qui-table/></quantum-fabric>'
-    data = m.get(filter=("subtree", flt)).data_ele
-    ns = {"q": QFS}
-    state = data.find(".//q:memory/q:state", ns)
-    _say(
-        "  get: mem0 free={} reserved={} occupancy={}%".format(
-            *(state.findtext(f"q:{k}", namespaces=ns) for k in ("free", "reserved", "occupancy"))
-        )
-    )
-    q = data.find(".//q:qui", ns)
-    _say(
-        f"  get: QUI state={q.findtext('q:state', namespaces=ns)} "
-        f"age={q.findtext('q:lifecycle/q:age', namespaces=ns)} ms "
-        f"expiry={q.findtext('q:lifecycle/q:expiry', namespaces=ns)}"
-    )
+    lines = [f"service unit {st.name}: {st.state}"]
+    if st.failure_reason:
+        lines.append(f"  reason       {st.failure_reason}")
+    lines += [f"  identifier   {urn}" for urn in st.identifier]
+    lines += [
+        f"  path         {' > '.join(st.path) or '-'}",
+        "  QUIs         " + (", ".join(f"{qid} ({dom})" for dom, qid in st.quis) or "-"),
+        f"  delivered    {st.delivered} pairs",
+        f"  fidelity     achieved {got}, target {tgt}, estimated {est}",
+        f"  established  {sim}, {wall:.2f} s wall",
+    ]
+    return lines
 
 
-def _emulation_step(net: Network) -> None:
-    from qnms.qndt.batch import BatchRequest, format_report, run_batch
-
-    _say("QNDT: SeQUeNCe emulation of 10 pairs madqci-alice -> madqci-bob (F >= 0.8)")
-    report = run_batch(
-        net.source,
-        1.0,
-        [BatchRequest.parse("madqci-alice,madqci-bob,10,0.8")],
-        seed=1,
-        progress=sys.stderr,
-    )
-    for line in format_report(report).splitlines():
-        _say(f"  {line}")
+def _as_json(result: tuple[UnitStatus, float]) -> dict[str, object]:
+    status, wall = result
+    return {**asdict(status), "wall-seconds": round(wall, 3)}

@@ -216,7 +216,7 @@ def classical_latencies(model: NetworkModel) -> dict[tuple[str, str], float]:
     requests), so every router pair needs a channel; its delay is the routed latency.
     Hops with a quantum link but no classical channel get the fibre propagation delay.
     """
-    graph = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     graph.add_nodes_from(model.nodes)
     for cc in model.classical.values():
         if cc.node_a in model.nodes and cc.node_b in model.nodes:

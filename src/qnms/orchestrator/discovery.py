@@ -139,10 +139,10 @@ def build_topology(agents) -> Topology:
         if len(ends) != 2:
             continue  # a link only one end reports is not usable
         (a, sa), (b, sb) = sorted(ends.items())
-        ch = channels.get(sa["channel"])
-        cc = classical.get(pair)
+        chan = channels.get(sa["channel"])
+        assist = classical.get(pair)
         up = all(s["enabled"] == "true" and s["oper"] != "down" for s in (sa, sb))
-        up = up and (ch is None or _t(ch, "enabled", CS, "true") == "true")
+        up = up and (chan is None or _t(chan, "enabled", CS, "true") == "true")
         topo.edges[pair] = EdgeInfo(
             a=a,
             b=b,
@@ -151,11 +151,11 @@ def build_topology(agents) -> Topology:
             memory_b=sb["memory"],
             technology=sa["technology"],
             enabled=up,
-            length_km=float(_t(ch, "length-km", CS, "0")),
-            attenuation_db_per_km=float(_t(ch, "attenuation-db-per-km", CS, "0.2")),
-            classical_latency_ms=float(_t(cc, "latency", CS, "0")),
-            classical_reliability=float(_t(cc, "reliability", CS, "1")),
-            classical_channel=_t(cc, "name", CS) or None,
+            length_km=float(_t(chan, "length-km", CS, "0")),
+            attenuation_db_per_km=float(_t(chan, "attenuation-db-per-km", CS, "0.2")),
+            classical_latency_ms=float(_t(assist, "latency", CS, "0")),
+            classical_reliability=float(_t(assist, "reliability", CS, "1")),
+            classical_channel=_t(assist, "name", CS) or None,
         )
     return topo
 

@@ -126,8 +126,8 @@ def qui_element(plan: AllocationPlan, hop: HopAllocation) -> etree._Element:
         _sub(handle, "index", str(h.index))
     gen = plan.generation
     if gen is not None and hop is plan.hops[0]:  # head-end: path[0] is this node
-        for h in plan.hops:  # ordered-by user, may span domains
-            _sub(qui, "path", h.node)
+        for path_hop in plan.hops:  # ordered-by user, may span domains
+            _sub(qui, "path", path_hop.node)
         g = _sub(qui, "generation")
         _sub(g, "pairs", str(gen.pairs))
         if gen.target_fidelity is not None:

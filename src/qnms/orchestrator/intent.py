@@ -130,8 +130,13 @@ def read_intent(unit: etree._Element) -> ServiceIntent:
     )
     config = etree.fromstring(etree.tostring(unit))
     for el in list(config.iter()):
-        if el.tag in (f"{{{SVC}}}measured", f"{{{SVC}}}rounds", f"{{{SVC}}}pairs-consumed"):
-            el.getparent().remove(el)
+        parent = el.getparent()
+        if parent is not None and el.tag in (
+            f"{{{SVC}}}measured",
+            f"{{{SVC}}}rounds",
+            f"{{{SVC}}}pairs-consumed",
+        ):
+            parent.remove(el)
     return ServiceIntent(
         name=_text(unit, "name") or "",
         service_type=_local(_text(unit, "service-type")),

@@ -61,12 +61,13 @@ async def poll_once(ctl: Controller) -> None:
     for name, rec in watched.items():
         ends = [e.agent for e in rec.edits if e.agent.startswith("ss:")]
         got = [readings.get(a) for a in ends]
-        if not got or any(g is None or isinstance(g, SouthboundError) for g in got):
+        stores = [g for g in got if g is not None and not isinstance(g, SouthboundError)]
+        if not got or len(stores) != len(got):
             continue
-        per_end = [g.get(name) for g in got]  # type: ignore[union-attr]
+        per_end = [g.get(name) for g in stores]
         if any(p is None for p in per_end):
             continue
-        delivered = min(p.delivered for p in per_end)  # type: ignore[union-attr]
+        delivered = min(p.delivered for p in per_end if p is not None)
         fids = [p.fidelity for p in per_end if p is not None and p.fidelity is not None]
         fidelity = min(fids) if fids else None
         if (delivered, fidelity) == (rec.delivered, rec.achieved_fidelity):

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import ncclient.transport.session
+from lxml import etree
 from ncclient import manager
+from ncclient.manager import Manager
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
 
@@ -65,10 +67,10 @@ class AgentSession:
     def __init__(self, address: AgentAddress, timeout: float = 10.0) -> None:
         self.address = address
         self.timeout = timeout
-        self._m: manager.Manager | None = None
+        self._m: Manager | None = None
         self._lock = threading.Lock()
 
-    def _connect(self) -> manager.Manager:
+    def _connect(self) -> Manager:
         a = self.address
         m = manager.connect(
             host=a.host,
@@ -86,7 +88,7 @@ class AgentSession:
             log.debug("no TCP_NODELAY on %s", a.key)
         return m
 
-    def manager(self) -> manager.Manager:
+    def manager(self) -> Manager:
         if self._m is None or not self._m.connected:
             self._m = self._connect()
         return self._m
@@ -95,7 +97,7 @@ class AgentSession:
     def capabilities(self) -> list[str]:
         return list(self.manager().server_capabilities)
 
-    def call[T](self, step: str, fn: Callable[[manager.Manager], T], *, retry: bool = True) -> T:
+    def call[T](self, step: str, fn: Callable[[Manager], T], *, retry: bool = True) -> T:
         """Run ``fn(manager)``; reconnect once if the session had died in between."""
         with self._lock:
             try:
@@ -124,11 +126,10 @@ class AgentSession:
                     m._session.close()
 
 
-def rpc(m: manager.Manager, xml: str) -> object:
+def rpc(m: Manager, xml: str) -> etree._Element:
     """Send one RPC given as XML text (operations ncclient has no method for); the
-    reply object. (Not its ``data_ele``: the plain ``RPCReply`` ncclient 0.7 gives for
-    an ``<ok/>`` answer, such as a confirmed commit's, has none.)"""
-    return m.dispatch(to_ele(xml))
+    ``<rpc-reply>`` element (ncclient's generic reply has no ``data_ele``)."""
+    return to_ele(m.dispatch(to_ele(xml)).xml)
 
 
 class Southbound:
@@ -147,7 +148,7 @@ class Southbound:
         return self.sessions[key]
 
     async def call[T](
-        self, key: str, step: str, fn: Callable[[manager.Manager], T], *, retry: bool = True
+        self, key: str, step: str, fn: Callable[[Manager], T], *, retry: bool = True
     ) -> T:
         loop = asyncio.get_running_loop()
         session = self.sessions[key]
@@ -157,7 +158,7 @@ class Southbound:
         self,
         keys: Iterable[str],
         step: str,
-        fn: Callable[[str, manager.Manager], Any],
+        fn: Callable[[str, Manager], Any],
         *,
         retry: bool = True,
     ) -> dict[str, Any]:

@@ -97,7 +97,7 @@ class Topology:
     generation_nodes: set[str] = field(default_factory=set)
 
     def graph(self) -> nx.Graph:
-        g = nx.Graph()
+        g: nx.Graph = nx.Graph()
         g.add_nodes_from(self.nodes)
         for edge in self.edges.values():
             if edge.enabled and edge.a in self.nodes and edge.b in self.nodes:

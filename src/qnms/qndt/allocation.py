@@ -21,6 +21,7 @@ the rules directly has none of these problems and takes effect at an exact time.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -187,7 +188,9 @@ def install_rules(built: Built, alloc: Allocation, start_ps: int) -> None:
         alloc.rules[name] = rules
 
 
-def remove_rules(built: Built, alloc: Allocation, keep: set[tuple[str, int]] = frozenset()) -> None:
+def remove_rules(
+    built: Built, alloc: Allocation, keep: AbstractSet[tuple[str, int]] = frozenset()
+) -> None:
     """Expire the allocation's rules now everywhere: frees its qubits, drops its pairs.
 
     Qubits in ``keep`` (node, array index), i.e. delivered pairs still held for the

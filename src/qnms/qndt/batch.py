@@ -42,7 +42,7 @@ class BatchRequest:
 
 def shortest_path(model: NetworkModel, src: str, dst: str) -> list[str]:
     """Shortest path by fibre length over enabled quantum links."""
-    graph = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     for a, b, ch in model.hops():
         graph.add_edge(a, b, weight=ch.length_km)
     try:

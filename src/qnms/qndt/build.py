@@ -131,9 +131,14 @@ def build(model: NetworkModel, seed: int = 0, detector_efficiency: float = 1.0) 
     topo = RouterNetTopo(config)
     tl = topo.get_timeline()
     tl.seed(seed)
-    routers = {n.name: n for n in topo.get_nodes_by_type(RouterNetTopo.QUANTUM_ROUTER)}
+    # RouterNetTopo lists its nodes as Node; it made them of the type asked for
+    routers: dict[str, QuantumRouter] = {}
+    for router in topo.get_nodes_by_type(RouterNetTopo.QUANTUM_ROUTER):
+        assert isinstance(router, QuantumRouter)
+        routers[router.name] = router
     bsms: dict[tuple[str, str], BSMNode] = {}
     for bsm in topo.get_nodes_by_type(RouterNetTopo.BSM_NODE):
+        assert isinstance(bsm, BSMNode)
         a, b = topo.bsm_to_router_map[bsm.name]
         bsms[_pair(a, b)] = bsm
     banks: dict[str, BankMap] = {}

@@ -96,7 +96,7 @@ class Engine:
         if telemetry_period:
             self.at(int(telemetry_period * SECOND_PS), self._telemetry)
         for mem in self.built.memories.values():
-            mem.expire = self._wrap_expire(mem)
+            mem.expire = self._wrap_expire(mem)  # type: ignore[method-assign]  # no expiry hook
 
     def close(self) -> None:
         """Give SeQUeNCe's process-global protocol registries back their defaults.
@@ -153,7 +153,7 @@ class Engine:
                 tl.run_counter += count
                 return False
         tl.run_counter += count
-        if stop != INF:
+        if isinstance(stop, int):  # not INF
             tl.time = max(tl.time, stop)
         return True
 
@@ -420,7 +420,9 @@ class Engine:
             self.rec.emit(f"telemetry.link.{name}", "link-telemetry", link=name, **body)
         for name, body in data["nodes"].items():
             self.rec.emit(f"telemetry.node.{name}", "node-telemetry", node=name, **body)
-        self.at(self.tl.now() + int(self.telemetry_period * SECOND_PS), self._telemetry)
+        period = self.telemetry_period
+        assert period  # _telemetry is only scheduled when there is a period
+        self.at(self.tl.now() + int(period * SECOND_PS), self._telemetry)
 
     def _emit(self, topic: str, msg: dict[str, Any]) -> None:
         self.sink(topic, msg)

@@ -27,7 +27,7 @@ one engine per process (see ``install``).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sequence.constants import BARRET_KOK, KET_VECTOR_FORMALISM
 from sequence.entanglement_management.generation import EntanglementGenerationA
@@ -46,6 +46,7 @@ from sequence.resource_management.memory_manager import MemoryInfo
 
 if TYPE_CHECKING:
     from sequence.components.memory import Memory
+    from sequence.topology.node import Node
 
 QNMS_TYPE = "qnms_ket"
 PS = 1e-12
@@ -87,20 +88,44 @@ class Observer(Protocol):
     def pop_start(self, name: str) -> int | None: ...
 
 
+class _Instrumented(Protocol):
+    qnms: Observer
+
+
+def attach_observer(node: Node, obs: Observer) -> None:
+    """Give the instrumented protocols on ``node`` their observer, as ``node.qnms``."""
+    cast(_Instrumented, node).qnms = obs  # SeQUeNCe's Node declares no attribute for it
+
+
+def observer_of(node: Node) -> Observer:
+    return cast(_Instrumented, node).qnms  # set by attach_observer on every router
+
+
+def pair_of(memory: Memory) -> dict[str, Any]:
+    """``memory.entangled_memory``: the remote node and memory names once entangled.
+
+    SeQUeNCe resets it to ``{"node_id": None, "memo_id": None}``, hence its inferred
+    type dict[str, None]; this is the same dict, typed for what it holds.
+    """
+    pair: dict[str, Any] = memory.entangled_memory
+    return pair
+
+
 class QnmsBarretKokA(BarretKokA):
     """Barrett-Kok generation that counts channel uses and agrees on pair fidelity."""
 
     def emit_event(self) -> None:
         """Count one channel use per round, on the primary end only (no double count)."""
         if self.primary:
-            self.owner.qnms.on_emit(self)
+            observer_of(self.owner).on_emit(self)
         super().emit_event()
 
     def _entanglement_succeed(self) -> None:
-        obs: Observer = self.owner.qnms
-        self.memory.entangled_memory["node_id"] = self.remote_node_name
-        self.memory.entangled_memory["memo_id"] = self.remote_memo_id
-        self.memory.fidelity = obs.pair_fidelity(self.memory, self.remote_memo_id)
+        obs = observer_of(self.owner)
+        pair_of(self.memory)["node_id"] = self.remote_node_name
+        pair_of(self.memory)["memo_id"] = self.remote_memo_id
+        fidelity = obs.pair_fidelity(self.memory, self.remote_memo_id)
+        self.memory.fidelity = fidelity  # type: ignore[assignment]  # SeQUeNCe: int, from its reset 0
         obs.set_ref(self.memory.name, self.owner.timeline.now())
         if self.primary:
             obs.on_link_pair(self)
@@ -114,14 +139,14 @@ class QnmsSwapA(EntanglementSwappingA_Circuit):
         super().__init__(owner, name, left_memo, right_memo, success_prob, degradation)
 
     def start(self) -> None:
-        obs: Observer = self.owner.qnms
+        obs = observer_of(self.owner)
         now = self.owner.timeline.now()
         obs.age(self.left_memo)
         obs.age(self.right_memo)
         fidelity = self.left_memo.fidelity * self.right_memo.fidelity * self.degradation
         ends = (
-            self.left_memo.entangled_memory["memo_id"],
-            self.right_memo.entangled_memory["memo_id"],
+            pair_of(self.left_memo)["memo_id"],
+            pair_of(self.right_memo)["memo_id"],
         )
         super().start()
         if self.is_success:
@@ -138,11 +163,11 @@ class QnmsBBPSSW(BBPSSWCircuit):
     """BBPSSW purification that ages both pairs to a common instant on both ends."""
 
     def start(self) -> None:
-        self.owner.qnms.mark_start(self.name, self.owner.timeline.now())
+        observer_of(self.owner).mark_start(self.name, self.owner.timeline.now())
         super().start()
 
     def received_message(self, src: str, msg: Any) -> None:
-        obs: Observer = self.owner.qnms
+        obs = observer_of(self.owner)
         own = obs.pop_start(self.name)
         other = obs.pop_start(self.remote_protocol_name)
         known = [t for t in (own, other) if t is not None]
@@ -153,7 +178,8 @@ class QnmsBBPSSW(BBPSSWCircuit):
         ok = self.meas_res == msg.meas_res
         primary = self.owner.name > self.remote_node_name
         if ok:
-            self.kept_memo.fidelity = bbpssw_fidelity(f_kept, f_meas)
+            kept = bbpssw_fidelity(f_kept, f_meas)
+            self.kept_memo.fidelity = kept  # type: ignore[assignment]  # SeQUeNCe: int, from its reset 0
             obs.set_ref(self.kept_memo.name, t_c)
             if primary:
                 obs.on_purify(self, True, self.kept_memo.fidelity)

@@ -1,9 +1,10 @@
 """The engine's observer: decoherence bookkeeping, counters and result emission.
 
 The instrumented protocols (protocols.py) call into one Recorder per engine through
-``node.qnms``. It keeps, per SeQUeNCe memory, the simulated time at which the stored
-pair's fidelity was last set (so ages are exact, not sampled), and per link / node the
-counters that become link-level results and periodic telemetry. Results go to a sink
+``node.qnms`` (see protocols.attach_observer). It keeps, per SeQUeNCe memory, the
+simulated time at which the stored pair's fidelity was last set (so ages are exact, not
+sampled), and per link / node the counters that become link-level results and periodic
+telemetry. Results go to a sink
 ``(topic, message)``; the bus module publishes them, the batch runner collects them.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .protocols import PS, pair_coherence, werner_decay
+from .protocols import PS, attach_observer, pair_coherence, pair_of, werner_decay
 
 if TYPE_CHECKING:
     from sequence.components.memory import Memory
@@ -75,7 +76,7 @@ class Recorder:
                 self.handles[mem.name] = {"node": node, "memory": bank, "index": index}
                 self.index_of[mem.name] = k
         for router in built.routers.values():
-            router.qnms = self
+            attach_observer(router, self)
 
     # -- emission ---------------------------------------------------------------
     def emit(self, topic: str, kind: str, **body: Any) -> None:
@@ -93,8 +94,9 @@ class Recorder:
 
     def pair_T(self, memory: Memory) -> float:
         """Depolarising time constant of the pair held by ``memory``."""
-        remote = memory.entangled_memory.get("memo_id")
-        return pair_coherence(self.coherence[memory.name], self.coherence.get(remote, -1.0))
+        remote = pair_of(memory).get("memo_id")
+        t_remote = self.coherence.get(remote, -1.0) if remote is not None else -1.0
+        return pair_coherence(self.coherence[memory.name], t_remote)
 
     def set_ref(self, memory_name: str, t_ps: int) -> None:
         self.ref[memory_name] = t_ps
@@ -106,7 +108,7 @@ class Recorder:
         """(aged fidelity, age in s) of the pair in ``memory`` at ``at_ps``; no change."""
         at = self.tl.now() if at_ps is None else at_ps
         ref = self.ref.get(memory.name, at)
-        remote = memory.entangled_memory.get("memo_id")
+        remote = pair_of(memory).get("memo_id")
         if remote in self.ref:  # both ends set it; the later one is the pair's instant
             ref = max(ref, self.ref[remote])
         age = max(0, at - ref) * PS
@@ -116,7 +118,7 @@ class Recorder:
         """Apply the decay model up to ``at_ps`` (default now) and re-anchor the pair."""
         at = self.tl.now() if at_ps is None else at_ps
         fidelity, _ = self.peek(memory, at)
-        memory.fidelity = fidelity
+        memory.fidelity = fidelity  # type: ignore[assignment]  # SeQUeNCe: int, from its reset 0
         self.ref[memory.name] = at
         return fidelity
 

@@ -157,8 +157,8 @@ class ServiceUnitId:
     lifecycle: Urn
 
     def __post_init__(self) -> None:
-        if not isinstance(self.endpoints, tuple):
-            object.__setattr__(self, "endpoints", tuple(self.endpoints))
+        # untyped callers pass lists too; tuple() of a tuple is that tuple
+        object.__setattr__(self, "endpoints", tuple(self.endpoints))
         if len(self.endpoints) < _MIN_ENDPOINTS:
             raise IdentifierError(
                 "endpoints",

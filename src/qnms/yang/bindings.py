@@ -255,7 +255,9 @@ class BindingValidator:
 
     def key_string(self, ident: Ident) -> str:
         """pyangbind's list key: the key values (a tuple for a list), space separated."""
-        return " ".join(self._plain(v) for v in ident)  # type: ignore[union-attr]
+        if not isinstance(ident, tuple):  # only list entries are looked up by key
+            raise TypeError(f"not the keys of a list entry: {ident!r}")
+        return " ".join(self._plain(v) for v in ident)
 
     def _plain(self, v) -> str:
         if isinstance(v, tuple):
@@ -354,11 +356,10 @@ class BindingValidator:
 
     def _bad(self, problems, node: SchemaNode, el, what: str, exc: Exception) -> None:
         path, nsmap = path_of(self.schema, el)
-        expected = node.type.text if node.type is not None else node.keyword
+        expected = _expected(node)
         if node.keyword == "list":
             expected = ", ".join(
-                f"{k}: {node.children[(node.ns, k)].type.text}"  # type: ignore[union-attr]
-                for k in node.keys
+                f"{k}: {_expected(node.children[(node.ns, k)])}" for k in node.keys
             )
         err = RpcError(
             ErrorTag.INVALID_VALUE,
@@ -375,3 +376,8 @@ class BindingValidator:
         if path not in self._warned:
             self._warned.add(path)
             log.warning("binding classes have no %s; its values get no pyangbind check", path)
+
+
+def _expected(node: SchemaNode) -> str:
+    """What a value of ``node`` should be, for error messages."""
+    return node.type.text if node.type is not None else node.keyword

@@ -84,7 +84,7 @@ def _content_text(f: etree._Element) -> str | None:
 def _query(f: etree._Element) -> str:
     """The tag to look for: unqualified filter nodes match every namespace."""
     ns, name = split_tag(f.tag)
-    return f.tag if ns else "{*}" + name
+    return f"{{{ns}}}{name}" if ns else "{*}" + name
 
 
 def _attrs_ok(f: etree._Element, d: etree._Element) -> bool:

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from lxml import etree
 
 from qnms.yang.schema import Schema, SchemaNode
+from qnms.yang.schema_types import Key
 
 
 def leafref_paths(schema: Schema) -> list[tuple[SchemaNode, ...]]:
     """Schema paths from the root to every config leafref that requires an instance."""
-    cached = getattr(schema, "_leafref_paths", None)
-    if cached is not None:
-        return cached
+    if schema._leafref_paths is not None:
+        return schema._leafref_paths
     out: list[tuple[SchemaNode, ...]] = []
     stack: list[tuple[SchemaNode, ...]] = [(n,) for n in schema.roots.values() if n.config]
     while stack:
@@ -28,7 +28,7 @@ def leafref_paths(schema: Schema) -> list[tuple[SchemaNode, ...]]:
         if ref is not None and ref.require_instance:
             out.append(path)
         stack.extend((*path, c) for c in node.children.values() if c.config)
-    schema._leafref_paths = out  # type: ignore[attr-defined]
+    schema._leafref_paths = out
     return out
 
 
@@ -36,13 +36,15 @@ def broken_leafrefs(
     schema: Schema, root: etree._Element
 ) -> Iterator[tuple[etree._Element, SchemaNode, str]]:
     """(leaf element, its schema node, its path) for each dangling reference."""
-    cache: dict[tuple, frozenset[str]] = {}  # (anchor element, steps) -> values there
+    # (anchor element, steps) -> values there
+    cache: dict[tuple[etree._Element, tuple[Key, ...]], frozenset[str]] = {}
     for path in leafref_paths(schema):
         els = [root]
         for node in path:
             els = [c for e in els for c in e.iterchildren(node.tag)]
         node = path[-1]
-        info = node.type.leafref  # type: ignore[union-attr]
+        info = node.type.leafref if node.type is not None else None
+        assert info is not None  # leafref_paths ends each path at a leafref leaf
         for el in els:
             anchor: etree._Element | None = root
             if not info.absolute:
@@ -52,12 +54,13 @@ def broken_leafrefs(
             values: frozenset[str] = frozenset()
             if anchor is not None:
                 key = (anchor, info.downs)
-                values = cache.get(key)  # type: ignore[assignment]
-                if values is None:
+                found = cache.get(key)
+                if found is None:
                     cur = [anchor]
                     for ns, name in info.downs:
                         tag = f"{{{ns}}}{name}"
                         cur = [c for x in cur for c in x.iterchildren(tag)]
-                    values = cache[key] = frozenset((c.text or "") for c in cur)
+                    found = cache[key] = frozenset((c.text or "") for c in cur)
+                values = found
             if (el.text or "") not in values:
                 yield el, node, info.path

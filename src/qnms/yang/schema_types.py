@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 Key = tuple[str, str]  # (namespace, local name): the lxml tag, split
 
@@ -25,6 +25,14 @@ class YangModule:
     path: Path
     features: tuple[str, ...] = ()
     conformance: Literal["implement", "import"] = "implement"
+
+
+class PyangTypeSpec(Protocol):
+    """What values.py calls of pyang's ``types.TypeSpec`` (pyang ships no type hints)."""
+
+    def str_to_val(self, errors: list[Any], pos: Any, string: str, module: Any) -> Any: ...
+
+    def validate(self, errors: list[Any], pos: Any, val: Any, module: Any) -> bool: ...
 
 
 @dataclass(slots=True, eq=False)
@@ -53,7 +61,7 @@ class TypeInfo:
     fraction_digits: int | None = None
     leafref: LeafrefInfo | None = None
     members: tuple[TypeInfo, ...] = ()  # union member types
-    spec: object = None  # pyang TypeSpec, the fallback validator when no binding exists
+    spec: PyangTypeSpec | None = None  # the fallback validator when no binding exists
     module: object = None  # pyang module statement the type was written in
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeGuard, cast, get_args
 
 from lxml import etree
 
@@ -28,6 +28,12 @@ DATA_TAG = f"{{{NC_NS}}}data"
 Value = str | Key  # canonical leaf value: text, or (namespace, name) of an identity
 Ident = tuple[Value, ...] | Value | None  # what tells siblings of one schema node apart
 Chain = tuple[tuple[SchemaNode, Ident], ...]
+ChangeOp = Literal["create", "delete", "merge", "replace", "remove"]  # as ConfigChange's
+_CHANGE_OPS = frozenset(get_args(ChangeOp))
+
+
+def is_change_op(op: str) -> TypeGuard[ChangeOp]:
+    return op in _CHANGE_OPS
 
 
 def new_data() -> etree._Element:
@@ -47,7 +53,11 @@ def copy_with_ns(el: etree._Element) -> etree._Element:
     return new
 
 
-def split_tag(tag: str) -> Key:
+def split_tag(tag: str | bytes | bytearray | etree.QName) -> Key:
+    """``{ns}name`` as (ns, name). lxml's ``_Element.tag`` getter returns str; its stubs
+    type it as whatever the setter accepts, so anything else is refused here."""
+    if not isinstance(tag, str):
+        raise TypeError(f"not an element tag: {tag!r}")
     if tag[:1] == "{":
         ns, _, name = tag[1:].partition("}")
         return ns, name
@@ -106,7 +116,8 @@ def step_text(schema: Schema, node: SchemaNode, ident: Ident) -> str:
             for k, v in zip(node.keys, ident, strict=False)
         )
     if node.keyword == "leaf-list" and ident is not None:
-        return f"{node.qname}[.={quote(show(ident, schema))}]"  # type: ignore[arg-type]
+        value = cast(Value, ident)  # a leaf-list entry is told apart by its one value
+        return f"{node.qname}[.={quote(show(value, schema))}]"
     return node.qname
 
 
@@ -206,8 +217,8 @@ class ChildIndex:
         if node.tag not in self.maps:
             n = self.lookups[node.tag] = self.lookups.get(node.tag, 0) + 1
             query = _entry_query(node) if n <= 4 else None
-            if query is not None and _plain(ident):
-                vals = ident if isinstance(ident, tuple) else (ident,)
+            vals = _plain(ident)
+            if query is not None and vals is not None:
                 args = {f"v{i}": v for i, v in enumerate(vals)}
                 for c in query(self.el, **args):
                     return c
@@ -226,24 +237,26 @@ class ChildIndex:
 _queries: dict[tuple, etree.XPath | None] = {}
 
 
-def _plain(ident: Ident) -> bool:
+def _plain(ident: Ident) -> tuple[str, ...] | None:
+    """The values of ``ident`` if all are text (XPath variables can carry them), else None."""
     vals = ident if isinstance(ident, tuple) else (ident,)
-    return all(isinstance(v, str) for v in vals)
+    text = tuple(v for v in vals if isinstance(v, str))
+    return text if len(text) == len(vals) else None
 
 
 def _entry_query(node: SchemaNode) -> etree.XPath | None:
     """``n:list[n:k1=$v0][n:k2=$v1]`` (or ``n:leaf-list[.=$v0]``) for direct lookups."""
     cache_key = (node.ns, node.name, node.keyword, node.keys)
-    q = _queries.get(cache_key, False)
-    if q is False:
-        q = None
-        ns = {"n": node.ns}
-        if node.keyword == "list" and node.keys:
-            preds = "".join(f"[n:{k}=$v{i}]" for i, k in enumerate(node.keys))
-            q = etree.XPath(f"n:{node.name}{preds}", namespaces=ns)
-        elif node.keyword == "leaf-list":
-            q = etree.XPath(f"n:{node.name}[.=$v0]", namespaces=ns)
-        _queries[cache_key] = q
+    if cache_key in _queries:
+        return _queries[cache_key]
+    q = None
+    ns = {"n": node.ns}
+    if node.keyword == "list" and node.keys:
+        preds = "".join(f"[n:{k}=$v{i}]" for i, k in enumerate(node.keys))
+        q = etree.XPath(f"n:{node.name}{preds}", namespaces=ns)
+    elif node.keyword == "leaf-list":
+        q = etree.XPath(f"n:{node.name}[.=$v0]", namespaces=ns)
+    _queries[cache_key] = q
     return q
 
 
@@ -251,7 +264,7 @@ def _entry_query(node: SchemaNode) -> etree.XPath | None:
 class Change:
     """One change to a datastore, precise enough to replay it on binding objects."""
 
-    operation: str  # create, delete, merge, replace, remove
+    operation: ChangeOp
     chain: Chain
     path: str
     nsmap: dict[str, str]
@@ -263,7 +276,7 @@ class Change:
         return self.chain[-1][0]
 
     def public(self) -> ConfigChange:
-        return ConfigChange(self.path, self.operation, dict(self.nsmap))  # type: ignore[arg-type]
+        return ConfigChange(self.path, self.operation, dict(self.nsmap))
 
 
 def make_change(
@@ -273,6 +286,8 @@ def make_change(
     element: etree._Element | None,
     parent: etree._Element | None,
 ) -> Change:
+    if not is_change_op(op):  # "none" changes nothing: never recorded
+        raise ValueError(f"not a change operation: {op!r}")
     path, nsmap = chain_path(schema, chain)
     return Change(op, chain, path, nsmap, element, parent)
 

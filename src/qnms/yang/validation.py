@@ -73,7 +73,7 @@ class Validator:
             # the parent and its ancestors; their schema nodes follow from the tags
             # (not from the change's chain: an emptied container may have vanished)
             up = []
-            cur = ch.parent if ch.parent is not None else self.root
+            cur: etree._Element | None = ch.parent if ch.parent is not None else self.root
             while cur is not None and cur not in levels:
                 up.append(cur)
                 cur = cur.getparent()

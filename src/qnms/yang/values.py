@@ -9,10 +9,12 @@ own validators (ranges, lengths, patterns) for modules without binding classes.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from lxml import etree
 
 from qnms.yang.schema import Schema, SchemaNode, TypeInfo
+from qnms.yang.schema_types import PyangTypeSpec
 from qnms.yang.tree import resolve_qname, show
 
 _INT = re.compile(r"[+-]?[0-9]+\Z")
@@ -65,18 +67,17 @@ def _check(schema: Schema, t: TypeInfo, el, text: str, deep: bool) -> str | None
     elif base == "leafref":
         return None  # checked as an instance reference, see Validator.leafrefs
     if deep and t.spec is not None:
-        return _pyang_check(t, text)
+        return _pyang_check(t, t.spec, text)
     return None
 
 
-def _pyang_check(t: TypeInfo, text: str) -> str | None:
-    errors: list = []
-    spec = t.spec
+def _pyang_check(t: TypeInfo, spec: PyangTypeSpec, text: str) -> str | None:
+    errors: list[Any] = []
     try:
-        val = spec.str_to_val(errors, None, text, t.module)  # type: ignore[attr-defined]
+        val = spec.str_to_val(errors, None, text, t.module)
         if val is None or errors:
             return f"{text!r} is not a valid {t.text}"
-        if not spec.validate(errors, None, val, t.module):  # type: ignore[attr-defined]
+        if not spec.validate(errors, None, val, t.module):
             return f"{text!r} violates {t.text}"
     except Exception:  # pyang validators are not written for hostile input
         return f"{text!r} is not a valid {t.text}"

@@ -125,7 +125,7 @@ class Checker:
             errors.extend(p.error for p in problems)
             changed = {c.element for c in changes if c.element is not None}
             for p in problems:
-                el = p.element
+                el: etree._Element | None = p.element
                 while el is not None and el not in changed:
                     el = el.getparent()
                 self.revert(store.tree, work, el if el is not None else p.element)

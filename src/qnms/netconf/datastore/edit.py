@@ -129,7 +129,9 @@ class _Editor:
             new = etree.Element(node.tag, nsmap=e.nsmap)
         elif text and ":" in text and (used := _prefixes_used(text, e.nsmap)):
             # an XPath string (yang:xpath1.0, e.g. a NACM rule's path) keeps its prefixes
-            new = etree.Element(node.tag, nsmap={None: node.ns, **used})
+            nsmap: dict[str | None, str] = {None: node.ns}
+            nsmap.update(used)
+            new = etree.Element(node.tag, nsmap=nsmap)
         else:
             new = etree.Element(node.tag, nsmap={None: node.ns})
         new.text = text if text else None
@@ -167,7 +169,8 @@ class _Editor:
             if not isinstance(c.tag, str):
                 continue
             node = self.schema.child(parent, split_tag(c.tag))
-            if node is None or (node.name in keys and node.ns == parent.ns):
+            # keys is empty unless parent is a list
+            if node is None or (parent is not None and node.name in keys and node.ns == parent.ns):
                 continue
             try:
                 ident = ident_of(node, c)

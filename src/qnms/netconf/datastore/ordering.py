@@ -7,6 +7,8 @@ entries of ordered-by user lists and leaf-lists.
 
 from __future__ import annotations
 
+from lxml import etree
+
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.schema import Schema, SchemaNode
 from qnms.yang.tree import YANG_NS, Chain, Ident, chain_path, parse_key_predicates, resolve_qname
@@ -42,7 +44,7 @@ def place(
             chain_path(schema, chain),
             info=[("bad-attribute", "insert"), ("bad-element", node.name)],
         )
-    anchor = None
+    anchor: etree._Element | None = None
     if where in ("before", "after"):
         anchor = _anchor(schema, node, e, chain, index)
         if anchor is el:
@@ -56,17 +58,18 @@ def place(
             first.addprevious(el)
         else:
             _append_after_peers(data, node, el)
-    elif where == "before":
-        anchor.addprevious(el)
-    elif where == "after":
-        anchor.addnext(el)
+    elif anchor is not None:  # where is "before" or "after"
+        if where == "before":
+            anchor.addprevious(el)
+        else:
+            anchor.addnext(el)
     else:
         _append_after_peers(data, node, el)
     index.add(node, chain[-1][1], el)
     return not moving or data.index(el) != old_pos
 
 
-def _anchor(schema: Schema, node: SchemaNode, e, chain: Chain, index):
+def _anchor(schema: Schema, node: SchemaNode, e, chain: Chain, index) -> etree._Element:
     attr, text = (
         (KEY_ATTR, e.get(KEY_ATTR))
         if node.keyword == "list"
@@ -86,8 +89,8 @@ def _anchor(schema: Schema, node: SchemaNode, e, chain: Chain, index):
     try:
         if node.keyword == "list":
             preds = parse_key_predicates(text)
-            ident: Ident = tuple(preds[k] for k in node.keys)
-            ident = _resolve_ident(node, ident, e)
+            keys = tuple(preds[k] for k in node.keys)
+            ident: Ident = _resolve_ident(node, keys, e)
         else:
             ident = text
             if node.type is not None and node.type.base == "identityref":
@@ -99,7 +102,7 @@ def _anchor(schema: Schema, node: SchemaNode, e, chain: Chain, index):
             chain_path(schema, chain),
             info=[("bad-attribute", name), ("bad-element", node.name)],
         ) from None
-    found = index.get(node, ident)
+    found: etree._Element | None = index.get(node, ident)
     if found is None:
         raise _error(
             ErrorTag.BAD_ATTRIBUTE,

@@ -52,8 +52,9 @@ ALWAYS_NOTIFICATIONS = frozenset({(NOTIF_NS, "replayComplete"),
 _N = f"{{{NACM_NS}}}"
 
 
-def _split(tag: str) -> tuple[str, str]:
-    ns, _, name = tag[1:].partition("}")
+def _split(tag: object) -> tuple[str, str]:
+    """``{ns}name`` -> (ns, name); only elements reach here (never comments)."""
+    ns, _, name = str(tag)[1:].partition("}")
     return ns, name
 
 
@@ -160,6 +161,7 @@ class AccessControl:
         if self.bypass(user) or cfg.permits_everything(user or "", "read"):
             return 0
         assert user is not None
+        memo: dict[int, tuple[bool, bool]] | None
         memo = None if cfg.has_predicates(user, "read") else {}
         return self._walk(user, cfg, data, None, [], memo)
 
@@ -252,7 +254,7 @@ class AccessControl:
             return  # an administrator: no need to look at the difference
         checks: list[tuple[Access, Any]] = []
         for change in diff(schema, old, new):
-            if change.operation == "create":
+            if change.operation == "create" and change.element is not None:
                 new_nodes = change.element.iter()
                 checks += [("create", el) for el in new_nodes if isinstance(el.tag, str)]
             elif change.element is not None:
@@ -319,7 +321,7 @@ class AccessControl:
         if target is None or not target.text:
             return True
         try:
-            steps = parse_path(target.text, {**self.prefixes, **target.nsmap})
+            steps = parse_path(target.text, {**self.prefixes, **_prefixed(target.nsmap)})
         except ValueError:
             return True
         node: SchemaNode | None = None
@@ -342,3 +344,8 @@ class AccessControl:
         ):
             etree.SubElement(nacm, _N + name).text = str(value)
         return [nacm]
+
+
+def _prefixed(nsmap: dict[str | None, str]) -> dict[str, str]:
+    """The prefixed declarations of an element (a default namespace has no prefix)."""
+    return {p: ns for p, ns in nsmap.items() if p is not None}

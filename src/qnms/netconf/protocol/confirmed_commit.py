@@ -255,6 +255,6 @@ def install(core: ServerCore, datastores: object) -> ConfirmedCommits | None:
     needed = ("revert_running", "load_rollback", "save_rollback")
     if not all(callable(getattr(datastores, name, None)) for name in needed):
         return None
-    cc = ConfirmedCommits(core, datastores)  # type: ignore[arg-type]
+    cc = ConfirmedCommits(core, datastores)  # type: ignore[arg-type]  # checked just above
     cc.install()
     return cc

@@ -89,7 +89,7 @@ def module_from_file(path: Path, **extra: object) -> YangModule:
         if not m:
             raise ValueError(f"{path}: no {key} statement")
         found[key] = m.group(1)
-    return YangModule(path=path, **found, **extra)  # type: ignore[arg-type]
+    return YangModule(path=path, **found, **extra)  # type: ignore[arg-type]  # parsed strings
 
 
 def ietf_modules() -> list[YangModule]:

@@ -13,6 +13,7 @@ decisions (pruning, denial, counters, the recovery session) lives in
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,7 +25,7 @@ ALL_OPS = frozenset({"create", "read", "update", "delete", "exec"})
 Access = Literal["create", "read", "update", "delete", "exec"]
 RuleKind = Literal["rpc", "notification", "path", "any"]
 Step = tuple[str | None, str, tuple[tuple[str, str], ...]]  # (ns, name, key predicates)
-Chain = list[etree._Element] | list[tuple[str, str]]  # a node and its ancestors
+Chain = Sequence[etree._Element | tuple[str, str]]  # a node and its ancestors
 
 _STEP = re.compile(r"(?:([\w.-]+):)?([\w.-]+|\*)((?:\[[^\]]*\])*)")
 _PRED = re.compile(r"\[\s*(?:[\w.-]+:)?([\w.-]+)\s*=\s*(?:'([^']*)'|\"([^\"]*)\")\s*\]")
@@ -145,7 +146,7 @@ class NacmConfig:
 # -- parsing ----------------------------------------------------------------------------
 
 
-def parse_path(text: str, nsmap: dict[str | None, str]) -> tuple[Step, ...]:
+def parse_path(text: str, nsmap: Mapping[str, str]) -> tuple[Step, ...]:
     """A ``node-instance-identifier`` as steps; an unprefixed step keeps the namespace
     of the step before it (RFC 7950 9.13). ``/`` is the empty path (every node)."""
     steps: list[Step] = []
@@ -185,12 +186,12 @@ def path_matches(path: tuple[Step, ...], chain: Chain) -> bool:
     if len(path) > len(chain):
         return False
     for (ns, name, keys), item in zip(path, chain, strict=False):
-        el = None
+        el: etree._Element | None = None
         if isinstance(item, tuple):
             item_ns, item_name = item
         else:
             el = item
-            item_ns, _, item_name = item.tag[1:].partition("}")
+            item_ns, _, item_name = str(item.tag)[1:].partition("}")
         if name != "*" and (item_name != name or (ns is not None and item_ns != ns)):
             return False
         for key, value in keys:
@@ -258,17 +259,18 @@ def _parse_rule(r: etree._Element, prefixes: dict[str, str]) -> Rule | None:
         "permit": _text(r, "action") == "permit",
     }
     if (rpc := _text(r, "rpc-name")) is not None:
-        return Rule(kind="rpc", target=rpc, **base)  # type: ignore[arg-type]
+        return Rule(kind="rpc", target=rpc, **base)  # type: ignore[arg-type]  # base: the typed common fields
     if (notif := _text(r, "notification-name")) is not None:
-        return Rule(kind="notification", target=notif, **base)  # type: ignore[arg-type]
+        return Rule(kind="notification", target=notif, **base)  # type: ignore[arg-type]  # base: the typed common fields
     path_el = r.find(_N + "path")
     if path_el is not None:
         try:
-            path = parse_path(path_el.text or "/", {**prefixes, **path_el.nsmap})
+            declared = {p: ns for p, ns in path_el.nsmap.items() if p is not None}
+            path = parse_path(path_el.text or "/", {**prefixes, **declared})
         except ValueError:
             return None
-        return Rule(kind="path", path=path, **base)  # type: ignore[arg-type]
-    return Rule(**base)  # type: ignore[arg-type]
+        return Rule(kind="path", path=path, **base)  # type: ignore[arg-type]  # base: the typed common fields
+    return Rule(**base)  # type: ignore[arg-type]  # base: the typed common fields
 
 
 # -- the bootstrap configuration -------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from qnms.netconf.interfaces import DatastoreName, DefaultOperation, ErrorOption, TestOption
 from qnms.netconf.protocol.monitoring import NCM_NS
 from qnms.yang import filters
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
@@ -128,23 +129,32 @@ def required(p: dict[str, etree._Element], name: str) -> etree._Element:
     return p[name]
 
 
-def text_param(p: dict[str, etree._Element], name: str, choices: tuple[str, ...]) -> str | None:
+def text_param[T: str](p: dict[str, etree._Element], name: str, choices: tuple[T, ...]) -> T | None:
+    """An enumerated parameter, typed as the choice it is (e.g. ``DefaultOperation``)."""
     el = p.get(name)
     if el is None:
         return None
     value = (el.text or "").strip()
-    if value not in choices:
-        raise perr(
-            ErrorTag.INVALID_VALUE,
-            f"{name} must be one of {', '.join(choices)}, not {value!r}",
-            ("bad-element", name),
-        )
-    return value
+    for choice in choices:
+        if choice == value:
+            return choice
+    raise perr(
+        ErrorTag.INVALID_VALUE,
+        f"{name} must be one of {', '.join(choices)}, not {value!r}",
+        ("bad-element", name),
+    )
 
 
-def datastore(
-    param: etree._Element, allowed: tuple[str, ...], *, config_ok: bool = False
-) -> str | etree._Element:
+def datastore[T: str](param: etree._Element, allowed: tuple[T, ...]) -> T:
+    """Decode ``<target>``/``<source>`` naming one of the ``allowed`` datastores."""
+    found = datastore_or_config(param, allowed, config_ok=False)
+    assert not isinstance(found, etree._Element)  # config_ok=False never returns one
+    return found
+
+
+def datastore_or_config[T: str](
+    param: etree._Element, allowed: tuple[T, ...], *, config_ok: bool = True
+) -> T | etree._Element:
     """Decode ``<target>``/``<source>``: a datastore name, or ``<config>`` where allowed."""
     role = etree.QName(param).localname
     kids = [c for c in param if isinstance(c.tag, str)]
@@ -166,13 +176,14 @@ def datastore(
         raise no_url()
     if qn.localname == "config" and config_ok:
         return kids[0]
-    if qn.localname not in allowed:
-        raise perr(
-            ErrorTag.BAD_ELEMENT,
-            f"<{qn.localname}/> is not a valid {role} here (use one of {', '.join(allowed)})",
-            ("bad-element", role),
-        )
-    return qn.localname
+    for name in allowed:
+        if name == qn.localname:
+            return name
+    raise perr(
+        ErrorTag.BAD_ELEMENT,
+        f"<{qn.localname}/> is not a valid {role} here (use one of {', '.join(allowed)})",
+        ("bad-element", role),
+    )
 
 
 def apply_filter(
@@ -220,7 +231,16 @@ def merge_state(data: etree._Element, elements: list[etree._Element]) -> None:
 
 # -- RFC 6241 operations ----------------------------------------------------------------
 
-_READ = ("running", "candidate", "startup")
+READ_DATASTORES: tuple[DatastoreName, ...] = ("running", "candidate", "startup")
+_WRITABLE: tuple[DatastoreName, ...] = ("running", "candidate")
+_STARTUP: tuple[DatastoreName, ...] = ("startup",)
+_DEFAULT_OPERATIONS: tuple[DefaultOperation, ...] = ("merge", "replace", "none")
+_TEST_OPTIONS: tuple[TestOption, ...] = ("test-then-set", "set", "test-only")
+_ERROR_OPTIONS: tuple[ErrorOption, ...] = (
+    "stop-on-error",
+    "continue-on-error",
+    "rollback-on-error",
+)
 
 
 def operational_data(core: ServerCore, *, protocol_state: bool = True) -> etree._Element:
@@ -247,9 +267,9 @@ def op_get(s: NetconfSession, op: etree._Element) -> Reply:
 
 def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"source", "filter"})
-    source = datastore(required(p, "source"), _READ)
+    source = datastore(required(p, "source"), READ_DATASTORES)
     flt = p.get("filter")
-    data = s.core.datastores.get_config(source)  # type: ignore[arg-type]
+    data = s.core.datastores.get_config(source)
     if s.core.access is not None:
         s.core.access.prune(s.username, data)
     return [apply_filter(data, flt, s.core.schema)]
@@ -258,21 +278,20 @@ def op_get_config(s: NetconfSession, op: etree._Element) -> Reply:
 def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"target", "default-operation", "test-option", "error-option", "config",
                     "url"})  # fmt: skip
-    target = datastore(required(p, "target"), ("running", "candidate"))
-    dflt = text_param(p, "default-operation", ("merge", "replace", "none")) or "merge"
-    test = text_param(p, "test-option", ("test-then-set", "set", "test-only")) or "test-then-set"
-    err = text_param(p, "error-option",
-                     ("stop-on-error", "continue-on-error", "rollback-on-error"))  # fmt: skip
+    target = datastore(required(p, "target"), _WRITABLE)
+    dflt = text_param(p, "default-operation", _DEFAULT_OPERATIONS) or "merge"
+    test = text_param(p, "test-option", _TEST_OPTIONS) or "test-then-set"
+    err = text_param(p, "error-option", _ERROR_OPTIONS) or "stop-on-error"
     if "url" in p:
         raise no_url()
     config = required(p, "config")
     changes = s.core.datastores.edit_config(
-        target,  # type: ignore[arg-type]
+        target,
         config,
         session_id=s.session_id,
-        default_operation=dflt,  # type: ignore[arg-type]
-        test_option=test,  # type: ignore[arg-type]
-        error_option=err or "stop-on-error",  # type: ignore[arg-type]
+        default_operation=dflt,
+        test_option=test,
+        error_option=err,
     )
     if target == "running" and test != "test-only" and changes and s.core.emit_config_changes:
         s.core.hub.config_changed(changes, s.session_id)
@@ -281,32 +300,32 @@ def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
 
 def op_copy_config(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"target", "source"})
-    target = datastore(required(p, "target"), _READ)
-    source = datastore(required(p, "source"), _READ, config_ok=True)
-    s.core.datastores.copy_config(target, source, session_id=s.session_id)  # type: ignore[arg-type]
+    target = datastore(required(p, "target"), READ_DATASTORES)
+    source = datastore_or_config(required(p, "source"), READ_DATASTORES)
+    s.core.datastores.copy_config(target, source, session_id=s.session_id)
     return None
 
 
 def op_delete_config(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"target"})
-    target = datastore(required(p, "target"), ("startup",))
-    s.core.datastores.delete_config(target, session_id=s.session_id)  # type: ignore[arg-type]
+    target = datastore(required(p, "target"), _STARTUP)
+    s.core.datastores.delete_config(target, session_id=s.session_id)
     return None
 
 
 def op_lock(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"target"})
-    target = datastore(required(p, "target"), _READ)
-    s.core.datastores.lock(target, session_id=s.session_id)  # type: ignore[arg-type]
-    s.core.monitoring.lock_acquired(target, s.session_id)  # type: ignore[arg-type]
+    target = datastore(required(p, "target"), READ_DATASTORES)
+    s.core.datastores.lock(target, session_id=s.session_id)
+    s.core.monitoring.lock_acquired(target, s.session_id)
     return None
 
 
 def op_unlock(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"target"})
-    target = datastore(required(p, "target"), _READ)
-    s.core.datastores.unlock(target, session_id=s.session_id)  # type: ignore[arg-type]
-    s.core.monitoring.lock_released(target)  # type: ignore[arg-type]
+    target = datastore(required(p, "target"), READ_DATASTORES)
+    s.core.datastores.unlock(target, session_id=s.session_id)
+    s.core.monitoring.lock_released(target)
     return None
 
 
@@ -326,8 +345,8 @@ def op_discard_changes(s: NetconfSession, op: etree._Element) -> Reply:
 
 def op_validate(s: NetconfSession, op: etree._Element) -> Reply:
     p = params(op, {"source"})
-    source = datastore(required(p, "source"), _READ, config_ok=True)
-    s.core.datastores.validate(source)  # type: ignore[arg-type]
+    source = datastore_or_config(required(p, "source"), READ_DATASTORES)
+    s.core.datastores.validate(source)
     return None
 
 

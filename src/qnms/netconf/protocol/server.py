@@ -26,9 +26,11 @@ import asyncssh
 from qnms.netconf.datastore.storage import private_dir
 from qnms.netconf.interfaces import Datastores, StateProvider
 from qnms.netconf.protocol import confirmed_commit, with_defaults
-from qnms.netconf.protocol.auth import check_passwords, load_user_keys
+from qnms.netconf.protocol.access import AccessControl
+from qnms.netconf.protocol.audit import AuditLog
+from qnms.netconf.protocol.auth import Backoff, check_passwords, load_user_keys
 from qnms.netconf.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
-from qnms.netconf.protocol.limits import Admission
+from qnms.netconf.protocol.limits import Admission, IdleWatch, SessionSlots
 from qnms.netconf.protocol.monitoring import (
     YANGLIB_REVISION,
     Monitoring,
@@ -138,6 +140,13 @@ class ProtocolServer:
     ``state_providers`` contribute protocol-level state to ``<get>``; agent state with
     keyed lists belongs in the datastore, which merges it with the schema in hand.
     """
+
+    # Set by security.install_security at the end of __init__.
+    access: AccessControl  # RFC 8341 enforcement
+    audit: AuditLog
+    slots: SessionSlots  # admission, reserved at SSH accept
+    backoff: Backoff  # per-source login back-off
+    idle: IdleWatch  # hello and idle timeouts
 
     def __init__(
         self,
@@ -377,7 +386,7 @@ class _Channel(asyncssh.SSHServerSession):
             self._chan.resume_reading()
 
     # asyncssh callbacks
-    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:  # type: ignore[override]
+    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
         self._chan = chan
 
     def pty_requested(self, term_type: str, term_size: object, term_modes: object) -> bool:
@@ -400,7 +409,7 @@ class _Channel(asyncssh.SSHServerSession):
         log.info("session %d: %s from %s started", self._session.session_id, username, peer[0])
         self._session.start()
 
-    def data_received(self, data: bytes, datatype: int | None) -> None:  # type: ignore[override]
+    def data_received(self, data: bytes, datatype: int | None) -> None:
         if self._session is not None and datatype is None:
             self._session.data_received(data)
 

@@ -304,8 +304,8 @@ class NetconfSession:
             return self._reply(rpc, errs.errors)
         except Exception as exc:
             log.exception("session %d: %s failed", self.session_id, op.tag)
-            err = RpcError(ErrorTag.OPERATION_FAILED, f"internal error: {exc}")
-            return self._reply(rpc, [err])
+            failure = RpcError(ErrorTag.OPERATION_FAILED, f"internal error: {exc}")
+            return self._reply(rpc, [failure])
         return self._reply(rpc, result)
 
     @staticmethod

@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from qnms.netconf.protocol.operations import Handler, Reply, apply_filter, perr
+from qnms.netconf.protocol.operations import (
+    READ_DATASTORES,
+    Handler,
+    Reply,
+    apply_filter,
+    datastore,
+    perr,
+)
 from qnms.yang.errors import NC_NS, ErrorTag, RpcError
 from qnms.yang.schema import ChoiceInfo, Schema, SchemaNode
 from qnms.yang.tree import resolve_qname, split_tag
@@ -112,9 +119,8 @@ def _copy_handler(original: Handler) -> Handler:
         kids = [c for c in source if isinstance(c.tag, str)]
         if len(kids) == 1 and kids[0].tag == f"{{{NC_NS}}}config":
             data = kids[0]
-        elif len(kids) == 1 and etree.QName(kids[0]).localname in ("running", "candidate",
-                                                                  "startup"):  # fmt: skip
-            data = s.core.datastores.get_config(etree.QName(kids[0]).localname)  # type: ignore[arg-type]
+        elif len(kids) == 1 and etree.QName(kids[0]).localname in READ_DATASTORES:
+            data = s.core.datastores.get_config(datastore(source, READ_DATASTORES))
             data.tag = f"{{{NC_NS}}}config"
             source.remove(kids[0])
             source.append(data)
@@ -273,7 +279,7 @@ class _Filler:
             value = f"{prefix}:{ident[1]}"
         if self.tagged:
             nsmap["wd"] = DEFAULT_ATTR_NS
-        leaf = etree.SubElement(el, node.tag, nsmap=nsmap or None)  # type: ignore[arg-type]
+        leaf = etree.SubElement(el, node.tag, nsmap=nsmap or None)
         leaf.text = value
         if self.tagged:
             leaf.set(DEFAULT_ATTR, "true")

@@ -22,7 +22,8 @@ nodes, attributes) takes the general path. The tests compare both paths.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import copy
+from collections.abc import Callable, Iterable, Sequence
 
 from lxml import etree
 
@@ -33,7 +34,7 @@ from qnms.yang.tree import ident_of, new_data, split_tag
 
 ChildLookup = Callable[[SchemaNode | None, tuple[str, str]], SchemaNode | None]
 Spec = dict[str, "Spec | None"]  # tag -> children spec, or None for a selection node
-Part = tuple[Sequence[etree._Element], tuple]  # top-level nodes, cache identity
+Part = tuple[Iterable[etree._Element], tuple]  # top-level nodes, cache identity
 _NC_ATTR = f"{{{NC_NS}}}"
 
 
@@ -46,10 +47,10 @@ def _copy(el: etree._Element) -> etree._Element:
     speed when only a default namespace is in scope (no prefix can hide in text)."""
     nsmap = el.nsmap
     if not nsmap or (len(nsmap) == 1 and None in nsmap):
-        return el.__copy__()  # lxml copies are deep; this skips copy.deepcopy's memo
+        return copy.copy(el)  # lxml copies are deep; this skips copy.deepcopy's memo
     new = etree.Element(el.tag, attrib=dict(el.attrib), nsmap=nsmap)
     new.text = el.text
-    new.extend(el.__copy__())
+    new.extend(list(copy.copy(el)))  # the copy's children
     return new
 
 
@@ -57,7 +58,9 @@ def compile_structural(flt: etree._Element) -> Spec | None:
     """The filter as nested {tag: spec}, if it has only containment/selection nodes."""
     spec: Spec = {}
     for c in _elements(flt):
-        if not split_tag(c.tag)[0] or c.tag in spec:
+        tag = c.tag
+        assert isinstance(tag, str)  # _elements keeps elements only
+        if not split_tag(tag)[0] or tag in spec:
             return None  # unqualified (any namespace) or repeated: general path
         if any(not name.startswith(_NC_ATTR) for name in c.attrib):
             return None  # attribute match
@@ -65,11 +68,11 @@ def compile_structural(flt: etree._Element) -> Spec | None:
             sub = compile_structural(c)
             if sub is None:
                 return None
-            spec[c.tag] = sub
+            spec[tag] = sub
         elif (c.text or "").strip():
             return None  # a content match node
         else:
-            spec[c.tag] = None
+            spec[tag] = None
     return spec
 
 
@@ -87,15 +90,16 @@ class FastFilter:
         """The selection from the union of ``parts`` (merged with ``schema`` when more
         than one), or None when the filter has neither fast shape."""
         keyed = [self.keyed(roots, flt, cache, where) for roots, where in parts]
-        if all(k is not None for k in keyed):
-            hits = [k for k in keyed if k[2] is not None]  # type: ignore[index]
+        found = [k for k in keyed if k is not None]
+        if len(found) == len(keyed):
+            hits = [(t, x, e, n) for t, x, e, n in found if e is not None]
             if not hits:
                 return new_data()
-            tree, exact, entry, node = hits[0]  # type: ignore[misc]
+            tree, exact, entry, node = hits[0]
             for other in hits[1:]:  # the same entry in another part: merge entry-wise
                 if schema is None:
                     return None
-                _absorb(schema, node, entry, other[2], skip=node.keys)  # type: ignore[index]
+                _absorb(schema, node, entry, other[2], skip=node.keys)
             return tree if exact else filters.subtree_filter(tree, flt, schema)
         if key not in self._specs:
             self._specs[key] = compile_structural(flt)
@@ -117,7 +121,7 @@ class FastFilter:
     # -- keyed ------------------------------------------------------------------------
 
     def keyed(
-        self, roots: Sequence[etree._Element], flt: etree._Element, cache: dict | None,
+        self, roots: Iterable[etree._Element], flt: etree._Element, cache: dict | None,
         where: tuple,
     ) -> tuple[etree._Element, bool, etree._Element | None, SchemaNode] | None:  # fmt: skip
         """(the entry named by its keys, with its ancestors; whether that is already the
@@ -125,7 +129,7 @@ class FastFilter:
         other filters. ``exact``: the entry is named by its keys only, so RFC 6241 6.2.5
         selects all of it."""
         out = parent_out = new_data()
-        candidates: Sequence[etree._Element] = roots
+        candidates: Iterable[etree._Element] = roots  # an element iterates its children
         f, node = flt, None
         path: tuple[str, ...] = ()  # tags walked: with ``where``, names the index
         while True:
@@ -133,6 +137,8 @@ class FastFilter:
             if len(kids) != 1 or (f is not flt and (f.text or "").strip()) or kids[0].attrib:
                 return None
             fk = kids[0]
+            fk_tag = fk.tag
+            assert isinstance(fk_tag, str)  # _elements keeps elements only
             key = split_tag(fk.tag)
             node = self.child(node, key) if key[0] else None
             if node is None:
@@ -145,7 +151,7 @@ class FastFilter:
                     return out, True, None, node  # selects nothing (not even ancestors)
                 d = found[0]
                 parent_out = etree.SubElement(parent_out, d.tag, dict(d.attrib), nsmap=d.nsmap)
-                candidates, f, path = d, fk, (*path, fk.tag)
+                candidates, f, path = d, fk, (*path, fk_tag)
                 continue
             if node.keyword != "list" or not node.keys:
                 return None
@@ -173,7 +179,7 @@ class FastFilter:
 
     @staticmethod
     def _index(
-        parent: Sequence[etree._Element], node: SchemaNode, cache: dict | None, where: tuple
+        parent: Iterable[etree._Element], node: SchemaNode, cache: dict | None, where: tuple
     ) -> dict[tuple[str, ...], etree._Element]:
         # lxml element proxies come and go: the cache keys on the identity of the
         # snapshot part (alive as long as the cache) and the path below it.
@@ -191,12 +197,12 @@ class FastFilter:
 
     # -- structural ---------------------------------------------------------------------
 
-    def structural(self, roots: Sequence[etree._Element], spec: Spec) -> etree._Element:
+    def structural(self, roots: Iterable[etree._Element], spec: Spec) -> etree._Element:
         out = new_data()
         self._select(out, roots, spec, None)
         return out
 
-    def _select(self, out: etree._Element, children: Sequence[etree._Element], spec: Spec,
+    def _select(self, out: etree._Element, children: Iterable[etree._Element], spec: Spec,
                 parent: SchemaNode | None) -> None:  # fmt: skip
         for d in children:
             if not isinstance(d.tag, str) or d.tag not in spec:

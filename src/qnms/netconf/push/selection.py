@@ -194,7 +194,9 @@ class Selection:
     def all_excluded(self, flt: FilterSpec | None) -> bool:
         """Every node the filter names lies in an on-change-unsupported subtree."""
         chains = self.chains(flt)
-        return bool(chains) and all(self._excluded(c) for c in chains)  # type: ignore[arg-type]
+        if not chains:
+            return False
+        return all(self._excluded(c) for c in chains)
 
     def _excluded(self, chain: Chain) -> bool:
         node: Trie | None = self.trie

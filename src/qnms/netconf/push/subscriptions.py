@@ -190,8 +190,9 @@ class SubscriptionManager:
         sub = self._own(s, parse_id(p), rpc="modify", p=p)
         target_kind(p, sub.target.kind)
         stop = parse_stop_time(p)
-        if sub.target.kind == "stream":
-            new: Target = self._stream_target(p, stream=sub.target.stream, rpc="modify")  # type: ignore[attr-defined]
+        new: Target
+        if isinstance(sub.target, StreamTarget):  # kind "stream"
+            new = self._stream_target(p, stream=sub.target.stream, rpc="modify")
         else:
             new = self.push.target(p, "modify", old=sub.target)
         s.after_reply(lambda: self._apply_modify(sub, new, stop))
@@ -219,7 +220,7 @@ class SubscriptionManager:
         if sub is None or sub.session is not s or not getattr(target, "on_change", False):
             raise sub_error("no-such-subscription-resync", f"no on-change subscription {sid} "
                             "on this session", rpc="resync", bad_element="id")  # fmt: skip
-        s.after_reply(lambda: self.push.batch(target.resync))  # type: ignore[union-attr]
+        s.after_reply(lambda: self.push.batch(target.resync))  # type: ignore[union-attr]  # on_change: a datastore target
         return None
 
     def _own(self, s: NetconfSession, sid: int, *, rpc: Literal["modify", "delete"],
@@ -245,7 +246,7 @@ class SubscriptionManager:
                 raise sub_error("stream-unavailable", f"no event stream {name!r} (streams: "
                                 f"{', '.join(self.core.hub.streams)})", rpc=rpc,
                                 bad_element="stream")  # fmt: skip
-        flt = parse_filter(p, STREAM_FILTER_NAMES, rpc=rpc, kind="stream")  # type: ignore[arg-type]
+        flt = parse_filter(p, STREAM_FILTER_NAMES, rpc=rpc, kind="stream")
         return StreamTarget(stream, flt)
 
     # -- lifecycle --------------------------------------------------------------------
@@ -332,11 +333,11 @@ class SubscriptionManager:
             etree.SubElement(rec, q + "sent-event-records").text = str(sub.sent)
             etree.SubElement(rec, q + "excluded-event-records").text = str(sub.excluded)
             etree.SubElement(rec, q + "state").text = sub.state
-            qss = {"nsmap": {None: QSS_NS}}
-            etree.SubElement(rec, f"{{{QSS_NS}}}dropped-event-records", **qss).text = str(
+            qss = {None: QSS_NS}
+            etree.SubElement(rec, f"{{{QSS_NS}}}dropped-event-records", nsmap=qss).text = str(
                 sub.dropped
             )
-            etree.SubElement(rec, f"{{{QSS_NS}}}queued-event-records", **qss).text = str(
+            etree.SubElement(rec, f"{{{QSS_NS}}}queued-event-records", nsmap=qss).text = str(
                 sub.outbox.data
             )
         return [streams, subs]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from qnms.netconf.push.errors import DS_NS, YP_NS, Rpc, sub_error
+from qnms.netconf.push.errors import DS_NS, YP_NS, Rpc, TargetKind, sub_error
 from qnms.netconf.push.rpcs import FilterSpec
 from qnms.netconf.push.triggers import OnChange, Periodic, guarded
 from qnms.netconf.push.yang_patch import diff, event_time, push_change_update, push_update
@@ -39,7 +39,7 @@ class DatastoreTarget:
     datastore: str
     filter: FilterSpec | None
     trigger: Periodic | OnChange
-    kind: str = "datastore"
+    kind: TargetKind = "datastore"
     sub: Subscription | None = None
     baseline: etree._Element | None = None
     _token: int = 0
@@ -93,7 +93,7 @@ class DatastoreTarget:
             raise sub_error("on-change-unsupported", "on-change is not supported for "
                             "the selected nodes (their values change continuously)",
                             rpc=rpc, kind="datastore")  # fmt: skip
-        if not self.on_change or self.trigger.sync_on_start:  # type: ignore[union-attr]
+        if not self.on_change or self.trigger.sync_on_start:  # type: ignore[union-attr]  # on_change: OnChange trigger
             size = len(push_update(0, 0.0, data))
             if size > self.engine.options.max_update_size:
                 ident = "sync-too-big" if self.on_change else "update-too-big"
@@ -166,7 +166,7 @@ class DatastoreTarget:
         so subscriptions with the same grid stay together (one snapshot) and a late
         tick skips what it missed instead of drifting.
         """
-        t: Periodic = self.trigger  # type: ignore[assignment]
+        t: Periodic = self.trigger  # type: ignore[assignment]  # only periodic targets tick
         period, anchor = t.period_cs / 100, t.anchor or 0.0
         now = self.engine.now()
         if k is None or anchor + k * period <= now:
@@ -225,7 +225,7 @@ class DatastoreTarget:
         poll = self.engine.options.on_change_poll
         if poll is None:
             return
-        every = max(poll, self.trigger.dampening_cs / 100)  # type: ignore[union-attr]
+        every = max(poll, self.trigger.dampening_cs / 100)  # type: ignore[union-attr]  # on_change: OnChange trigger
         nxt = (math.floor(time.time() / every) + 1) * every
 
         def tick() -> None:
@@ -246,7 +246,7 @@ class DatastoreTarget:
             if sub.suspend_reason == "update-too-big":
                 self.resync()
             return
-        damp = self.trigger.dampening_cs / 100  # type: ignore[union-attr]
+        damp = self.trigger.dampening_cs / 100  # type: ignore[union-attr]  # on_change: OnChange trigger
         wait = self._last_push + damp - time.monotonic()
         if wait <= 0:
             self.evaluate()
@@ -268,7 +268,7 @@ class DatastoreTarget:
         if old is None:
             return
         edits = diff(old, data, self.engine.selection.child, self.engine.namer)
-        excluded = self.trigger.excluded  # type: ignore[union-attr]
+        excluded = self.trigger.excluded  # type: ignore[union-attr]  # on_change: OnChange trigger
         edits = [e for e in edits if e.operation not in excluded]
         if edits:
             self._patches += 1

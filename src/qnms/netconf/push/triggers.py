@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 log = logging.getLogger("qnms.netconf.push.yang_push")
@@ -42,3 +42,9 @@ def guarded(fn: Callable[[], object]) -> None:
         if now - _last_failure[0] >= 10.0:
             _last_failure[0] = now
             log.exception("YANG-Push evaluation failed (repeats are not logged for 10 s)")
+
+
+def guard_all(fns: Iterable[Callable[[], object]]) -> None:
+    """Run each of ``fns`` under ``guarded``: one failing never stops the next."""
+    for fn in fns:
+        guarded(fn)

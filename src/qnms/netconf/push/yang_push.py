@@ -46,6 +46,7 @@ from lxml import etree
 
 from qnms.netconf.protocol.operations import missing, operational_data
 from qnms.netconf.push.errors import DS_NS, YP_NS, Rpc, bad_value, sub_error
+from qnms.netconf.push.evaluation import Part
 from qnms.netconf.push.rpcs import (
     DATASTORE_FILTER_NAMES,
     FilterSpec,
@@ -56,7 +57,7 @@ from qnms.netconf.push.rpcs import (
 )
 from qnms.netconf.push.selection import Selection, prune
 from qnms.netconf.push.target import DatastoreTarget
-from qnms.netconf.push.triggers import OnChange, Periodic, guarded
+from qnms.netconf.push.triggers import OnChange, Periodic, guard_all
 from qnms.netconf.push.yang_patch import PathNamer
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.tree import split_tag
@@ -81,7 +82,8 @@ class YangPush:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_change: set[DatastoreTarget] = set()  # on-change targets to re-evaluate
         self._scheduled = False
-        self._batch: dict[tuple, Any] | None = None  # per-instant evaluation cache
+        # "now", "parts", and (datastore, ...) snapshot keys
+        self._batch: dict[object, Any] | None = None  # per-instant evaluation cache
         self._slots: dict[float, list[Callable[[], None]]] = {}
         self.selection = Selection(core, options.on_change_unsupported)
         self.namer = PathNamer({m.namespace: m.name for m in core.monitoring.modules})
@@ -116,7 +118,7 @@ class YangPush:
 
     def _run_on_change(self) -> None:
         self._scheduled = False
-        self.batch(lambda: [guarded(t.changed) for t in list(self._on_change)])
+        self.batch(lambda: guard_all([t.changed for t in list(self._on_change)]))
 
     # -- evaluation -------------------------------------------------------------------
 
@@ -164,7 +166,11 @@ class YangPush:
             parts = self._parts()
             if parts is not None:
                 ts, running, state, schema = parts
-                split = [(running, ("running", id(running))), (state, ("state", id(state)))]
+                # running: its top-level nodes are its children
+                split: list[Part] = [
+                    (running, ("running", id(running))),
+                    (state, ("state", id(state))),
+                ]
                 out = self.selection.fast.evaluate(split, flt.element, flt.key, schema, batch)
         if out is None:
             ts, data = self.snapshot(datastore, full)
@@ -226,7 +232,7 @@ class YangPush:
 
     def _run_slot(self, key: float) -> None:
         fns = self._slots.pop(key, [])
-        self.batch(lambda: [guarded(fn) for fn in fns])
+        self.batch(lambda: guard_all(fns))
 
     # -- parsing ----------------------------------------------------------------------
 
@@ -244,7 +250,7 @@ class YangPush:
             raise sub_error("datastore-not-subscribable", f"cannot subscribe to datastore "
                             f"{name!r} (use ds:operational or ds:running)", rpc=rpc,
                             kind="datastore", bad_element="datastore")  # fmt: skip
-        flt = parse_filter(p, DATASTORE_FILTER_NAMES, rpc=rpc, kind="datastore")  # type: ignore[arg-type]
+        flt = parse_filter(p, DATASTORE_FILTER_NAMES, rpc=rpc, kind="datastore")
         prev = getattr(old, "trigger", None)
         trigger = self._trigger(p, rpc, prev)
 
@@ -285,7 +291,9 @@ class YangPush:
         allowed = {"dampening-period"} | ({"sync-on-start", "excluded-change"}
                                           if rpc == "establish" else set())  # fmt: skip
         _only(el, kids, allowed)
-        damp = parse_uint32((kids.get("dampening-period") or [None])[0], "dampening-period", 0)
+        damp = parse_uint32(
+            next(iter(kids.get("dampening-period", ())), None), "dampening-period", 0
+        )
         base = prev if isinstance(prev, OnChange) else OnChange()
         sync = base.sync_on_start
         if "sync-on-start" in kids:

@@ -1,0 +1,255 @@
+"""`qnms up`, `request`, `status` and `watch`: the service model from a terminal.
+
+`up` runs the whole system (``qnms.app.stack``) in the foreground; the other three are
+NETCONF clients of the orchestrator's northbound and nothing else (``app.northbound``),
+so they work against any orchestrator serving ``qnms-service``, local or remote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from lxml import etree
+from ncclient.operations import RPCError
+from ncclient.transport.errors import AuthenticationError, SSHError
+
+from qnms.app import northbound as nb
+
+SVC = nb.SVC
+YP = nb.YP
+
+
+def add_arguments(sub: argparse._SubParsersAction) -> None:
+    """Register the four commands on the top-level ``qnms`` parser."""
+    from qnms.network.inventory import DEFAULT_NETWORK
+
+    up = sub.add_parser("up", help="run twin, agents and orchestrator of a network (foreground)")
+    up.add_argument("--network", type=Path, default=DEFAULT_NETWORK, help="network file")
+    up.add_argument("--port", type=int, default=8830, help="northbound port (0: any)")
+    up.add_argument("--user", default="admin", help="northbound operator (admin)")
+    up.add_argument("--password", default="admin", help="its password (admin)")
+    up.add_argument("--speed", type=float, default=0.1, help="twin: simulated s per wall s")
+    up.add_argument("--seed", type=int, default=0, help="twin random seed")
+    up.add_argument("--state-dir", type=Path, help="default ~/.local/state/qnms/up/NETWORK")
+    up.set_defaults(func=cmd_up)
+
+    req = sub.add_parser("request", help="create a service unit and wait for its outcome")
+    req.add_argument("name", help="service unit name")
+    req.add_argument("--from", dest="originator", required=True, metavar="URN",
+                     help="originator endpoint URN (one of the endpoints)")  # fmt: skip
+    req.add_argument("--to", required=True, action="append", metavar="URN",
+                     help="other endpoint URN; repeat for multipartite units")  # fmt: skip
+    req.add_argument("--size", type=int, default=10, help="units to deliver (10)")
+    req.add_argument("--fidelity", type=float, help="target fidelity")
+    req.add_argument("--type", default="bipartite-entanglement", help="qnms-types service type")
+    req.add_argument("--valid-for", type=int, default=3600, help="seconds from now (3600)")
+    req.add_argument("--depth-cap", type=int, help="swapping depth cap")
+    req.add_argument("--no-purification", action="store_true", help="purification not allowed")
+    req.add_argument("--timeout", type=float, default=120, help="wait at most (s); 0: no wait")
+    _client_options(req)
+    req.set_defaults(func=cmd_request)
+
+    status = sub.add_parser("status", help="table of the service units")
+    status.add_argument("name", nargs="?", help="one unit only")
+    status.add_argument("--json", action="store_true", help="JSON instead of the table")
+    _client_options(status)
+    status.set_defaults(func=cmd_status)
+
+    watch = sub.add_parser("watch", help="follow service units live (YANG-Push, events)")
+    watch.add_argument("--count", type=int, help="stop after this many notifications")
+    watch.add_argument("--timeout", type=float, help="stop after this many seconds")
+    _client_options(watch)
+    watch.set_defaults(func=cmd_watch)
+
+
+def _client_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="orchestrator address (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8830, help="northbound port (8830)")
+    p.add_argument("--user", default="admin", help="NETCONF user (admin)")
+    p.add_argument("--password", default="admin", help="its password (admin)")
+
+
+def _login(args: argparse.Namespace) -> nb.Login:
+    return nb.Login(args.host, args.port, args.user, args.password)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+# -- up ------------------------------------------------------------------------------
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from qnms.app.stack import Stack, StackOptions
+    from qnms.network.inventory import NetworkError, load_network
+
+    try:
+        network = load_network(args.network)
+    except NetworkError as err:
+        return _fail(str(err))
+    state = args.state_dir or Path.home() / ".local/state/qnms/up" / network.name
+    options = StackOptions(
+        network=network,
+        state_dir=state,
+        port=args.port,
+        user=args.user,
+        password=args.password,
+        speed=args.speed,
+        seed=args.seed,
+    )
+    try:
+        return asyncio.run(_up(Stack(options)))
+    except OSError as err:
+        return _fail(str(err))
+
+
+async def _up(stack: object) -> int:
+    from qnms.app.stack import Stack
+
+    assert isinstance(stack, Stack)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stack.start(lambda msg: print(msg, flush=True))
+    o = stack.options
+    try:
+        print(
+            f"northbound: netconf://{o.user}@{o.host}:{stack.port}  "
+            f"(qnms status --port {stack.port}); Ctrl-C stops everything",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        print("stopping orchestrator, agents and twin", file=sys.stderr, flush=True)
+        await stack.stop()
+    return 0
+
+
+# -- request / status ----------------------------------------------------------------
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    endpoints = (args.originator, *[u for u in args.to if u != args.originator])
+    unit = nb.UnitRequest(
+        name=args.name,
+        originator=args.originator,
+        endpoints=endpoints,
+        size=args.size,
+        valid_until=int(time.time()) + args.valid_for,
+        service_type=args.type,
+        target_fidelity=args.fidelity,
+        swapping_depth_cap=args.depth_cap,
+        purification_allowed=False if args.no_purification else None,
+    )
+    try:
+        with nb.connect(_login(args)) as m:
+            t0 = time.monotonic()
+            nb.request_unit(m, unit)
+            print(f"{args.name}: requested", flush=True)
+            if not args.timeout:
+                return 0
+
+            def show(st: nb.UnitStatus) -> None:
+                why = f" ({st.failure_reason})" if st.failure_reason else ""
+                print(f"{st.name}: {st.state}{why}  [{time.monotonic() - t0:.2f} s]", flush=True)
+
+            seen = nb.wait_for(m, [args.name], timeout=args.timeout, on_change=show)
+    except RPCError as err:
+        return _fail(f"refused: {nb.error_text(err)}")
+    except (AuthenticationError, SSHError, OSError) as err:
+        return _fail(f"cannot reach the orchestrator at {args.host}:{args.port}: {err}")
+    final = seen.get(args.name)
+    if final is None or final.state not in nb.TERMINAL:
+        return _fail(f"{args.name} not settled after {args.timeout:g} s", 1)
+    for line in nb.format_table([final]):
+        print(line)
+    return 0 if final.state == "active" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        with nb.connect(_login(args)) as m:
+            units = nb.read_units(m, args.name)
+    except (AuthenticationError, SSHError, OSError) as err:
+        return _fail(f"cannot reach the orchestrator at {args.host}:{args.port}: {err}")
+    if args.name and not units:
+        return _fail(f"no service unit named {args.name!r}", 1)
+    if args.json:
+        print(json.dumps([asdict(u) for u in units], indent=2))
+    else:
+        for line in nb.format_table(units):
+            print(line)
+    return 0
+
+
+# -- watch ---------------------------------------------------------------------------
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    shown = 0
+    try:
+        with nb.connect(_login(args)) as m:
+            nb.subscribe_events(m)
+            nb.subscribe_units(m)
+            print("watching service units (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            while args.count is None or shown < args.count:
+                wait = 1.0 if deadline is None else deadline - time.monotonic()
+                if wait <= 0:
+                    break
+                note = m.take_notification(timeout=min(wait, 1.0))
+                if note is None:
+                    continue
+                for line in describe_notification(note.notification_ele):
+                    print(line, flush=True)
+                    shown += 1
+    except KeyboardInterrupt:
+        return 0
+    except RPCError as err:
+        return _fail(nb.error_text(err))
+    except (AuthenticationError, SSHError, OSError) as err:
+        return _fail(f"cannot reach the orchestrator at {args.host}:{args.port}: {err}")
+    return 0
+
+
+def describe_notification(note: etree._Element) -> list[str]:
+    """One line per thing a user follows: a state change (RFC 8639 event stream), or a
+    changed leaf of a unit in a push-update / push-change-update (RFC 8641)."""
+    when = note.findtext("{urn:ietf:params:xml:ns:netconf:notification:1.0}eventTime", "")
+    change = note.find(f"{{{SVC}}}service-unit-state-change")
+    if change is not None:
+        name = change.findtext(f"{{{SVC}}}name", "")
+        prev = change.findtext(f"{{{SVC}}}previous-state", "-")
+        state = change.findtext(f"{{{SVC}}}state", "")
+        reason = change.findtext(f"{{{SVC}}}reason")
+        return [f"{when} {name}: {prev} -> {state}" + (f" ({reason})" if reason else "")]
+    lines = []
+    for edit in (e for e in note.iter() if etree.QName(e).localname == "edit"):
+        target = next((c.text for c in edit if etree.QName(c).localname == "target"), "")
+        op = next((c.text for c in edit if etree.QName(c).localname == "operation"), "")
+        value = next((c for c in edit if etree.QName(c).localname == "value"), None)
+        if value is None:  # an RFC 6470 config-change edit: what changed, not the value
+            lines.append(f"{when} {op} {target}")
+            continue
+        leaves = [x for x in value.iter() if len(x) == 0]
+        text = leaves[0].text if len(leaves) == 1 else f"{len(leaves)} leaves"
+        lines.append(f"{when} {op} {target} = {text}")
+    for unit in note.iter(f"{{{SVC}}}service-unit"):
+        name = unit.findtext(f"{{{SVC}}}name", "?")
+        for leaf in ("state", "delivery/delivered-units", "qos/measured/achieved-fidelity"):
+            text = unit.findtext("/".join(f"{{{SVC}}}{p}" for p in leaf.split("/")))
+            if text is not None:
+                lines.append(f"{when} {name}: {leaf} = {text}")
+    return lines

@@ -1,0 +1,177 @@
+"""The whole system on one network: twin, agents and orchestrator (``qnms up``, the demo).
+
+The three parts are started exactly as they would run on separate machines and meet
+only where they would: the twin in a process of its own (SeQUeNCe keeps process-wide
+state, and a real network's physics is not a library of its controller), reached by
+the agents over its ZeroMQ bus; one NETCONF agent per managed element, head-end QFS
+agents driving the twin; the orchestrator discovering those agents over NETCONF and
+serving the northbound service model. Everything listens on loopback, on free ports
+unless told otherwise, and stops cleanly in the reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qnms.network.inventory import Network
+from qnms.orchestrator.northbound import Orchestrator, OrchestratorConfig
+from qnms.orchestrator.southbound import AgentAddress
+from qnms_agents.base import Agent
+from qnms_agents.qndt_feed import follow_twin
+from qnms_agents.runner import network_agents
+
+Progress = Callable[[str], None]
+AGENT_USER = "orchestrator"  # the orchestrator's login on every agent
+
+
+@dataclass
+class StackOptions:
+    """What to run and where; the defaults are the demo's."""
+
+    network: Network
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0  # the orchestrator's northbound; 0 picks a free port
+    user: str = "admin"  # the operator's northbound login
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    speed: float = 0.1  # simulated seconds per wall second for the twin
+    seed: int = 0
+    twin_log: Path | None = None  # the twin's stderr (default: state_dir/qndt.log)
+
+
+def free_port_pair(host: str = "127.0.0.1") -> int:
+    """A port p with p and p+1 free (the twin's results and requests sockets)."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind((host, port + 1))
+            return port
+    raise OSError("no pair of free ports on loopback")
+
+
+class Stack:
+    """Twin, agents and orchestrator of one network, started and stopped together."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.twin: asyncio.subprocess.Process | None = None
+        self.twin_bind = ""
+        self.agents: list[Agent] = []
+        self.orchestrator: Orchestrator | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._agent_password = secrets.token_urlsafe(12)
+
+    @property
+    def port(self) -> int:
+        """The orchestrator's northbound port."""
+        if self.orchestrator is None:
+            raise RuntimeError("stack not started")
+        return self.orchestrator.port
+
+    async def start(self, progress: Progress = lambda _msg: None) -> None:
+        try:
+            await self._start_twin(progress)
+            await self._start_agents(progress)
+            await self._start_orchestrator(progress)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start_twin(self, progress: Progress) -> None:
+        o = self.options
+        o.state_dir.mkdir(parents=True, exist_ok=True)
+        self.twin_bind = f"tcp://{o.host}:{free_port_pair(o.host)}"
+        cmd = [sys.executable, "-m", "qnms.qndt", "--network", o.network.source]
+        cmd += ["--bind", self.twin_bind, "--speed", str(o.speed), "--seed", str(o.seed)]
+        self.twin = await asyncio.create_subprocess_exec(
+            *cmd, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        assert self.twin.stderr is not None
+        line = (await asyncio.wait_for(self.twin.stderr.readline(), 60)).decode()
+        if "results on" not in line:
+            rest = (await self.twin.stderr.read()).decode()
+            raise RuntimeError(f"the twin did not start: {line}{rest}".strip())
+        log_path = o.twin_log or o.state_dir / "qndt.log"
+        self._tasks.append(asyncio.create_task(_drain(self.twin.stderr, log_path)))
+        progress(f"twin (SeQUeNCe) on {self.twin_bind}, speed {o.speed:g}, pid {self.twin.pid}")
+
+    async def _start_agents(self, progress: Progress) -> None:
+        o = self.options
+        t0 = time.monotonic()
+        self.agents = network_agents(
+            o.network,
+            base_port=0,
+            host=o.host,
+            users={AGENT_USER: self._agent_password},
+            authorized_keys=None,
+            state_root=o.state_dir / "agents",
+            nacm_groups={"admin": [AGENT_USER]},
+        )
+        for agent in self.agents:
+            await agent.start()
+        self._tasks += follow_twin(self.agents, self.twin_bind)
+        progress(f"{len(self.agents)} NETCONF agents up in {time.monotonic() - t0:.1f} s")
+
+    async def _start_orchestrator(self, progress: Progress) -> None:
+        o = self.options
+        t0 = time.monotonic()
+        addresses = [
+            AgentAddress(
+                a.config.stratum, a.config.name, o.host, a.port, AGENT_USER, self._agent_password
+            )
+            for a in self.agents
+        ]
+        config = OrchestratorConfig(
+            agents=addresses,
+            state_dir=o.state_dir / "orchestrator",
+            host=o.host,
+            port=o.port,
+            users={o.user: o.password},
+            applications=o.network.applications,
+        )
+        self.orchestrator = Orchestrator(config)
+        await self.orchestrator.start()
+        topo = self.orchestrator.controller.topology
+        progress(
+            f"orchestrator on {o.host}:{self.orchestrator.port}: discovered "
+            f"{len(topo.nodes)} nodes, {len(topo.edges)} quantum links over NETCONF "
+            f"in {time.monotonic() - t0:.1f} s"
+        )
+
+    async def stop(self) -> None:
+        if self.orchestrator is not None:
+            await self.orchestrator.stop()
+            self.orchestrator = None
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for agent in reversed(self.agents):
+            await agent.stop()
+        self.agents = []
+        if self.twin is not None and self.twin.returncode is None:
+            self.twin.terminate()
+            try:
+                await asyncio.wait_for(self.twin.wait(), 10)
+            except TimeoutError:
+                self.twin.kill()
+                await self.twin.wait()
+        self.twin = None
+
+
+async def _drain(stream: asyncio.StreamReader, path: Path) -> None:
+    """Keep the twin's stderr flowing into its log file (a full pipe would stall it)."""
+    with path.open("ab") as log:
+        while line := await stream.readline():
+            log.write(line)
+            log.flush()
