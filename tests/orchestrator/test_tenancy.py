@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from conftest import Fleet
 from ncclient.operations import RPCError
+from ncclient.xml_ import to_ele
 from orch_support import (
     ALICE,
     BOB,
@@ -139,3 +140,31 @@ def test_no_local_handle_reaches_the_northbound(tenants) -> None:
             tags = {el.tag for el in data.iter() if isinstance(el.tag, str)}
             assert not [t for t in tags if "handle" in t], "a local handle leaked"
             assert not [t for t in tags if "quantum-fabric" in t], "agent data leaked"
+
+
+SUBSCRIBE = """<establish-subscription
+    xmlns="urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"
+    xmlns:yp="urn:ietf:params:xml:ns:yang:ietf-yang-push"
+    xmlns:ds="urn:ietf:params:xml:ns:yang:ietf-datastores">
+  <yp:datastore>ds:operational</yp:datastore>
+  <yp:datastore-subtree-filter><service-units xmlns="urn:qnms:yang:qnms-service"/>
+  </yp:datastore-subtree-filter>
+  <yp:on-change/>
+</establish-subscription>"""
+
+
+def test_yang_push_on_change_carries_only_the_applications_own_units(tenants) -> None:
+    _orch, _admin, ccips, clock = tenants
+    clock.dispatch(to_ele(SUBSCRIBE))
+    ccips.edit_config(target="running", config=unit_xml("c1", endpoints=(ALICE, BOB)))
+    clock.edit_config(target="running", config=unit_xml("k1", endpoints=(SENSING, IPSEC)))
+    pushed: list[str] = []
+
+    def own_unit_established() -> bool:
+        note = clock.take_notification(timeout=0.5)
+        if note is not None:
+            pushed.append(note.notification_xml)
+        return any("service-unit=k1" in x and ">establishing<" in x for x in pushed)
+
+    poll(own_unit_established, 20, "a push of k1 establishing")
+    assert not any(">c1<" in x or "service-unit=c1" in x for x in pushed), "c1 was pushed"
