@@ -372,8 +372,9 @@ def discovery(nodes: int, base_port: int) -> None:
             missing = len(orch.controller.discovery.unreachable)
             bg.run(orch.stop())
     print(f"discovery: {nodes}-node mesh ({len(topo.nodes)} nodes, {len(topo.edges)} links, "
-          f"{missing} agent(s) unreachable) ready in {took:.2f} s "
-          f"(agents took {up:.1f} s to start)")  # fmt: skip
+          f"{missing} agent(s) unreachable): topology ready in "
+          f"{orch.controller.discovery_seconds:.2f} s, serving after {took:.2f} s "
+          f"(with the start-up reconciliation); agents took {up:.1f} s to start")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ class Controller:
         self.upkeep_period = upkeep_period
         self.reconcile = reconcile
         self.discovery = Discovery()
+        self.discovery_seconds = 0.0
         self.ledger = CapacityLedger()
         self.applications: dict[str, Application] = {}
         self.buckets: dict[str, TokenBucket] = {}
@@ -113,6 +114,7 @@ class Controller:
         while self.discovery.unreachable and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             self.discovery = await discover(self.sb)
+        self.discovery_seconds = time.monotonic() - deadline + wait  # topology ready
         for key, why in sorted(self.discovery.unreachable.items()):
             log.warning("discovery: %s did not answer: %s", key, why)
         self.ledger = CapacityLedger.from_topology(self.topology)
