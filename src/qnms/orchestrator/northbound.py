@@ -43,9 +43,10 @@ class OrchestratorConfig:
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port (read Orchestrator.port after start)
     # NETCONF users and passwords; an application's user is its name or its owner
-    # (qnms.orchestrator.tenancy), the users in ``admins`` are operators (NACM group admin)
+    # (qnms.orchestrator.tenancy); operators (NACM group admin) are the users in
+    # ``admins``, or if None every user acting for no application
     users: dict[str, str] = field(default_factory=lambda: {"admin": "admin"})
-    admins: list[str] = field(default_factory=lambda: ["admin"])
+    admins: list[str] | None = None
     applications: list[dict[str, Any]] = field(default_factory=list)  # RFC 7951, seeds running
     confirm_timeout: int = 30
     discovery_wait: float = 0.0  # seconds to wait for agents that do not answer yet
@@ -94,7 +95,9 @@ class Orchestrator:
                 users=dict(config.users),
             ),
         )
-        self.tenancy = install_tenancy(self.server, self.datastores, config.admins)
+        self.tenancy = install_tenancy(
+            self.server, self.datastores, config.admins, list(config.users)
+        )
         self.controller.publish = self.server.hub.publish
         self.controller.changed = self.server.state_changed
 

@@ -4,9 +4,11 @@ Who is who. Every registered application (qnms-service ``applications/applicatio
 is a tenant. A NETCONF user acts for an application when the user name is the
 application's ``name`` or its ``owner`` (the leaf the model reserves for access
 control), so a NOC owning several applications logs in once and sees all of them.
-Users of the NACM group ``admin`` (operators) see and touch everything; passwords
-come from the orchestrator's users (``OrchestratorConfig.users``), never from the
-registry.
+Users of the NACM group ``admin`` (operators) see and touch everything: the users
+named in ``OrchestratorConfig.admins``, or, when that is not given, every configured
+user who acts for no application (so a single ``--user`` login stays an operator).
+Passwords come from the orchestrator's users (``OrchestratorConfig.users``), never
+from the registry.
 
 What a tenant may do. A service unit is *its own* when the originator or one of the
 endpoints is one of its applications' endpoint URNs. It sees only its own units
@@ -81,9 +83,11 @@ class Tenancy:
     the reader's own units afterwards.
     """
 
-    def __init__(self, access: AccessControl, admins: list[str]) -> None:
+    def __init__(self, access: AccessControl, admins: list[str] | None, users: list[str]) -> None:
         self.nacm = access
-        self.admins = list(admins)
+        self.fixed_admins = admins
+        self.users = list(users)
+        self.admins: list[str] = []
         self.endpoints: dict[str, frozenset[str]] = {}  # user -> endpoint URNs
         self.units: dict[str, frozenset[str]] = {}  # unit name -> originator + endpoints
         self.denied_units = 0
@@ -98,12 +102,15 @@ class Tenancy:
         when the set of tenants changed."""
         users: dict[str, set[str]] = {}
         for app in read_applications(running).values():
-            for user in {app.name, app.owner} - {None, ""}:
-                users.setdefault(user, set()).add(app.endpoint)  # type: ignore[arg-type]
+            for user in (app.name, app.owner):
+                if user:
+                    users.setdefault(user, set()).add(app.endpoint)
         endpoints = {u: frozenset(e) for u, e in users.items()}
         for name, intent in read_units(running).items():
             self.units[name] = frozenset((intent.originator, *intent.endpoints))
         if endpoints.keys() != self.endpoints.keys() or not self.endpoints:
+            fixed = self.fixed_admins
+            self.admins = fixed if fixed is not None else [u for u in self.users if u not in users]
             self.nacm.bootstrap = nacm_rules(self.admins, sorted(endpoints))
             self.nacm.reload()
         self.endpoints = endpoints
@@ -216,10 +223,10 @@ def _unit_urns(unit: etree._Element, known: dict[str, frozenset[str]]) -> frozen
     return frozenset(urns - {""})
 
 
-def install(server: Any, datastores: Any, admins: list[str]) -> Tenancy:
+def install(server: Any, datastores: Any, admins: list[str] | None, users: list[str]) -> Tenancy:
     """Put a ``Tenancy`` in front of ``server``'s NACM; the caller refreshes it on
     every change of running, before anything publishes about the change."""
-    tenancy = Tenancy(server.access, admins)
+    tenancy = Tenancy(server.access, admins, users)
     tenancy.refresh(datastores.get_config("running"))
     server.core.access = tenancy
     datastores.write_checks.insert(1, tenancy.check_write)  # after NACM's own check
