@@ -36,8 +36,9 @@ def names(m, source: str | None = None) -> set[str]:
 
 @pytest.fixture
 def tenants(fleet: Fleet):
-    """The orchestrator with two application users and a user of no application."""
-    orch = fleet.start_orchestrator(users={USER: PASSWORD, **TENANTS})
+    """The orchestrator with two application users and a user of no application (not
+    an operator: the operators are named)."""
+    orch = fleet.start_orchestrator(users={USER: PASSWORD, **TENANTS}, admins=[USER])
     with (
         connect(orch.port) as admin,
         connect(orch.port, "ccips", TENANTS["ccips"]) as ccips,
@@ -168,3 +169,14 @@ def test_yang_push_on_change_carries_only_the_applications_own_units(tenants) ->
 
     poll(own_unit_established, 20, "a push of k1 establishing")
     assert not any(">c1<" in x or "service-unit=c1" in x for x in pushed), "c1 was pushed"
+
+
+def test_a_login_that_acts_for_no_application_is_an_operator_unless_operators_are_named(
+    fleet: Fleet,
+) -> None:
+    orch = fleet.start_orchestrator(users={"noc": "noc-pw", "ccips": "ccips-pw"})
+    with connect(orch.port, "noc", "noc-pw") as noc, connect(orch.port, "ccips", "ccips-pw") as c:
+        c.edit_config(target="running", config=unit_xml("c1", endpoints=(ALICE, BOB)))
+        noc.edit_config(target="running", config=unit_xml("k1", endpoints=(SENSING, IPSEC)))
+        assert names(noc) == {"c1", "k1"}
+        assert names(c) == {"c1"}
