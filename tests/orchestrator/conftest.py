@@ -60,10 +60,10 @@ class Fleet:
         **options: Any,
     ) -> Orchestrator:
         inventory = inventory if inventory is not None else self.inventory()
+        options.setdefault("users", {USER: PASSWORD})
         config = OrchestratorConfig(
             agents=inventory,
             state_dir=state_dir or self.root / "orchestrator",
-            users={USER: PASSWORD},
             applications=self.network.applications,
             **options,
         )

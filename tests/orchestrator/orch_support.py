@@ -20,12 +20,12 @@ ALICE, BOB = "urn:qkd:madqci:ccips", "urn:qkd:madqci:teleport"
 NS = {"s": SVC, "q": QFS, "ss": SS}
 
 
-def connect(port: int) -> manager.Manager:
+def connect(port: int, user: str = USER, password: str = PASSWORD) -> manager.Manager:
     return manager.connect(
         host="127.0.0.1",
         port=port,
-        username=USER,
-        password=PASSWORD,
+        username=user,
+        password=password,
         hostkey_verify=False,
         allow_agent=False,
         look_for_keys=False,

@@ -48,6 +48,7 @@ from qnms.orchestrator.lifecycle import (
 from qnms.orchestrator.monitor import monitor_loop
 from qnms.orchestrator.paths import PathEstimate
 from qnms.orchestrator.planning import build_plan, memory_picker
+from qnms.orchestrator.reconcile import repair
 from qnms.orchestrator.southbound import Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.transaction import PhaseHook, Transaction, remove_everywhere
@@ -73,6 +74,7 @@ class Controller:
         expiry_period: float = 0.5,
         monitor_period: float = 1.0,
         upkeep_period: float = 10.0,
+        reconcile: bool = True,
     ) -> None:
         self.sb = southbound
         self.store = store
@@ -81,7 +83,9 @@ class Controller:
         self.expiry_period = expiry_period
         self.monitor_period = monitor_period
         self.upkeep_period = upkeep_period
+        self.reconcile = reconcile
         self.discovery = Discovery()
+        self.discovery_seconds = 0.0
         self.ledger = CapacityLedger()
         self.applications: dict[str, Application] = {}
         self.buckets: dict[str, TokenBucket] = {}
@@ -110,6 +114,7 @@ class Controller:
         while self.discovery.unreachable and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
             self.discovery = await discover(self.sb)
+        self.discovery_seconds = time.monotonic() - deadline + wait  # topology ready
         for key, why in sorted(self.discovery.unreachable.items()):
             log.warning("discovery: %s did not answer: %s", key, why)
         self.ledger = CapacityLedger.from_topology(self.topology)
@@ -117,6 +122,8 @@ class Controller:
             self.records[name] = rec
             if rec.state in HOLDS_RESOURCES:
                 self.ledger.restore(name, rec.handles)
+        if self.reconcile and self.sb.sessions:  # after a crash: agents back in line
+            await repair(self.sb, list(self.records.values()), self.confirm_timeout)
         self._background = [
             asyncio.create_task(expire_loop(self)),
             asyncio.create_task(upkeep_loop(self)),

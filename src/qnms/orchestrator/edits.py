@@ -204,3 +204,10 @@ def cleanup_edits(
     finds what an interrupted transaction (a crash between commits) may have left."""
     out = [AgentEdit(f"qfs:{n}", "", _qfs_undo(qui_id(unit, d))) for n, d in qfs_domains.items()]
     return out + [AgentEdit(f"ss:{n}", "", _ss_undo(unit)) for n in ss_nodes]
+
+
+def undo_edit(agent: str, kind: str, ident: str) -> AgentEdit:
+    """The edit that removes one QUI (``kind`` qui, with its forwarding entry) or one
+    service-unit store (``kind`` store) from an agent: how reconciliation releases an
+    orphan it found there, whoever's id it has."""
+    return AgentEdit(agent, "", _qfs_undo(ident) if kind == "qui" else _ss_undo(ident))

@@ -7,7 +7,9 @@ service-unit-state-change notifications (ARCHITECTURE "The service model"). The
 controller plugs into three seams of the core: a pre-apply check (admission refuses
 the edit itself), a change listener (provision or release after the change) and the
 state provider (config-false leaves of each unit, so ``<get>`` and on-change
-subscriptions see them; ``state_changed`` is called on every change).
+subscriptions see them; ``state_changed`` is called on every change). Per-application
+access (``tenancy``) sits in front of the server's NACM: each application's user sees
+and touches only its own units, operators (``admins``) everything.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.orchestrator.controller import AccessCheck, Controller
 from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
+from qnms.orchestrator.tenancy import install as install_tenancy
 from qnms.yang.bindings import binding_classes
 from qnms.yang.catalog import IETF_DIR, YANG_DIR, module_file
 from qnms.yang.codec import json_to_xml
@@ -39,7 +42,11 @@ class OrchestratorConfig:
     state_dir: Path
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port (read Orchestrator.port after start)
+    # NETCONF users and passwords; an application's user is its name or its owner
+    # (qnms.orchestrator.tenancy); operators (NACM group admin) are the users in
+    # ``admins``, or if None every user acting for no application
     users: dict[str, str] = field(default_factory=lambda: {"admin": "admin"})
+    admins: list[str] | None = None
     applications: list[dict[str, Any]] = field(default_factory=list)  # RFC 7951, seeds running
     confirm_timeout: int = 30
     discovery_wait: float = 0.0  # seconds to wait for agents that do not answer yet
@@ -88,11 +95,16 @@ class Orchestrator:
                 users=dict(config.users),
             ),
         )
+        self.tenancy = install_tenancy(
+            self.server, self.datastores, config.admins, list(config.users)
+        )
         self.controller.publish = self.server.hub.publish
         self.controller.changed = self.server.state_changed
 
     def _running_changed(self, _changes: object, _session: int) -> None:
-        self.controller.sync(self.datastores.get_config("running"))
+        running = self.datastores.get_config("running")
+        self.tenancy.refresh(running)  # first: the sync's notifications name new units
+        self.controller.sync(running)
 
     @property
     def port(self) -> int:

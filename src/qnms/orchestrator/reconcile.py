@@ -4,19 +4,29 @@ After a crash (kill -9 during establishment) or an agent's restart, the store an
 agents can disagree: an allocation recorded but missing on an agent, or a QUI or
 service-unit store on an agent that no recorded unit owns (an orphan). This reads
 every agent's running configuration over NETCONF and lists the differences without
-changing anything (``qnms orchestrator --check-sync``); repairing them (re-applying
-or releasing) is left to the operator or to a later closed loop.
+changing anything (``qnms orchestrator --check-sync``). ``repair`` is what the
+orchestrator itself does at every start, once it has taken back the store: orphans
+(owned by no unit the store knows) are removed from their agents, and what a unit
+holding resources lacks on an agent is applied again from the recorded edit, so the
+agents end up holding exactly what the store says. Units interrupted before they were
+established are not repaired here: the controller resumes them (clean up by name,
+provision again).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from lxml import etree
 
-from qnms.orchestrator.lifecycle import UnitRecord
+from qnms.orchestrator.edits import AgentEdit, undo_edit
+from qnms.orchestrator.lifecycle import HOLDS_RESOURCES, UnitRecord
 from qnms.orchestrator.southbound import Southbound, SouthboundError
+from qnms.orchestrator.transaction import Transaction, remove_everywhere
+
+log = logging.getLogger(__name__)
 
 QFS = "urn:qnms:yang:qnms-quantum-fabric"
 SS = "urn:qnms:yang:qnms-service-stratum"
@@ -76,3 +86,41 @@ async def check_sync(sb: Southbound, records: Iterable[UnitRecord]) -> list[Sync
             if (kind, ident) not in expected.get(agent, {}) and unit not in known:
                 diffs.append(SyncDifference(agent, kind, ident, "orphan", unit))
     return sorted(diffs)
+
+
+async def repair(
+    sb: Southbound, records: Iterable[UnitRecord], confirm_timeout: int = 30
+) -> list[SyncDifference]:
+    """Bring the agents in line with ``records``; returns the differences found before
+    (an ``unreachable`` agent is left for the upkeep's retries)."""
+    records = list(records)
+    diffs = await check_sync(sb, records)
+    orphans = [undo_edit(d.agent, d.kind, d.id) for d in diffs if d.problem == "orphan"]
+    for agent_edits in _one_per_agent(orphans):
+        problems = await remove_everywhere(sb, agent_edits)
+        for agent, why in problems.items():
+            log.warning("reconcile: orphan on %s not removed: %s", agent, why)
+    missing = {(d.unit, d.agent) for d in diffs if d.problem == "missing"}
+    for rec in records:
+        if rec.state not in HOLDS_RESOURCES:
+            continue
+        edits = [e for e in rec.edits if (rec.name, e.agent) in missing]
+        if edits:
+            result = await Transaction(sb, edits, confirm_timeout=confirm_timeout).run()
+            where = ", ".join(e.agent for e in edits)
+            outcome = "ok" if result.ok else result.reason
+            log.info("reconcile: %s re-applied on %s: %s", rec.name, where, outcome)
+    return diffs
+
+
+def _one_per_agent(edits: list[AgentEdit]) -> list[list[AgentEdit]]:
+    """``remove_everywhere`` takes one edit per agent: rounds of distinct agents."""
+    rounds: list[list[AgentEdit]] = []
+    for edit in edits:
+        for r in rounds:
+            if all(e.agent != edit.agent for e in r):
+                r.append(edit)
+                break
+        else:
+            rounds.append([edit])
+    return rounds
