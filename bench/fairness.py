@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from netconf_agent import NC, QFS, connect  # noqa: E402  (also sets ncclient's TICK)
 
 sys.path.insert(0, str(ROOT / "tests" / "interop"))
-from agent_process import PASSWORD, USER, AgentProcess  # noqa: E402
+from support.processes import PASSWORD, USER, AgentProcess
 
 GOAL_MS = 50.0
 HEAVY = "//*[count(//*)>0]"

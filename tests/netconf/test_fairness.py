@@ -19,11 +19,10 @@ import pytest
 from lxml import etree
 from ncclient.operations import RPCError
 
-pytest_plugins = ["conftest_server", "conftest_push"]
 pytest.register_assert_rewrite("conftest_server", "conftest_push")
 
-from conftest_push import EX, SN, collect, datastore_sub, establish, periodic  # noqa: E402
-from conftest_server import FIXTURES, ServerThread, connect  # noqa: E402
+from support.push import EX, SN, collect, datastore_sub, establish, periodic
+from support.servers import FIXTURES, ServerThread, connect
 
 from qnms.netconf.datastore.manager import DatastoreManager  # noqa: E402
 from qnms.yang import xpath_cost  # noqa: E402
