@@ -47,8 +47,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from netconf_agent import NC, QFS, connect  # noqa: E402  (also sets ncclient's TICK)
 
-sys.path.insert(0, str(ROOT / "tests" / "interop"))
-from support.processes import PASSWORD, USER, AgentProcess
+sys.path.insert(0, str(ROOT / "tests"))  # the test support package
+from support.processes import PASSWORD, USER, AgentProcess  # noqa: E402
 
 GOAL_MS = 50.0
 HEAVY = "//*[count(//*)>0]"

@@ -18,14 +18,11 @@ from typing import Any
 import pytest
 from lxml import etree
 from ncclient.operations import RPCError
-
-pytest.register_assert_rewrite("conftest_server", "conftest_push")
-
 from support.push import EX, SN, collect, datastore_sub, establish, periodic
 from support.servers import FIXTURES, ServerThread, connect
 
-from qnms.netconf.datastore.manager import DatastoreManager  # noqa: E402
-from qnms.yang import xpath_cost  # noqa: E402
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.yang import xpath_cost
 
 HEAVY = "//*[count(//*)>0]"  # n^2 node visits
 HEAVIER = "//*[count(//*[count(//*)>0])>0]"  # n^3
