@@ -99,6 +99,7 @@ class AgentConfig:
     max_sessions_per_user: int | None = None
     hello_timeout: float = 60.0
     idle_timeout: float = 3600.0
+    offload: bool = False  # reads and edits in worker threads (ServerOptions.offload)
 
 
 class Agent:
@@ -144,6 +145,7 @@ class Agent:
                 max_sessions_per_user=config.max_sessions_per_user,
                 hello_timeout=config.hello_timeout,
                 idle_timeout=config.idle_timeout,
+                offload=config.offload,
                 on_change_unsupported=CONTINUOUS[config.stratum],
             ),
         )

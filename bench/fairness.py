@@ -192,7 +192,7 @@ def main() -> None:
     args = p.parse_args()
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        agent = AgentProcess(Path(tmp) / "state")
+        agent = AgentProcess(Path(tmp) / "state", offload=True)
         pool = ThreadPoolExecutor(1)
         try:
             good = connect(agent.port, username=USER, password=PASSWORD)

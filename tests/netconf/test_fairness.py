@@ -47,7 +47,7 @@ def big_server(server_factory: Callable[..., ServerThread]) -> Callable[..., Ser
 
     def make(nodes: int, **opts: Any) -> ServerThread:
         ds = DatastoreManager.for_tests(FIXTURES, initial=network(nodes))
-        return server_factory(ds, **opts)
+        return server_factory(ds, **{"offload": True, **opts})  # one server: workers on
 
     return make
 

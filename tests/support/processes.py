@@ -38,7 +38,12 @@ USER, PASSWORD = "admin", "admin-pw"
 
 
 def _make_agent(
-    state_dir: Path, stratum: str, name: str, network: Any, users: dict[str, str] | None
+    state_dir: Path,
+    stratum: str,
+    name: str,
+    network: Any,
+    users: dict[str, str] | None,
+    offload: bool = False,
 ) -> Any:
     # Imported here so that ``AgentProcess`` users (the benchmark) do not pay for
     # loading the schema, bindings and network in the client process.
@@ -52,6 +57,7 @@ def _make_agent(
         host="127.0.0.1",
         port=0,
         users=users if users is not None else {USER: PASSWORD},
+        offload=offload,
     )
     return Agent(config, network if network is not None else load_network())
 
@@ -138,6 +144,7 @@ class AgentProcess:
         user: str = USER,
         password: str = PASSWORD,
         start_timeout: float = 60.0,
+        offload: bool = False,
     ) -> None:
         cmd = [
             sys.executable,
@@ -150,6 +157,7 @@ class AgentProcess:
             name,
             "--user",
             user,
+            *(["--offload"] if offload else []),
         ]
         env = dict(os.environ, QNMS_AGENT_PASSWORD=password)  # not on the command line
         self.proc = subprocess.Popen(
@@ -191,7 +199,9 @@ class AgentProcess:
 
 async def _serve(args: argparse.Namespace) -> None:
     users = {args.user: os.environ.get("QNMS_AGENT_PASSWORD", PASSWORD)}
-    agent = _make_agent(Path(args.state_dir), args.stratum, args.name, None, users)
+    agent = _make_agent(
+        Path(args.state_dir), args.stratum, args.name, None, users, offload=args.offload
+    )
     await agent.start()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
@@ -217,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stratum", default="qfs")
     p.add_argument("--name", default="madqci-r1")
     p.add_argument("--user", default=USER)
+    p.add_argument("--offload", action="store_true", help="ServerOptions.offload")
     asyncio.run(_serve(p.parse_args(argv)))
 
 

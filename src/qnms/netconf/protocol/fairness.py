@@ -52,7 +52,7 @@ class FairnessOptions:
     xpath_time_budget: float | None = 2.0  # seconds a filtered read may take (None: no limit)
     xpath_max_cost: float | None = DEFAULT_MAX_COST  # estimated node visits (None: no limit)
     read_workers: int = 4
-    offload: bool = True  # False: everything on the loop, as before (for debugging)
+    offload: bool = True  # False: everything on the loop (ServerOptions.offload)
 
 
 class Fairness:

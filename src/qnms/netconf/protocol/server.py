@@ -109,6 +109,11 @@ class ServerOptions:
     # Fair service (issue 9, qnms.netconf.protocol.fairness): budgets of XPath filters
     xpath_time_budget: float | None = 2.0  # seconds; over it: operation-failed
     xpath_max_cost: float | None = 1e8  # estimated node visits refused unevaluated
+    # Reads and edits in worker threads (qnms.netconf.protocol.fairness). Off by default:
+    # with many servers in one process (qnms agents, the demo) concurrent workers of
+    # different servers crashed the interpreter inside lxml once in the suite; until
+    # that is understood, one server per process may turn it on.
+    offload: bool = False
 
 
 def is_loopback(host: str) -> bool:
@@ -188,6 +193,7 @@ class ProtocolServer:
                 FairnessOptions(
                     xpath_time_budget=self.options.xpath_time_budget,
                     xpath_max_cost=self.options.xpath_max_cost,
+                    offload=self.options.offload,
                 )
             ),
             options=SessionOptions(
