@@ -9,7 +9,6 @@ queries to the twin to check what it was asked. Every wait polls with a deadline
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from support import polling
 from support.agents import QFS, SS, connect_port
 from support.processes import stop_process as stop
 
+from qnms.app.stack import free_port_pair
 from qnms.network.inventory import DEFAULT_NETWORK, load_network
 from qnms.qndt.client import BusClient
 from qnms_agents.base import elements
@@ -39,20 +39,6 @@ NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 def poll[T](read: Callable[[], T], check: Callable[[T], bool], timeout: float = 90.0) -> T:
     """``support.polling.poll`` with the patience of two processes on a busy machine."""
     return polling.poll(read, check, timeout=timeout, interval=0.2)
-
-
-def free_port_pair() -> int:
-    """A free port whose successor is free too (the twin binds both)."""
-    for _ in range(100):
-        with socket.socket() as a, socket.socket() as b:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            try:
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no pair of free ports")
 
 
 class Fabric:

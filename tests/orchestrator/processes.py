@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,38 +16,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from orch_support import PASSWORD, USER
+from support.processes import stop_process
 
+from qnms.app.stack import free_port_pair
 from qnms.network.inventory import DEFAULT_NETWORK, load_network
 from qnms.orchestrator.inventory import network_elements
 
 CLI = [sys.executable, "-m", "qnms.app.cli"]
-
-
-def free_port_pair() -> int:
-    """A free port whose successor is free too (the twin binds both)."""
-    for _ in range(100):
-        with socket.socket() as a, socket.socket() as b:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            try:
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no pair of free ports")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
 
 
 def start_twin(stack: ExitStack, speed: float = 0.1) -> str:
@@ -56,7 +30,7 @@ def start_twin(stack: ExitStack, speed: float = 0.1) -> str:
     cmd = [sys.executable, "-m", "qnms.qndt", "--bind", bind, "--speed", str(speed)]
     cmd += ["--seed", "2", "--telemetry-period", "0.05", "--wall-duration", "600"]
     twin = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    stack.callback(stop, twin)
+    stack.callback(stop_process, twin)
     line = twin.stderr.readline() if twin.stderr else ""
     assert "results on" in line, line
     return bind
@@ -71,7 +45,7 @@ def start_agents(
     if qndt:
         cmd += ["--qndt", qndt]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stack.callback(stop, proc)
+    stack.callback(stop_process, proc)
     expected = set(network_elements(load_network(network)))
     ports: dict[tuple[str, str], int] = {}
     assert proc.stdout is not None
@@ -125,5 +99,5 @@ def start_orchestrator(inventory: Path, state: Path, timeout: float = 60.0):
             return proc, int(found.group(1))
         if time.monotonic() > deadline:
             break
-    stop(proc)
+    stop_process(proc)
     raise AssertionError("the orchestrator did not start serving")
