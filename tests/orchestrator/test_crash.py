@@ -26,7 +26,8 @@ from orch_support import (
     poll,
     unit_xml,
 )
-from processes import orchestrator_cmd, start_agents, start_orchestrator, stop, write_inventory
+from processes import orchestrator_cmd, start_agents, start_orchestrator, write_inventory
+from support.processes import stop_process as stop
 
 SENSING = "urn:qkd:quditto:sensing"
 UNITS = {"c1": (ALICE, BOB), "c2": (BOB, ALICE), "c3": (ALICE, SENSING)}

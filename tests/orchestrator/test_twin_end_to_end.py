@@ -18,6 +18,7 @@ import pytest
 from orch_support import ALICE, BOB, NS, allocations, connect, delete_xml, poll, unit_state
 from orch_support import unit_xml as base_unit_xml
 from processes import start_agents, start_orchestrator, start_twin, write_inventory
+from support.processes import stop_process
 
 from qnms.qndt.client import BusClient
 
@@ -51,9 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         bind = start_twin(es)
         _agents, ports = start_agents(es, tmp / "agents", qndt=bind)
         orch, port = start_orchestrator(write_inventory(tmp / "inv.json", ports), tmp / "orch")
-        from processes import stop
-
-        es.callback(stop, orch)
+        es.callback(stop_process, orch)
         twin = BusClient(bind, topics=())
         es.callback(twin.close)
         yield Stack(twin, ports, port)
