@@ -13,7 +13,8 @@ import asyncio
 from collections.abc import Sequence
 
 from qnms.netconf.interfaces import Datastores, StateProvider
-from qnms.netconf.protocol.server import ProtocolServer, ServerOptions
+from qnms.netconf.protocol.options import ServerOptions
+from qnms.netconf.protocol.server import ProtocolServer
 from qnms.netconf.push.delivery import SubscriptionOptions
 from qnms.netconf.push.errors import SN_NS, YP_NS
 from qnms.netconf.push.subscriptions import SubscriptionManager

@@ -16,7 +16,8 @@ import asyncio
 import copy
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 from lxml import etree
 
@@ -45,17 +46,18 @@ from qnms.orchestrator.lifecycle import (
     state_change_notification,
     unit_state_element,
 )
-from qnms.orchestrator.monitor import monitor_loop
 from qnms.orchestrator.paths import PathEstimate
 from qnms.orchestrator.planning import build_plan, memory_picker
 from qnms.orchestrator.reconcile import repair
 from qnms.orchestrator.southbound import Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.transaction import PhaseHook, Transaction, remove_everywhere
-from qnms.orchestrator.upkeep import expire_loop, upkeep_loop
 from qnms.yang.errors import ErrorTag
 
 log = logging.getLogger(__name__)
+
+Loop = Callable[["Controller"], Coroutine[Any, Any, None]]
+"""A background task of the controller, started once it has discovered the network."""
 AccessCheck = Callable[[int, ServiceIntent], None]
 """Raise ``RpcError`` (access-denied) if the session may not request this unit: the
 seam where NACM-derived per-application rules plug in (issue 10, access control)."""
@@ -106,9 +108,11 @@ class Controller:
 
     # -- start / stop ------------------------------------------------------------------
 
-    async def start(self, wait: float = 0.0) -> None:
+    async def start(self, wait: float = 0.0, background: Sequence[Loop] = ()) -> None:
         """Discover the network (waiting up to ``wait`` seconds for agents that do not
-        answer yet) and take back the units the store remembers."""
+        answer yet), take back the units the store remembers, then run the
+        ``background`` loops (monitoring, expiry, upkeep: given by the caller, so they
+        may depend on the controller and not the reverse)."""
         deadline = time.monotonic() + wait
         self.discovery = await discover(self.sb)
         while self.discovery.unreachable and time.monotonic() < deadline:
@@ -124,11 +128,7 @@ class Controller:
                 self.ledger.restore(name, rec.handles)
         if self.reconcile and self.sb.sessions:  # after a crash: agents back in line
             await repair(self.sb, list(self.records.values()), self.confirm_timeout)
-        self._background = [
-            asyncio.create_task(expire_loop(self)),
-            asyncio.create_task(upkeep_loop(self)),
-            asyncio.create_task(monitor_loop(self, self.monitor_period)),
-        ]
+        self._background = [asyncio.create_task(loop(self)) for loop in background]
 
     async def stop(self) -> None:
         tasks = [*self._background, *self._tasks]

@@ -22,9 +22,11 @@ from typing import Any
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.orchestrator.controller import AccessCheck, Controller
+from qnms.orchestrator.monitor import monitor_loop
 from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.tenancy import install as install_tenancy
+from qnms.orchestrator.upkeep import expire_loop, upkeep_loop
 from qnms.yang.bindings import binding_classes
 from qnms.yang.catalog import IETF_DIR, YANG_DIR, module_file
 from qnms.yang.codec import json_to_xml
@@ -112,7 +114,14 @@ class Orchestrator:
 
     async def start(self) -> None:
         """Discover, start serving, then reconcile intent with what the store holds."""
-        await self.controller.start(self.config.discovery_wait)
+        await self.controller.start(
+            self.config.discovery_wait,
+            background=(
+                expire_loop,
+                upkeep_loop,
+                lambda ctl: monitor_loop(ctl, ctl.monitor_period),
+            ),
+        )
         await self.server.start()
         self.controller.sync(self.datastores.get_config("running"))
         topo = self.controller.topology

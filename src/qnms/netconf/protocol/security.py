@@ -1,13 +1,16 @@
 """Wiring of the server's security policy: RFC 8341 access control on every door, the
 audit log, session admission and timeouts, login back-off, session logging.
 
-``install_security(server)`` is called once by ``ProtocolServer``; the policies live
-in ``access`` (NACM), ``audit``, ``limits`` and ``auth``.
+``install_security(options, core, modules)`` is called once by ``ProtocolServer``,
+which keeps what it returns; the policies live in ``access`` (NACM), ``audit``,
+``limits`` and ``auth``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qnms.netconf.protocol.access import AccessControl
@@ -16,26 +19,40 @@ from qnms.netconf.protocol.auth import Backoff
 from qnms.netconf.protocol.limits import IdleWatch, SessionSlots
 from qnms.netconf.protocol.monitoring import protocol_schema
 from qnms.netconf.protocol.nacm import initial_config
+from qnms.netconf.protocol.options import ServerOptions
+from qnms.yang.schema_types import YangModule
 
 if TYPE_CHECKING:
-    from qnms.netconf.protocol.server import ProtocolServer
-    from qnms.netconf.protocol.session import NetconfSession
+    from qnms.netconf.protocol.session import NetconfSession, ServerCore
 
 log = logging.getLogger("qnms.netconf.protocol.server")
 
 
-def install_security(server: ProtocolServer) -> None:
-    opts, ds, core = server.options, server.datastores, server.core
+@dataclass(frozen=True)
+class Security:
+    """The policies a server keeps: NACM, the audit log, admission, back-off, timeouts."""
+
+    access: AccessControl
+    audit: AuditLog
+    slots: SessionSlots
+    backoff: Backoff
+    idle: IdleWatch
+
+
+def install_security(
+    opts: ServerOptions, core: ServerCore, modules: Sequence[YangModule]
+) -> Security:
+    ds = core.datastores
     access = AccessControl(
         ds,
         [getattr(ds, "schema", None), protocol_schema()],
-        {m.namespace: m.name for m in server.modules},
+        {m.namespace: m.name for m in modules},
         recovery_user=opts.recovery_user,
         bootstrap=initial_config(opts.nacm_groups),
     )
     access.sessions = core.sessions
     core.access = access
-    server.operations.guard = access.check_rpc
+    core.operations.guard = access.check_rpc
     core.state_providers.append(access)
     if hasattr(ds, "write_checks"):
         ds.write_checks.insert(0, access.check_write)
@@ -53,11 +70,13 @@ def install_security(server: ProtocolServer) -> None:
         add_listener(access.config_changed)
         add_listener(audit.record)
     core.session_closed.append(_log_session_end)
-    server.access = access
-    server.audit = audit
-    server.slots = SessionSlots(opts.max_sessions, opts.max_sessions_per_user)
-    server.backoff = Backoff(opts.auth_backoff, opts.auth_backoff_max)
-    server.idle = IdleWatch(lambda: list(core.sessions.values()), opts.idle_timeout)
+    return Security(
+        access=access,
+        audit=audit,
+        slots=SessionSlots(opts.max_sessions, opts.max_sessions_per_user),
+        backoff=Backoff(opts.auth_backoff, opts.auth_backoff_max),
+        idle=IdleWatch(lambda: list(core.sessions.values()), opts.idle_timeout),
+    )
 
 
 def _log_session_end(session: NetconfSession) -> None:

@@ -17,7 +17,6 @@ import itertools
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
@@ -30,7 +29,6 @@ from qnms.netconf.protocol.access import AccessControl
 from qnms.netconf.protocol.audit import AuditLog
 from qnms.netconf.protocol.auth import Backoff, check_passwords, load_user_keys
 from qnms.netconf.protocol.fairness import Fairness, FairnessOptions
-from qnms.netconf.protocol.framing import DEFAULT_MAX_MESSAGE_SIZE
 from qnms.netconf.protocol.limits import Admission, IdleWatch, SessionSlots
 from qnms.netconf.protocol.monitoring import (
     YANGLIB_REVISION,
@@ -45,6 +43,7 @@ from qnms.netconf.protocol.notifications import (
     op_create_subscription,
 )
 from qnms.netconf.protocol.operations import Handler, OperationRegistry
+from qnms.netconf.protocol.options import ServerOptions
 from qnms.netconf.protocol.registry import base_registry
 from qnms.netconf.protocol.security import install_security
 from qnms.netconf.protocol.session import (
@@ -75,45 +74,6 @@ BASE_CAPABILITIES = (
     confirmed_commit.CAPABILITY,
     with_defaults.CAPABILITY,
 )
-
-
-@dataclass
-class ServerOptions:
-    """Where to listen, who may log in, and the per-session limits."""
-
-    host: str = "127.0.0.1"
-    port: int = 830  # 0 picks a free port; read the server.port after start()
-    state_dir: Path = Path("state")
-    users: dict[str, str] = field(default_factory=dict)  # username -> password
-    authorized_keys: Path | None = None  # keys per user: see qnms.netconf.protocol.auth
-    recovery_user: str | None = None  # bypasses NACM (RFC 8341 3.1.3)
-    nacm_groups: dict[str, list[str]] | None = None  # first /nacm; None: admin in admin
-    audit: bool = True  # append-only audit.log under state_dir, /qnms-audit:audit
-    auth_backoff: float = 0.5  # seconds after the first failure from an address, doubling
-    auth_backoff_max: float = 30.0
-    max_sessions: int = 64  # reserved at SSH accept
-    max_sessions_per_user: int | None = None
-    login_timeout: float = 30.0
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
-    max_depth: int = 256
-    hello_timeout: float = 60.0
-    idle_timeout: float = 3600.0  # no complete rpc for this long closes (0: never)
-    notification_queue_size: int = 1024  # per RFC 5277 session / RFC 8639 subscription
-    # RFC 8639 / RFC 8641 (see qnms.netconf.push.yang_push for what an agent must call)
-    max_subscriptions: int = 1024
-    max_subscriptions_per_session: int = 256
-    min_period_cs: int = 1  # shortest YANG-Push period, centiseconds
-    max_update_size: int = 8 * 1024 * 1024  # bytes of one push-update / patch
-    on_change_poll: float | None = 1.0  # seconds; None: rely on state_changed()
-    on_change_unsupported: tuple[str, ...] = ()  # schema paths of continuously moving state
-    # Fair service (issue 9, qnms.netconf.protocol.fairness): budgets of XPath filters
-    xpath_time_budget: float | None = 2.0  # seconds; over it: operation-failed
-    xpath_max_cost: float | None = 1e8  # estimated node visits refused unevaluated
-    # Reads and edits in worker threads (qnms.netconf.protocol.fairness). Off by default:
-    # with many servers in one process (qnms agents, the demo) concurrent workers of
-    # different servers crashed the interpreter inside lxml once in the suite; until
-    # that is understood, one server per process may turn it on.
-    offload: bool = False
 
 
 def is_loopback(host: str) -> bool:
@@ -150,13 +110,6 @@ class ProtocolServer:
     ``state_providers`` contribute protocol-level state to ``<get>``; agent state with
     keyed lists belongs in the datastore, which merges it with the schema in hand.
     """
-
-    # Set by security.install_security at the end of __init__.
-    access: AccessControl  # RFC 8341 enforcement
-    audit: AuditLog
-    slots: SessionSlots  # admission, reserved at SSH accept
-    backoff: Backoff  # per-source login back-off
-    idle: IdleWatch  # hello and idle timeouts
 
     def __init__(
         self,
@@ -210,7 +163,12 @@ class ProtocolServer:
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self._connections: set[asyncssh.SSHServerConnection] = set()
         self._user_keys: dict[str, asyncssh.SSHAuthorizedKeys] = {}
-        install_security(self)
+        security = install_security(self.options, self.core, self.modules)
+        self.access: AccessControl = security.access  # RFC 8341 enforcement
+        self.audit: AuditLog = security.audit
+        self.slots: SessionSlots = security.slots  # admission, reserved at SSH accept
+        self.backoff: Backoff = security.backoff  # per-source login back-off
+        self.idle: IdleWatch = security.idle  # hello and idle timeouts
 
     def state_changed(self) -> None:
         """The live state behind ``<get>`` changed. The protocol core itself keeps
