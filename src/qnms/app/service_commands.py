@@ -39,6 +39,9 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--speed", type=float, default=0.1, help="twin: simulated s per wall s")
     up.add_argument("--seed", type=int, default=0, help="twin random seed")
     up.add_argument("--state-dir", type=Path, help="default ~/.local/state/qnms/up/NETWORK")
+    up.add_argument("--multi-domain", action="store_true",
+                    help="one orchestrator per domain under a parent (MDSC) that serves "
+                    "the northbound")  # fmt: skip
     up.set_defaults(func=cmd_up)
 
     req = sub.add_parser("request", help="create a service unit and wait for its outcome")
@@ -106,6 +109,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         password=args.password,
         speed=args.speed,
         seed=args.seed,
+        multi_domain=args.multi_domain,
     )
     try:
         return asyncio.run(_up(Stack(options)))

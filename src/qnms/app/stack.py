@@ -21,7 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qnms.mdsc.northbound import ParentConfig, ParentOrchestrator, domain_address
 from qnms.network.inventory import Network
+from qnms.orchestrator.inventory import in_domain
 from qnms.orchestrator.northbound import Orchestrator, OrchestratorConfig
 from qnms.orchestrator.southbound import AgentAddress
 from qnms_agents.base import Agent
@@ -30,6 +32,7 @@ from qnms_agents.runner import network_agents
 
 Progress = Callable[[str], None]
 AGENT_USER = "orchestrator"  # the orchestrator's login on every agent
+PARENT_USER = "mdsc"  # the parent's login on every domain orchestrator (multi-domain)
 
 
 @dataclass
@@ -45,6 +48,7 @@ class StackOptions:
     speed: float = 0.1  # simulated seconds per wall second for the twin
     seed: int = 0
     twin_log: Path | None = None  # the twin's stderr (default: state_dir/qndt.log)
+    multi_domain: bool = False  # one orchestrator per domain under a parent (MDSC)
 
 
 def free_port_pair(host: str = "127.0.0.1") -> int:
@@ -68,21 +72,33 @@ class Stack:
         self.twin_bind = ""
         self.agents: list[Agent] = []
         self.orchestrator: Orchestrator | None = None
+        self.domains: dict[str, Orchestrator] = {}  # multi-domain: per-domain orchestrators
+        self.parent: ParentOrchestrator | None = None  # multi-domain: the northbound
         self._tasks: list[asyncio.Task[None]] = []
         self._agent_password = secrets.token_urlsafe(12)
 
     @property
     def port(self) -> int:
-        """The orchestrator's northbound port."""
-        if self.orchestrator is None:
+        """The northbound port users talk to: the orchestrator's, or the parent's."""
+        top = self.parent or self.orchestrator
+        if top is None:
             raise RuntimeError("stack not started")
-        return self.orchestrator.port
+        return top.port
+
+    @property
+    def domain_login(self) -> tuple[str, str]:
+        """The parent's login on the domain orchestrators (and the orchestrators' on
+        the agents): user and password."""
+        return PARENT_USER, self._agent_password
 
     async def start(self, progress: Progress = lambda _msg: None) -> None:
         try:
             await self._start_twin(progress)
             await self._start_agents(progress)
-            await self._start_orchestrator(progress)
+            if self.options.multi_domain:
+                await self._start_multi_domain(progress)
+            else:
+                await self._start_orchestrator(progress)
         except BaseException:
             await self.stop()
             raise
@@ -122,15 +138,62 @@ class Stack:
         self._tasks += follow_twin(self.agents, self.twin_bind)
         progress(f"{len(self.agents)} NETCONF agents up in {time.monotonic() - t0:.1f} s")
 
-    async def _start_orchestrator(self, progress: Progress) -> None:
+    def _addresses(self, domain: str | None = None) -> list[AgentAddress]:
         o = self.options
-        t0 = time.monotonic()
-        addresses = [
+        return [
             AgentAddress(
                 a.config.stratum, a.config.name, o.host, a.port, AGENT_USER, self._agent_password
             )
             for a in self.agents
+            if domain is None or in_domain(o.network, domain, a.config.stratum, a.config.name)
         ]
+
+    async def _start_multi_domain(self, progress: Progress) -> None:
+        """One orchestrator per domain on its own agents, then the parent above them."""
+        o = self.options
+        for d in o.network.domains:
+            name = d["name"]
+            t0 = time.monotonic()
+            orch = Orchestrator(
+                OrchestratorConfig(
+                    agents=self._addresses(name),
+                    state_dir=o.state_dir / "domains" / name,
+                    host=o.host,
+                    users={PARENT_USER: self._agent_password},
+                    applications=o.network.applications,
+                    domain=name,
+                )
+            )
+            self.domains[name] = orch
+            await orch.start()
+            topo = orch.controller.topology
+            progress(
+                f"domain orchestrator {name} on {o.host}:{orch.port}: {len(topo.nodes)} "
+                f"nodes, {len(topo.edges)} links in {time.monotonic() - t0:.1f} s"
+            )
+        self.parent = ParentOrchestrator(
+            ParentConfig(
+                domains=[
+                    domain_address(n, o.host, orch.port, PARENT_USER, self._agent_password)
+                    for n, orch in self.domains.items()
+                ],
+                state_dir=o.state_dir / "parent",
+                host=o.host,
+                port=o.port,
+                users={o.user: o.password},
+                applications=o.network.applications,
+            )
+        )
+        await self.parent.start()
+        progress(
+            f"parent orchestrator (MDSC) on {o.host}:{self.parent.port} over "
+            f"{len(self.domains)} domain(s)"
+        )
+
+    async def _start_orchestrator(self, progress: Progress) -> None:
+        o = self.options
+        t0 = time.monotonic()
+        addresses = self._addresses()
         config = OrchestratorConfig(
             agents=addresses,
             state_dir=o.state_dir / "orchestrator",
@@ -149,6 +212,12 @@ class Stack:
         )
 
     async def stop(self) -> None:
+        if self.parent is not None:
+            await self.parent.stop()
+            self.parent = None
+        for orch in reversed(list(self.domains.values())):
+            await orch.stop()
+        self.domains = {}
         if self.orchestrator is not None:
             await self.orchestrator.stop()
             self.orchestrator = None

@@ -101,6 +101,9 @@ class Controller:
         self._tasks: set[asyncio.Task] = set()
         self._releasing: set[str] = set()
         self._background: list[asyncio.Task] = []
+        # records of allocations made outside the units (a domain's segments): the
+        # start-up repair keeps what they hold on the agents
+        self.also_owned: Callable[[], list[UnitRecord]] = list
 
     @property
     def topology(self):
@@ -127,7 +130,8 @@ class Controller:
             if rec.state in HOLDS_RESOURCES:
                 self.ledger.restore(name, rec.handles)
         if self.reconcile and self.sb.sessions:  # after a crash: agents back in line
-            await repair(self.sb, list(self.records.values()), self.confirm_timeout)
+            owned = [*self.records.values(), *self.also_owned()]
+            await repair(self.sb, owned, self.confirm_timeout)
         self._background = [asyncio.create_task(loop(self)) for loop in background]
 
     async def stop(self) -> None:

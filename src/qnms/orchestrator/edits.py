@@ -81,6 +81,9 @@ class AllocationPlan:
     hops: tuple[HopAllocation, ...]
     endpoints: tuple[EndpointBinding, ...]
     generation: GenerationRequest | None = None  # on the head-end QUI, with the path
+    # nodes beyond the plan's last hop, owned by other domains (a stitched segment that
+    # heads an inter-domain unit: the head-end asks generation along the whole path)
+    continuation: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,8 @@ def qui_element(plan: AllocationPlan, hop: HopAllocation) -> etree._Element:
         _sub(handle, "index", str(h.index))
     gen = plan.generation
     if gen is not None and hop is plan.hops[0]:  # head-end: path[0] is this node
-        for path_hop in plan.hops:  # ordered-by user, may span domains
-            _sub(qui, "path", path_hop.node)
+        for node in [*(h.node for h in plan.hops), *plan.continuation]:  # may span domains
+            _sub(qui, "path", node)
         g = _sub(qui, "generation")
         _sub(g, "pairs", str(gen.pairs))
         if gen.target_fidelity is not None:

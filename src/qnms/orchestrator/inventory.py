@@ -26,6 +26,19 @@ def network_elements(network: Network) -> list[tuple[str, str]]:
     return out
 
 
+def node_domains(network: Network) -> dict[str, str]:
+    """{node name: its domain} as the network file's QFS data says."""
+    return {
+        n["name"]: n.get("quantum-fabric", {}).get("node", {}).get("domain", "")
+        for n in network.nodes
+    }
+
+
+def in_domain(network: Network, domain: str, stratum: str, name: str) -> bool:
+    """Whether an element belongs to ``domain`` (a CS agent is named after its domain)."""
+    return name == domain if stratum == "cs" else node_domains(network).get(name) == domain
+
+
 def from_network(
     network: Network,
     base_port: int,
@@ -33,10 +46,13 @@ def from_network(
     host: str = "127.0.0.1",
     username: str = "admin",
     password: str = "admin",
+    domain: str | None = None,
 ) -> list[AgentAddress]:
+    """Every agent, or with ``domain`` only that domain's (a domain orchestrator's)."""
     return [
         AgentAddress(stratum, name, host, base_port + i, username, password)
         for i, (stratum, name) in enumerate(network_elements(network))
+        if domain is None or in_domain(network, domain, stratum, name)
     ]
 
 

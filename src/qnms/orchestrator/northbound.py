@@ -15,13 +15,16 @@ and touches only its own units, operators (``admins``) everything.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.server import NetconfServer, ServerOptions
-from qnms.orchestrator.controller import AccessCheck, Controller
+from qnms.orchestrator.abstract import MODULE as ABSTRACT
+from qnms.orchestrator.controller import AccessCheck, Controller, Loop
+from qnms.orchestrator.domain import attach_segments
 from qnms.orchestrator.monitor import monitor_loop
 from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
@@ -53,12 +56,17 @@ class OrchestratorConfig:
     confirm_timeout: int = 30
     discovery_wait: float = 0.0  # seconds to wait for agents that do not answer yet
     access_check: AccessCheck | None = None
+    # set: a domain orchestrator under a parent (ACTN PNC): its northbound also serves
+    # qnms-domain-abstract (the abstract view and the segments the parent asks for)
+    domain: str | None = None
 
 
-def service_datastores(state_dir: Path, applications: list[dict[str, Any]]) -> DatastoreManager:
-    """The northbound datastores over qnms-service, seeded with the application registry
-    the first time (after that, running as persisted wins)."""
-    schema = load_schema([module_file(MODULE)], search_dirs=[YANG_DIR, IETF_DIR])
+def service_datastores(
+    state_dir: Path, applications: list[dict[str, Any]], modules: Sequence[str] = (MODULE,)
+) -> DatastoreManager:
+    """The northbound datastores over qnms-service (and ``modules``), seeded with the
+    application registry the first time (after that, running as persisted wins)."""
+    schema = load_schema([module_file(m) for m in modules], search_dirs=[YANG_DIR, IETF_DIR])
     initial = None
     if applications:
         initial = json_to_xml({f"{MODULE}:applications": {"application": applications}}, schema)
@@ -66,7 +74,7 @@ def service_datastores(state_dir: Path, applications: list[dict[str, Any]]) -> D
         schema,
         state_dir=state_dir / "datastores",
         initial=initial,
-        bindings=binding_classes("qnms_bindings", [MODULE]),
+        bindings=binding_classes("qnms_bindings", list(modules)),
         lazy_bindings=True,
     )
 
@@ -84,9 +92,11 @@ class Orchestrator:
             confirm_timeout=config.confirm_timeout,
             access_check=config.access_check,
         )
-        self.datastores = service_datastores(config.state_dir, config.applications)
+        modules = (MODULE, ABSTRACT) if config.domain else (MODULE,)
+        self.datastores = service_datastores(config.state_dir, config.applications, modules)
         self.datastores.state_provider = self.controller
         self.datastores.write_checks.append(self.controller.check)
+        self.segments = attach_segments(self, config.domain) if config.domain else None
         self.datastores.add_listener(self._running_changed)
         self.server = NetconfServer(
             self.datastores,
@@ -107,6 +117,8 @@ class Orchestrator:
         running = self.datastores.get_config("running")
         self.tenancy.refresh(running)  # first: the sync's notifications name new units
         self.controller.sync(running)
+        if self.segments is not None:
+            self.segments.sync(running)
 
     @property
     def port(self) -> int:
@@ -114,16 +126,21 @@ class Orchestrator:
 
     async def start(self) -> None:
         """Discover, start serving, then reconcile intent with what the store holds."""
-        await self.controller.start(
-            self.config.discovery_wait,
-            background=(
-                expire_loop,
-                upkeep_loop,
-                lambda ctl: monitor_loop(ctl, ctl.monitor_period),
-            ),
-        )
+        loops: list[Loop] = [
+            expire_loop,
+            upkeep_loop,
+            lambda ctl: monitor_loop(ctl, ctl.monitor_period),
+        ]
+        if (segments := self.segments) is not None:
+            loops.append(lambda ctl: segments.loop(ctl.monitor_period))
+        await self.controller.start(self.config.discovery_wait, background=loops)
+        if self.segments is not None:
+            self.segments.restore()
         await self.server.start()
-        self.controller.sync(self.datastores.get_config("running"))
+        running = self.datastores.get_config("running")
+        self.controller.sync(running)
+        if self.segments is not None:
+            self.segments.sync(running)
         topo = self.controller.topology
         log.info(
             "orchestrator on port %d: %d nodes, %d links, %d endpoints, %d agent(s) unreachable",
@@ -137,6 +154,9 @@ class Orchestrator:
     async def stop(self) -> None:
         await self.server.stop()
         await self.controller.stop()
+        if self.segments is not None:
+            await self.segments.stop()
+            self.segments.store.close()
         await self.southbound.close()
         self.store.close()
 

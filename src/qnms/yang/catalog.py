@@ -22,6 +22,7 @@ MODULES = [
     "qnms-service-stratum",
     "qnms-service",
     "qnms-network",
+    "qnms-domain-abstract",
 ]
 
 STRATUM_MODULES = {

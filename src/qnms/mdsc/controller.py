@@ -1,0 +1,422 @@
+"""The parent's control loop: inter-domain units from per-domain segments.
+
+Admission on the edit (a refusal is an rpc-error and nothing changes): two endpoints,
+registered applications, each endpoint routed to a known domain by its URN prefix, in
+two different domains, a service type the originator may ask for, a lifetime not yet
+over. Provisioning then runs as a task per unit, each step a state change with its
+reason:
+
+1. read both domains' abstract views; a domain that does not answer fails the unit;
+2. choose the border crossing (``stitch``);
+3. ask the tail domain (the second endpoint's) for its segment, wait for its recorded
+   route; then ask the head domain for its segment with that route as continuation, so
+   its head-end asks generation along the whole path;
+4. any refusal or failure releases what the other domain already holds (rollback on
+   partial failure) and the unit fails with the domain's reason.
+
+The monitor reads both segments: the unit is active when both are, fails (and is
+released) when one fails, expires when its lifetime is over. Deleting the unit removes
+both segments; a domain that cannot be reached keeps its removal pending and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from lxml import etree
+
+from qnms.mdsc.routing import domain_of
+from qnms.mdsc.stitch import crossings
+from qnms.mdsc.views import (
+    VIEW_FILTER,
+    DomainView,
+    SegmentRequest,
+    SegmentStatus,
+    parse_segment,
+    parse_view,
+    segment_filter,
+)
+from qnms.orchestrator.admission import Refusal
+from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
+from qnms.orchestrator.lifecycle import (
+    Estimate,
+    Hop,
+    QuiRef,
+    UnitRecord,
+    now_rfc3339,
+    state_change_notification,
+    unit_state_element,
+)
+from qnms.orchestrator.lifecycle import UnitState as S
+from qnms.orchestrator.southbound import Southbound, SouthboundError
+from qnms.orchestrator.store import Store
+from qnms.orchestrator.transaction import remove_everywhere
+from qnms.service.identifiers import ServiceUnitId
+from qnms.yang.errors import ErrorTag
+
+log = logging.getLogger(__name__)
+LIVE = (S.ESTABLISHING, S.ACTIVE)
+
+
+class SegmentFailed(Exception):
+    """A domain refused or failed a segment, or could not be reached."""
+
+
+class ParentController:
+    """Intent in, segments on domain orchestrators out."""
+
+    def __init__(
+        self,
+        southbound: Southbound,
+        store: Store,
+        *,
+        monitor_period: float = 0.5,
+        settle_timeout: float = 60.0,
+    ) -> None:
+        self.sb = southbound
+        self.store = store
+        self.domains = [key.partition(":")[2] for key in southbound.sessions]
+        self.monitor_period = monitor_period
+        self.settle_timeout = settle_timeout
+        self.applications: dict[str, Application] = {}
+        self.intents: dict[str, ServiceIntent] = {}
+        self.records: dict[str, UnitRecord] = {}
+        self.publish: Callable[[etree._Element], None] = lambda _n: None
+        self.changed: Callable[[], None] = lambda: None
+        self._tasks: set[asyncio.Task] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._loop: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.records = {name: rec for name, (rec, _fp) in self.store.load().items()}
+        self._loop = asyncio.create_task(self._monitor_loop())
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._loop] if self._loop else [])]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def idle(self) -> None:
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- northbound hooks ----------------------------------------------------------------
+
+    def check(self, datastore: str, old: etree._Element, new: etree._Element, _sid: int) -> None:
+        if datastore != "running":
+            return
+        apps = read_applications(new)
+        before = read_units(old)
+        for name, intent in read_units(new).items():
+            prev = before.get(name)
+            if prev is not None and prev.fingerprint != intent.fingerprint:
+                raise Refusal(
+                    "service-unit-exists",
+                    f"service unit {name!r} exists: delete it and create it again",
+                    name,
+                    "",
+                    ErrorTag.DATA_EXISTS,
+                ).to_rpc_error()
+            if prev is None:
+                try:
+                    self.route(intent, apps)
+                except Refusal as refusal:
+                    raise refusal.to_rpc_error() from None
+
+    def route(self, intent: ServiceIntent, apps: dict[str, Application]) -> tuple[str, str]:
+        """(head domain, tail domain) of an admissible unit, or raise ``Refusal``."""
+        name = intent.name
+        if len(intent.endpoints) != 2:
+            raise Refusal(
+                "multipartite-not-supported",
+                f"{len(intent.endpoints)} endpoints: only bipartite units",
+                name,
+                "endpoint",
+                ErrorTag.INVALID_VALUE,
+            )
+        domains = []
+        for urn in intent.endpoints:
+            where = f"endpoint[urn='{urn}']/urn"
+            if urn not in apps:
+                raise Refusal(
+                    "unknown-endpoint",
+                    f"endpoint {urn!r} is not the endpoint of any registered application",
+                    name,
+                    where,
+                    ErrorTag.INVALID_VALUE,
+                )
+            domain = domain_of(urn, self.domains)
+            if domain is None:
+                known = ", ".join(self.domains)
+                raise Refusal(
+                    "unknown-domain",
+                    f"endpoint {urn!r} belongs to no domain this parent manages ({known})",
+                    name,
+                    where,
+                    ErrorTag.INVALID_VALUE,
+                )
+            domains.append(domain)
+        if domains[0] == domains[1]:
+            raise Refusal(
+                "intra-domain-unit",
+                f"both endpoints are in domain {domains[0]}: ask that domain's orchestrator",
+                name,
+                "endpoint",
+                ErrorTag.INVALID_VALUE,
+            )
+        app = apps[intent.originator]
+        if intent.service_type not in app.allowed_service_types:
+            raise Refusal(
+                "service-type-not-allowed",
+                f"application {app.name!r} may not request {intent.service_type}",
+                name,
+                "service-type",
+                ErrorTag.INVALID_VALUE,
+            )
+        if intent.valid_until <= time.time():
+            raise Refusal(
+                "already-expired",
+                f"valid-until {intent.valid_until} is in the past",
+                name,
+                "lifecycle/valid-until",
+                ErrorTag.INVALID_VALUE,
+            )
+        return domains[0], domains[1]
+
+    def sync(self, running: etree._Element) -> None:
+        self.applications = read_applications(running)
+        units = read_units(running)
+        for name in set(self.intents) | set(self.records):
+            if name not in units:
+                self.intents.pop(name, None)
+                self._spawn(self.release(name, S.RELEASED, "deleted", forget=True))
+        for name, intent in units.items():
+            if name in self.intents:
+                continue
+            self.intents[name] = intent
+            if name in self.records:
+                continue  # taken back from the store
+            rec = self.records[name] = UnitRecord(name)
+            rec.timestamps["requested"] = now_rfc3339()
+            self.transition(rec, S.REQUESTED, "intent received")
+            self._spawn(self._provision(intent))
+
+    def state(self) -> list[etree._Element]:
+        top = etree.Element(f"{{{SVC}}}service-units", nsmap={None: SVC})
+        for name in self.intents:
+            if (rec := self.records.get(name)) is not None:
+                top.append(unit_state_element(rec))
+        return [top] if len(top) else []
+
+    def transition(self, rec: UnitRecord, state: S, reason: str | None) -> None:
+        previous = rec.state if rec.timestamps.get("last-change") else None
+        rec.state = state
+        if state == S.FAILED:
+            rec.failure_reason = reason
+        rec.timestamps["last-change"] = stamp = now_rfc3339()
+        if state == S.ACTIVE:
+            rec.timestamps.setdefault("activated", stamp)
+        intent = self.intents.get(rec.name)
+        self.store.save(rec, intent.fingerprint if intent else "")
+        log.info("parent unit %s: %s -> %s (%s)", rec.name, previous, state, reason)
+        try:
+            self.publish(state_change_notification(rec.name, previous, state, reason))
+        except Exception:
+            log.exception("cannot publish state change of %s", rec.name)
+        self.changed()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
+    # -- provisioning --------------------------------------------------------------------
+
+    async def _views(self, domains: list[str]) -> dict[str, DomainView]:
+        got = await self.sb.fan_out(
+            [f"domain:{d}" for d in domains],
+            "abstract-view",
+            lambda _k, m: parse_view(m.get(filter=("subtree", VIEW_FILTER)).data_ele),
+        )
+        for key, result in got.items():
+            if isinstance(result, SouthboundError):
+                raise SegmentFailed(f"domain {key.partition(':')[2]} unreachable: {result}")
+        return {key.partition(":")[2]: view for key, view in got.items()}
+
+    async def segment(self, domain: str, unit: str) -> SegmentStatus | None:
+        try:
+            return await self.sb.call(
+                f"domain:{domain}",
+                "segment-state",
+                lambda m: parse_segment(m.get(filter=("subtree", segment_filter(unit))).data_ele),
+            )
+        except SouthboundError as err:
+            raise SegmentFailed(f"domain {domain} unreachable: {err}") from None
+
+    async def _ask(self, rec: UnitRecord, req: SegmentRequest) -> SegmentStatus:
+        """Create one segment and wait until its domain has allocated it."""
+        edit = req.edit()
+        rec.edits.append(edit)
+        self.store.save(rec, self.intents[rec.name].fingerprint)
+        try:
+            await self.sb.call(
+                edit.agent,
+                "segment",
+                lambda m: m.edit_config(target="running", config=edit.apply_xml),
+                retry=False,
+            )
+        except SouthboundError as err:
+            raise SegmentFailed(f"domain {req.domain} refused its segment: {err}") from None
+        deadline = time.monotonic() + self.settle_timeout
+        while time.monotonic() < deadline:
+            status = await self.segment(req.domain, req.unit)
+            if status is not None and status.state == S.FAILED:
+                raise SegmentFailed(f"segment in {req.domain} failed: {status.reason}")
+            if status is not None and status.route:
+                return status
+            await asyncio.sleep(0.1)
+        raise SegmentFailed(f"segment in {req.domain} not allocated after {self.settle_timeout} s")
+
+    async def _provision(self, intent: ServiceIntent) -> None:
+        name, rec = intent.name, self.records[intent.name]
+        async with self._lock(name):
+            try:
+                head, tail = self.route(intent, self.applications)
+                self.transition(rec, S.ADMITTED, f"inter-domain unit: {head} to {tail}")
+                await self._stitch(intent, rec, head, tail)
+            except (Refusal, SegmentFailed) as err:
+                await self._rollback(rec, str(err))
+
+    async def _stitch(self, intent: ServiceIntent, rec: UnitRecord, head: str, tail: str) -> None:
+        views = await self._views([head, tail])
+        (u1, u2), req = intent.endpoints, intent.requirements
+        options = crossings(views[head], views[tail], u1, u2)
+        if not options:
+            raise SegmentFailed(f"no border crossing from {head} to {tail} serves {u1} to {u2}")
+        best = options[0]
+        params: dict[str, int | str] = {"size": intent.size, "valid-until": intent.valid_until}
+        if intent.lifecycle_fidelity is not None:
+            params["fidelity"] = f"{intent.lifecycle_fidelity:g}"
+        ident = tuple(ServiceUnitId.build(intent.endpoints, params).urns())
+
+        def request(domain: str, end: str, border: str, peer: str, cont=()) -> SegmentRequest:
+            return SegmentRequest(
+                domain,
+                intent.name,
+                intent.service_type,
+                end,
+                border,
+                peer,
+                ident,
+                intent.size,
+                intent.valid_until,
+                req.target_fidelity,
+                tuple(cont),
+            )
+
+        tail_seg = await self._ask(rec, request(tail, u2, best.tail_border, best.head_border))
+        continuation = tuple(reversed(tail_seg.route))  # peer first, the tail endpoint last
+        head_seg = await self._ask(
+            rec, request(head, u1, best.head_border, best.tail_border, continuation)
+        )
+        rec.identifier = list(ident)
+        rec.hops = [Hop(0, best.head_border, head), Hop(1, best.tail_border, tail)]
+        rec.quis = [QuiRef(head, head_seg.qui), QuiRef(tail, tail_seg.qui)]
+        rec.estimate = Estimate(
+            best.fidelity,
+            best.rate,
+            1.0,
+            best.latency_ms,
+            0.0,
+            len(head_seg.route) + len(tail_seg.route) - 2,
+            0.0,
+            0,
+        )
+        self.transition(
+            rec,
+            S.ESTABLISHING,
+            f"segments in {head} and {tail} stitched at {best.head_border}-{best.tail_border}",
+        )
+
+    async def _rollback(self, rec: UnitRecord, reason: str) -> None:
+        """Release whatever segment was asked for, then fail the unit with ``reason``."""
+        if rec.edits:
+            problems = await remove_everywhere(self.sb, rec.edits)
+            rec.edits = [e for e in rec.edits if e.agent in problems]
+            if problems:
+                reason += "; release pending on " + ", ".join(sorted(problems))
+        self.transition(rec, S.FAILED, reason)
+
+    # -- monitoring, release ---------------------------------------------------------------
+
+    async def release(self, name: str, final: S, reason: str, *, forget: bool) -> None:
+        async with self._lock(name):
+            rec = self.records.get(name)
+            if rec is None:
+                return
+            if rec.edits:
+                problems = await remove_everywhere(self.sb, rec.edits)
+                rec.edits = [e for e in rec.edits if e.agent in problems]
+                if problems:
+                    reason += "; release pending on " + ", ".join(sorted(problems))
+            if rec.state not in (S.RELEASED, S.EXPIRED, S.FAILED):
+                self.transition(rec, final, reason)
+            if forget and not rec.edits:
+                self.records.pop(name, None)
+                self.store.delete(name)
+                self._locks.pop(name, None)
+            self.changed()
+
+    async def poll_once(self) -> None:
+        now = time.time()
+        for name, rec in list(self.records.items()):
+            intent = self.intents.get(name)
+            if intent is None:
+                if rec.edits:  # a release a domain could not take yet
+                    await self.release(name, S.RELEASED, "retried release", forget=True)
+                continue
+            if rec.state in LIVE and intent.valid_until <= now:
+                await self.release(name, S.EXPIRED, "valid-until passed", forget=False)
+            elif rec.state in LIVE and not self._lock(name).locked():
+                await self._follow(rec)
+
+    async def _follow(self, rec: UnitRecord) -> None:
+        statuses = {}
+        for q in rec.quis:
+            try:
+                statuses[q.domain] = await self.segment(q.domain, rec.name)
+            except SegmentFailed as err:
+                log.warning("unit %s: %s", rec.name, err)
+                return
+        for domain, st in statuses.items():
+            if st is None or st.state in (S.FAILED, S.RELEASED, S.EXPIRED):
+                why = st.reason if st is not None and st.reason else "segment gone"
+                await self._rollback(rec, f"segment in {domain} {why}")
+                return
+        delivered = min(st.delivered for st in statuses.values() if st is not None)
+        fids = [st.fidelity for st in statuses.values() if st is not None and st.fidelity]
+        fidelity = min(fids) if fids else None
+        if (delivered, fidelity) != (rec.delivered, rec.achieved_fidelity):
+            if delivered > rec.delivered:
+                rec.timestamps["last-delivery"] = now_rfc3339()
+            rec.delivered, rec.achieved_fidelity = delivered, fidelity
+            self.changed()
+        if rec.state == S.ESTABLISHING and all(
+            st is not None and st.state == S.ACTIVE for st in statuses.values()
+        ):
+            self.transition(rec, S.ACTIVE, f"segments active in {', '.join(statuses)}")
+
+    async def _monitor_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.monitor_period)
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("parent monitoring failed")

@@ -1,0 +1,156 @@
+"""A domain orchestrator's northbound as the parent reads and writes it (NETCONF only).
+
+The abstract view and the segments of qnms-domain-abstract, parsed into typed values at
+the edge; segment create/delete edits shaped as ``AgentEdit`` (apply and its undo), so
+the orchestrator's fan-out and idempotent release serve the parent unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from qnms.orchestrator.abstract import ABS
+from qnms.orchestrator.edits import AgentEdit
+
+NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
+QT = "urn:qnms:yang:qnms-types"
+_N = {"a": ABS}
+
+
+@dataclass(frozen=True)
+class Peer:
+    node: str
+    raw_fidelity: float
+    up: bool
+
+
+@dataclass(frozen=True)
+class SegmentEstimate:
+    fidelity: float
+    rate: float
+    latency_ms: float
+
+
+@dataclass
+class DomainView:
+    """What one domain shows: endpoints, border nodes with their peers, estimates."""
+
+    name: str
+    endpoints: set[str] = field(default_factory=set)
+    borders: dict[str, dict[str, Peer]] = field(default_factory=dict)
+    estimates: dict[tuple[str, str], SegmentEstimate] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SegmentStatus:
+    """A segment's state as its domain reports it."""
+
+    state: str
+    reason: str = ""
+    qui: str = ""
+    route: tuple[str, ...] = ()  # local end first, border last
+    delivered: int = 0
+    fidelity: float | None = None
+
+
+def _f(el: etree._Element, path: str, default: str = "0") -> float:
+    return float(el.findtext(path, default, _N) or default)
+
+
+VIEW_FILTER = f'<domain-abstract xmlns="{ABS}"/>'
+
+
+def parse_view(data: etree._Element) -> DomainView:
+    top = data.find("a:domain-abstract", _N)
+    if top is None:
+        raise ValueError("no domain-abstract in the reply")
+    view = DomainView(top.findtext("a:name", "", _N))
+    view.endpoints = {(u.text or "") for u in top.findall("a:endpoint/a:urn", _N)}
+    for b in top.findall("a:border-node", _N):
+        view.borders[b.findtext("a:name", "", _N)] = {
+            p.findtext("a:node", "", _N): Peer(
+                p.findtext("a:node", "", _N),
+                _f(p, "a:raw-fidelity"),
+                p.findtext("a:up", "true", _N) == "true",
+            )
+            for p in b.findall("a:peer", _N)
+        }
+    for s in top.findall("a:segment-estimate", _N):
+        key = (s.findtext("a:from", "", _N), s.findtext("a:to", "", _N))
+        view.estimates[key] = SegmentEstimate(
+            _f(s, "a:fidelity"), _f(s, "a:rate"), _f(s, "a:latency")
+        )
+    return view
+
+
+def segment_filter(name: str) -> str:
+    return f'<segments xmlns="{ABS}"><segment><name>{name}</name></segment></segments>'
+
+
+def parse_segment(data: etree._Element) -> SegmentStatus | None:
+    s = data.find("a:segments/a:segment", _N)
+    if s is None:
+        return None
+    hops = sorted(s.findall("a:route-hop", _N), key=lambda h: int(h.findtext("a:index", "0", _N)))
+    fid = s.findtext("a:achieved-fidelity", None, _N)
+    return SegmentStatus(
+        state=s.findtext("a:state", "", _N),
+        reason=s.findtext("a:failure-reason", "", _N),
+        qui=s.findtext("a:qui", "", _N),
+        route=tuple(h.findtext("a:node", "", _N) for h in hops),
+        delivered=int(s.findtext("a:delivered-units", "0", _N)),
+        fidelity=float(fid) if fid else None,
+    )
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """What the parent asks one domain for."""
+
+    domain: str
+    unit: str
+    service_type: str
+    local_end: str
+    border: str
+    peer: str
+    identifier: tuple[str, ...]
+    size: int
+    valid_until: int
+    target_fidelity: float | None
+    continuation: tuple[str, ...] = ()
+
+    def edit(self) -> AgentEdit:
+        """The segment's create edit and its idempotent undo."""
+        cfg = etree.Element(f"{{{NC}}}config", nsmap={None: NC})
+        seg = _sub(_sub(cfg, "segments"), "segment")
+        _sub(seg, "name", self.unit)
+        stype = etree.SubElement(seg, f"{{{ABS}}}service-type", nsmap={"qt": QT})
+        stype.text = f"qt:{self.service_type}"
+        _sub(seg, "local-end", self.local_end)
+        _sub(seg, "border", self.border)
+        _sub(seg, "peer", self.peer)
+        for urn in self.identifier:
+            _sub(seg, "identifier", urn)
+        _sub(seg, "size", str(self.size))
+        _sub(seg, "valid-until", str(self.valid_until))
+        if self.target_fidelity is not None:
+            _sub(seg, "target-fidelity", f"{self.target_fidelity:.6f}")
+        for node in self.continuation:
+            _sub(seg, "continuation", node)
+        return AgentEdit(f"domain:{self.domain}", etree.tostring(cfg).decode(), undo(self.unit))
+
+
+def undo(unit: str) -> str:
+    return (
+        f'<config xmlns="{NC}"><segments xmlns="{ABS}"><segment xmlns:nc="{NC}" '
+        f'nc:operation="remove"><name>{unit}</name></segment></segments></config>'
+    )
+
+
+def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{ABS}}}{tag}")
+    if text is not None:
+        el.text = text
+    return el

@@ -1,0 +1,189 @@
+"""Multi-domain (issue 11): a parent orchestrator (MDSC) over one orchestrator per domain.
+
+The whole layout of ``qnms up --multi-domain`` on the default network (twin, agents,
+the madqci and quditto orchestrators, the parent): an inter-domain unit asked of the
+parent becomes active with one segment per domain, deleting it releases both, the
+domain view shows no internal node, handle or QUI, and a domain that is down or cannot
+serve its segment fails the unit with a reason, nothing left on any agent, and works
+again once the cause is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from lxml import etree
+from ncclient.operations import RPCError
+from orch_support import ALICE, NC, NS, connect, delete_xml, poll, unit_state, unit_xml
+
+from qnms.app.background import BackgroundLoop
+from qnms.app.stack import Stack, StackOptions
+from qnms.network.inventory import load_network
+from qnms.orchestrator.abstract import ABS
+from qnms.orchestrator.northbound import Orchestrator
+
+SENSING = "urn:qkd:quditto:sensing"
+A = {"a": ABS}
+
+
+class Layout:
+    def __init__(self, bg: BackgroundLoop, stack: Stack) -> None:
+        self.bg, self.stack = bg, stack
+
+    def parent(self):
+        o = self.stack.options
+        return connect(self.stack.port, o.user, o.password)
+
+    def domain(self, name: str):
+        user, password = self.stack.domain_login
+        return connect(self.stack.domains[name].port, user, password)
+
+    def leftovers(self) -> dict[str, list[str]]:
+        """QUIs and service-unit stores on any agent, read on the agents' loop."""
+
+        def read() -> dict[str, list[str]]:
+            out = {}
+            for agent in self.stack.agents:
+                data = agent.datastores.get_config("running")
+                found = data.xpath("//q:qui-table/q:qui/q:id/text()", namespaces=NS)
+                found += data.xpath(
+                    "//ss:service-units/ss:service-unit/ss:name/text()", namespaces=NS
+                )
+                if found:
+                    out[f"{agent.config.stratum}:{agent.config.name}"] = list(found)
+            return out
+
+        return self.bg.call(read)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
+    options = StackOptions(
+        network=load_network(), state_dir=tmp_path_factory.mktemp("md"), multi_domain=True
+    )
+    with BackgroundLoop() as bg:
+        stack = Stack(options)
+        bg.run(stack.start(), timeout=240)
+        try:
+            yield Layout(bg, stack)
+        finally:
+            bg.run(stack.stop(), timeout=60)
+
+
+def inter_unit(name: str, fidelity: float = 0.7) -> str:
+    return unit_xml(
+        name, endpoints=(ALICE, SENSING), qos=f"<target-fidelity>{fidelity}</target-fidelity>"
+    )
+
+
+def settled(m, name: str, states=("active", "failed")) -> etree._Element:
+    def done():
+        unit = unit_state(m, name)
+        return (
+            unit if unit is not None and unit.findtext("s:state", namespaces=NS) in states else None
+        )
+
+    return poll(done, 240, f"{name} in {states}")
+
+
+def segment(m, name: str) -> etree._Element | None:
+    flt = f'<segments xmlns="{ABS}"><segment><name>{name}</name></segment></segments>'
+    return m.get(filter=("subtree", flt)).data_ele.find("a:segments/a:segment", A)
+
+
+def test_the_domain_view_shows_border_nodes_and_estimates_only(layout: Layout) -> None:
+    with layout.domain("madqci") as m:
+        data = m.get(filter=("subtree", f'<domain-abstract xmlns="{ABS}"/>')).data_ele
+    view = data.find("a:domain-abstract", A)
+    assert view.findtext("a:name", namespaces=A) == "madqci"
+    assert view.xpath("a:border-node/a:name/text()", namespaces=A) == ["madqci-r2"]
+    assert view.xpath("a:border-node/a:peer/a:node/text()", namespaces=A) == ["quditto-r1"]
+    est = view.find(f"a:segment-estimate[a:from='{ALICE}'][a:to='madqci-r2']", A)
+    assert 0.5 < float(est.findtext("a:fidelity", namespaces=A)) <= 1
+    text = etree.tostring(view).decode()
+    for internal in ("madqci-r1", "madqci-alice", "madqci-bob", "local-handle", "qui"):
+        assert internal not in text
+
+
+def test_an_inter_domain_unit_gets_a_segment_per_domain_and_delete_releases_both(
+    layout: Layout,
+) -> None:
+    with layout.parent() as m:
+        m.edit_config(target="running", config=inter_unit("md-1"))
+        unit = settled(m, "md-1")
+        assert unit.findtext("s:state", namespaces=NS) == "active", etree.tostring(unit)
+        quis = dict(
+            zip(
+                unit.xpath("s:qui/s:domain/text()", namespaces=NS),
+                unit.xpath("s:qui/s:id/text()", namespaces=NS),
+                strict=True,
+            )
+        )
+        assert set(quis) == {"madqci", "quditto"}
+        assert int(unit.findtext("s:delivery/s:delivered-units", namespaces=NS)) >= 10
+        for domain in ("madqci", "quditto"):
+            with layout.domain(domain) as d:
+                seg = segment(d, "md-1")
+                assert seg.findtext("a:state", namespaces=A) == "active"
+                assert seg.findtext("a:qui", namespaces=A) == quis[domain]
+        assert set(layout.leftovers()) >= {"qfs:madqci-alice", "qfs:quditto-dave"}
+        m.edit_config(target="running", config=delete_xml("md-1"))
+        poll(lambda: unit_state(m, "md-1") is None, 30, "unit gone")
+    for domain in ("madqci", "quditto"):
+        with layout.domain(domain) as d:
+            poll(lambda d=d: segment(d, "md-1") is None, 30, f"segment gone in {domain}")
+    assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
+
+
+def test_a_segment_a_domain_cannot_serve_fails_the_unit_and_leaks_nothing(
+    layout: Layout,
+) -> None:
+    with layout.domain("quditto") as d, pytest.raises(RPCError) as err:
+        d.edit_config(
+            target="running",
+            config=f"""<config xmlns="{NC}"><segments xmlns="{ABS}"
+ xmlns:qt="urn:qnms:yang:qnms-types"><segment><name>bad</name>
+ <service-type>qt:bipartite-entanglement</service-type><local-end>{ALICE}</local-end>
+ <border>quditto-r1</border><peer>madqci-r2</peer><size>1</size>
+ <valid-until>4000000000</valid-until></segment></segments></config>""",
+        )
+    assert "segment-not-served" in etree.tostring(err.value.xml).decode()
+    with layout.parent() as m:
+        m.edit_config(target="running", config=inter_unit("md-hi", fidelity=0.999))
+        unit = settled(m, "md-hi")
+        assert unit.findtext("s:state", namespaces=NS) == "failed"
+        reason = unit.findtext("s:failure-reason", namespaces=NS)
+        assert "refused its segment" in reason and "target-fidelity-unreachable" in reason
+        assert layout.leftovers() == {}
+        m.edit_config(target="running", config=delete_xml("md-hi"))
+        m.edit_config(target="running", config=inter_unit("md-ok"))  # recovery
+        assert settled(m, "md-ok").findtext("s:state", namespaces=NS) == "active"
+        m.edit_config(target="running", config=delete_xml("md-ok"))
+    assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
+
+
+def test_a_domain_that_is_down_fails_the_unit_and_it_works_once_back(layout: Layout) -> None:
+    stack, bg = layout.stack, layout.bg
+    quditto = stack.domains["quditto"]
+    port = quditto.port
+    bg.run(quditto.stop())
+    try:
+        with layout.parent() as m:
+            m.edit_config(target="running", config=inter_unit("md-down"))
+            unit = settled(m, "md-down")
+            assert unit.findtext("s:state", namespaces=NS) == "failed"
+            assert "quditto unreachable" in unit.findtext("s:failure-reason", namespaces=NS)
+            assert layout.leftovers() == {}
+            m.edit_config(target="running", config=delete_xml("md-down"))
+    finally:
+        config = quditto.config
+        config.port = port
+        back = Orchestrator(config)
+        bg.run(back.start(), timeout=60)
+        stack.domains["quditto"] = back
+    with layout.parent() as m:
+        m.edit_config(target="running", config=inter_unit("md-back"))
+        assert settled(m, "md-back").findtext("s:state", namespaces=NS) == "active"
+        m.edit_config(target="running", config=delete_xml("md-back"))
+    assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
