@@ -11,6 +11,7 @@ again once the cause is gone.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from lxml import etree
@@ -53,6 +54,18 @@ class Layout:
                 if found:
                     out[f"{agent.config.stratum}:{agent.config.name}"] = list(found)
             return out
+
+        return self.bg.call(read)
+
+    def head_end_path(self, node: str) -> list[str]:
+        """The ``path`` of the head-end QUI on ``node`` (the generation request)."""
+
+        def read() -> list[str]:
+            agent = next(
+                a for a in self.stack.agents if (a.config.stratum, a.config.name) == ("qfs", node)
+            )
+            data = agent.datastores.get_config("running")
+            return [str(p) for p in data.xpath("//q:qui/q:path/text()", namespaces=NS)]
 
         return self.bg.call(read)
 
@@ -128,6 +141,9 @@ def test_an_inter_domain_unit_gets_a_segment_per_domain_and_delete_releases_both
                 assert seg.findtext("a:state", namespaces=A) == "active"
                 assert seg.findtext("a:qui", namespaces=A) == quis[domain]
         assert set(layout.leftovers()) >= {"qfs:madqci-alice", "qfs:quditto-dave"}
+        path = layout.head_end_path("madqci-alice")  # the twin realises the stitched path
+        assert path[0] == "madqci-alice" and path[-1] == "quditto-dave"
+        assert path.index("madqci-r2") + 1 == path.index("quditto-r1")  # the crossing
         m.edit_config(target="running", config=delete_xml("md-1"))
         poll(lambda: unit_state(m, "md-1") is None, 30, "unit gone")
     for domain in ("madqci", "quditto"):
@@ -186,4 +202,50 @@ def test_a_domain_that_is_down_fails_the_unit_and_it_works_once_back(layout: Lay
         m.edit_config(target="running", config=inter_unit("md-back"))
         assert settled(m, "md-back").findtext("s:state", namespaces=NS) == "active"
         m.edit_config(target="running", config=delete_xml("md-back"))
+    assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
+
+
+def test_a_border_node_that_is_down_fails_the_unit_and_it_works_once_back(
+    layout: Layout,
+) -> None:
+    bg = layout.bg
+    border = next(
+        a for a in layout.stack.agents if a.config.name == "madqci-r2" and a.config.stratum == "qfs"
+    )
+    port = border.port
+    bg.run(border.stop())
+    try:
+        with layout.parent() as m:
+            m.edit_config(target="running", config=inter_unit("md-border"))
+            unit = settled(m, "md-border")
+            assert unit.findtext("s:state", namespaces=NS) == "failed"
+            reason = unit.findtext("s:failure-reason", namespaces=NS)
+            assert "segment in madqci failed" in reason and "qfs:madqci-r2" in reason
+            assert layout.leftovers() == {}
+            m.edit_config(target="running", config=delete_xml("md-border"))
+    finally:
+        border.server.options = replace(border.server.options, port=port)
+        bg.run(border.start())
+    with layout.parent() as m:
+        m.edit_config(target="running", config=inter_unit("md-border-back"))
+        assert settled(m, "md-border-back").findtext("s:state", namespaces=NS) == "active"
+        m.edit_config(target="running", config=delete_xml("md-border-back"))
+    assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
+
+
+def test_an_intra_domain_unit_is_delegated_to_its_domain_whole(layout: Layout) -> None:
+    with layout.parent() as m:
+        m.edit_config(target="running", config=unit_xml("md-local", qos=""))
+        unit = settled(m, "md-local")
+        assert unit.findtext("s:state", namespaces=NS) == "active", etree.tostring(unit)
+        assert unit.xpath("s:qui/s:domain/text()", namespaces=NS) == ["madqci"]
+        with layout.domain("madqci") as d:
+            mine = unit_state(d, "md-local")
+            assert mine.findtext("s:state", namespaces=NS) == "active"
+            assert unit.findtext("s:qui/s:id", namespaces=NS) == mine.findtext(
+                "s:qui/s:id", namespaces=NS
+            )
+        m.edit_config(target="running", config=delete_xml("md-local"))
+        with layout.domain("madqci") as d:
+            poll(lambda: unit_state(d, "md-local") is None, 30, "domain unit gone")
     assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")

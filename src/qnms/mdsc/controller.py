@@ -1,10 +1,9 @@
 """The parent's control loop: inter-domain units from per-domain segments.
 
 Admission on the edit (a refusal is an rpc-error and nothing changes): two endpoints,
-registered applications, each endpoint routed to a known domain by its URN prefix, in
-two different domains, a service type the originator may ask for, a lifetime not yet
-over. Provisioning then runs as a task per unit, each step a state change with its
-reason:
+registered applications, each endpoint routed to a known domain by its URN prefix, a
+service type the originator may ask for, a lifetime not yet over. Provisioning then
+runs as a task per unit, each step a state change with its reason:
 
 1. read both domains' abstract views; a domain that does not answer fails the unit;
 2. choose the border crossing (``stitch``);
@@ -14,9 +13,13 @@ reason:
 4. any refusal or failure releases what the other domain already holds (rollback on
    partial failure) and the unit fails with the domain's reason.
 
-The monitor reads both segments: the unit is active when both are, fails (and is
-released) when one fails, expires when its lifetime is over. Deleting the unit removes
-both segments; a domain that cannot be reached keeps its removal pending and retried.
+A unit whose endpoints are both in one domain is that domain's own: the parent creates
+it on the domain's qnms-service with the same intent and follows its state.
+
+The monitor reads both segments (or the delegated unit): the unit is active when both
+are, fails (and is released) when one fails, expires when its lifetime is over.
+Deleting the unit removes both segments; a domain that cannot be reached keeps its
+removal pending and retried.
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ from qnms.mdsc.views import (
     DomainView,
     SegmentRequest,
     SegmentStatus,
+    delegate_edit,
     parse_segment,
+    parse_unit,
     parse_view,
     segment_filter,
+    unit_filter,
 )
 from qnms.orchestrator.admission import Refusal
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
@@ -160,14 +166,6 @@ class ParentController:
                     ErrorTag.INVALID_VALUE,
                 )
             domains.append(domain)
-        if domains[0] == domains[1]:
-            raise Refusal(
-                "intra-domain-unit",
-                f"both endpoints are in domain {domains[0]}: ask that domain's orchestrator",
-                name,
-                "endpoint",
-                ErrorTag.INVALID_VALUE,
-            )
         app = apps[intent.originator]
         if intent.service_type not in app.allowed_service_types:
             raise Refusal(
@@ -198,8 +196,10 @@ class ParentController:
             if name in self.intents:
                 continue
             self.intents[name] = intent
-            if name in self.records:
-                continue  # taken back from the store
+            if name in self.records:  # taken back from the store
+                if self.records[name].state in (S.REQUESTED, S.ADMITTED):
+                    self._spawn(self._provision(intent))  # interrupted: start again
+                continue
             rec = self.records[name] = UnitRecord(name)
             rec.timestamps["requested"] = now_rfc3339()
             self.transition(rec, S.REQUESTED, "intent received")
@@ -287,10 +287,17 @@ class ParentController:
     async def _provision(self, intent: ServiceIntent) -> None:
         name, rec = intent.name, self.records[intent.name]
         async with self._lock(name):
+            if rec.edits:  # what an interrupted provisioning asked for, before a restart
+                problems = await remove_everywhere(self.sb, rec.edits)
+                rec.edits = [e for e in rec.edits if e.agent in problems]
             try:
                 head, tail = self.route(intent, self.applications)
-                self.transition(rec, S.ADMITTED, f"inter-domain unit: {head} to {tail}")
-                await self._stitch(intent, rec, head, tail)
+                if head == tail:
+                    self.transition(rec, S.ADMITTED, f"intra-domain unit: delegated to {head}")
+                    await self._delegate(intent, rec, head)
+                else:
+                    self.transition(rec, S.ADMITTED, f"inter-domain unit: {head} to {tail}")
+                    await self._stitch(intent, rec, head, tail)
             except (Refusal, SegmentFailed) as err:
                 await self._rollback(rec, str(err))
 
@@ -345,6 +352,22 @@ class ParentController:
             f"segments in {head} and {tail} stitched at {best.head_border}-{best.tail_border}",
         )
 
+    async def _delegate(self, intent: ServiceIntent, rec: UnitRecord, domain: str) -> None:
+        """Both endpoints in one domain: the unit itself is that domain's to provision."""
+        edit = delegate_edit(domain, intent.name, intent.fingerprint)
+        rec.edits.append(edit)
+        self.store.save(rec, intent.fingerprint)
+        try:
+            await self.sb.call(
+                edit.agent,
+                "delegate",
+                lambda m: m.edit_config(target="running", config=edit.apply_xml),
+                retry=False,
+            )
+        except SouthboundError as err:
+            raise SegmentFailed(f"domain {domain} refused the unit: {err}") from None
+        self.transition(rec, S.ESTABLISHING, f"provisioned by domain {domain}")
+
     async def _rollback(self, rec: UnitRecord, reason: str) -> None:
         """Release whatever segment was asked for, then fail the unit with ``reason``."""
         if rec.edits:
@@ -387,18 +410,37 @@ class ParentController:
             elif rec.state in LIVE and not self._lock(name).locked():
                 await self._follow(rec)
 
+    async def unit(self, domain: str, unit: str) -> SegmentStatus | None:
+        """A unit delegated to ``domain``, read from its qnms-service state."""
+        try:
+            return await self.sb.call(
+                f"domain:{domain}",
+                "unit-state",
+                lambda m: parse_unit(m.get(filter=("subtree", unit_filter(unit))).data_ele),
+            )
+        except SouthboundError as err:
+            raise SegmentFailed(f"domain {domain} unreachable: {err}") from None
+
     async def _follow(self, rec: UnitRecord) -> None:
         statuses = {}
-        for q in rec.quis:
+        ends = {domain_of(u, self.domains) or "" for u in self.intents[rec.name].endpoints}
+        delegated = len(ends) == 1
+        for domain in ends if delegated else [q.domain for q in rec.quis]:
+            read = self.unit if delegated else self.segment
             try:
-                statuses[q.domain] = await self.segment(q.domain, rec.name)
+                statuses[domain] = await read(domain, rec.name)
             except SegmentFailed as err:
                 log.warning("unit %s: %s", rec.name, err)
                 return
         for domain, st in statuses.items():
+            if delegated and st is not None and st.qui and rec.quis != [QuiRef(domain, st.qui)]:
+                rec.quis = [QuiRef(domain, st.qui)]
+                self.store.save(rec, self.intents[rec.name].fingerprint)
+        for domain, st in statuses.items():
             if st is None or st.state in (S.FAILED, S.RELEASED, S.EXPIRED):
-                why = st.reason if st is not None and st.reason else "segment gone"
-                await self._rollback(rec, f"segment in {domain} {why}")
+                why = f"{st.state}: {st.reason}" if st is not None else "gone"
+                part = "unit" if delegated else "segment"
+                await self._rollback(rec, f"{part} in {domain} {why}")
                 return
         delivered = min(st.delivered for st in statuses.values() if st is not None)
         fids = [st.fidelity for st in statuses.values() if st is not None and st.fidelity]
@@ -411,7 +453,7 @@ class ParentController:
         if rec.state == S.ESTABLISHING and all(
             st is not None and st.state == S.ACTIVE for st in statuses.values()
         ):
-            self.transition(rec, S.ACTIVE, f"segments active in {', '.join(statuses)}")
+            self.transition(rec, S.ACTIVE, f"active in {', '.join(statuses)}")
 
     async def _monitor_loop(self) -> None:
         while True:

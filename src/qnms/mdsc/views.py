@@ -154,3 +154,42 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._El
     if text is not None:
         el.text = text
     return el
+
+
+# -- a unit delegated whole to one domain (both endpoints there) -------------------------
+
+SVC = "urn:qnms:yang:qnms-service"
+_S = {"s": SVC}
+
+
+def unit_filter(name: str) -> str:
+    unit = f"<service-unit><name>{name}</name></service-unit>"
+    return f'<service-units xmlns="{SVC}">{unit}</service-units>'
+
+
+def parse_unit(data: etree._Element) -> SegmentStatus | None:
+    """A domain's own service unit (qnms-service state), read like a segment."""
+    u = data.find("s:service-units/s:service-unit", _S)
+    if u is None or u.find("s:state", _S) is None:
+        return None
+    fid = u.findtext("s:qos/s:measured/s:achieved-fidelity", None, _S)
+    return SegmentStatus(
+        state=u.findtext("s:state", "", _S),
+        reason=u.findtext("s:failure-reason", "", _S),
+        qui=u.findtext("s:qui/s:id", "", _S),
+        delivered=int(u.findtext("s:delivery/s:delivered-units", "0", _S)),
+        fidelity=float(fid) if fid else None,
+    )
+
+
+def delegate_edit(domain: str, unit: str, intent_xml: str) -> AgentEdit:
+    """Create the unit itself on the domain's qnms-service (its canonical intent XML),
+    with the idempotent removal as undo."""
+    apply = (
+        f'<config xmlns="{NC}"><service-units xmlns="{SVC}">{intent_xml}</service-units></config>'
+    )
+    remove = (
+        f'<config xmlns="{NC}"><service-units xmlns="{SVC}"><service-unit xmlns:nc="{NC}" '
+        f'nc:operation="remove"><name>{unit}</name></service-unit></service-units></config>'
+    )
+    return AgentEdit(f"domain:{domain}", apply, remove)
