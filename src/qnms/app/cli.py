@@ -158,13 +158,21 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
             inventory.load_inventory(args.agents)
             if args.agents
             else inventory.from_network(
-                network, args.base_port, username=args.agent_user, password=args.agent_password
+                network,
+                args.base_port,
+                username=args.agent_user,
+                password=args.agent_password,
+                domain=args.domain,
             )
         )
+        if args.domain and args.domain not in {d["name"] for d in network.domains}:
+            raise ValueError(f"--domain {args.domain}: no such domain in {network.source}")
     except (ValueError, NetworkError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     state = args.state_dir or Path.home() / ".local/state/qnms/orchestrator" / network.name
+    if args.domain and not args.state_dir:
+        state = state / args.domain
     config = OrchestratorConfig(
         agents=agents,
         state_dir=state,
@@ -173,6 +181,7 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
         users=users,
         applications=network.applications,
         discovery_wait=args.wait,
+        domain=args.domain,
     )
     if args.check_sync:
         return asyncio.run(check_sync_report(config))
@@ -261,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--check-sync", action="store_true", help="report store vs agents; change nothing"
     )
     orch.add_argument("--wait", type=float, default=30, help="seconds to wait for agents")
+    orch.add_argument("--domain", help="manage only this domain's agents and serve its "
+                      "abstract view and segments to a parent (multi-domain)")  # fmt: skip
     orch.add_argument("--agent-user", default="admin", help="login on the agents")
     orch.add_argument("--agent-password", default="admin", help="password on the agents")
     orch.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")

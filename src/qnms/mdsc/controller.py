@@ -67,6 +67,21 @@ log = logging.getLogger(__name__)
 LIVE = (S.ESTABLISHING, S.ACTIVE)
 
 
+# what a stitched unit's estimate does not know (the parent sees segment estimates only)
+UNKNOWN_ACROSS = ("success-probability", "quantum-communication-latency", "loss")
+
+
+def _unit_state(rec: UnitRecord) -> etree._Element:
+    """A unit's state; for a stitched one without the measured leaves it cannot know."""
+    el = unit_state_element(rec)
+    measured = el.find(f"{{{SVC}}}qos/{{{SVC}}}measured")
+    if measured is not None and len(rec.quis) > 1:
+        for leaf in UNKNOWN_ACROSS:
+            for found in measured.findall(f"{{{SVC}}}{leaf}"):
+                measured.remove(found)
+    return el
+
+
 class SegmentFailed(Exception):
     """A domain refused or failed a segment, or could not be reached."""
 
@@ -209,7 +224,7 @@ class ParentController:
         top = etree.Element(f"{{{SVC}}}service-units", nsmap={None: SVC})
         for name in self.intents:
             if (rec := self.records.get(name)) is not None:
-                top.append(unit_state_element(rec))
+                top.append(_unit_state(rec))
         return [top] if len(top) else []
 
     def transition(self, rec: UnitRecord, state: S, reason: str | None) -> None:
@@ -435,6 +450,8 @@ class ParentController:
         for domain, st in statuses.items():
             if delegated and st is not None and st.qui and rec.quis != [QuiRef(domain, st.qui)]:
                 rec.quis = [QuiRef(domain, st.qui)]
+                rec.identifier = list(st.identifier)
+                rec.estimate = st.estimate
                 self.store.save(rec, self.intents[rec.name].fingerprint)
         for domain, st in statuses.items():
             if st is None or st.state in (S.FAILED, S.RELEASED, S.EXPIRED):

@@ -13,6 +13,7 @@ from lxml import etree
 
 from qnms.orchestrator.abstract import ABS
 from qnms.orchestrator.edits import AgentEdit
+from qnms.orchestrator.lifecycle import Estimate
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 QT = "urn:qnms:yang:qnms-types"
@@ -53,6 +54,8 @@ class SegmentStatus:
     route: tuple[str, ...] = ()  # local end first, border last
     delivered: int = 0
     fidelity: float | None = None
+    identifier: tuple[str, ...] = ()  # a delegated unit's, as its domain built it
+    estimate: Estimate | None = None  # a delegated unit's, as its domain publishes it
 
 
 def _f(el: etree._Element, path: str, default: str = "0") -> float:
@@ -172,13 +175,32 @@ def parse_unit(data: etree._Element) -> SegmentStatus | None:
     u = data.find("s:service-units/s:service-unit", _S)
     if u is None or u.find("s:state", _S) is None:
         return None
-    fid = u.findtext("s:qos/s:measured/s:achieved-fidelity", None, _S)
+    measured = "s:qos/s:measured/s:"
+    fid = u.findtext(measured + "achieved-fidelity", None, _S)
+    est = u.findtext(measured + "estimated-fidelity", None, _S)
+
+    def num(leaf: str) -> float:
+        return float(u.findtext(measured + leaf, "0", _S) or 0)
+
     return SegmentStatus(
         state=u.findtext("s:state", "", _S),
         reason=u.findtext("s:failure-reason", "", _S),
         qui=u.findtext("s:qui/s:id", "", _S),
         delivered=int(u.findtext("s:delivery/s:delivered-units", "0", _S)),
         fidelity=float(fid) if fid else None,
+        identifier=tuple((x.text or "") for x in u.findall("s:identifier/s:urn", _S)),
+        estimate=Estimate(
+            fidelity=float(est),
+            rate=num("generation-rate"),
+            success_probability=num("success-probability"),
+            latency_ms=0.0,  # not published in qos/measured
+            classical_latency_ms=num("quantum-communication-latency"),
+            swaps=int(num("swapping-depth")),
+            loss_db=num("loss"),
+            purification_rounds=0,  # not published in qos/measured
+        )
+        if est
+        else None,
     )
 
 
