@@ -105,6 +105,26 @@ def segment(m, name: str) -> etree._Element | None:
     return m.get(filter=("subtree", flt)).data_ele.find("a:segments/a:segment", A)
 
 
+def stop_domain(layout: Layout, name: str) -> int:
+    """Stop a domain orchestrator; its port, to start it again on."""
+    port = layout.stack.domains[name].port
+    layout.bg.run(layout.stack.domains[name].stop())
+    return port
+
+
+def start_domain(layout: Layout, name: str, port: int) -> None:
+    """Start a stopped domain orchestrator again, same port and state directory."""
+    config = layout.stack.domains[name].config
+    config.port = port
+    back = Orchestrator(config)
+    layout.bg.run(back.start(), timeout=60)
+    layout.stack.domains[name] = back
+
+
+def restart_domain(layout: Layout, name: str) -> None:
+    start_domain(layout, name, stop_domain(layout, name))
+
+
 def test_the_domain_view_shows_border_nodes_and_estimates_only(layout: Layout) -> None:
     with layout.domain("madqci") as m:
         data = m.get(filter=("subtree", f'<domain-abstract xmlns="{ABS}"/>')).data_ele
@@ -180,10 +200,7 @@ def test_a_segment_a_domain_cannot_serve_fails_the_unit_and_leaks_nothing(
 
 
 def test_a_domain_that_is_down_fails_the_unit_and_it_works_once_back(layout: Layout) -> None:
-    stack, bg = layout.stack, layout.bg
-    quditto = stack.domains["quditto"]
-    port = quditto.port
-    bg.run(quditto.stop())
+    port = stop_domain(layout, "quditto")
     try:
         with layout.parent() as m:
             m.edit_config(target="running", config=inter_unit("md-down"))
@@ -193,11 +210,7 @@ def test_a_domain_that_is_down_fails_the_unit_and_it_works_once_back(layout: Lay
             assert layout.leftovers() == {}
             m.edit_config(target="running", config=delete_xml("md-down"))
     finally:
-        config = quditto.config
-        config.port = port
-        back = Orchestrator(config)
-        bg.run(back.start(), timeout=60)
-        stack.domains["quditto"] = back
+        start_domain(layout, "quditto", port)
     with layout.parent() as m:
         m.edit_config(target="running", config=inter_unit("md-back"))
         assert settled(m, "md-back").findtext("s:state", namespaces=NS) == "active"
@@ -248,4 +261,19 @@ def test_an_intra_domain_unit_is_delegated_to_its_domain_whole(layout: Layout) -
         m.edit_config(target="running", config=delete_xml("md-local"))
         with layout.domain("madqci") as d:
             poll(lambda: unit_state(d, "md-local") is None, 30, "domain unit gone")
+    assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
+
+
+def test_a_domain_orchestrator_restart_keeps_its_segments(layout: Layout) -> None:
+    with layout.parent() as m:
+        m.edit_config(target="running", config=inter_unit("md-restart"))
+        assert settled(m, "md-restart").findtext("s:state", namespaces=NS) == "active"
+        held = layout.leftovers()
+        restart_domain(layout, "madqci")
+        assert layout.leftovers() == held  # the start-up repair kept the segment's QUIs
+        with layout.domain("madqci") as d:
+            assert segment(d, "md-restart").findtext("a:state", namespaces=A) == "active"
+        unit = unit_state(m, "md-restart")
+        assert unit.findtext("s:state", namespaces=NS) == "active"
+        m.edit_config(target="running", config=delete_xml("md-restart"))
     assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
