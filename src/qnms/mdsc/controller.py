@@ -45,7 +45,7 @@ from qnms.mdsc.views import (
     segment_filter,
     unit_filter,
 )
-from qnms.orchestrator.admission import Refusal
+from qnms.orchestrator.admission import Refusal, check_request
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
 from qnms.orchestrator.lifecycle import (
     Estimate,
@@ -181,23 +181,7 @@ class ParentController:
                     ErrorTag.INVALID_VALUE,
                 )
             domains.append(domain)
-        app = apps[intent.originator]
-        if intent.service_type not in app.allowed_service_types:
-            raise Refusal(
-                "service-type-not-allowed",
-                f"application {app.name!r} may not request {intent.service_type}",
-                name,
-                "service-type",
-                ErrorTag.INVALID_VALUE,
-            )
-        if intent.valid_until <= time.time():
-            raise Refusal(
-                "already-expired",
-                f"valid-until {intent.valid_until} is in the past",
-                name,
-                "lifecycle/valid-until",
-                ErrorTag.INVALID_VALUE,
-            )
+        check_request(intent, apps[intent.originator], time.time())
         return domains[0], domains[1]
 
     def sync(self, running: etree._Element) -> None:
@@ -302,9 +286,7 @@ class ParentController:
     async def _provision(self, intent: ServiceIntent) -> None:
         name, rec = intent.name, self.records[intent.name]
         async with self._lock(name):
-            if rec.edits:  # what an interrupted provisioning asked for, before a restart
-                problems = await remove_everywhere(self.sb, rec.edits)
-                rec.edits = [e for e in rec.edits if e.agent in problems]
+            await self._remove(rec)  # what an interrupted provisioning asked (restart)
             try:
                 head, tail = self.route(intent, self.applications)
                 if head == tail:
@@ -383,14 +365,18 @@ class ParentController:
             raise SegmentFailed(f"domain {domain} refused the unit: {err}") from None
         self.transition(rec, S.ESTABLISHING, f"provisioned by domain {domain}")
 
+    async def _remove(self, rec: UnitRecord) -> str:
+        """Remove what the unit asked of the domains; what is left stays in ``rec.edits``
+        for a retry, and the returned note says where."""
+        if not rec.edits:
+            return ""
+        problems = await remove_everywhere(self.sb, rec.edits)
+        rec.edits = [e for e in rec.edits if e.agent in problems]
+        return "; release pending on " + ", ".join(sorted(problems)) if problems else ""
+
     async def _rollback(self, rec: UnitRecord, reason: str) -> None:
         """Release whatever segment was asked for, then fail the unit with ``reason``."""
-        if rec.edits:
-            problems = await remove_everywhere(self.sb, rec.edits)
-            rec.edits = [e for e in rec.edits if e.agent in problems]
-            if problems:
-                reason += "; release pending on " + ", ".join(sorted(problems))
-        self.transition(rec, S.FAILED, reason)
+        self.transition(rec, S.FAILED, reason + await self._remove(rec))
 
     # -- monitoring, release ---------------------------------------------------------------
 
@@ -399,11 +385,7 @@ class ParentController:
             rec = self.records.get(name)
             if rec is None:
                 return
-            if rec.edits:
-                problems = await remove_everywhere(self.sb, rec.edits)
-                rec.edits = [e for e in rec.edits if e.agent in problems]
-                if problems:
-                    reason += "; release pending on " + ", ".join(sorted(problems))
+            reason += await self._remove(rec)
             if rec.state not in (S.RELEASED, S.EXPIRED, S.FAILED):
                 self.transition(rec, final, reason)
             if forget and not rec.edits:

@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from qnms.mdsc.controller import ParentController
-from qnms.netconf.server import NetconfServer, ServerOptions
-from qnms.orchestrator.northbound import service_datastores
+from qnms.orchestrator.northbound import service_datastores, service_server
 from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
-from qnms.orchestrator.tenancy import install as install_tenancy
 
 
 def domain_address(domain: str, host: str, port: int, username: str, password: str) -> AgentAddress:
@@ -57,17 +55,8 @@ class ParentOrchestrator:
         self.datastores.state_provider = self.controller
         self.datastores.write_checks.append(self.controller.check)
         self.datastores.add_listener(self._running_changed)
-        self.server = NetconfServer(
-            self.datastores,
-            options=ServerOptions(
-                host=config.host,
-                port=config.port,
-                state_dir=config.state_dir,
-                users=dict(config.users),
-            ),
-        )
-        self.tenancy = install_tenancy(
-            self.server, self.datastores, config.admins, list(config.users)
+        self.server, self.tenancy = service_server(
+            self.datastores, config.host, config.port, config.state_dir, config.users, config.admins
         )
         self.controller.publish = self.server.hub.publish
         self.controller.changed = self.server.state_changed

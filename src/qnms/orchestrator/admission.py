@@ -169,23 +169,7 @@ def admit(
             ErrorTag.INVALID_VALUE,
         )
     app = applications[intent.originator]
-    if intent.service_type not in app.allowed_service_types:
-        allowed = ", ".join(sorted(app.allowed_service_types)) or "none"
-        raise Refusal(
-            "service-type-not-allowed",
-            f"application {app.name!r} may not request {intent.service_type} (allowed: {allowed})",
-            name,
-            "service-type",
-            ErrorTag.INVALID_VALUE,
-        )
-    if intent.valid_until <= now:
-        raise Refusal(
-            "already-expired",
-            f"valid-until {intent.valid_until} is in the past",
-            name,
-            "lifecycle/valid-until",
-            ErrorTag.INVALID_VALUE,
-        )
+    check_request(intent, app, now)
     bucket = buckets.get(app.name)
     if bucket is not None and bucket.available(now) < 1:
         raise Refusal(
@@ -199,6 +183,28 @@ def admit(
     if not feasible:
         raise _no_path(intent, a, b, estimates)
     return Admission(intent, app, (a, b), feasible)
+
+
+def check_request(intent: ServiceIntent, app: Application, now: float) -> None:
+    """What the originator's application and the lifecycle allow, whatever the network:
+    raise ``Refusal`` (service type, lifetime). Also the parent orchestrator's."""
+    if intent.service_type not in app.allowed_service_types:
+        allowed = ", ".join(sorted(app.allowed_service_types)) or "none"
+        raise Refusal(
+            "service-type-not-allowed",
+            f"application {app.name!r} may not request {intent.service_type} (allowed: {allowed})",
+            intent.name,
+            "service-type",
+            ErrorTag.INVALID_VALUE,
+        )
+    if intent.valid_until <= now:
+        raise Refusal(
+            "already-expired",
+            f"valid-until {intent.valid_until} is in the past",
+            intent.name,
+            "lifecycle/valid-until",
+            ErrorTag.INVALID_VALUE,
+        )
 
 
 _FIELDS = {

@@ -28,6 +28,7 @@ from qnms.orchestrator.domain import attach_segments
 from qnms.orchestrator.monitor import monitor_loop
 from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
+from qnms.orchestrator.tenancy import Tenancy
 from qnms.orchestrator.tenancy import install as install_tenancy
 from qnms.orchestrator.upkeep import expire_loop, upkeep_loop
 from qnms.yang.bindings import binding_classes
@@ -79,6 +80,23 @@ def service_datastores(
     )
 
 
+def service_server(
+    datastores: DatastoreManager,
+    host: str,
+    port: int,
+    state_dir: Path,
+    users: dict[str, str],
+    admins: list[str] | None,
+) -> tuple[NetconfServer, Tenancy]:
+    """The northbound NETCONF server over the service datastores, with per-application
+    tenancy in front of its NACM (also the parent orchestrator's, ``qnms.mdsc``)."""
+    server = NetconfServer(
+        datastores,
+        options=ServerOptions(host=host, port=port, state_dir=state_dir, users=dict(users)),
+    )
+    return server, install_tenancy(server, datastores, admins, list(users))
+
+
 class Orchestrator:
     """Southbound sessions, controller, store and northbound server, started together."""
 
@@ -98,17 +116,8 @@ class Orchestrator:
         self.datastores.write_checks.append(self.controller.check)
         self.segments = attach_segments(self, config.domain) if config.domain else None
         self.datastores.add_listener(self._running_changed)
-        self.server = NetconfServer(
-            self.datastores,
-            options=ServerOptions(
-                host=config.host,
-                port=config.port,
-                state_dir=config.state_dir,
-                users=dict(config.users),
-            ),
-        )
-        self.tenancy = install_tenancy(
-            self.server, self.datastores, config.admins, list(config.users)
+        self.server, self.tenancy = service_server(
+            self.datastores, config.host, config.port, config.state_dir, config.users, config.admins
         )
         self.controller.publish = self.server.hub.publish
         self.controller.changed = self.server.state_changed
