@@ -31,11 +31,13 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from qnms.mdsc.routing import domain_of
+from qnms.mdsc.monitor import poll_once
 from qnms.mdsc.stitch import crossings
+from qnms.mdsc.units import route, unit_state
 from qnms.mdsc.views import (
     VIEW_FILTER,
     DomainView,
+    SegmentFailed,
     SegmentRequest,
     SegmentStatus,
     delegate_edit,
@@ -45,7 +47,7 @@ from qnms.mdsc.views import (
     segment_filter,
     unit_filter,
 )
-from qnms.orchestrator.admission import Refusal, check_request
+from qnms.orchestrator.admission import Refusal
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
 from qnms.orchestrator.lifecycle import (
     Estimate,
@@ -54,7 +56,6 @@ from qnms.orchestrator.lifecycle import (
     UnitRecord,
     now_rfc3339,
     state_change_notification,
-    unit_state_element,
 )
 from qnms.orchestrator.lifecycle import UnitState as S
 from qnms.orchestrator.southbound import Southbound, SouthboundError
@@ -64,26 +65,6 @@ from qnms.service.identifiers import ServiceUnitId
 from qnms.yang.errors import ErrorTag
 
 log = logging.getLogger(__name__)
-LIVE = (S.ESTABLISHING, S.ACTIVE)
-
-
-# what a stitched unit's estimate does not know (the parent sees segment estimates only)
-UNKNOWN_ACROSS = ("success-probability", "quantum-communication-latency", "loss")
-
-
-def _unit_state(rec: UnitRecord) -> etree._Element:
-    """A unit's state; for a stitched one without the measured leaves it cannot know."""
-    el = unit_state_element(rec)
-    measured = el.find(f"{{{SVC}}}qos/{{{SVC}}}measured")
-    if measured is not None and len(rec.quis) > 1:
-        for leaf in UNKNOWN_ACROSS:
-            for found in measured.findall(f"{{{SVC}}}{leaf}"):
-                measured.remove(found)
-    return el
-
-
-class SegmentFailed(Exception):
-    """A domain refused or failed a segment, or could not be reached."""
 
 
 class ParentController:
@@ -150,39 +131,7 @@ class ParentController:
 
     def route(self, intent: ServiceIntent, apps: dict[str, Application]) -> tuple[str, str]:
         """(head domain, tail domain) of an admissible unit, or raise ``Refusal``."""
-        name = intent.name
-        if len(intent.endpoints) != 2:
-            raise Refusal(
-                "multipartite-not-supported",
-                f"{len(intent.endpoints)} endpoints: only bipartite units",
-                name,
-                "endpoint",
-                ErrorTag.INVALID_VALUE,
-            )
-        domains = []
-        for urn in intent.endpoints:
-            where = f"endpoint[urn='{urn}']/urn"
-            if urn not in apps:
-                raise Refusal(
-                    "unknown-endpoint",
-                    f"endpoint {urn!r} is not the endpoint of any registered application",
-                    name,
-                    where,
-                    ErrorTag.INVALID_VALUE,
-                )
-            domain = domain_of(urn, self.domains)
-            if domain is None:
-                known = ", ".join(self.domains)
-                raise Refusal(
-                    "unknown-domain",
-                    f"endpoint {urn!r} belongs to no domain this parent manages ({known})",
-                    name,
-                    where,
-                    ErrorTag.INVALID_VALUE,
-                )
-            domains.append(domain)
-        check_request(intent, apps[intent.originator], time.time())
-        return domains[0], domains[1]
+        return route(intent, apps, self.domains)
 
     def sync(self, running: etree._Element) -> None:
         self.applications = read_applications(running)
@@ -208,7 +157,7 @@ class ParentController:
         top = etree.Element(f"{{{SVC}}}service-units", nsmap={None: SVC})
         for name in self.intents:
             if (rec := self.records.get(name)) is not None:
-                top.append(_unit_state(rec))
+                top.append(unit_state(rec))
         return [top] if len(top) else []
 
     def transition(self, rec: UnitRecord, state: S, reason: str | None) -> None:
@@ -233,7 +182,7 @@ class ParentController:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _lock(self, name: str) -> asyncio.Lock:
+    def lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
 
     # -- provisioning --------------------------------------------------------------------
@@ -249,15 +198,17 @@ class ParentController:
                 raise SegmentFailed(f"domain {key.partition(':')[2]} unreachable: {result}")
         return {key.partition(":")[2]: view for key, view in got.items()}
 
-    async def segment(self, domain: str, unit: str) -> SegmentStatus | None:
+    async def _read(self, domain: str, flt: str, parse) -> SegmentStatus | None:
         try:
             return await self.sb.call(
-                f"domain:{domain}",
-                "segment-state",
-                lambda m: parse_segment(m.get(filter=("subtree", segment_filter(unit))).data_ele),
+                f"domain:{domain}", "read", lambda m: parse(m.get(filter=("subtree", flt)).data_ele)
             )
         except SouthboundError as err:
             raise SegmentFailed(f"domain {domain} unreachable: {err}") from None
+
+    async def segment(self, domain: str, unit: str) -> SegmentStatus | None:
+        """A segment's state on its domain (None: no such segment)."""
+        return await self._read(domain, segment_filter(unit), parse_segment)
 
     async def _ask(self, rec: UnitRecord, req: SegmentRequest) -> SegmentStatus:
         """Create one segment and wait until its domain has allocated it."""
@@ -285,7 +236,7 @@ class ParentController:
 
     async def _provision(self, intent: ServiceIntent) -> None:
         name, rec = intent.name, self.records[intent.name]
-        async with self._lock(name):
+        async with self.lock(name):
             await self._remove(rec)  # what an interrupted provisioning asked (restart)
             try:
                 head, tail = self.route(intent, self.applications)
@@ -296,7 +247,7 @@ class ParentController:
                     self.transition(rec, S.ADMITTED, f"inter-domain unit: {head} to {tail}")
                     await self._stitch(intent, rec, head, tail)
             except (Refusal, SegmentFailed) as err:
-                await self._rollback(rec, str(err))
+                await self.rollback(rec, str(err))
 
     async def _stitch(self, intent: ServiceIntent, rec: UnitRecord, head: str, tail: str) -> None:
         views = await self._views([head, tail])
@@ -374,14 +325,14 @@ class ParentController:
         rec.edits = [e for e in rec.edits if e.agent in problems]
         return "; release pending on " + ", ".join(sorted(problems)) if problems else ""
 
-    async def _rollback(self, rec: UnitRecord, reason: str) -> None:
+    async def rollback(self, rec: UnitRecord, reason: str) -> None:
         """Release whatever segment was asked for, then fail the unit with ``reason``."""
         self.transition(rec, S.FAILED, reason + await self._remove(rec))
 
     # -- monitoring, release ---------------------------------------------------------------
 
     async def release(self, name: str, final: S, reason: str, *, forget: bool) -> None:
-        async with self._lock(name):
+        async with self.lock(name):
             rec = self.records.get(name)
             if rec is None:
                 return
@@ -394,70 +345,14 @@ class ParentController:
                 self._locks.pop(name, None)
             self.changed()
 
-    async def poll_once(self) -> None:
-        now = time.time()
-        for name, rec in list(self.records.items()):
-            intent = self.intents.get(name)
-            if intent is None:
-                if rec.edits:  # a release a domain could not take yet
-                    await self.release(name, S.RELEASED, "retried release", forget=True)
-                continue
-            if rec.state in LIVE and intent.valid_until <= now:
-                await self.release(name, S.EXPIRED, "valid-until passed", forget=False)
-            elif rec.state in LIVE and not self._lock(name).locked():
-                await self._follow(rec)
-
     async def unit(self, domain: str, unit: str) -> SegmentStatus | None:
         """A unit delegated to ``domain``, read from its qnms-service state."""
-        try:
-            return await self.sb.call(
-                f"domain:{domain}",
-                "unit-state",
-                lambda m: parse_unit(m.get(filter=("subtree", unit_filter(unit))).data_ele),
-            )
-        except SouthboundError as err:
-            raise SegmentFailed(f"domain {domain} unreachable: {err}") from None
-
-    async def _follow(self, rec: UnitRecord) -> None:
-        statuses = {}
-        ends = {domain_of(u, self.domains) or "" for u in self.intents[rec.name].endpoints}
-        delegated = len(ends) == 1
-        for domain in ends if delegated else [q.domain for q in rec.quis]:
-            read = self.unit if delegated else self.segment
-            try:
-                statuses[domain] = await read(domain, rec.name)
-            except SegmentFailed as err:
-                log.warning("unit %s: %s", rec.name, err)
-                return
-        for domain, st in statuses.items():
-            if delegated and st is not None and st.qui and rec.quis != [QuiRef(domain, st.qui)]:
-                rec.quis = [QuiRef(domain, st.qui)]
-                rec.identifier = list(st.identifier)
-                rec.estimate = st.estimate
-                self.store.save(rec, self.intents[rec.name].fingerprint)
-        for domain, st in statuses.items():
-            if st is None or st.state in (S.FAILED, S.RELEASED, S.EXPIRED):
-                why = f"{st.state}: {st.reason}" if st is not None else "gone"
-                part = "unit" if delegated else "segment"
-                await self._rollback(rec, f"{part} in {domain} {why}")
-                return
-        delivered = min(st.delivered for st in statuses.values() if st is not None)
-        fids = [st.fidelity for st in statuses.values() if st is not None and st.fidelity]
-        fidelity = min(fids) if fids else None
-        if (delivered, fidelity) != (rec.delivered, rec.achieved_fidelity):
-            if delivered > rec.delivered:
-                rec.timestamps["last-delivery"] = now_rfc3339()
-            rec.delivered, rec.achieved_fidelity = delivered, fidelity
-            self.changed()
-        if rec.state == S.ESTABLISHING and all(
-            st is not None and st.state == S.ACTIVE for st in statuses.values()
-        ):
-            self.transition(rec, S.ACTIVE, f"active in {', '.join(statuses)}")
+        return await self._read(domain, unit_filter(unit), parse_unit)
 
     async def _monitor_loop(self) -> None:
         while True:
             await asyncio.sleep(self.monitor_period)
             try:
-                await self.poll_once()
+                await poll_once(self)
             except Exception:
                 log.exception("parent monitoring failed")

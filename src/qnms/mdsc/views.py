@@ -20,6 +20,10 @@ QT = "urn:qnms:yang:qnms-types"
 _N = {"a": ABS}
 
 
+class SegmentFailed(Exception):
+    """A domain refused or failed a segment (or a delegated unit), or did not answer."""
+
+
 @dataclass(frozen=True)
 class Peer:
     node: str
