@@ -277,3 +277,18 @@ def test_a_domain_orchestrator_restart_keeps_its_segments(layout: Layout) -> Non
         assert unit.findtext("s:state", namespaces=NS) == "active"
         m.edit_config(target="running", config=delete_xml("md-restart"))
     assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
+
+
+def test_a_unit_deleted_while_its_segments_are_asked_for_leaves_nothing(layout: Layout) -> None:
+    with layout.parent() as m:
+        m.edit_config(target="running", config=inter_unit("md-quick"))
+        m.edit_config(target="running", config=delete_xml("md-quick"))
+        poll(lambda: unit_state(m, "md-quick") is None, 30, "unit gone")
+    parent = layout.stack.parent
+    assert parent is not None
+    layout.bg.run(parent.controller.idle(), timeout=120)  # provisioning and release done
+    assert "md-quick" not in parent.controller.records
+    for domain in ("madqci", "quditto"):
+        with layout.domain(domain) as d:
+            poll(lambda d=d: segment(d, "md-quick") is None, 60, f"no segment in {domain}")
+    assert poll(lambda: layout.leftovers() == {}, 60, "nothing left on any agent")

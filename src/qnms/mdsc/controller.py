@@ -212,9 +212,12 @@ class ParentController:
 
     async def _ask(self, rec: UnitRecord, req: SegmentRequest) -> SegmentStatus:
         """Create one segment and wait until its domain has allocated it."""
+        intent = self.intents.get(rec.name)
+        if intent is None:
+            raise SegmentFailed("deleted while being provisioned")
         edit = req.edit()
         rec.edits.append(edit)
-        self.store.save(rec, self.intents[rec.name].fingerprint)
+        self.store.save(rec, intent.fingerprint)
         try:
             await self.sb.call(
                 edit.agent,
@@ -235,8 +238,11 @@ class ParentController:
         raise SegmentFailed(f"segment in {req.domain} not allocated after {self.settle_timeout} s")
 
     async def _provision(self, intent: ServiceIntent) -> None:
-        name, rec = intent.name, self.records[intent.name]
+        name = intent.name
         async with self.lock(name):
+            rec = self.records.get(name)
+            if rec is None or self.intents.get(name) != intent:
+                return  # deleted before its turn
             await self._remove(rec)  # what an interrupted provisioning asked (restart)
             try:
                 head, tail = self.route(intent, self.applications)

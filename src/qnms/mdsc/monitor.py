@@ -42,7 +42,8 @@ async def follow(ctl: ParentController, rec: UnitRecord) -> None:
     """Read the unit's segments (or its delegated unit) and update it: deliveries,
     active when every part is, released and failed when one part failed or is gone."""
     statuses = {}
-    ends = {domain_of(u, ctl.domains) or "" for u in ctl.intents[rec.name].endpoints}
+    intent = ctl.intents[rec.name]
+    ends = {domain_of(u, ctl.domains) or "" for u in intent.endpoints}
     delegated = len(ends) == 1
     for domain in ends if delegated else [q.domain for q in rec.quis]:
         read = ctl.unit if delegated else ctl.segment
@@ -56,7 +57,7 @@ async def follow(ctl: ParentController, rec: UnitRecord) -> None:
             rec.quis = [QuiRef(domain, st.qui)]
             rec.identifier = list(st.identifier)
             rec.estimate = st.estimate
-            ctl.store.save(rec, ctl.intents[rec.name].fingerprint)
+            ctl.store.save(rec, intent.fingerprint)
     for domain, st in statuses.items():
         if st is None or st.state in (S.FAILED, S.RELEASED, S.EXPIRED):
             why = f"{st.state}: {st.reason}" if st is not None else "gone"

@@ -64,6 +64,7 @@ class Segments:
         self.records: dict[str, UnitRecord] = {}
         self.pending: dict[str, list[PathEstimate]] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # -- admission (write check of the northbound) --------------------------------------
 
@@ -238,8 +239,18 @@ class Segments:
             continuation=seg.continuation if heads_twin else (),
         )
 
+    def _lock(self, name: str) -> asyncio.Lock:
+        return self._locks.setdefault(name, asyncio.Lock())
+
     async def _provision(self, seg: SegmentIntent, paths: list[PathEstimate]) -> None:
-        rec, reasons = self.records[seg.name], []
+        """One segment's allocation, under its lock: a delete waits for it, then undoes it."""
+        async with self._lock(seg.name):
+            rec = self.records.get(seg.name)
+            if rec is not None and self.intents.get(seg.name) == seg:
+                await self._allocate(seg, rec, paths)
+
+    async def _allocate(self, seg: SegmentIntent, rec: UnitRecord, paths) -> None:
+        reasons: list[str] = []
         key = LEDGER_PREFIX + seg.name
         for est in paths:
             if self.intents.get(seg.name) != seg:
@@ -268,7 +279,7 @@ class Segments:
                 )
                 rec.handles, rec.edits = list(handles), list(edits)
                 if self.intents.get(seg.name) != seg:  # deleted while committing
-                    await self.release(seg.name, S.RELEASED, "deleted by the parent", True)
+                    await self._release(seg.name, S.RELEASED, "deleted by the parent", True)
                     return
                 self.transition(rec, S.ESTABLISHING, f"allocated on {'-'.join(est.nodes)}")
                 return
@@ -277,6 +288,10 @@ class Segments:
         self.transition(rec, S.FAILED, "allocation failed on every route: " + "; ".join(reasons))
 
     async def release(self, name: str, final: S, reason: str, forget: bool) -> None:
+        async with self._lock(name):
+            await self._release(name, final, reason, forget)
+
+    async def _release(self, name: str, final: S, reason: str, forget: bool) -> None:
         rec = self.records.get(name)
         if rec is None:
             return
@@ -323,20 +338,16 @@ class Segments:
             return
         readings = await self.ctl.sb.fan_out(agents, "segments", lambda _k, m: _read_stores(m))
         for name, rec in watched.items():
-            end = next(e.agent for e in rec.edits if e.agent.startswith("ss:"))
-            got = readings.get(end)
-            if got is None or isinstance(got, SouthboundError) or name not in got:
-                continue
-            reading, target = got[name], self.intents[name].target_fidelity
+            end = next((e.agent for e in rec.edits if e.agent.startswith("ss:")), "")
+            got, seg = readings.get(end), self.intents.get(name)
+            if seg is None or got is None or isinstance(got, SouthboundError) or name not in got:
+                continue  # deleted meanwhile, or its endpoint agent did not answer
+            reading, target = got[name], seg.target_fidelity
             if (reading.delivered, reading.fidelity) == (rec.delivered, rec.achieved_fidelity):
                 continue
             rec.delivered, rec.achieved_fidelity = reading.delivered, reading.fidelity
             good = reading.fidelity is not None and (target is None or reading.fidelity >= target)
-            if (
-                rec.state == S.ESTABLISHING
-                and reading.delivered >= self.intents[name].size
-                and good
-            ):
+            if rec.state == S.ESTABLISHING and reading.delivered >= seg.size and good:
                 self.transition(rec, S.ACTIVE, f"{reading.delivered} unit(s) delivered")
             else:
                 self.ctl.changed()
