@@ -20,6 +20,7 @@ from orch_support import ALICE, NC, NS, connect, delete_xml, poll, unit_state, u
 
 from qnms.app.background import BackgroundLoop
 from qnms.app.stack import Stack, StackOptions
+from qnms.mdsc.northbound import ParentOrchestrator
 from qnms.network.inventory import load_network
 from qnms.orchestrator.abstract import ABS
 from qnms.orchestrator.northbound import Orchestrator
@@ -292,3 +293,30 @@ def test_a_unit_deleted_while_its_segments_are_asked_for_leaves_nothing(layout: 
         with layout.domain(domain) as d:
             poll(lambda d=d: segment(d, "md-quick") is None, 60, f"no segment in {domain}")
     assert poll(lambda: layout.leftovers() == {}, 60, "nothing left on any agent")
+
+
+def test_the_parent_restarted_takes_its_units_back_and_releases_them_later(
+    layout: Layout,
+) -> None:
+    stack, bg = layout.stack, layout.bg
+    with layout.parent() as m:
+        m.edit_config(target="running", config=inter_unit("md-parent"))
+        before = settled(m, "md-parent")
+        assert before.findtext("s:state", namespaces=NS) == "active"
+    old = stack.parent
+    assert old is not None
+    port = old.port
+    bg.run(old.stop())
+    config = old.config
+    config.port = port
+    stack.parent = ParentOrchestrator(config)
+    bg.run(stack.parent.start(), timeout=60)
+    with layout.parent() as m:
+        unit = unit_state(m, "md-parent")
+        assert unit.findtext("s:state", namespaces=NS) == "active"
+        assert unit.xpath("s:qui/s:id/text()", namespaces=NS) == before.xpath(
+            "s:qui/s:id/text()", namespaces=NS
+        )
+        m.edit_config(target="running", config=delete_xml("md-parent"))
+        poll(lambda: unit_state(m, "md-parent") is None, 30, "unit gone")
+    assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
