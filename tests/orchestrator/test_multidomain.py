@@ -320,3 +320,30 @@ def test_the_parent_restarted_takes_its_units_back_and_releases_them_later(
         m.edit_config(target="running", config=delete_xml("md-parent"))
         poll(lambda: unit_state(m, "md-parent") is None, 30, "unit gone")
     assert poll(lambda: layout.leftovers() == {}, 30, "nothing left on any agent")
+
+
+def test_a_border_node_failing_under_an_active_unit_fails_it_and_releases_both_segments(
+    layout: Layout,
+) -> None:
+    bg = layout.bg
+    border = next(
+        a for a in layout.stack.agents if (a.config.stratum, a.config.name) == ("qfs", "madqci-r2")
+    )
+    with layout.parent() as m:
+        m.edit_config(target="running", config=inter_unit("md-live"))
+        assert settled(m, "md-live").findtext("s:state", namespaces=NS) == "active"
+        port = border.port
+        bg.run(border.stop())
+        try:
+            unit = settled(m, "md-live", ("failed",))
+            reason = unit.findtext("s:failure-reason", namespaces=NS)
+            assert "segment in madqci failed" in reason and "madqci-r2 does not answer" in reason
+            with layout.domain("quditto") as d:
+                poll(lambda: segment(d, "md-live") is None, 30, "quditto's segment released")
+            # everything but the unreachable border node itself is already released
+            assert poll(lambda: set(layout.leftovers()) <= {"qfs:madqci-r2"}, 30, "released")
+        finally:
+            border.server.options = replace(border.server.options, port=port)
+            bg.run(border.start())
+        assert poll(lambda: layout.leftovers() == {}, 60, "the border's QUI removed once back")
+        m.edit_config(target="running", config=delete_xml("md-live"))

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from qnms.orchestrator.abstract import ABS, border_peers
+from qnms.orchestrator.border import border_faults
 from qnms.orchestrator.edits import (
     AllocationPlan,
     EndpointBinding,
@@ -331,6 +332,12 @@ class Segments:
             for n, r in self.records.items()
             if r.state in (S.ESTABLISHING, S.ACTIVE) and n in self.intents
         }
+        links = {n: (self.intents[n].border, self.intents[n].peer) for n in watched}
+        faults = await border_faults(self.ctl.sb, set(links.values()))
+        for name, link in links.items():
+            if link in faults and name in self.intents:
+                await self.release(name, S.FAILED, faults[link], False)
+                watched.pop(name)
         agents = sorted(
             {e.agent for r in watched.values() for e in r.edits if e.agent.startswith("ss:")}
         )
