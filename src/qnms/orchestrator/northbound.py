@@ -7,7 +7,8 @@ service-unit-state-change notifications (ARCHITECTURE "The service model"). The
 controller plugs into three seams of the core: a pre-apply check (admission refuses
 the edit itself), a change listener (provision or release after the change) and the
 state provider (config-false leaves of each unit, so ``<get>`` and on-change
-subscriptions see them; ``state_changed`` is called on every change). Per-application
+subscriptions see them; ``state_changed`` is called on every change). The closed loop
+(``restoration``) follows the agents' YANG-Push telemetry beside it. Per-application
 access (``tenancy``) sits in front of the server's NACM: each application's user sees
 and touches only its own units, operators (``admins``) everything.
 """
@@ -22,7 +23,9 @@ from typing import Any
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.orchestrator.controller import AccessCheck, Controller
+from qnms.orchestrator.damping import DampingParams
 from qnms.orchestrator.monitor import monitor_loop
+from qnms.orchestrator.restoration import Restoration
 from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.tenancy import install as install_tenancy
@@ -53,6 +56,7 @@ class OrchestratorConfig:
     confirm_timeout: int = 30
     discovery_wait: float = 0.0  # seconds to wait for agents that do not answer yet
     access_check: AccessCheck | None = None
+    damping: DampingParams = field(default_factory=DampingParams)  # the closed loop's
 
 
 def service_datastores(state_dir: Path, applications: list[dict[str, Any]]) -> DatastoreManager:
@@ -84,6 +88,7 @@ class Orchestrator:
             confirm_timeout=config.confirm_timeout,
             access_check=config.access_check,
         )
+        self.restoration = Restoration(self.controller, damping=config.damping)
         self.datastores = service_datastores(config.state_dir, config.applications)
         self.datastores.state_provider = self.controller
         self.datastores.write_checks.append(self.controller.check)
@@ -120,6 +125,7 @@ class Orchestrator:
                 expire_loop,
                 upkeep_loop,
                 lambda ctl: monitor_loop(ctl, ctl.monitor_period),
+                lambda _ctl: self.restoration.run(),
             ),
         )
         await self.server.start()
