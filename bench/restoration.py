@@ -204,7 +204,8 @@ class Soak:
         self.agents = {}
         for agent in network_agents(self.network, base_port=0, host="127.0.0.1",
                                     users={USER: PASSWORD}, authorized_keys=None,
-                                    state_root=tmp / "agents"):  # fmt: skip
+                                    state_root=tmp / "agents",
+                                    nacm_groups={"admin": [USER]}):  # fmt: skip
             bg.run(agent.start())
             self.agents[f"{agent.config.stratum}:{agent.config.name}"] = agent
         rows = [{"stratum": a.config.stratum, "name": a.config.name, "host": "127.0.0.1",
@@ -222,9 +223,10 @@ class Soak:
         self.node_of = {a["endpoint"]: a["attached-to"] for a in self.network.applications}
 
     def start_orchestrator(self) -> None:
-        cmd = [sys.executable, "-m", "qnms.app.cli", "orchestrator", "--agents",
-               str(self.inventory), "--state-dir", str(self.tmp / "orch"), "--user", USER,
-               "--password", PASSWORD, "--wait", "10", "--port", "0"]  # fmt: skip
+        cmd = [sys.executable, "-m", "qnms.app.cli", "orchestrator", "--network",
+               str(self.net_file), "--agents", str(self.inventory), "--state-dir",
+               str(self.tmp / "orch"), "--user", USER, "--password", PASSWORD, "--wait", "10",
+               "--port", "0"]  # fmt: skip
         log = (self.tmp / "orchestrator.log").open("a", encoding="utf-8")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
         assert self.proc.stdout is not None
@@ -400,7 +402,16 @@ def soak(nodes: int, n_units: int, faults: int, size: int, seed: int) -> None:
                 elif n not in failed0:
                     lost.append(f"{n}: {st}")
             counts = {k: len(v) for k, v in states.items()}
-            print(f"  faults injected: {kinds}; final states {counts}")
+            actions = {
+                leaf: sum(int(u.findtext(f"s:{path}", namespaces=NS) or 0) for u in final.values())
+                for leaf, path in (
+                    ("re-routes", "restoration/s:counters/s:reroute-count"),
+                    ("re-bindings", "rebinding-count"),
+                    ("refreshes", "restoration/s:counters/s:refresh-count"),
+                )
+            }
+            print(f"  faults injected: {kinds}; final states {counts}; closed-loop actions "
+                  f"{actions}")  # fmt: skip
             print(f"  units lost: {len(lost)} {lost}")
             print(f"  leaked reservations while running: {len(leaked)} {leaked}")
             for n in final:

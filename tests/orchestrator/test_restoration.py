@@ -45,13 +45,14 @@ def unit_xml(
     restoration: str = "",
     activation: str = "",
     target: str = "0.8",
+    qos: str = "",
 ) -> str:
     eps = "".join(f"<endpoint><urn>{u}</urn></endpoint>" for u in endpoints)
     return f"""<config xmlns="{NC}"><service-units xmlns="{SVC}"
  xmlns:qt="urn:qnms:yang:qnms-types"><service-unit><name>{name}</name>
  <service-type>qt:bipartite-entanglement</service-type><originator>{endpoints[0]}</originator>
  {eps}<lifecycle><size>10</size><valid-until>{int(time.time()) + 3600}</valid-until></lifecycle>
- <qos><target-fidelity>{target}</target-fidelity></qos>
+ <qos><target-fidelity>{target}</target-fidelity>{qos}</qos>
  <restoration>{restoration}</restoration><activation>{activation}</activation>
  </service-unit></service-units></config>"""
 
@@ -114,6 +115,9 @@ def test_a_cut_channel_on_the_path_re_routes_the_unit_keeping_its_identifier(
         unit = make_active(fleet, m, "su1")
         old_path, ident = path_of(unit), unit.xpath("s:identifier/s:urn/text()", namespaces=NS)
         cut = first_channel(orch, old_path)
+        telemetry = orch.restoration.telemetry
+        assert telemetry is not None and len(telemetry.mode) == len(fleet.agents)
+        assert set(telemetry.mode.values()) == {"on-change"}
         channel(fleet, cut, cut=True)
         unit = poll(
             lambda: (
@@ -270,3 +274,29 @@ def test_an_on_demand_unit_is_reserved_and_generated_only_when_activated(
         unit = wait_state(m, "later", "establishing")
         assert path_of(unit)
         assert nothing_allocated(fleet.agents) != {}
+
+
+def test_a_qui_close_to_its_time_to_live_is_refreshed_before_it_expires(fleet: Fleet) -> None:
+    orch = fleet.start_orchestrator()
+    with connect(orch.port) as m:
+        m.edit_config(
+            target="running", config=unit_xml("ttl", qos="<time-to-live>4</time-to-live>")
+        )
+        unit = make_active(fleet, m, "ttl")
+        path = path_of(unit)
+        qui = f"ttl.{unit.findtext('s:qui/s:domain', namespaces=NS)}"
+        # refreshed with about max(1 s, ttl/5) left: after ~3 s, before the QUI expires
+        unit = poll(
+            lambda: (
+                field(u := unit_state(m, "ttl"), "restoration/counters/refresh-count") == "1" and u
+            ),
+            10,
+            "refresh-count 1",
+        )
+        assert "refresh" in (field(unit, "restoration/counters/last-action") or "")
+        assert path_of(unit) == path
+        assert qui in allocations(fleet.agents[f"qfs:{path[0]}"].port)["qui"]
+        deliver(fleet, "ttl", ("madqci-alice", "madqci-bob"), 10, 0.9)
+        wait_state(m, "ttl", "active")
+    refreshes = [e for e in orch.restoration.events if e.what == "refresh"]
+    assert refreshes and "expires in" in refreshes[0].detail

@@ -262,7 +262,12 @@ class Restoration:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("restoration task failed", exc_info=task.exception())
 
     async def _reallocate(self, name: str, kind: str, why: str) -> None:
         """Release the unit's allocation, then allocate it on the best usable path."""
