@@ -56,6 +56,7 @@ from ncclient import manager
 from qnms.app.background import BackgroundLoop
 from qnms.app.stack import Stack, StackOptions
 from qnms.network.inventory import load_network
+from qnms.orchestrator.damping import Elements
 from qnms.qndt.client import BusClient
 from qnms_agents.runner import network_agents
 
@@ -116,6 +117,12 @@ def wait(fn, timeout: float, what: str):
 # -- part 1: restoration time against detection + provisioning, on the twin --------------
 
 
+def calm(elements: Elements) -> bool:
+    """One more down transition would leave every element below the suppress level."""
+    now, p = time.monotonic(), elements.params
+    return all(elements.penalty(e, now) + p.penalty <= p.suppress for e in elements.states)
+
+
 def ratio(trials: int, size: int, speed: float) -> None:
     net = load_network()
     rows = []
@@ -129,8 +136,12 @@ def ratio(trials: int, size: int, speed: float) -> None:
             ctl = orch.controller
             twin = BusClient(stack.twin_bind, topics=())
             m = connect(stack.port, options.user, options.password)
+            elements = orch.restoration.elements
             for i in range(trials):
                 name, fresh = f"r{i}", f"p{i}"
+                # independent faults: wait until one more cut would not make flap damping
+                # hold any element down (a channel cut every few seconds is a flapping one)
+                wait(lambda: bg.call(lambda: calm(elements)), 120, "calm")
                 m.edit_config(target="running", config=unit_xml(name, ALICE, BOB, size))
                 wait(lambda n=name: bg.call(lambda: ctl.records[n].state.value) == "active",
                      300, f"{name} active")  # fmt: skip

@@ -59,6 +59,7 @@ def test_damping_holds_a_flapping_element_down_and_releases_it_after_decay() -> 
         el.observe("channel:x", True, t, t)
         el.observe("channel:x", False, t + 0.1, t + 0.1)
     assert el.effective_down("channel:x", 1.0)
+    assert 2000 < el.penalty("channel:x", 1.0) < 3000
     assert not el.tick(5.0, 5.0)  # still above reuse
     assert el.tick(40.0, 40.0)  # ~3000 halved four times: below 750
     assert not el.effective_down("channel:x", 40.0)

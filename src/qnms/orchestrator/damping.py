@@ -50,6 +50,11 @@ class Elements:
         dt = max(now - st.stamp, 0.0)
         return st.penalty * math.exp(-math.log(2) * dt / self.params.half_life_s)
 
+    def penalty(self, element: str, now: float) -> float:
+        """The element's flap penalty now (decayed since its last down transition)."""
+        st = self.states.get(element)
+        return self._decay(st, now) if st is not None else 0.0
+
     def effective_down(self, element: str, now: float) -> bool:
         st = self.states.get(element)
         return st is not None and (st.down or st.suppressed)

@@ -272,8 +272,11 @@ class Restoration:
     async def _reallocate(self, name: str, kind: str, why: str) -> None:
         """Release the unit's allocation, then allocate it on the best usable path."""
         ctl = self.ctl
+        rec, intent, ep = ctl.records.get(name), ctl.intents.get(name), self.episodes.get(name)
+        if rec is None or intent is None or ep is None:  # deleted meanwhile
+            self._busy.discard(name)
+            return
         try:
-            rec, intent, ep = ctl.records[name], ctl.intents[name], self.episodes[name]
             ep.tried_version, ep.tried_at = self.elements.version, time.monotonic()
             if rec.state != UnitState.RE_BINDING:
                 ctl.transition(rec, UnitState.RE_BINDING, f"{kind}: {why}")
@@ -308,8 +311,6 @@ class Restoration:
             rec.last_action = f"{kind}: {why}"
             ctl.store.save(rec, intent.fingerprint)
             ctl.changed()
-        except KeyError:
-            return  # deleted meanwhile
         finally:
             self._busy.discard(name)
 
