@@ -4,7 +4,8 @@ Part 1, on the twin (the demo's stack: SeQUeNCe in its own process, the default
 network's agents following it, the orchestrator on them), ``--trials`` times:
 
 1. a unit madqci-alice <-> madqci-bob (size ``--size``, target fidelity 0.8) is made
-   active; the fibre between the first two nodes of its path is cut in the twin;
+   active; the fibre between the first two nodes of its path is cut in the twin
+   (``--fault node-down``: its first interior node goes down instead);
 2. restoration time: from the cut requested to the unit active again (the closed
    loop's ``restored`` event, pairs delivered on the new path);
 3. detection latency: from the cut to the CS agent's push-change-update applied at the
@@ -28,7 +29,8 @@ left to settle; then units lost (neither active nor degraded-with-resources-rele
 and leaked reservations (QUIs or stores on agents that no unit's path accounts for;
 after deleting every unit, anything left on any agent) are counted.
 
-    .venv/bin/python bench/restoration.py [--trials 3] [--soak-faults 50] [--skip-soak]
+    .venv/bin/python bench/restoration.py [--trials 3] [--fault node-down]
+                                          [--soak-faults 50] [--skip-soak] [--skip-ratio]
 """
 
 from __future__ import annotations
@@ -123,7 +125,14 @@ def calm(elements: Elements) -> bool:
     return all(elements.penalty(e, now) + p.penalty <= p.suppress for e in elements.states)
 
 
-def ratio(trials: int, size: int, speed: float) -> None:
+FAULTS = {  # --fault: (fault, its repair, the element it takes down)
+    "channel-cut": ("channel-cut", "channel-restored", "channel"),
+    "node-down": ("node-down", "node-up", "node"),
+}
+
+
+def ratio(trials: int, size: int, speed: float, kind: str = "channel-cut") -> None:
+    fault, repair, field = FAULTS[kind]
     net = load_network()
     rows = []
     with tempfile.TemporaryDirectory(prefix="qnms-bench-") as tmp, BackgroundLoop() as bg:
@@ -147,17 +156,18 @@ def ratio(trials: int, size: int, speed: float) -> None:
                      300, f"{name} active")  # fmt: skip
                 path = [h.node for h in bg.call(lambda n=name: list(ctl.records[n].hops))]
                 edge = bg.call(lambda p=path: ctl.topology.edge(p[0], p[1]))
-                chan = edge.channel or edge.link
+                # the fibre between the first two nodes, or the first interior node
+                chan = (edge.channel or edge.link) if field == "channel" else path[1]
                 seen = len(bg.call(lambda: list(orch.restoration.events)))
                 t0 = time.time()
-                twin.request({"type": "fault", "fault": "channel-cut", "channel": chan})
+                twin.request({"type": "fault", "fault": fault, field: chan})
 
                 def event(what: str, subject: str, seen: int = seen):
                     evs = bg.call(lambda: list(orch.restoration.events))[seen:]
                     return next((e for e in evs if e.what == what and e.subject == subject), None)
 
                 restored = wait(lambda n=name: event("restored", n), 300, f"{name} restored")
-                down = event("element-down", f"channel:{chan}")
+                down = event("element-down", f"{field}:{chan}")
                 new_path = [h.node for h in bg.call(lambda n=name: list(ctl.records[n].hops))]
                 t1 = time.time()
                 m.edit_config(target="running", config=unit_xml(fresh, ALICE, BOB, size))
@@ -176,7 +186,7 @@ def ratio(trials: int, size: int, speed: float) -> None:
                     "new_path": "-".join(new_path),
                 }
                 rows.append(row)
-                print(f"  trial {i}: cut {chan}: {row['path']} -> {row['new_path']}; "
+                print(f"  trial {i}: {fault} {chan}: {row['path']} -> {row['new_path']}; "
                       f"restoration {row['restoration']:.2f} s, detection "
                       f"{row['detection'] * 1000:.0f} ms, provisioning on the new path "
                       f"{row['provisioning']:.2f} s (fresh unit on {'-'.join(fresh_path)})",
@@ -186,15 +196,16 @@ def ratio(trials: int, size: int, speed: float) -> None:
                 pair = (name, fresh)
                 wait(lambda p=pair: not bg.call(lambda: [n for n in ctl.records if n in p]),
                      60, "deleted")  # fmt: skip
-                twin.request({"type": "fault", "fault": "channel-restored", "channel": chan})
+                twin.request({"type": "fault", "fault": repair, field: chan})
                 time.sleep(1.0)
             m.close_session()
             twin.close()
         finally:
             bg.run(stack.stop(), timeout=120)
     rs = [r["restoration"] / (r["detection"] + r["provisioning"]) for r in rows]
-    print(f"restoration: {trials} cut(s) on the default network, twin speed {speed:g}, size "
-          f"{size}: median restoration {statistics.median(r['restoration'] for r in rows):.2f} s, "
+    restoration = statistics.median(r["restoration"] for r in rows)
+    print(f"restoration: {trials} {fault} fault(s) on the default network, twin speed "
+          f"{speed:g}, size {size}: median restoration {restoration:.2f} s, "
           f"detection {statistics.median(r['detection'] for r in rows) * 1000:.0f} ms, "
           f"provisioning on the new path "
           f"{statistics.median(r['provisioning'] for r in rows):.2f} s")  # fmt: skip
@@ -442,6 +453,7 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--size", type=int, default=4, help="pairs per unit (part 1)")
     ap.add_argument("--speed", type=float, default=0.1, help="twin speed (part 1)")
+    ap.add_argument("--fault", choices=sorted(FAULTS), default="channel-cut", help="(part 1)")
     ap.add_argument("--skip-ratio", action="store_true")
     ap.add_argument("--skip-soak", action="store_true")
     ap.add_argument("--soak-nodes", type=int, default=20)
@@ -450,7 +462,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args()
     if not args.skip_ratio:
-        ratio(args.trials, args.size, args.speed)
+        ratio(args.trials, args.size, args.speed, args.fault)
     if not args.skip_soak:
         soak(args.soak_nodes, args.soak_units, args.soak_faults, 2, args.seed)
     return 0
