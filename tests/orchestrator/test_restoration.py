@@ -10,9 +10,13 @@ fault only through its YANG-Push subscriptions to the agents.
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lxml import etree
 from orch_support import (
     ALICE,
     BOB,
@@ -36,6 +40,9 @@ if TYPE_CHECKING:
     from qnms.orchestrator.northbound import Orchestrator
 
 SENSING = "urn:qkd:quditto:sensing"
+YANG = Path(__file__).parents[2] / "yang"
+IETF = Path(__file__).parents[2] / "src" / "qnms" / "yang" / "ietf"
+YANGLINT = shutil.which("yanglint")
 
 
 def unit_xml(
@@ -90,6 +97,18 @@ def field(unit, path: str) -> str | None:
     return unit.findtext("/".join(f"s:{p}" for p in path.split("/")), namespaces=NS)
 
 
+def yanglint_data(xml: str, tmp: Path) -> None:
+    """The northbound's state, counters included, is valid qnms-service data (libyang)."""
+    if YANGLINT is None:
+        return
+    doc = tmp / "state.xml"
+    doc.write_text(xml, encoding="utf-8")
+    mods = [str(YANG / "qnms-types.yang"), str(YANG / "qnms-service.yang")]
+    cmd = [YANGLINT, "-p", str(YANG), "-p", str(IETF), "-t", "data", *mods, str(doc)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def edges_of(path: list[str]) -> set[frozenset[str]]:
     return {frozenset(p) for p in itertools.pairwise(path)}
 
@@ -107,7 +126,7 @@ def make_active(fleet: Fleet, m, name: str, ends=("madqci-alice", "madqci-bob"))
 
 
 def test_a_cut_channel_on_the_path_re_routes_the_unit_keeping_its_identifier(
-    fleet: Fleet,
+    fleet: Fleet, tmp_path: Path
 ) -> None:
     orch = fleet.start_orchestrator()
     with connect(orch.port) as m:
@@ -136,6 +155,9 @@ def test_a_cut_channel_on_the_path_re_routes_the_unit_keeping_its_identifier(
         deliver(fleet, "su1", ("madqci-alice", "madqci-bob"), 10, 0.9)
         unit = wait_state(m, "su1", "active")
         assert int(field(unit, "restoration/counters/last-restoration-time") or -1) >= 0
+        flt = f'<service-units xmlns="{SVC}"/>'
+        (top,) = m.get(filter=("subtree", flt)).data_ele
+        yanglint_data(etree.tostring(top).decode(), tmp_path)
         # the old path's interior nodes hold nothing any more
         for node in set(old_path) - set(new_path):
             assert allocations(fleet.agents[f"qfs:{node}"].port)["qui"] == []
