@@ -87,6 +87,11 @@ class Counters:
     def get(self, obj: str, name: str) -> int:
         return self._values[(obj, name)]
 
+    def forget(self, keep: set[str]) -> None:
+        """Drop the counters of every object not in ``keep`` (it was deconfigured)."""
+        for key in [k for k in self._values if k[0] not in keep]:
+            del self._values[key]
+
 
 class FirstSeen:
     """When each configured object appeared, to age it (QUIs, sessions)."""

@@ -88,8 +88,15 @@ class SsState:
         return True
 
     def config_changed(self) -> None:
-        """Create, re-shape or drop buckets as sessions are configured."""
-        self._sync(self._config())
+        """Create, re-shape or drop buckets as sessions are configured; a service
+        unit's store that is removed is emptied, so one created again under the same
+        name (re-bound or re-routed) counts from zero."""
+        cfg = self._config()
+        self._sync(cfg)
+        units = {E.text(su, "name") for su in E.find(cfg, "service-units/service-unit")}
+        self.counters.forget(units)
+        for gone in self.fidelity.keys() - units:
+            del self.fidelity[gone]
 
     def bucket(self, session: str) -> TokenBucket | None:
         """The session's bucket (kept in step with the configuration by config_changed)."""

@@ -24,6 +24,10 @@ def test_demo_provisions_an_intra_and_an_inter_domain_unit_until_both_are_active
     for achieved, target in re.findall(r"achieved (0\.\d+), target (0\.\d+)", out):
         assert float(achieved) >= float(target)
     assert re.search(r"delivered\s+10 pairs", out)
+    # the fault step: a fibre under su-intra is cut in the twin, the unit re-routed
+    assert re.search(r"restoration of su-intra after cutting \S+: active", out)
+    assert re.search(r"push-change-update from cs:madqci at the orchestrator", out)
+    assert re.search(r"notification: su-intra re-binding: re-route", out)
 
 
 @pytest.mark.slow

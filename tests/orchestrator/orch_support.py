@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import ncclient.transport.session
 from lxml import etree
@@ -84,3 +85,26 @@ def allocations(port: int) -> dict[str, list[str]]:
         "forwarding": data.xpath("//q:forwarding-table/q:entry/q:qui/text()", namespaces=NS),
         "store": data.xpath("//ss:service-units/ss:service-unit/ss:name/text()", namespaces=NS),
     }
+
+
+def wait_state(m: manager.Manager, name: str, *states: str, timeout: float = 20.0):
+    """The unit's state element once it is in one of ``states``."""
+
+    def ready():
+        unit = unit_state(m, name)
+        if unit is not None and unit.findtext("s:state", namespaces=NS) in states:
+            return unit
+        return None
+
+    return poll(ready, timeout, f"{name} in {states}")
+
+
+def path_of(unit: etree._Element) -> list[str]:
+    return unit.xpath("s:path/s:hop/s:node/text()", namespaces=NS)
+
+
+def nothing_allocated(agents: Mapping[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Every agent's allocations that are not empty (so {} means a clean network);
+    ``agents``: {key: agent with a ``port``}, e.g. ``fleet.agents``."""
+    found = {k: allocations(a.port) for k, a in agents.items()}
+    return {k: v for k, v in found.items() if any(v.values())}

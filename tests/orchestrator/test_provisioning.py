@@ -16,9 +16,12 @@ from orch_support import (
     allocations,
     connect,
     delete_xml,
+    nothing_allocated,
+    path_of,
     poll,
     unit_state,
     unit_xml,
+    wait_state,
 )
 
 from qnms.orchestrator.intent import read_units
@@ -30,26 +33,6 @@ if TYPE_CHECKING:  # the fixture's type; conftest modules are not imported by na
     from conftest import Fleet
 
 STATE_CHANGE = "{urn:qnms:yang:qnms-service}service-unit-state-change"
-
-
-def wait_state(m, name: str, *states: str, timeout: float = 20.0):
-    def ready():
-        unit = unit_state(m, name)
-        if unit is not None and unit.findtext("s:state", namespaces=NS) in states:
-            return unit
-        return None
-
-    return poll(ready, timeout, f"{name} in {states}")
-
-
-def path_of(unit) -> list[str]:
-    return unit.xpath("s:path/s:hop/s:node/text()", namespaces=NS)
-
-
-def nothing_allocated(fleet: Fleet) -> dict[str, dict[str, list[str]]]:
-    """Every agent's allocations that are not empty (so {} means a clean network)."""
-    found = {k: allocations(a.port) for k, a in fleet.agents.items()}
-    return {k: v for k, v in found.items() if any(v.values())}
 
 
 def test_a_unit_is_allocated_on_every_agent_of_its_path_and_released_on_delete(
@@ -78,7 +61,7 @@ def test_a_unit_is_allocated_on_every_agent_of_its_path_and_released_on_delete(
             assert got["qui"] == ["su1.madqci"] and got["forwarding"] == ["su1.madqci"], node
         for node in ("madqci-alice", "madqci-bob"):
             assert allocations(fleet.agents[f"ss:{node}"].port)["store"] == ["su1"]
-        assert set(nothing_allocated(fleet)) == {f"qfs:{n}" for n in hops} | {
+        assert set(nothing_allocated(fleet.agents)) == {f"qfs:{n}" for n in hops} | {
             "ss:madqci-alice",
             "ss:madqci-bob",
         }
@@ -91,7 +74,7 @@ def test_a_unit_is_allocated_on_every_agent_of_its_path_and_released_on_delete(
         print(f"provisioning latency (edit to establishing seen): {elapsed * 1000:.0f} ms")
 
         m.edit_config(target="running", config=delete_xml("su1"))
-        poll(lambda: not nothing_allocated(fleet) or None, 20, "release on every agent")
+        poll(lambda: not nothing_allocated(fleet.agents) or None, 20, "release on every agent")
         assert unit_state(m, "su1") is None
 
 
@@ -109,7 +92,7 @@ def test_dry_run_returns_each_agents_edit_and_applies_nothing(fleet: Fleet) -> N
     assert {k.split(":")[0] for k in edits} == {"qfs", "ss"} and len(edits) == 5
     assert all("probe.madqci" in xml for k, xml in edits.items() if k.startswith("qfs:"))
     assert running.find(".//s:service-unit", NS) is None
-    assert nothing_allocated(fleet) == {}
+    assert nothing_allocated(fleet.agents) == {}
 
 
 def test_an_agent_failing_mid_transaction_leaves_no_partial_allocation(fleet: Fleet) -> None:
@@ -133,7 +116,7 @@ def test_an_agent_failing_mid_transaction_leaves_no_partial_allocation(fleet: Fl
     assert unit.findtext("s:state", namespaces=NS) == "establishing"
     assert victim[0].split(":")[1] not in hops  # established on the alternative path
     expected = {f"qfs:{n}" for n in hops} | {"ss:madqci-alice", "ss:madqci-bob"}
-    left = nothing_allocated(fleet)
+    left = nothing_allocated(fleet.agents)
     assert set(left) == expected
     for key in expected:  # one allocation each: nothing left over from the failed path
         assert len(left[key]["qui"] + left[key]["store"]) == 1, (key, left[key])
@@ -160,7 +143,7 @@ def test_units_survive_an_orchestrator_restart_and_can_then_be_released(fleet: F
         assert after.xpath(ids, namespaces=NS) == before.xpath(ids, namespaces=NS)
         assert path_of(after) == path_of(before)
         m.edit_config(target="running", config=delete_xml("su-keep"))
-        poll(lambda: not nothing_allocated(fleet) or None, 20, "release after restart")
+        poll(lambda: not nothing_allocated(fleet.agents) or None, 20, "release after restart")
 
 
 def test_an_expired_unit_releases_its_allocations(fleet: Fleet) -> None:
@@ -169,7 +152,7 @@ def test_an_expired_unit_releases_its_allocations(fleet: Fleet) -> None:
         m.edit_config(target="running", config=unit_xml("su-short", valid_for=3))
         wait_state(m, "su-short", "establishing", "expired")
         wait_state(m, "su-short", "expired", timeout=15)
-        assert nothing_allocated(fleet) == {}
+        assert nothing_allocated(fleet.agents) == {}
 
 
 def test_a_unit_becomes_active_once_both_endpoint_stores_report_its_size(fleet: Fleet) -> None:
@@ -252,7 +235,7 @@ def test_an_allocation_interrupted_by_a_crash_is_cleaned_up_and_redone_on_restar
     with connect(again.port) as m:
         unit = wait_state(m, "su-crash", "establishing")
     assert fleet.bg.run(check_sync(again.southbound, again.controller.records.values())) == []
-    left = nothing_allocated(fleet)
+    left = nothing_allocated(fleet.agents)
     assert set(left) == {f"qfs:{n}" for n in path_of(unit)} | {"ss:madqci-alice", "ss:madqci-bob"}
     assert all(len(v["qui"] + v["store"]) == 1 for v in left.values())
     for i, node in enumerate(hops := path_of(unit)):  # no handles left over from the crash

@@ -8,7 +8,9 @@
    service units on the orchestrator's northbound with one edit-config each: an
    intra-domain one (madqci-alice to madqci-bob) and an inter-domain one (madqci-alice to
    quditto-dave), and follows their state until they are active (seed 5.4 steps 0-5);
-4. a table per unit: identifier URNs, path, QUIs per domain, pairs delivered, achieved
+4. a fault (demo_fault.py): a fibre under the intra-domain unit is cut in the twin, the
+   orchestrator hears it over YANG-Push and re-routes the unit until it is active again;
+5. a table per unit: identifier URNs, path, QUIs per domain, pairs delivered, achieved
    against target fidelity, and the wall time from the edit-config to active.
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from ncclient.operations import RPCError
 
 from qnms.app.background import BackgroundLoop
+from qnms.app.demo_fault import fault_step
 from qnms.app.northbound import (
     Login,
     UnitRequest,
@@ -83,6 +86,7 @@ def run_demo(net: Network, *, as_json: bool = False, speed: float = 0.1) -> int:
         try:
             login = Login("127.0.0.1", stack.port, options.user, options.password)
             results = _provision(login, demo_units(net), quiet=quiet)
+            restored = fault_step(stack, login, bg, "su-intra", quiet=quiet)
         finally:
             bg.run(stack.stop(), timeout=60)
     if as_json:
@@ -93,7 +97,7 @@ def run_demo(net: Network, *, as_json: bool = False, speed: float = 0.1) -> int:
             for line in _unit_lines(status, wall):
                 _say(line)
             _say()
-    return 0 if all(s.state == "active" for s, _ in results) else 1
+    return 0 if all(s.state == "active" for s, _ in results) and restored else 1
 
 
 def _provision(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -21,6 +22,7 @@ from typing import Any
 
 from lxml import etree
 
+from qnms.orchestrator.activation import hold, policy_changed
 from qnms.orchestrator.admission import (
     Admission,
     CapacityLedger,
@@ -51,6 +53,7 @@ from qnms.orchestrator.planning import build_plan, memory_picker
 from qnms.orchestrator.reconcile import repair
 from qnms.orchestrator.southbound import Southbound
 from qnms.orchestrator.store import Store
+from qnms.orchestrator.topology import Topology
 from qnms.orchestrator.transaction import PhaseHook, Transaction, remove_everywhere
 from qnms.yang.errors import ErrorTag
 
@@ -94,9 +97,12 @@ class Controller:
         self.intents: dict[str, ServiceIntent] = {}
         self.records: dict[str, UnitRecord] = {}
         self.pending: dict[str, Admission] = {}
+        self.on_demand: dict[str, Admission] = {}  # reserved, waiting for activation
         self.phase_hook: PhaseHook | None = None  # fault injection in tests
         self.publish: Callable[[etree._Element], None] = lambda _n: None
         self.changed: Callable[[], None] = lambda: None
+        # the topology admission routes on: the closed loop leaves out failed elements
+        self.usable: Callable[[Topology], Topology] = lambda topo: topo
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task] = set()
         self._releasing: set[str] = set()
@@ -185,7 +191,7 @@ class Controller:
             if self.access_check is not None:
                 self.access_check(session_id, intent)
             try:
-                adm = admit(intent, applications, self.topology, scratch, buckets, now)
+                adm = admit(intent, applications, self.usable(self.topology), scratch, buckets, now)
             except Refusal as refusal:
                 raise refusal.to_rpc_error() from None
             # later units of the same edit see this one's qubits and token as taken
@@ -210,6 +216,9 @@ class Controller:
                 self.release_once(name, UnitState.RELEASED, "deleted", forget=True)
         for name, intent in units.items():
             if name in self.intents:
+                old, self.intents[name] = self.intents[name], intent
+                if intent.policy != old.policy:  # restoration or activation settings
+                    policy_changed(self, name, old.policy)
                 continue
             self.intents[name] = intent
             if name in self.records:  # restored from the store
@@ -238,7 +247,7 @@ class Controller:
             self.transition(rec, UnitState.FAILED, refusal.message)
             return
         self.transition(rec, UnitState.ADMITTED, "resumed after a restart")
-        await self._provision(adm)
+        self.start_unit(adm)
 
     def _new_unit(self, intent: ServiceIntent, adm: Admission | None) -> None:
         rec = UnitRecord(intent.name)
@@ -247,7 +256,8 @@ class Controller:
         self.transition(rec, UnitState.REQUESTED, "intent received")
         if adm is None:  # not seen by check (restart): admit now
             try:
-                adm = admit(intent, self.applications, self.topology, self.ledger, self.buckets)
+                topo = self.usable(self.topology)
+                adm = admit(intent, self.applications, topo, self.ledger, self.buckets)
             except Refusal as refusal:
                 self.transition(rec, UnitState.FAILED, refusal.message)
                 return
@@ -256,7 +266,15 @@ class Controller:
             bucket.take(time.time())
         rec.timestamps["admitted"] = now_rfc3339()
         self.transition(rec, UnitState.ADMITTED, f"{len(adm.paths)} candidate path(s)")
-        self._spawn(self._provision(adm))
+        self.start_unit(adm)
+
+    def start_unit(self, adm: Admission) -> None:
+        """Provision now, or for an on-demand unit not yet activated only hold its
+        memory qubits (qnms.orchestrator.activation)."""
+        if adm.intent.policy.on_demand and not adm.intent.policy.activate:
+            hold(self, adm)
+        else:
+            self._spawn(self._provision(adm))
 
     def state(self) -> list[etree._Element]:
         """StateProvider: the config-false leaves of every unit in running."""
@@ -272,8 +290,7 @@ class Controller:
     def transition(self, rec: UnitRecord, state: UnitState, reason: str | None = None) -> None:
         previous = rec.state if rec.timestamps.get("last-change") else None
         rec.state = state
-        if state == UnitState.FAILED:
-            rec.failure_reason = reason
+        rec.failure_reason = reason if state in (UnitState.FAILED, UnitState.DEGRADED) else None
         stamp = now_rfc3339()
         rec.timestamps["last-change"] = stamp
         if state == UnitState.ACTIVE:
@@ -296,7 +313,11 @@ class Controller:
         return memory_picker(self.topology, est)
 
     def plan(self, intent: ServiceIntent, est: PathEstimate, handles) -> AllocationPlan:
-        return build_plan(self.topology, intent, est, handles)
+        plan = build_plan(self.topology, intent, est, handles)
+        rec = self.records.get(intent.name)
+        if rec is not None and rec.identifier:  # re-bound or re-routed: same identifier
+            plan = dataclasses.replace(plan, identifier=tuple(rec.identifier))
+        return plan
 
     def dry_run(self, intent: ServiceIntent) -> dict[str, str]:
         """The per-agent edits the best path would get, without reserving or applying."""
@@ -307,7 +328,9 @@ class Controller:
         edits = agent_edits(self.plan(intent, est, handles))
         return Transaction(self.sb, edits).dry_run()
 
-    async def _provision(self, adm: Admission) -> None:
+    async def _provision(self, adm: Admission, failed: UnitState = UnitState.FAILED) -> bool:
+        """Allocate on the first admitted path that takes it; else move to ``failed``
+        (the closed loop passes ``degraded``). True when allocated."""
         name = adm.intent.name
         async with self._lock(name):
             rec = self.records[name]
@@ -315,7 +338,7 @@ class Controller:
             t0 = time.perf_counter()
             for est in adm.paths:
                 if self.intents.get(name) != adm.intent:
-                    return  # deleted (or replaced) while waiting
+                    return False  # deleted (or replaced) while waiting
                 try:
                     handles = self.ledger.reserve(name, est.qubits, self._memory_picker(est))
                 except ValueError as err:
@@ -329,13 +352,12 @@ class Controller:
                 result = await tx.run()
                 if result.ok:
                     self._established(rec, plan, est, handles, edits, time.perf_counter() - t0)
-                    return
+                    return True
                 self.ledger.release(name)
                 reasons.append(f"{'-'.join(est.nodes)}: {result.reason}")
                 log.warning("service unit %s: path %s failed: %s", name, est.nodes, result.reason)
-            self.transition(
-                rec, UnitState.FAILED, "allocation failed on every path: " + "; ".join(reasons)
-            )
+            self.transition(rec, failed, "allocation failed on every path: " + "; ".join(reasons))
+            return False
 
     def _established(self, rec, plan, est, handles, edits, seconds: float) -> None:
         rec.identifier = list(plan.identifier)

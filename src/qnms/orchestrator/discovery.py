@@ -156,6 +156,7 @@ def build_topology(agents) -> Topology:
             classical_latency_ms=float(_t(assist, "latency", CS, "0")),
             classical_reliability=float(_t(assist, "reliability", CS, "1")),
             classical_channel=_t(assist, "name", CS) or None,
+            channel=sa["channel"] or None,
         )
     return topo
 

@@ -61,6 +61,17 @@ class Application:
 
 
 @dataclass(frozen=True)
+class Policy:
+    """The unit's closed-loop and activation settings (qnms-service ``restoration`` and
+    ``activation``): changeable in place, so they are not part of the fingerprint."""
+
+    automatic: bool = True
+    hold_off_s: float = 0.0
+    on_demand: bool = False
+    activate: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceIntent:
     """One service unit as requested: identity, lifecycle and QoS objectives."""
 
@@ -75,6 +86,7 @@ class ServiceIntent:
     time_to_live_s: float | None = None
     coherence_window_ms: float | None = None
     fingerprint: str = field(default="", compare=False)
+    policy: Policy = field(default=Policy(), compare=False)
 
 
 def read_applications(data: etree._Element) -> dict[str, Application]:
@@ -150,6 +162,8 @@ def read_intent(unit: etree._Element) -> ServiceIntent:
             f"{{{SVC}}}measured",
             f"{{{SVC}}}rounds",
             f"{{{SVC}}}pairs-consumed",
+            f"{{{SVC}}}restoration",
+            f"{{{SVC}}}activation",
         ):
             parent.remove(el)
     return ServiceIntent(
@@ -164,4 +178,10 @@ def read_intent(unit: etree._Element) -> ServiceIntent:
         time_to_live_s=_num(unit, q + "time-to-live"),
         coherence_window_ms=_num(unit, q + "coherence-window"),
         fingerprint=etree.tostring(config, method="c14n").decode(),
+        policy=Policy(
+            automatic=_text(unit, "restoration/mode") != "manual",
+            hold_off_s=(_num(unit, "restoration/hold-off") or 0.0) / 1000,
+            on_demand=_text(unit, "activation/mode") == "on-demand",
+            activate=_text(unit, "activation/activate") == "true",
+        ),
     )

@@ -85,6 +85,12 @@ class UnitRecord:
     delivered: int = 0
     achieved_fidelity: float | None = None
     provision_ms: float | None = None
+    # closed loop (qnms.orchestrator.restoration): counters and the last action
+    rebinding_count: int = 0
+    refresh_count: int = 0
+    reroute_count: int = 0
+    last_action: str | None = None
+    last_restoration_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,6 +111,11 @@ class UnitRecord:
             delivered=int(d.get("delivered", 0)),
             achieved_fidelity=d.get("achieved_fidelity"),
             provision_ms=d.get("provision_ms"),
+            rebinding_count=int(d.get("rebinding_count", 0)),
+            refresh_count=int(d.get("refresh_count", 0)),
+            reroute_count=int(d.get("reroute_count", 0)),
+            last_action=d.get("last_action"),
+            last_restoration_ms=d.get("last_restoration_ms"),
         )
 
 
@@ -144,6 +155,13 @@ def unit_state_element(rec: UnitRecord) -> etree._Element:
         _e(m, "quantum-communication-latency", f"{est.classical_latency_ms:.3f}")
         _e(m, "swapping-depth", min(est.swaps, 255))
         _e(m, "loss", f"{est.loss_db:.4f}")
+    counters = _e(_e(u, "restoration"), "counters")
+    _e(counters, "refresh-count", rec.refresh_count)
+    _e(counters, "reroute-count", rec.reroute_count)
+    if rec.last_action:
+        _e(counters, "last-action", rec.last_action)
+    if rec.last_restoration_ms is not None:
+        _e(counters, "last-restoration-time", round(rec.last_restoration_ms))
     if rec.identifier:
         ident = _e(u, "identifier")
         for urn in rec.identifier:
@@ -171,4 +189,5 @@ def unit_state_element(rec: UnitRecord) -> etree._Element:
         for key in ("requested", "admitted", "activated", "last-change"):
             if key in rec.timestamps:
                 _e(ts, key, rec.timestamps[key])
+    _e(u, "rebinding-count", rec.rebinding_count)
     return u

@@ -7,18 +7,19 @@ delivered count and achieved fidelity in the unit's state, and moves the unit to
 ``active`` once ``size`` units have been delivered at both ends with the last achieved
 fidelity at or above the target. Polling (one ``get`` per endpoint agent and period,
 all in parallel) keeps this simple and robust to agent restarts; on-change
-subscriptions to the stores can replace it without changing what is published.
+subscriptions to the stores (qnms.orchestrator.telemetry) complement it: both feed
+``update_units``, so a push moves a unit on at once and polling is the safety net.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qnms.orchestrator.lifecycle import UnitState, now_rfc3339
-from qnms.orchestrator.southbound import SouthboundError
+from qnms.orchestrator.lifecycle import UnitRecord, UnitState, now_rfc3339
 
 if TYPE_CHECKING:
     from qnms.orchestrator.controller import Controller
@@ -49,19 +50,37 @@ def _read_stores(m) -> dict[str, StoreReading]:
     return out
 
 
+def _watched(ctl: Controller) -> dict[str, UnitRecord]:
+    return {n: r for n, r in ctl.records.items() if r.state in WATCHED and n in ctl.intents}
+
+
 async def poll_once(ctl: Controller) -> None:
     """Read the endpoint stores of every watched unit and update the units."""
-    watched = {n: r for n, r in ctl.records.items() if r.state in WATCHED and n in ctl.intents}
+    watched = _watched(ctl)
     agents = sorted(
         {e.agent for r in watched.values() for e in r.edits if e.agent.startswith("ss:")}
     )
     if not agents:
         return
+    allocated = {n: r.edits for n, r in watched.items()}
     readings = await ctl.sb.fan_out(agents, "monitor", lambda _k, m: _read_stores(m))
-    for name, rec in watched.items():
+    # a unit re-allocated while the stores were read would take the old store's counts
+    same = {n for n, e in allocated.items() if n in ctl.records and ctl.records[n].edits is e}
+    update_units(ctl, readings, same)
+
+
+def update_units(
+    ctl: Controller, readings: Mapping[str, object], only: set[str] | None = None
+) -> None:
+    """Move watched units on from the stores read (``{"ss:node": {unit: StoreReading}}``
+    or the SouthboundError of that agent): by polling here, or from YANG-Push
+    (qnms.orchestrator.restoration feeds the stores its subscriptions replicate)."""
+    for name, rec in _watched(ctl).items():
+        if only is not None and name not in only:
+            continue
         ends = [e.agent for e in rec.edits if e.agent.startswith("ss:")]
         got = [readings.get(a) for a in ends]
-        stores = [g for g in got if g is not None and not isinstance(g, SouthboundError)]
+        stores = [g for g in got if isinstance(g, dict)]
         if not got or len(stores) != len(got):
             continue
         per_end = [g.get(name) for g in stores]

@@ -7,7 +7,8 @@ service-unit-state-change notifications (ARCHITECTURE "The service model"). The
 controller plugs into three seams of the core: a pre-apply check (admission refuses
 the edit itself), a change listener (provision or release after the change) and the
 state provider (config-false leaves of each unit, so ``<get>`` and on-change
-subscriptions see them; ``state_changed`` is called on every change). Per-application
+subscriptions see them; ``state_changed`` is called on every change). The closed loop
+(``restoration``) follows the agents' YANG-Push telemetry beside it. Per-application
 access (``tenancy``) sits in front of the server's NACM: each application's user sees
 and touches only its own units, operators (``admins``) everything.
 """
@@ -24,8 +25,10 @@ from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.orchestrator.abstract import MODULE as ABSTRACT
 from qnms.orchestrator.controller import AccessCheck, Controller, Loop
+from qnms.orchestrator.damping import DampingParams
 from qnms.orchestrator.domain import attach_segments
 from qnms.orchestrator.monitor import monitor_loop
+from qnms.orchestrator.restoration import Restoration
 from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.tenancy import Tenancy
@@ -57,6 +60,7 @@ class OrchestratorConfig:
     confirm_timeout: int = 30
     discovery_wait: float = 0.0  # seconds to wait for agents that do not answer yet
     access_check: AccessCheck | None = None
+    damping: DampingParams = field(default_factory=DampingParams)  # the closed loop's
     # set: a domain orchestrator under a parent (ACTN PNC): its northbound also serves
     # qnms-domain-abstract (the abstract view and the segments the parent asks for)
     domain: str | None = None
@@ -110,6 +114,7 @@ class Orchestrator:
             confirm_timeout=config.confirm_timeout,
             access_check=config.access_check,
         )
+        self.restoration = Restoration(self.controller, damping=config.damping)
         modules = (MODULE, ABSTRACT) if config.domain else (MODULE,)
         self.datastores = service_datastores(config.state_dir, config.applications, modules)
         self.datastores.state_provider = self.controller
@@ -139,6 +144,7 @@ class Orchestrator:
             expire_loop,
             upkeep_loop,
             lambda ctl: monitor_loop(ctl, ctl.monitor_period),
+            lambda _ctl: self.restoration.run(),
         ]
         if (segments := self.segments) is not None:
             loops.append(lambda ctl: segments.loop(ctl.monitor_period))

@@ -66,6 +66,7 @@ class EdgeInfo:
     classical_latency_ms: float = 0.0
     classical_reliability: float = 1.0
     classical_channel: str | None = None
+    channel: str | None = None  # the CS channel (fibre) the link runs over
 
     def memory_of(self, node: str) -> str:
         return self.memory_a if node == self.a else self.memory_b
