@@ -214,7 +214,8 @@ class Api:
 
     def _peer(self, request: web.Request) -> str:
         peer = caller(request)
-        if peer not in self.kme.pools and peer not in set(self.kme.directory.values()):
+        known = self.kme.known_kmes
+        if peer not in self.kme.pools and peer not in known | set(self.kme.directory.values()):
             raise KmeError(401, f"{peer} is not a known KME")
         return peer
 

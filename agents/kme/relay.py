@@ -30,6 +30,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from qnms_agents.kme.pool import Pool, Segment
@@ -39,6 +40,10 @@ log = logging.getLogger(__name__)
 
 PENDING_TTL = 30.0
 RETRY_AFTER = 1.0  # s between relay attempts on a route that failed
+# A trusted node short of key on a next link that is making key (it has had some) waits
+# this long for more before it fails the relay: a failed relay wastes the previous
+# hops' key. A link that never made any fails at once.
+RELAY_WAIT, RELAY_POLL = 3.0, 0.02
 
 
 def segments(raw: Any) -> list[Segment]:
@@ -56,6 +61,7 @@ class RelayMixin:
     failed_relays: int
     _fill_lock: asyncio.Lock
     _retry_at: dict[str, float]  # destination -> monotonic time before which not to retry
+    store_listeners: list[Callable[[str], None]]  # told when a store grew (units.py)
 
     # Provided by kme.Kme, the class this half is mixed into.
     def next_hop(self, dest: str) -> str:
@@ -124,6 +130,8 @@ class RelayMixin:
             await self._abort(hop, chunk, dest)
             return False
         store.add_chunk(self.kme_id, chunk, material)
+        for listener in self.store_listeners:
+            listener(dest)
         log.debug("store %s-%s: chunk %s of %d bytes", self.kme_id, dest, chunk, size)
         return True
 
@@ -146,6 +154,10 @@ class RelayMixin:
             return {"held": len(key)}
         hop = self.next_hop(msg["dest"])
         got = self.pools[hop].mine.allocate(len(key))
+        waited = time.monotonic() + RELAY_WAIT if self.pools[hop].chunks else 0.0
+        while got is None and time.monotonic() < waited:  # the next link is making it now
+            await asyncio.sleep(RELAY_POLL)
+            got = self.pools[hop].mine.allocate(len(key))
         if got is None:
             raise KmeError(503, f"{self.kme_id}: not enough link material towards {hop}")
         segs, nxt = got
@@ -165,6 +177,8 @@ class RelayMixin:
         origin, key, _ = held
         if not msg.get("abort"):
             self.store(origin).add_chunk(origin, msg["chunk"], key)
+            for listener in self.store_listeners:
+                listener(origin)
         return {"settled": 1}
 
     def _expire(self) -> None:

@@ -25,6 +25,8 @@ from qnms.network.inventory import Network
 from qnms.orchestrator.northbound import Orchestrator, OrchestratorConfig
 from qnms.orchestrator.southbound import AgentAddress
 from qnms_agents.base import Agent
+from qnms_agents.kme.attach import KmeGroup
+from qnms_agents.kme.kme import KmeLimits
 from qnms_agents.qndt_feed import follow_twin
 from qnms_agents.runner import network_agents
 
@@ -45,6 +47,8 @@ class StackOptions:
     speed: float = 0.1  # simulated seconds per wall second for the twin
     seed: int = 0
     twin_log: Path | None = None  # the twin's stderr (default: state_dir/qndt.log)
+    kme_pki: Path | None = None  # KMEs on the SS agents, with this PKI (qnms pki)
+    kme_limits: KmeLimits | None = None
 
 
 def free_port_pair(host: str = "127.0.0.1") -> int:
@@ -68,6 +72,7 @@ class Stack:
         self.twin_bind = ""
         self.agents: list[Agent] = []
         self.orchestrator: Orchestrator | None = None
+        self.kmes: KmeGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._agent_password = secrets.token_urlsafe(12)
 
@@ -77,6 +82,14 @@ class Stack:
         if self.orchestrator is None:
             raise RuntimeError("stack not started")
         return self.orchestrator.port
+
+    def agent_login(self, stratum: str, node: str) -> tuple[str, int, str, str]:
+        """(host, port, user, password) of one agent, as the orchestrator logs in: for
+        an operator reading an element's telemetry (the demo reads the KMEs' links)."""
+        for a in self.agents:
+            if (a.config.stratum, a.config.name) == (stratum, node):
+                return self.options.host, a.port, AGENT_USER, self._agent_password
+        raise KeyError(f"no {stratum} agent for {node}")
 
     async def start(self, progress: Progress = lambda _msg: None) -> None:
         try:
@@ -121,6 +134,10 @@ class Stack:
             await agent.start()
         self._tasks += follow_twin(self.agents, self.twin_bind)
         progress(f"{len(self.agents)} NETCONF agents up in {time.monotonic() - t0:.1f} s")
+        if o.kme_pki is not None:
+            self.kmes = KmeGroup(self.agents, o.kme_pki, network=o.network, limits=o.kme_limits)
+            await self.kmes.start(say=lambda _line: None)
+            progress(f"{len(self.kmes.servers)} KMEs (ETSI GS QKD 014) on the SS agents")
 
     async def _start_orchestrator(self, progress: Progress) -> None:
         o = self.options
@@ -156,6 +173,9 @@ class Stack:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.kmes is not None:
+            await self.kmes.stop()
+            self.kmes = None
         for agent in reversed(self.agents):
             await agent.stop()
         self.agents = []

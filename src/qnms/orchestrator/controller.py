@@ -26,15 +26,14 @@ from qnms.orchestrator.admission import (
     CapacityLedger,
     Refusal,
     TokenBucket,
-    admit,
 )
 from qnms.orchestrator.discovery import Discovery, discover
 from qnms.orchestrator.edits import (
     AllocationPlan,
-    agent_edits,
     cleanup_edits,
 )
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
+from qnms.orchestrator.keys import admit_unit, plan_edits
 from qnms.orchestrator.lifecycle import (
     HOLDS_RESOURCES,
     Estimate,
@@ -181,7 +180,7 @@ class Controller:
             if self.access_check is not None:
                 self.access_check(session_id, intent)
             try:
-                adm = admit(intent, applications, self.topology, scratch, buckets, now)
+                adm = admit_unit(intent, applications, self.topology, scratch, buckets, now)
             except Refusal as refusal:
                 raise refusal.to_rpc_error() from None
             # later units of the same edit see this one's qubits and token as taken
@@ -229,7 +228,7 @@ class Controller:
             if problems:
                 log.warning("resuming %s: cleanup incomplete on %s", intent.name, problems)
         try:
-            adm = admit(intent, self.applications, topo, self.ledger, {})
+            adm = admit_unit(intent, self.applications, topo, self.ledger, {})
         except Refusal as refusal:
             self.transition(rec, UnitState.FAILED, refusal.message)
             return
@@ -243,7 +242,9 @@ class Controller:
         self.transition(rec, UnitState.REQUESTED, "intent received")
         if adm is None:  # not seen by check (restart): admit now
             try:
-                adm = admit(intent, self.applications, self.topology, self.ledger, self.buckets)
+                adm = admit_unit(
+                    intent, self.applications, self.topology, self.ledger, self.buckets
+                )
             except Refusal as refusal:
                 self.transition(rec, UnitState.FAILED, refusal.message)
                 return
@@ -296,11 +297,11 @@ class Controller:
 
     def dry_run(self, intent: ServiceIntent) -> dict[str, str]:
         """The per-agent edits the best path would get, without reserving or applying."""
-        adm = admit(intent, self.applications, self.topology, self.ledger, self.buckets)
+        adm = admit_unit(intent, self.applications, self.topology, self.ledger, self.buckets)
         est = adm.paths[0]
         scratch = copy.deepcopy(self.ledger)
         handles = scratch.reserve(intent.name, est.qubits, self._memory_picker(est))
-        edits = agent_edits(self.plan(intent, est, handles))
+        _plan, edits = plan_edits(self.topology, intent, self.applications, est, handles)
         return Transaction(self.sb, edits).dry_run()
 
     async def _provision(self, adm: Admission) -> None:
@@ -317,8 +318,7 @@ class Controller:
                 except ValueError as err:
                     reasons.append(f"{'-'.join(est.nodes)}: {err}")
                     continue
-                plan = self.plan(adm.intent, est, handles)
-                edits = agent_edits(plan)
+                plan, edits = plan_edits(self.topology, adm.intent, self.applications, est, handles)
                 tx = Transaction(
                     self.sb, edits, confirm_timeout=self.confirm_timeout, on_phase=self.phase_hook
                 )
