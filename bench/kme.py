@@ -47,6 +47,7 @@ from qnms.app.pki import make_pki
 from qnms.qndt import topologies
 from qnms.service.qkd import qber_werner, secret_bits_per_pair
 from qnms_agents.kme.kme import Kme, KmeLimits
+from qnms_agents.kme.relay import RETRY_AFTER
 from qnms_agents.kme.server import Credentials, KmeServer
 from qnms_agents.kme.tls import client_context
 
@@ -63,7 +64,8 @@ RELAY_SHARES = (1.0, 0.66, 1.5)  # the demo's hops: pairs/s relative to the firs
 
 async def serve_relay(pki: Path, job: dict) -> None:
     """Child: the demo's shape, kme-a - kme-r1 - kme-r2 - kme-d, routes towards kme-d;
-    each link gets its own pairs (all links at once, as the twin delivers them)."""
+    each link gets its own pairs in 200 time steps, every link in each step, the far
+    ones first (as the twin delivers them: all links at once, each at its own rate)."""
     peers: dict[str, str] = {}
     servers = []
     limits = KmeLimits(**job["limits"])
@@ -91,11 +93,16 @@ async def serve_relay(pki: Path, job: dict) -> None:
         for f in fids:
             await by_id[gen].pairs_delivered(other, f)
 
-    await asyncio.gather(
-        *(feed(a, b, f) for (a, b), f in zip(itertools.pairwise(RELAY), job["links"], strict=True))
-    )
-    while await by_id[RELAY[0]].fill_stores():
-        pass
+    hops, steps = list(itertools.pairwise(RELAY)), 200
+    for i in range(steps):  # time advancing: every link delivers its share of each step
+        for (a, b), fids in reversed(list(zip(hops, job["links"], strict=True))):
+            n = len(fids)
+            await feed(a, b, fids[i * n // steps : (i + 1) * n // steps])
+        await by_id[RELAY[0]].fill_stores()
+    for _ in range(3):  # a relay that failed blocks its route for RETRY_AFTER
+        while await by_id[RELAY[0]].fill_stores():
+            pass
+        await asyncio.sleep(RETRY_AFTER)
     print(json.dumps(peers), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     for s in servers:

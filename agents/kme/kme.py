@@ -248,9 +248,10 @@ class Kme(RelayMixin):
         if log.isEnabledFor(logging.INFO):
             ids = [k for k, _ in out]
             log.info("keys %s (%d bits) for %s, slaves %s", ids, size_bits, master, slaves)
-        hop = self.pools.get(self.routes().get(dest, dest))
-        if hop is not None and hop.mine.available() >= self.chunk_bytes:
-            self.kick_fill()
+        if store.room() >= self.chunk_bytes:  # a full store needs no top-up task
+            hop = self.pools.get(self.routes().get(dest, dest))
+            if hop is not None and hop.mine.available() >= self.chunk_bytes:
+                self.kick_fill()
         return out
 
     def queue_assignments(self, dest: str, assigned: list[dict[str, Any]]) -> None:

@@ -12,16 +12,19 @@ waits for the network:
   itself); only XORed material leaves a node, and nodes keep nothing;
 * the destination holds K as *pending*.
 
-Then the origin sends ``commit`` along the same route: the destination moves K into its
+Before it spends anything, the origin asks along the route whether every later hop has
+the material now (``/kme/v1/ready``): the slowest link sets the pace, and no faster
+link's key is burnt on a relay that would fail. Then, after the relay, the origin sends
+``commit`` along the same route: the destination moves K into its
 store (the origin's direction) and, once that is acknowledged, the origin does too. A
 failure anywhere before the commit leaves nothing usable at either end: the origin never
 adds K, the destination drops pending chunks (abort, or expiry). A commit whose reply is
 lost leaves a chunk only at the destination, which no assignment ever names (chunks are
 addressed by id: pool.py). Used link material is never reused.
 
-Messages travel as HTTPS POSTs with mutual TLS between KMEs (``/kme/v1/relay`` and
-``/kme/v1/commit``, server.py): the same stack and PKI as ETSI 014, callers authorised
-by their KME certificates.
+Messages travel as HTTPS POSTs with mutual TLS between KMEs (``/kme/v1/ready``,
+``/kme/v1/relay`` and ``/kme/v1/commit``, server.py): the same stack and PKI as ETSI
+014, callers authorised by their KME certificates.
 """
 
 from __future__ import annotations
@@ -109,6 +112,8 @@ class RelayMixin:
             return False  # a relay just failed: do not burn more link key on that route
         if store.room() < size or self.pools[hop].mine.available() < size:
             return False
+        if hop != dest and not (await self._probe(hop, dest, size)).get("ready"):
+            return False  # a later hop has not made enough key yet: spend none now
         got = self.pools[hop].mine.allocate(size)
         assert got is not None
         segs, material = got
@@ -134,6 +139,25 @@ class RelayMixin:
             listener(dest)
         log.debug("store %s-%s: chunk %s of %d bytes", self.kme_id, dest, chunk, size)
         return True
+
+    async def _probe(self, hop: str, dest: str, size: int) -> dict[str, Any]:
+        try:
+            return await self._send(hop, "/kme/v1/ready", {"dest": dest, "size": size})
+        except Exception as err:  # unreachable: the relay would fail too
+            log.info("route to %s via %s not ready: %s", dest, hop, err)
+            return {"ready": False}
+
+    async def route_ready(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Can every hop from here on carry ``size`` bytes towards ``dest`` now? Asked
+        before a relay, so that the origin spends no link key on a route whose later
+        link is still making its key (the slowest hop sets the pace)."""
+        dest, size = str(msg["dest"]), int(msg["size"])
+        if dest == self.kme_id:
+            return {"ready": True}
+        hop = self.next_hop(dest)
+        if self.pools[hop].mine.available() < size:
+            return {"ready": False}
+        return {"ready": True} if hop == dest else await self._probe(hop, dest, size)
 
     async def _abort(self, hop: str, chunk: str, dest: str) -> None:
         try:
