@@ -62,6 +62,11 @@ class SsState:
         self.result_listeners: list[Callable[[dict], None]] = []
         # More config-false children of service-stratum (the KME's ``kme`` container).
         self.state_extensions: list[Callable[[], etree._Element]] = []
+        # Told of every configuration change (the KME follows its qkd-key units).
+        self.config_listeners: list[Callable[[etree._Element | None], None]] = []
+        # A service unit's store made by someone else (a qkd-key unit's, by the KME:
+        # agents/kme/units.py); None where the pair counters below apply.
+        self.store_providers: list[Callable[[str], etree._Element | None]] = []
 
     def apply(self, msg: dict[str, Any]) -> bool:
         """Take a QNDT result: pairs delivered to, or lost from, this node's endpoints.
@@ -97,6 +102,8 @@ class SsState:
         self.counters.forget(units)
         for gone in self.fidelity.keys() - units:
             del self.fidelity[gone]
+        for listener in self.config_listeners:
+            listener(cfg)
 
     def bucket(self, session: str) -> TokenBucket | None:
         """The session's bucket (kept in step with the configuration by config_changed)."""
@@ -132,6 +139,10 @@ class SsState:
         units = E("service-units")
         for su in E.find(cfg, "service-units/service-unit"):
             name = E.text(su, "name")
+            provided = [s for p in self.store_providers if (s := p(name)) is not None]
+            if provided:
+                units.append(E("service-unit", E("name", name), provided[0]))
+                continue
             units.append(
                 E(
                     "service-unit",

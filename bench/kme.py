@@ -12,11 +12,14 @@
    over [0.95, 0.99] (aged pairs) for ``--seconds`` of emulated time is fed to the KMEs
    as the twin's pair-delivered results; the SAEs on both ends then drain every key.
    The key bits the applications got per second, against the rate the physics allows
-   (sum of 1/2 r(QBER(F)) over the pairs, qnms.qndt.qkd): the ratio (goal within 5%).
+   (sum of 1/2 r(QBER(F)) over the pairs, qnms.service.qkd): the ratio (goal within 5%).
+   The same over two trusted nodes (the demo's shape: kme-a - kme-r1 - kme-r2 - kme-d,
+   hops at the demo's relative pair rates, one-time-pad relay): against the slowest
+   hop's rate, which bounds what relay can deliver.
 
 3. ``--twin SECONDS``: the key the demo's paths would make, from the twin itself
    (``qnms qndt run --json``, per-pair fidelities, no purification): pairs/s, mean F,
-   QBER and the secret key rate qnms.qndt.qkd gives for those exact pairs.
+   QBER and the secret key rate qnms.service.qkd gives for those exact pairs.
 
 The KMEs run in a child process (their own GIL), clients in this one.
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import statistics
@@ -41,8 +45,9 @@ import aiohttp
 
 from qnms.app.pki import make_pki
 from qnms.qndt import topologies
-from qnms.qndt.qkd import qber_werner, secret_bits_per_pair
+from qnms.service.qkd import qber_werner, secret_bits_per_pair
 from qnms_agents.kme.kme import Kme, KmeLimits
+from qnms_agents.kme.relay import RETRY_AFTER
 from qnms_agents.kme.server import Credentials, KmeServer
 from qnms_agents.kme.tls import client_context
 
@@ -52,10 +57,63 @@ DIRECTORY = {**{s: "kme-a" for s in SAES}, "sae-b": "kme-b"}
 FAST = {"max_key_count": 200_000, "batch_bytes": 4096, "chunk_bytes": 4096}
 EXACT = {"max_key_count": 200_000, "batch_bytes": 32, "chunk_bytes": 32}
 TWIN = {"max_key_count": 200_000, "batch_bytes": 8, "chunk_bytes": 8}
+RELAY = ["kme-a", "kme-r1", "kme-r2", "kme-d"]  # two trusted nodes, as in the demo
+RELAY_DIRECTORY = {"sae-0": "kme-a", "sae-d": "kme-d"}
+RELAY_SHARES = (1.0, 0.66, 1.5)  # the demo's hops: pairs/s relative to the first
+
+
+async def serve_relay(pki: Path, job: dict) -> None:
+    """Child: the demo's shape, kme-a - kme-r1 - kme-r2 - kme-d, routes towards kme-d;
+    each link gets its own pairs in 200 time steps, every link in each step, the far
+    ones first (as the twin delivers them: all links at once, each at its own rate)."""
+    peers: dict[str, str] = {}
+    servers = []
+    limits = KmeLimits(**job["limits"])
+    for i, kid in enumerate(RELAY):
+        route = {RELAY[-1]: RELAY[i + 1]} if i + 1 < len(RELAY) else {}
+        kme = Kme(
+            kid,
+            limits=limits,
+            directory=RELAY_DIRECTORY,
+            local_saes={s for s, k in RELAY_DIRECTORY.items() if k == kid},
+            routes=lambda r=route: r,
+            known_kmes=set(RELAY),
+        )
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(RELAY):
+                kme.add_link(RELAY[j])
+        servers.append(KmeServer(kme, Credentials.from_dir(pki, kid), peers=peers))
+    for s in servers:
+        await s.start()
+        peers[s.kme.kme_id] = s.url
+    by_id = {s.kme.kme_id: s.kme for s in servers}
+
+    async def feed(a: str, b: str, fids: list[float]) -> None:
+        gen, other = sorted((a, b))
+        for f in fids:
+            await by_id[gen].pairs_delivered(other, f)
+
+    hops, steps = list(itertools.pairwise(RELAY)), 200
+    for i in range(steps):  # time advancing: every link delivers its share of each step
+        for (a, b), fids in reversed(list(zip(hops, job["links"], strict=True))):
+            n = len(fids)
+            await feed(a, b, fids[i * n // steps : (i + 1) * n // steps])
+        await by_id[RELAY[0]].fill_stores()
+    for _ in range(3):  # a relay that failed blocks its route for RETRY_AFTER
+        while await by_id[RELAY[0]].fill_stores():
+            pass
+        await asyncio.sleep(RETRY_AFTER)
+    print(json.dumps(peers), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for s in servers:
+        await s.stop()
 
 
 async def serve(pki: Path, job: dict) -> None:
     """Child: kme-a and kme-b, link material from the job's pairs, addresses on stdout."""
+    if "links" in job:
+        await serve_relay(pki, job)
+        return
     peers: dict[str, str] = {}
     servers = []
     limits = KmeLimits(**job["limits"])
@@ -65,6 +123,7 @@ async def serve(pki: Path, job: dict) -> None:
             limits=limits,
             directory=DIRECTORY,
             local_saes={s for s, k in DIRECTORY.items() if k == kid},
+            routes=lambda o=other: {o: o},  # the control plane's route to the neighbour
         )
         kme.add_link(other)
         servers.append(KmeServer(kme, Credentials.from_dir(pki, kid), peers=peers))
@@ -104,10 +163,18 @@ async def load(pki: Path, url: str, seconds: float) -> list[float]:
     return lat
 
 
-async def drain(pki: Path, peers: dict[str, str], size: int = 256) -> int:
-    """Every key both masters can get (``size``-bit keys, 128 per request): bits delivered."""
+async def drain(
+    pki: Path,
+    peers: dict[str, str],
+    size: int = 256,
+    ends: tuple[tuple[str, str, str], ...] = (
+        ("sae-0", "kme-a", "sae-b"),
+        ("sae-b", "kme-b", "sae-0"),
+    ),
+) -> int:
+    """Every key the masters can get (``size``-bit keys, 128 per request): bits delivered."""
     bits = 0
-    for master, kme, slave in (("sae-0", "kme-a", "sae-b"), ("sae-b", "kme-b", "sae-0")):
+    for master, kme, slave in ends:
         ctx = client_context(pki / "ca.pem", pki / f"{master}.pem", pki / f"{master}.key")
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as s:
             for number in (128, 1):
@@ -199,7 +266,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         pki = Path(tmp)
-        make_pki(pki, ["kme-a", "kme-b"], [*SAES, "sae-b"])
+        make_pki(pki, ["kme-a", "kme-b", *RELAY[1:]], [*SAES, "sae-b", "sae-d"])
 
         # 1. throughput: plenty of material (F = 1: one secret bit per two pairs)
         proc, peers = child(pki, {"limits": FAST, "bulk": [1.0, 8_000_000]})
@@ -244,6 +311,24 @@ def main() -> None:
         print(
             f"  (mean F {mean_f:.4f}; rate at mean F would be "
             f"{args.pair_rate * secret_bits_per_pair(mean_f):.1f} bit/s)"
+        )
+
+        # 3. the same over two trusted nodes (one-time-pad relay): the slowest hop bounds it
+        links = [
+            [rng.uniform(0.93, 0.96) for _ in range(int(args.pair_rate * share * args.seconds))]
+            for share in RELAY_SHARES
+        ]
+        allowed = min(sum(secret_bits_per_pair(f) for f in fs) for fs in links) / args.seconds
+        proc, peers = child(pki, {"limits": EXACT, "links": links})
+        try:
+            ends = (("sae-0", "kme-a", "sae-d"),)
+            got = asyncio.run(drain(pki, peers, ends=ends)) / args.seconds
+        finally:
+            stop(proc)
+        print(f"secret key rate over 2 trusted nodes (hops at {RELAY_SHARES} x pairs/s):")
+        print(
+            f"  physics (slowest hop) {allowed:9.1f} bit/s, application got {got:9.1f} bit/s, "
+            f"ratio {got / allowed:.3f} (goal >= 0.95)"
         )
 
         if args.twin:

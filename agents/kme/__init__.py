@@ -3,7 +3,7 @@
 Seed section 4 (the QKD experience) as code: each SS agent is a KME (Key Management
 Entity) that
 
-* makes link key from the entangled pairs the twin delivers (qnms.qndt.qkd: BBM92),
+* makes link key from the entangled pairs the twin delivers (qnms.service.qkd: BBM92),
   shared with its neighbour KME (pool.py);
 * relays keys hop by hop through trusted nodes along the ``key-forwarding`` routes of
   its NETCONF configuration (kme.py, seed 4.2);

@@ -214,7 +214,8 @@ class Api:
 
     def _peer(self, request: web.Request) -> str:
         peer = caller(request)
-        if peer not in self.kme.pools and peer not in set(self.kme.directory.values()):
+        known = self.kme.known_kmes
+        if peer not in self.kme.pools and peer not in known | set(self.kme.directory.values()):
             raise KmeError(401, f"{peer} is not a known KME")
         return peer
 
@@ -244,6 +245,10 @@ class Api:
         self._peer(request)
         return web.json_response(await self.kme.settle(await _json(request)))
 
+    async def ready(self, request: web.Request) -> web.Response:
+        self._peer(request)
+        return web.json_response(await self.kme.route_ready(await _json(request)))
+
     async def openapi(self, _request: web.Request) -> web.Response:
         return web.json_response(openapi())
 
@@ -265,5 +270,6 @@ def make_app(kme: Kme, limiter: Limiter | None = None) -> web.Application:
     r.add_post("/kme/v1/batch", api.batch)
     r.add_post("/kme/v1/relay", api.relay)
     r.add_post("/kme/v1/commit", api.commit)
+    r.add_post("/kme/v1/ready", api.ready)
     r.add_post("/kme/v1/assign", api.assign)
     return app

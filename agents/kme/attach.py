@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from qnms.network.inventory import Network
 from qnms_agents.base import Agent
 from qnms_agents.kme.kme import Kme, KmeLimits
 from qnms_agents.kme.server import Credentials, KmeServer
+from qnms_agents.kme.units import UnitBook, unit_specs
 from qnms_agents.live import dec
 from qnms_agents.ss import NS, E
 
@@ -96,11 +98,16 @@ def attach_kme(
     peers: dict[str, str],
     port: int = 0,
     limits: KmeLimits | None = None,
+    saes_by_urn: dict[str, str] | None = None,
+    books: dict[str, UnitBook] | None = None,
 ) -> KmeServer:
     """A KME server for an SS agent (start it on the agent's loop).
 
     ``directory`` maps every SAE_ID to its KME, ``node_kmes`` node names to KME ids (to
-    tell which link a delivered pair belongs to), ``peers`` KME ids to their URLs.
+    tell which link a delivered pair belongs to; every KME in it may call this one: the
+    trusted nodes of a relay), ``peers`` KME ids to their URLs, ``saes_by_urn`` endpoint
+    URNs to SAE_IDs (the far end of a qkd-key unit: units.py); ``books`` gets the KME's
+    book of qkd-key units under its id.
     """
     me = kme_id(agent)
     kme = Kme(
@@ -109,7 +116,14 @@ def attach_kme(
         local_saes=local_saes(agent),
         directory=directory,
         routes=lambda: routes(agent),
+        known_kmes=set(node_kmes.values()),
     )
+    book = UnitBook(kme, (saes_by_urn or {}).get)
+    if books is not None:
+        books[me] = book
+    agent.live.config_listeners.append(lambda cfg: book.configure(unit_specs(cfg)))
+    agent.live.store_providers.append(book.store)
+    book.configure(unit_specs(_config(agent)))
     server = KmeServer(
         kme, creds, host=agent.config.host, port=port, peers=peers, limiter=AgentLimiter(agent)
     )
@@ -178,10 +192,16 @@ class KmeGroup:
         base_port: int = 0,
         network: Network | None = None,
         peers: dict[str, str] | None = None,
+        limits: KmeLimits | None = None,
     ) -> None:
         ss = [a for a in agents if a.config.stratum == "ss"]
         self.directory = {sae: kme_id(a) for a in ss for sae in local_saes(a)}
         node_kmes = {a.config.name: kme_id(a) for a in ss}
+        saes_by_urn = {
+            E.text(ep, "urn"): E.text(ep, "application")
+            for a in ss
+            for ep in E.find(_config(a), "endpoints/endpoint")
+        }
         for node in network.nodes if network is not None else []:
             cfg = node.get("service-stratum")
             if cfg is not None:
@@ -190,7 +210,9 @@ class KmeGroup:
                 for ep in cfg.get("endpoints", {}).get("endpoint", []):
                     if ep.get("application"):
                         self.directory.setdefault(ep["application"], kid)
+                        saes_by_urn.setdefault(ep["urn"], ep["application"])
         self.peers: dict[str, str] = dict(peers or {})
+        self.books: dict[str, UnitBook] = {}  # qkd-key units, by KME id
         self.servers = [
             attach_kme(
                 a,
@@ -199,15 +221,23 @@ class KmeGroup:
                 node_kmes=node_kmes,
                 peers=self.peers,
                 port=base_port + i if base_port else 0,
+                limits=limits,
+                saes_by_urn=saes_by_urn,
+                books=self.books,
             )
             for i, a in enumerate(ss)
         ]
 
-    async def start(self) -> None:
+    async def start(self, say: Callable[[str], None] | None = None) -> None:
+        """Start every KME server; ``say`` each one's address (default: print it)."""
         for s in self.servers:
             await s.start()
             self.peers[s.kme.kme_id] = s.url
-            print(f"{'kme':8} {s.kme.kme_id:18} {s.url} (ETSI GS QKD 014)", flush=True)
+            line = f"{'kme':8} {s.kme.kme_id:18} {s.url} (ETSI GS QKD 014)"
+            if say is None:
+                print(line, flush=True)
+            else:
+                say(line)
 
     async def stop(self) -> None:
         for s in reversed(self.servers):

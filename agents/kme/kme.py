@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qnms.qndt.qkd import KeyYield
+from qnms.service.qkd import KeyYield
 from qnms_agents.kme.pool import Assignment, Pool
 from qnms_agents.kme.relay import RelayMixin, segments
 from qnms_agents.kme.wire import KmeError, b64, unb64
@@ -39,6 +39,7 @@ __all__ = ["Kme", "KmeError", "KmeLimits", "b64"]
 log = logging.getLogger(__name__)
 
 Send = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
+ReservedSource = Callable[[str, list[str], int, int], list[tuple[str, bytes]] | None]
 ASSIGN_WAIT = 2.0  # s a dec_keys waits for an assignment still on its way
 ASSIGN_LINGER = 0.02  # s assignments gather before they are sent (fewer, larger messages)
 
@@ -69,6 +70,7 @@ class Kme(RelayMixin):
     routes: Callable[[], dict[str, str]] = dict  # destination KME -> next-hop KME
     send: Send | None = None  # (peer KME, path, JSON) -> JSON, raises on failure
     auto_fill: bool = True  # top up the end-to-end stores whenever link material comes
+    known_kmes: set[str] = field(default_factory=set)  # KMEs that may call this one
 
     def __post_init__(self) -> None:
         self.pools: dict[str, Pool] = {}  # link pools, by neighbour
@@ -89,6 +91,11 @@ class Kme(RelayMixin):
         self._fill_kicked = False
         self._id_pool = bytearray()
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Service units (units.py): told when a store grew, asked first by enc_keys, told
+        # when a slave took a unit's key.
+        self.store_listeners: list[Callable[[str], None]] = []
+        self.reserved_source: ReservedSource | None = None
+        self.on_unit_delivery: Callable[[str], None] = lambda _unit: None
 
     @property
     def capacity(self) -> int:
@@ -111,8 +118,13 @@ class Kme(RelayMixin):
         return self.stores[dest]
 
     def destinations(self) -> list[str]:
-        """Where end-to-end stores are kept: every routed destination and neighbour."""
-        return sorted((set(self.routes()) | set(self.pools)) - {self.kme_id})
+        """Where end-to-end stores are kept: every routed destination (a neighbour too
+        only when routed), and only by a KME with SAEs of its own: the control plane says
+        where keys go, a trusted node without applications only relays, and a store
+        nobody can draw from would spend link key the relays need."""
+        if not self.local_saes:
+            return []
+        return sorted(set(self.routes()) - {self.kme_id})
 
     def next_hop(self, dest: str) -> str:
         hop = self.routes().get(dest)
@@ -158,13 +170,14 @@ class Kme(RelayMixin):
     # -- link key from the twin ------------------------------------------------------
 
     async def pairs_delivered(self, peer: str, fidelity: float, count: int = 1) -> int:
-        """Account pairs the twin delivered on the link to ``peer`` (qnms.qndt.qkd); the
+        """Account pairs the twin delivered on the link to ``peer`` (qnms.service.qkd); the
         link's generator turns whole chunks of secret bytes into shared material."""
         pool = self.add_link(peer)
         yld = self.yields[peer]
         yld.add(fidelity, count)
+        was = pool.producing
         pool.qber, pool.producing = yld.last_qber, yld.producing
-        if not yld.producing:
+        if was and not yld.producing:  # said once per change, and always in the telemetry
             log.warning(
                 "link %s-%s: QBER %.4f above threshold: no key", self.kme_id, peer, yld.last_qber
             )
@@ -215,6 +228,11 @@ class Kme(RelayMixin):
         dest = self.directory[slaves[0]]
         if dest == self.kme_id:
             raise KmeError(400, "master and slave SAEs are attached to the same KME")
+        if self.reserved_source is not None:
+            reserved = self.reserved_source(master, slaves, number, size_bits)
+            if reserved is not None:  # a service unit's keys: the slave already knows them
+                log.info("unit keys %s for %s", [k for k, _ in reserved], master)
+                return reserved
         nbytes = size_bits // 8
         store = self.stores.get(dest)
         if store is None or store.mine.available() < nbytes * number:
@@ -226,17 +244,22 @@ class Kme(RelayMixin):
             kid = self._key_id()
             out.append((kid, got[1]))
             assigned.append({"key_ID": kid, "master": master, "slaves": slaves, "segments": got[0]})
+        self.queue_assignments(dest, assigned)
+        if log.isEnabledFor(logging.INFO):
+            ids = [k for k, _ in out]
+            log.info("keys %s (%d bits) for %s, slaves %s", ids, size_bits, master, slaves)
+        if store.room() >= self.chunk_bytes:  # a full store needs no top-up task
+            hop = self.pools.get(self.routes().get(dest, dest))
+            if hop is not None and hop.mine.available() >= self.chunk_bytes:
+                self.kick_fill()
+        return out
+
+    def queue_assignments(self, dest: str, assigned: list[dict[str, Any]]) -> None:
+        """Tell ``dest`` of these assignments soon (batched, retried: ``_flush``)."""
         self.outbox.setdefault(dest, []).extend(assigned)
         if dest not in self._flushing:
             self._flushing.add(dest)
             self._background(self._flush(dest))
-        if log.isEnabledFor(logging.INFO):
-            ids = [k for k, _ in out]
-            log.info("keys %s (%d bits) for %s, slaves %s", ids, size_bits, master, slaves)
-        hop = self.pools.get(self.routes().get(dest, dest))
-        if hop is not None and hop.mine.available() >= self.chunk_bytes:
-            self.kick_fill()
-        return out
 
     async def _flush(self, dest: str) -> None:
         """Tell ``dest`` every assignment queued for it, until it acknowledges them.
@@ -280,7 +303,12 @@ class Kme(RelayMixin):
     def take_assignments(self, msg: dict[str, Any]) -> int:
         for a in msg["assignments"]:
             self.assignments[a["key_ID"]] = Assignment(
-                a["key_ID"], msg["origin"], a["master"], tuple(a["slaves"]), segments(a["segments"])
+                a["key_ID"],
+                msg["origin"],
+                a["master"],
+                tuple(a["slaves"]),
+                segments(a["segments"]),
+                str(a.get("unit", "")),
             )
         self.assigned.set()
         self.assigned = asyncio.Event()
@@ -313,6 +341,8 @@ class Kme(RelayMixin):
             self.gone.append(a.key_id)
             if key is None:  # cannot happen unless the stores disagree: refuse the key
                 raise KmeError(503, f"key material of key_ID {a.key_id} is missing")
+            if a.unit:
+                self.on_unit_delivery(a.unit)
             keys.append((a.key_id, key))
         self.delivered += len(keys)
         log.info("delivered keys %s to slave %s", key_ids, slave)

@@ -4,7 +4,7 @@ Two kinds of pools, one class (``Pool``):
 
 * link pools (seed 4.1: the QFP makes key per link): material in chunks made by the
   link's *generator* (the endpoint KME whose id sorts first) from the pairs the twin
-  delivered (qnms.qndt.qkd), copied to the other endpoint over the KME-to-KME channel;
+  delivered (qnms.service.qkd), copied to the other endpoint over the KME-to-KME channel;
 * end-to-end key stores (seed 4.2: trusted-node forwarding): material shared with a
   distant KME, in chunks relayed through trusted nodes and committed at both ends.
 
@@ -125,3 +125,4 @@ class Assignment:
     master: str
     slaves: tuple[str, ...]
     segments: list[Segment]
+    unit: str = ""  # the qkd-key service unit it was reserved for (units.py), if any

@@ -12,16 +12,19 @@ waits for the network:
   itself); only XORed material leaves a node, and nodes keep nothing;
 * the destination holds K as *pending*.
 
-Then the origin sends ``commit`` along the same route: the destination moves K into its
+Before it spends anything, the origin asks along the route whether every later hop has
+the material now (``/kme/v1/ready``): the slowest link sets the pace, and no faster
+link's key is burnt on a relay that would fail. Then, after the relay, the origin sends
+``commit`` along the same route: the destination moves K into its
 store (the origin's direction) and, once that is acknowledged, the origin does too. A
 failure anywhere before the commit leaves nothing usable at either end: the origin never
 adds K, the destination drops pending chunks (abort, or expiry). A commit whose reply is
 lost leaves a chunk only at the destination, which no assignment ever names (chunks are
 addressed by id: pool.py). Used link material is never reused.
 
-Messages travel as HTTPS POSTs with mutual TLS between KMEs (``/kme/v1/relay`` and
-``/kme/v1/commit``, server.py): the same stack and PKI as ETSI 014, callers authorised
-by their KME certificates.
+Messages travel as HTTPS POSTs with mutual TLS between KMEs (``/kme/v1/ready``,
+``/kme/v1/relay`` and ``/kme/v1/commit``, server.py): the same stack and PKI as ETSI
+014, callers authorised by their KME certificates.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from qnms_agents.kme.pool import Pool, Segment
@@ -39,6 +43,10 @@ log = logging.getLogger(__name__)
 
 PENDING_TTL = 30.0
 RETRY_AFTER = 1.0  # s between relay attempts on a route that failed
+# A trusted node short of key on a next link that is making key (it has had some) waits
+# this long for more before it fails the relay: a failed relay wastes the previous
+# hops' key. A link that never made any fails at once.
+RELAY_WAIT, RELAY_POLL = 3.0, 0.02
 
 
 def segments(raw: Any) -> list[Segment]:
@@ -56,6 +64,7 @@ class RelayMixin:
     failed_relays: int
     _fill_lock: asyncio.Lock
     _retry_at: dict[str, float]  # destination -> monotonic time before which not to retry
+    store_listeners: list[Callable[[str], None]]  # told when a store grew (units.py)
 
     # Provided by kme.Kme, the class this half is mixed into.
     def next_hop(self, dest: str) -> str:
@@ -103,6 +112,8 @@ class RelayMixin:
             return False  # a relay just failed: do not burn more link key on that route
         if store.room() < size or self.pools[hop].mine.available() < size:
             return False
+        if hop != dest and not (await self._probe(hop, dest, size)).get("ready"):
+            return False  # a later hop has not made enough key yet: spend none now
         got = self.pools[hop].mine.allocate(size)
         assert got is not None
         segs, material = got
@@ -124,8 +135,29 @@ class RelayMixin:
             await self._abort(hop, chunk, dest)
             return False
         store.add_chunk(self.kme_id, chunk, material)
+        for listener in self.store_listeners:
+            listener(dest)
         log.debug("store %s-%s: chunk %s of %d bytes", self.kme_id, dest, chunk, size)
         return True
+
+    async def _probe(self, hop: str, dest: str, size: int) -> dict[str, Any]:
+        try:
+            return await self._send(hop, "/kme/v1/ready", {"dest": dest, "size": size})
+        except Exception as err:  # unreachable: the relay would fail too
+            log.info("route to %s via %s not ready: %s", dest, hop, err)
+            return {"ready": False}
+
+    async def route_ready(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Can every hop from here on carry ``size`` bytes towards ``dest`` now? Asked
+        before a relay, so that the origin spends no link key on a route whose later
+        link is still making its key (the slowest hop sets the pace)."""
+        dest, size = str(msg["dest"]), int(msg["size"])
+        if dest == self.kme_id:
+            return {"ready": True}
+        hop = self.next_hop(dest)
+        if self.pools[hop].mine.available() < size:
+            return {"ready": False}
+        return {"ready": True} if hop == dest else await self._probe(hop, dest, size)
 
     async def _abort(self, hop: str, chunk: str, dest: str) -> None:
         try:
@@ -146,6 +178,10 @@ class RelayMixin:
             return {"held": len(key)}
         hop = self.next_hop(msg["dest"])
         got = self.pools[hop].mine.allocate(len(key))
+        waited = time.monotonic() + RELAY_WAIT if self.pools[hop].chunks else 0.0
+        while got is None and time.monotonic() < waited:  # the next link is making it now
+            await asyncio.sleep(RELAY_POLL)
+            got = self.pools[hop].mine.allocate(len(key))
         if got is None:
             raise KmeError(503, f"{self.kme_id}: not enough link material towards {hop}")
         segs, nxt = got
@@ -165,6 +201,8 @@ class RelayMixin:
         origin, key, _ = held
         if not msg.get("abort"):
             self.store(origin).add_chunk(origin, msg["chunk"], key)
+            for listener in self.store_listeners:
+                listener(origin)
         return {"settled": 1}
 
     def _expire(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from qnms.qndt.qkd import secret_bits_per_pair
+from qnms.service.qkd import secret_bits_per_pair
 from qnms_agents.kme.kme import Kme, KmeLimits
 
 

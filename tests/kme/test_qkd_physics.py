@@ -1,4 +1,4 @@
-"""The BBM92 key-rate arithmetic of qnms.qndt.qkd, checked against the formulas."""
+"""The BBM92 key-rate arithmetic of qnms.service.qkd, checked against the formulas."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from qnms.qndt.qkd import (
+from qnms.service.qkd import (
     EC_EFFICIENCY,
     KeyYield,
     binary_entropy,

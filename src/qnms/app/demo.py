@@ -11,7 +11,9 @@
 4. a fault (demo_fault.py): a fibre under the intra-domain unit is cut in the twin, the
    orchestrator hears it over YANG-Push and re-routes the unit until it is active again;
 5. a table per unit: identifier URNs, path, QUIs per domain, pairs delivered, achieved
-   against target fidelity, and the wall time from the edit-config to active.
+   against target fidelity, and the wall time from the edit-config to active;
+6. the ending (demo_keys.py): ccips and ipsec-controller share a key across the two
+   domains through a qkd-key unit, over ETSI GS QKD 014 with mutual TLS.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ncclient.operations import RPCError
 
 from qnms.app.background import BackgroundLoop
 from qnms.app.demo_fault import fault_step
+from qnms.app.demo_keys import DEMO_LIMITS, demo_pki, key_json, key_lines, share_keys
 from qnms.app.northbound import (
     Login,
     UnitRequest,
@@ -79,7 +82,10 @@ def run_demo(net: Network, *, as_json: bool = False, speed: float = 0.1) -> int:
         _say(line, quiet=quiet)
     _say(quiet=quiet)
     with tempfile.TemporaryDirectory(prefix="qnms-demo-") as tmp, BackgroundLoop() as bg:
-        options = StackOptions(network=net, state_dir=Path(tmp), speed=speed)
+        pki = demo_pki(net, Path(tmp) / "pki")
+        options = StackOptions(
+            network=net, state_dir=Path(tmp), speed=speed, kme_pki=pki, kme_limits=DEMO_LIMITS
+        )
         stack = Stack(options)
         _say("Starting the system (everything on 127.0.0.1):", quiet=quiet)
         bg.run(stack.start(lambda msg: _say(f"  {msg}", quiet=quiet)), timeout=180)
@@ -87,17 +93,20 @@ def run_demo(net: Network, *, as_json: bool = False, speed: float = 0.1) -> int:
             login = Login("127.0.0.1", stack.port, options.user, options.password)
             results = _provision(login, demo_units(net), quiet=quiet)
             restored = fault_step(stack, login, bg, "su-intra", quiet=quiet)
+            keys = share_keys(login, stack, net, pki, bg, say=lambda t: _say(t, quiet=quiet))
         finally:
             bg.run(stack.stop(), timeout=60)
     if as_json:
-        print(json.dumps([_as_json(r) for r in results], indent=2))
+        print(json.dumps([*(_as_json(r) for r in results), key_json(keys)], indent=2))
     else:
         _say()
         for status, wall in results:
             for line in _unit_lines(status, wall):
                 _say(line)
             _say()
-    return 0 if all(s.state == "active" for s, _ in results) and restored else 1
+        for line in key_lines(keys):
+            _say(line)
+    return 0 if all(s.state == "active" for s, _ in results) and restored and keys.ok else 1
 
 
 def _provision(

@@ -55,6 +55,7 @@ class UnitRequest:
     target_fidelity: float | None = None
     swapping_depth_cap: int | None = None
     purification_allowed: bool | None = None
+    generation_rate: float | None = None  # pairs/s, or key bits/s for qkd-key
 
     def config(self) -> etree._Element:
         """The ``<config>`` of the edit-config that creates the unit."""
@@ -74,6 +75,8 @@ class UnitRequest:
         qos = etree.SubElement(unit, q + "qos")
         if self.target_fidelity is not None:
             etree.SubElement(qos, q + "target-fidelity").text = f"{self.target_fidelity:g}"
+        if self.generation_rate is not None:
+            etree.SubElement(qos, q + "generation-rate").text = f"{self.generation_rate:g}"
         if self.swapping_depth_cap is not None:
             etree.SubElement(qos, q + "swapping-depth-cap").text = str(self.swapping_depth_cap)
         if self.purification_allowed is not None:

@@ -38,6 +38,7 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--password", default="admin", help="its password (admin)")
     up.add_argument("--speed", type=float, default=0.1, help="twin: simulated s per wall s")
     up.add_argument("--seed", type=int, default=0, help="twin random seed")
+    up.add_argument("--kme-pki", type=Path, help="KMEs on the SS agents with this PKI (qnms pki)")
     up.add_argument("--state-dir", type=Path, help="default ~/.local/state/qnms/up/NETWORK")
     up.add_argument("--multi-domain", action="store_true",
                     help="one orchestrator per domain under a parent (MDSC) that serves "
@@ -110,6 +111,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         speed=args.speed,
         seed=args.seed,
         multi_domain=args.multi_domain,
+        kme_pki=args.kme_pki,
     )
     try:
         return asyncio.run(_up(Stack(options)))

@@ -27,6 +27,8 @@ from qnms.orchestrator.inventory import in_domain
 from qnms.orchestrator.northbound import Orchestrator, OrchestratorConfig
 from qnms.orchestrator.southbound import AgentAddress
 from qnms_agents.base import Agent
+from qnms_agents.kme.attach import KmeGroup
+from qnms_agents.kme.kme import KmeLimits
 from qnms_agents.qndt_feed import follow_twin
 from qnms_agents.runner import network_agents
 
@@ -49,6 +51,8 @@ class StackOptions:
     seed: int = 0
     twin_log: Path | None = None  # the twin's stderr (default: state_dir/qndt.log)
     multi_domain: bool = False  # one orchestrator per domain under a parent (MDSC)
+    kme_pki: Path | None = None  # KMEs on the SS agents, with this PKI (qnms pki)
+    kme_limits: KmeLimits | None = None
 
 
 def free_port_pair(host: str = "127.0.0.1") -> int:
@@ -74,6 +78,7 @@ class Stack:
         self.orchestrator: Orchestrator | None = None
         self.domains: dict[str, Orchestrator] = {}  # multi-domain: per-domain orchestrators
         self.parent: ParentOrchestrator | None = None  # multi-domain: the northbound
+        self.kmes: KmeGroup | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._agent_password = secrets.token_urlsafe(12)
 
@@ -90,6 +95,14 @@ class Stack:
         """The parent's login on the domain orchestrators (and the orchestrators' on
         the agents): user and password."""
         return PARENT_USER, self._agent_password
+
+    def agent_login(self, stratum: str, node: str) -> tuple[str, int, str, str]:
+        """(host, port, user, password) of one agent, as the orchestrator logs in: for
+        an operator reading an element's telemetry (the demo reads the KMEs' links)."""
+        for a in self.agents:
+            if (a.config.stratum, a.config.name) == (stratum, node):
+                return self.options.host, a.port, AGENT_USER, self._agent_password
+        raise KeyError(f"no {stratum} agent for {node}")
 
     async def start(self, progress: Progress = lambda _msg: None) -> None:
         try:
@@ -137,6 +150,10 @@ class Stack:
             await agent.start()
         self._tasks += follow_twin(self.agents, self.twin_bind)
         progress(f"{len(self.agents)} NETCONF agents up in {time.monotonic() - t0:.1f} s")
+        if o.kme_pki is not None:
+            self.kmes = KmeGroup(self.agents, o.kme_pki, network=o.network, limits=o.kme_limits)
+            await self.kmes.start(say=lambda _line: None)
+            progress(f"{len(self.kmes.servers)} KMEs (ETSI GS QKD 014) on the SS agents")
 
     def _addresses(self, domain: str | None = None) -> list[AgentAddress]:
         o = self.options
@@ -225,6 +242,9 @@ class Stack:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.kmes is not None:
+            await self.kmes.stop()
+            self.kmes = None
         for agent in reversed(self.agents):
             await agent.stop()
         self.agents = []

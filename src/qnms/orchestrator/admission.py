@@ -142,6 +142,24 @@ def admit(
     now: float | None = None,
 ) -> Admission:
     """Decide; raise ``Refusal`` with the first reason found. Changes nothing."""
+    app, (a, b) = admit_request(intent, applications, topology, buckets, now)
+    estimates = candidate_paths(topology, a, b, intent.requirements, ledger.free_by_node())
+    feasible = tuple(e for e in estimates if e.feasible)
+    if not feasible:
+        raise _no_path(intent, a, b, estimates)
+    return Admission(intent, app, (a, b), feasible)
+
+
+def admit_request(
+    intent: ServiceIntent,
+    applications: Mapping[str, Application],
+    topology: Topology,
+    buckets: Mapping[str, TokenBucket],
+    now: float | None = None,
+) -> tuple[Application, tuple[str, str]]:
+    """The checks every service type shares (endpoints, application, service type,
+    validity, the application's token bucket): the originator's application and the
+    two endpoint nodes, or ``Refusal``. Changes nothing."""
     now = time.time() if now is None else now
     name = intent.name
     for urn in intent.endpoints:
@@ -178,11 +196,7 @@ def admit(
             name,
         )
     a, b = (topology.endpoint_node(u) or "" for u in intent.endpoints)
-    estimates = candidate_paths(topology, a, b, intent.requirements, ledger.free_by_node())
-    feasible = tuple(e for e in estimates if e.feasible)
-    if not feasible:
-        raise _no_path(intent, a, b, estimates)
-    return Admission(intent, app, (a, b), feasible)
+    return app, (a, b)
 
 
 def check_request(intent: ServiceIntent, app: Application, now: float) -> None:

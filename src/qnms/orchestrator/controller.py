@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -28,15 +27,11 @@ from qnms.orchestrator.admission import (
     CapacityLedger,
     Refusal,
     TokenBucket,
-    admit,
 )
 from qnms.orchestrator.discovery import Discovery, discover
-from qnms.orchestrator.edits import (
-    AllocationPlan,
-    agent_edits,
-    cleanup_edits,
-)
+from qnms.orchestrator.edits import AgentEdit, AllocationPlan, cleanup_edits
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
+from qnms.orchestrator.keys import admit_unit, plan_edits
 from qnms.orchestrator.lifecycle import (
     HOLDS_RESOURCES,
     Estimate,
@@ -49,7 +44,7 @@ from qnms.orchestrator.lifecycle import (
     unit_state_element,
 )
 from qnms.orchestrator.paths import PathEstimate
-from qnms.orchestrator.planning import build_plan, memory_picker
+from qnms.orchestrator.planning import memory_picker
 from qnms.orchestrator.reconcile import repair
 from qnms.orchestrator.southbound import Southbound
 from qnms.orchestrator.store import Store
@@ -191,7 +186,8 @@ class Controller:
             if self.access_check is not None:
                 self.access_check(session_id, intent)
             try:
-                adm = admit(intent, applications, self.usable(self.topology), scratch, buckets, now)
+                topo = self.usable(self.topology)
+                adm = admit_unit(intent, applications, topo, scratch, buckets, now)
             except Refusal as refusal:
                 raise refusal.to_rpc_error() from None
             # later units of the same edit see this one's qubits and token as taken
@@ -242,7 +238,7 @@ class Controller:
             if problems:
                 log.warning("resuming %s: cleanup incomplete on %s", intent.name, problems)
         try:
-            adm = admit(intent, self.applications, topo, self.ledger, {})
+            adm = admit_unit(intent, self.applications, topo, self.ledger, {})
         except Refusal as refusal:
             self.transition(rec, UnitState.FAILED, refusal.message)
             return
@@ -257,7 +253,7 @@ class Controller:
         if adm is None:  # not seen by check (restart): admit now
             try:
                 topo = self.usable(self.topology)
-                adm = admit(intent, self.applications, topo, self.ledger, self.buckets)
+                adm = admit_unit(intent, self.applications, topo, self.ledger, self.buckets)
             except Refusal as refusal:
                 self.transition(rec, UnitState.FAILED, refusal.message)
                 return
@@ -312,20 +308,22 @@ class Controller:
     def _memory_picker(self, est: PathEstimate) -> Callable[[str], str]:
         return memory_picker(self.topology, est)
 
-    def plan(self, intent: ServiceIntent, est: PathEstimate, handles) -> AllocationPlan:
-        plan = build_plan(self.topology, intent, est, handles)
+    def plan_edits(
+        self, intent: ServiceIntent, est: PathEstimate, handles
+    ) -> tuple[AllocationPlan, list[AgentEdit]]:
+        """The plan and edits of ``intent`` on ``est``; a unit re-bound or re-routed keeps
+        its identifier (seed 5.4 step 6: same service unit, new resources)."""
         rec = self.records.get(intent.name)
-        if rec is not None and rec.identifier:  # re-bound or re-routed: same identifier
-            plan = dataclasses.replace(plan, identifier=tuple(rec.identifier))
-        return plan
+        keep = tuple(rec.identifier) if rec is not None and rec.identifier else None
+        return plan_edits(self.topology, intent, self.applications, est, handles, keep)
 
     def dry_run(self, intent: ServiceIntent) -> dict[str, str]:
         """The per-agent edits the best path would get, without reserving or applying."""
-        adm = admit(intent, self.applications, self.topology, self.ledger, self.buckets)
+        adm = admit_unit(intent, self.applications, self.topology, self.ledger, self.buckets)
         est = adm.paths[0]
         scratch = copy.deepcopy(self.ledger)
         handles = scratch.reserve(intent.name, est.qubits, self._memory_picker(est))
-        edits = agent_edits(self.plan(intent, est, handles))
+        _plan, edits = self.plan_edits(intent, est, handles)
         return Transaction(self.sb, edits).dry_run()
 
     async def _provision(self, adm: Admission, failed: UnitState = UnitState.FAILED) -> bool:
@@ -344,8 +342,7 @@ class Controller:
                 except ValueError as err:
                     reasons.append(f"{'-'.join(est.nodes)}: {err}")
                     continue
-                plan = self.plan(adm.intent, est, handles)
-                edits = agent_edits(plan)
+                plan, edits = self.plan_edits(adm.intent, est, handles)
                 tx = Transaction(
                     self.sb, edits, confirm_timeout=self.confirm_timeout, on_phase=self.phase_hook
                 )

@@ -130,6 +130,7 @@ def build_topology(agents) -> Topology:
             for cc in _all(d, "classical-channels/classical-channel", CS):
                 classical[frozenset((_t(cc, "node-a", CS), _t(cc, "node-b", CS)))] = cc
         elif stratum == "ss":
+            topo.kmes[facts.address.name] = _t(d, "kme-id", SS) or facts.address.name
             for ep in _all(d, "endpoints/endpoint", SS):
                 urn = _t(ep, "urn", SS)
                 topo.endpoints[urn] = EndpointInfo(

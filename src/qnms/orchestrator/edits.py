@@ -214,3 +214,16 @@ def undo_edit(agent: str, kind: str, ident: str) -> AgentEdit:
     service-unit store (``kind`` store) from an agent: how reconciliation releases an
     orphan it found there, whoever's id it has."""
     return AgentEdit(agent, "", _qfs_undo(ident) if kind == "qui" else _ss_undo(ident))
+
+
+def store_agents(edits: Iterable[AgentEdit]) -> list[str]:
+    """The SS agents whose edit writes the unit's store: its endpoints (a key unit also
+    writes key-forwarding routes on the SS agents of its trusted nodes: orchestrator/
+    keys.py)."""
+    tag = f"{{{SS}}}service-unit"
+    return [
+        e.agent
+        for e in edits
+        if e.agent.startswith("ss:")
+        and next(etree.fromstring(e.apply_xml.encode()).iter(tag), None) is not None
+    ]

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from qnms.orchestrator.edits import store_agents
+from qnms.orchestrator.keys import is_key_unit
 from qnms.orchestrator.lifecycle import UnitRecord, UnitState, now_rfc3339
 
 if TYPE_CHECKING:
@@ -57,9 +59,7 @@ def _watched(ctl: Controller) -> dict[str, UnitRecord]:
 async def poll_once(ctl: Controller) -> None:
     """Read the endpoint stores of every watched unit and update the units."""
     watched = _watched(ctl)
-    agents = sorted(
-        {e.agent for r in watched.values() for e in r.edits if e.agent.startswith("ss:")}
-    )
+    agents = sorted({a for r in watched.values() for a in store_agents(r.edits)})
     if not agents:
         return
     allocated = {n: r.edits for n, r in watched.items()}
@@ -78,7 +78,7 @@ def update_units(
     for name, rec in _watched(ctl).items():
         if only is not None and name not in only:
             continue
-        ends = [e.agent for e in rec.edits if e.agent.startswith("ss:")]
+        ends = store_agents(rec.edits)
         got = [readings.get(a) for a in ends]
         stores = [g for g in got if isinstance(g, dict)]
         if not got or len(stores) != len(got):
@@ -97,6 +97,7 @@ def update_units(
         intent = ctl.intents[name]
         target = intent.requirements.target_fidelity
         good = fidelity is not None and (target is None or fidelity >= target)
+        good = good or is_key_unit(intent)  # key bits: no fidelity to meet (keys.py)
         if rec.state == UnitState.ESTABLISHING and delivered >= intent.size and good:
             ctl.transition(rec, UnitState.ACTIVE, f"{delivered} unit(s) delivered at both ends")
         else:

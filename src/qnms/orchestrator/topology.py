@@ -96,6 +96,8 @@ class Topology:
     held: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     # QFS nodes whose model has the QUI generation request (they drive the twin)
     generation_nodes: set[str] = field(default_factory=set)
+    # nodes whose SS agent hosts a KME -> its KME id (trusted nodes of a QKD key path)
+    kmes: dict[str, str] = field(default_factory=dict)
 
     def graph(self) -> nx.Graph:
         g: nx.Graph = nx.Graph()

@@ -1,0 +1,174 @@
+"""The qkd-key service unit: provisioned over trusted nodes, active at its size, deleted.
+
+Real agents of the default network with KMEs on their SS agents (agents/kme), the
+orchestrator on them. The twin is played by hand: each hop's pair-delivered results go
+to the SS agents of that hop's two nodes, exactly as the QNDT feed would deliver them,
+so the link key is made by the KMEs from "pairs" and relayed hop by hop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from ncclient.operations import RPCError
+from orch_support import ALICE, NS, allocations, connect, delete_xml, poll, unit_state, unit_xml
+
+from qnms.app.pki import make_pki, network_identities
+from qnms.orchestrator.keys import hop_rates, path_key_rate
+from qnms_agents.kme.attach import KmeGroup
+from qnms_agents.kme.kme import KmeLimits
+from qnms_agents.kme.units import unit_key_ids
+
+if TYPE_CHECKING:
+    from conftest import Fleet
+
+CHARLIE = "urn:qkd:quditto:emulator:ipsec:controller"
+PATH = ["madqci-alice", "madqci-r2", "quditto-r1", "quditto-charlie"]
+KMES = ["kme-alice", "kme-madqci-r2", "kme-quditto-r1", "kme-charlie"]
+LIMITS = KmeLimits(key_size=64, min_key_size=64, batch_bytes=8, chunk_bytes=8)
+
+
+def key_unit(name: str, size: int = 128, qos: str = "") -> str:
+    xml = unit_xml(name, endpoints=(ALICE, CHARLIE), service_type="qkd-key", qos=qos)
+    return xml.replace("<size>10</size>", f"<size>{size}</size>")
+
+
+@pytest.fixture
+def kme_fleet(fleet: Fleet, tmp_path: Path):
+    pki = tmp_path / "pki"
+    make_pki(pki, *network_identities(fleet.network.source))
+    group = KmeGroup(list(fleet.agents.values()), pki, network=fleet.network, limits=LIMITS)
+    fleet.bg.run(group.start(say=lambda _line: None))
+    yield fleet, group, pki
+    fleet.bg.run(group.stop())
+
+
+def deliver(fleet: Fleet, hops: list[tuple[str, str]], pairs: int, fidelity: float = 0.95):
+    """What the QNDT feed does with one hop's pair-delivered results: both SS agents."""
+
+    def feed() -> None:
+        for i, (a, b) in enumerate(hops):
+            for n in range(pairs):
+                msg = {
+                    "type": "pair-delivered",
+                    "allocation": f"hop{i}",
+                    "pair": n,
+                    "fidelity": fidelity,
+                    "endpoints": [a, b],
+                }
+                for node in (a, b):
+                    fleet.agents[f"ss:{node}"].live.apply(msg)
+
+    fleet.bg.call(feed)
+
+
+def store_units(fleet: Fleet, node: str) -> list[str]:
+    return allocations(fleet.agents[f"ss:{node}"].port)["store"]
+
+
+def test_a_key_unit_is_provisioned_over_trusted_nodes_active_at_size_and_deleted(
+    kme_fleet,
+) -> None:
+    fleet, group, _pki = kme_fleet
+    orch = fleet.start_orchestrator()
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=key_unit("su-key"))
+        unit = poll(
+            lambda: (
+                (u := unit_state(m, "su-key")) is not None
+                and u.findtext("s:state", namespaces=NS) == "establishing"
+                and u
+            ),
+            what="su-key establishing",
+        )
+        path = unit.xpath("s:path/s:hop/s:node/text()", namespaces=NS)
+        assert path == PATH
+        ident = unit.xpath("s:identifier/s:urn/text()", namespaces=NS)
+        assert ident[0].startswith(ALICE + "?=")  # the originator first: the master
+        # one QUI per hop and node, generating on its link only; stores at the ends
+        for i, (a, b) in enumerate(itertools.pairwise(PATH)):
+            for node in (a, b):
+                quis = allocations(fleet.agents[f"qfs:{node}"].port)["qui"]
+                assert any(q.startswith(f"su-key.h{i}.") for q in quis), (node, quis)
+        assert store_units(fleet, PATH[0]) == ["su-key"]
+        assert store_units(fleet, PATH[-1]) == ["su-key"]
+        assert store_units(fleet, PATH[1]) == []  # trusted nodes only relay
+        kme_routes = {n: group_routes(group, kme) for n, kme in zip(PATH, KMES, strict=True)}
+        assert kme_routes == {
+            PATH[0]: {"kme-charlie": "kme-madqci-r2"},
+            PATH[1]: {"kme-charlie": "kme-quditto-r1"},
+            PATH[2]: {"kme-charlie": "kme-charlie"},
+            PATH[3]: {},
+        }
+        # no key yet: the unit waits; then each hop's link makes key from its own pairs
+        time.sleep(0.3)
+        assert unit_state(m, "su-key").findtext("s:state", namespaces=NS) == "establishing"
+        deliver(fleet, list(itertools.pairwise(PATH)), pairs=3000)
+        unit = poll(
+            lambda: (
+                (u := unit_state(m, "su-key")) is not None
+                and u.findtext("s:state", namespaces=NS) == "active"
+                and u
+            ),
+            timeout=30,
+            what="su-key active",
+        )
+        assert int(unit.findtext("s:delivery/s:delivered-units", namespaces=NS) or 0) >= 128
+        # the unit's keys: IDs tied to its identifier, the same key at both ends
+        ids = unit_key_ids(ident, 2)
+        master, slave = kme(group, "kme-alice"), kme(group, "kme-charlie")
+        got = master.enc_keys("ccips", ["ipsec-controller"], 1, 64)
+        assert [k for k, _ in got] == ids[:1]
+        back = fleet.bg.run(slave.dec_keys("ipsec-controller", "ccips", ids[:1]))
+        assert back == got
+        assert ids[1] in slave.assignments  # reserved for the unit, not yet taken
+
+        m.edit_config(target="running", config=delete_xml("su-key"))
+        poll(lambda: unit_state(m, "su-key") is None, what="su-key gone")
+    poll(lambda: fleet.bg.run(orch.controller.idle()) or not orch.controller.records)
+    for node in PATH:
+        assert not any(allocations(fleet.agents[f"qfs:{node}"].port).values())
+        assert store_units(fleet, node) == []
+        assert group_routes(group, kme_of(group, node)) == {}
+    # the key nobody took is gone at both ends
+    assert ids[1] not in slave.assignments
+    assert not any(u.held for u in group.books["kme-alice"].units.values())
+
+
+def test_a_key_rate_the_slowest_hop_cannot_make_is_refused_with_the_field_at_fault(
+    kme_fleet,
+) -> None:
+    fleet, _group, _pki = kme_fleet
+    orch = fleet.start_orchestrator()
+    topo = orch.controller.topology
+    best = path_key_rate(hop_rates(topo, PATH))
+    assert best > 0
+    with connect(orch.port) as m:
+        with pytest.raises(RPCError) as err:
+            qos = f"<generation-rate>{best * 2:.1f}</generation-rate>"
+            m.edit_config(target="running", config=key_unit("su-fast", qos=qos))
+        e = err.value
+        assert e.tag == "invalid-value" and "key rate" in e.message
+        assert "madqci-r2-quditto-r1" in e.message  # the slowest hop is named
+        assert e.path.endswith("svc:qos/svc:generation-rate")
+        assert unit_state(m, "su-fast") is None
+        # a rate the path can make is admitted
+        qos = f"<generation-rate>{best / 2:.1f}</generation-rate>"
+        m.edit_config(target="running", config=key_unit("su-slow", qos=qos))
+        poll(lambda: unit_state(m, "su-slow") is not None, what="su-slow admitted")
+
+
+def group_routes(group: KmeGroup, kme_id: str) -> dict[str, str]:
+    return kme(group, kme_id).routes()
+
+
+def kme(group: KmeGroup, kme_id: str):
+    return next(s.kme for s in group.servers if s.kme.kme_id == kme_id)
+
+
+def kme_of(group: KmeGroup, node: str) -> str:
+    return KMES[PATH.index(node)]
