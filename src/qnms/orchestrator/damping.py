@@ -113,4 +113,4 @@ def usable(topo: Topology, elements: Elements, now: float) -> Topology:
             parts.append(f"channel:{e.channel}")
         bad = any(elements.effective_down(p, now) for p in parts)
         edges[key] = replace(e, enabled=False) if bad else e
-    return Topology(topo.nodes, edges, topo.endpoints, topo.held, topo.generation_nodes)
+    return replace(topo, edges=edges)
