@@ -19,6 +19,7 @@ from support.processes import stop_process
 from qnms.netconf.datastore import storage
 from qnms.netconf.datastore.manager import DatastoreError, DatastoreManager
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError, RpcErrors
+from qnms.yang.tree import resolve_qname
 from qnms.yang.validation import validate_tree
 
 Q = f"{{{NS}}}"
@@ -62,6 +63,31 @@ def test_get_merges_live_state_by_list_keys(schema, bindings):
     assert nodes[0].findtext(f"{Q}stats/{Q}pairs") == "7"
     assert data.findtext(f"{Q}network/{Q}statistics/{Q}uptime") == "5"
     assert manager.get_config("running").find(f".//{Q}stats") is None
+
+
+def test_get_keeps_the_prefixes_of_merged_identityref_values(schema):
+    """Plain leaves are written in place, not copied (issue 13); a value with a prefix
+    keeps its namespace declaration, declared in the state only on an ancestor."""
+
+    class State:
+        def state(self):
+            return [
+                etree.fromstring(
+                    f'<network xmlns="{NS}" xmlns:q="{TYPES}"><node><name>a</name>'
+                    "<memory-count>9</memory-count><stats><pairs>7</pairs></stats></node>"
+                    "<link><src>a</src><dst>b</dst><type>q:fiber</type></link></network>"
+                )
+            ]
+
+    manager = DatastoreManager(schema, state_provider=State())
+    link = '<link><src>a</src><dst>b</dst><type xmlns:et="urn:example:types">et:fiber</type></link>'
+    manager.edit_config("running", net(node_xml("a") + node_xml("b") + link), session_id=1)
+    data = manager.get()
+    node = data.find(f"{Q}network/{Q}node")
+    assert (node.findtext(Q + "memory-count"), node.findtext(f"{Q}stats/{Q}pairs")) == ("9", "7")
+    kind = data.find(f"{Q}network/{Q}link/{Q}type")
+    assert resolve_qname(kind, kind.text) == (TYPES, "fiber")
+    assert len(data.findall(f"{Q}network/{Q}link/{Q}type")) == 1
 
 
 def test_unknown_datastore_is_invalid_value(manager):
