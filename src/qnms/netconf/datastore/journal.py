@@ -69,55 +69,56 @@ class Journal:
         self.path = path
         self._compact = compact
         self.compact_bytes = compact_bytes
-        self._fd: int | None = None  # unbuffered: nothing is written behind our back
-        self._size = 0
+        self._checked = False  # this process cut any torn tail off (first append)
+        self._size = 0  # bytes of complete records
 
     def _open(self) -> int:
-        if self._fd is None:
-            created = not self.path.exists()
-            _, valid = read_last(self.path)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                if os.fstat(fd).st_size > valid:  # a torn tail of a crashed append
+        """The journal opened for appending (one descriptor per append: hundreds of
+        agents in one process must not hold hundreds of files open). The first time,
+        a torn tail of a crashed append (never acknowledged) is cut off, and a new
+        file's name is made durable."""
+        created = not self._checked and not self.path.exists()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            if not self._checked:
+                _, valid = read_last(self.path)
+                if os.fstat(fd).st_size > valid:
                     os.ftruncate(fd, valid)
                     os.fsync(fd)
                 if created:
-                    fsync_dir(self.path.parent)  # the new name must survive a crash too
-            except BaseException:
-                os.close(fd)
-                raise
-            self._fd, self._size = fd, valid
-        return self._fd
+                    fsync_dir(self.path.parent)
+                self._size, self._checked = valid, True
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def append(self, payload: bytes) -> None:
         """Append one version durably (fsync'ed when this returns); on any error the
         journal is cut back to what it held before and the error raised."""
-        fd = self._open()
         record = memoryview(_HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload)
+        fd = self._open()
         try:
             done = 0
             while done < len(record):
                 done += os.write(fd, record[done:])
             os.fsync(fd)
         except BaseException:
-            self._cut_back()
+            self._cut_back(fd)
             raise
+        finally:
+            os.close(fd)
         self._size += len(record)
         if self._size > max(self.compact_bytes, 4 * len(record)):
             self.compact(payload)
 
-    def _cut_back(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
+    def _cut_back(self, fd: int) -> None:
         try:
             os.ftruncate(fd, self._size)
             os.fsync(fd)
         except OSError:  # the next append re-reads the file and cuts any torn tail
             log.exception("cannot cut %s back after a failed append", self.path)
-        finally:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            self._checked = False
 
     def compact(self, payload: bytes) -> None:
         """Make ``payload`` (the newest version) the base, then empty the journal.
@@ -125,27 +126,21 @@ class Journal:
         try:
             self._compact(payload)
             fd = self._open()
-            os.ftruncate(fd, 0)
-            os.fsync(fd)
+            try:
+                os.ftruncate(fd, 0)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             self._size = 0
         except OSError:
             log.exception("compaction of %s failed; the journal keeps growing", self.path)
 
     def remove(self) -> None:
         """Forget the journal (its datastore was removed, the base is gone already)."""
-        self.close()
+        self._checked, self._size = False, 0
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
             fsync_dir(self.path.parent)
-
-    def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
-
-    def __del__(self) -> None:  # a manager has no close(): its journal goes with it
-        with contextlib.suppress(OSError):
-            self.close()
 
 
 def fsync_dir(directory: Path) -> None:

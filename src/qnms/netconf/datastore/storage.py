@@ -169,8 +169,3 @@ class StateFiles:
             raise RpcError(
                 ErrorTag.OPERATION_FAILED, f"cannot save the {name} datastore: {exc}"
             ) from exc
-
-    def close(self) -> None:
-        """Close the open journals (appends reopen them)."""
-        for journal in self._journals.values():
-            journal.close()
