@@ -21,7 +21,7 @@ from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.protocol.monitoring import IETF_DIR as SERVED_IETF_DIR
 from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.network.inventory import Network
-from qnms.yang.bindings import binding_classes
+from qnms.yang.bindings import LazyBindingClasses
 from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
 from qnms.yang.codec import json_to_xml
 from qnms.yang.schema import Schema, load_schema
@@ -62,8 +62,9 @@ def stratum_schema(stratum: str) -> Schema:
 
 
 @functools.cache
-def stratum_bindings(stratum: str) -> dict[str, type]:
-    return binding_classes("qnms_bindings", [STRATUM_MODULES[stratum]])
+def stratum_bindings(stratum: str) -> LazyBindingClasses:
+    """Imported when a datastore first builds its objects: not at start (issue 13)."""
+    return LazyBindingClasses("qnms_bindings", [STRATUM_MODULES[stratum]])
 
 
 def initial_config(network: Network, stratum: str, name: str) -> dict[str, Any] | None:

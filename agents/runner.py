@@ -22,7 +22,6 @@ from qnms.netconf.protocol.server import is_loopback
 from qnms.network.inventory import Network
 
 from .base import Agent, AgentConfig, elements
-from .qndt_feed import follow_twin
 
 DEFAULT_USER = ("admin", "admin")
 
@@ -108,6 +107,10 @@ async def serve(
             await service.start()
             running.append(service)
         if qndt:
+            # Imported only here: an agent that does not follow a twin loads neither
+            # ZeroMQ nor the head-end (issue 13: an agent starts in well under 1 s).
+            from .qndt_feed import follow_twin
+
             following = follow_twin(started, qndt)
             print(f"following QNDT results on {qndt}", file=sys.stderr, flush=True)
         print(

@@ -21,11 +21,16 @@ yuma123's: netconfd writes ``~/.yuma/startup-cfg-txid.txt`` (it finds ~ via getp
 and sshd run as root needs its privilege-separation directory /run/sshd (created if
 missing, as the openssh-server service would).
 
+``--fast`` replaces ncclient by a pipelined raw asyncssh client (``netconf_fast.py``,
+``--depth`` requests in flight on one session) and prints the round trips per second
+each server sustains for the same edit-config and get-config, and their ratio.
+
 ``--profile`` instead runs the agent in this process under cProfile for the
 1,000-entry edit and gets, and prints the hotspots (Python 3.12's cProfile sees every
 thread: ncclient/paramiko rows are the client's, qnms and pyangbind rows the agent's).
 
     .venv/bin/python bench/netconf_agent.py [--n 200] [--entries 1000] [--repeat 10]
+    .venv/bin/python bench/netconf_agent.py --fast [--n 2000] [--depth 16]
     .venv/bin/python bench/netconf_agent.py --profile
 """
 
@@ -59,6 +64,7 @@ ncclient.transport.session.TICK = 0.005  # STACK-NOTES: ~100 ms per RPC otherwis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test support package: support.processes
 
+from netconf_fast import Rate, measure_capacity  # noqa: E402
 from support.processes import PASSWORD, USER, AgentProcess, start_agent  # noqa: E402
 
 from qnms.yang.catalog import IETF_DIR, YANG_DIR  # noqa: E402
@@ -399,6 +405,53 @@ def run_compare(args: argparse.Namespace) -> None:
         report(q, c, args.entries, args.repeat)
 
 
+def toggle_edits() -> list[str]:
+    """The edit-config rpc bodies of the toggle workload, on then off."""
+    return [
+        f"<edit-config><target><running/></target>{toggle_config(on)}</edit-config>"
+        for on in (False, True)
+    ]
+
+
+def run_fast(args: argparse.Namespace) -> None:
+    """Server capacity: the pipelined client against the agent, then netconfd."""
+    results: dict[str, tuple[Rate, Rate] | str] = {}
+    with tempfile.TemporaryDirectory(prefix="qnms-bench-fast-") as tmpdir:
+        tmp = Path(tmpdir)
+        agent = AgentProcess(tmp / "agent", name=ELEMENT)
+        try:
+            m = connect(agent.port, username=USER, password=PASSWORD)
+            try:
+                seed = seed_from(m)
+            finally:
+                m.close_session()
+            auth = {"username": USER, "password": PASSWORD, "client_keys": None}
+            results["qnms"] = measure_capacity(agent.port, auth, toggle_edits(), args.n, args.depth)
+        finally:
+            agent.stop()
+        try:
+            (tmp / "netconfd").mkdir()
+            with netconfd_server(tmp / "netconfd", seed) as (port, nc_auth):
+                auth = {"username": nc_auth["username"], "client_keys": [nc_auth["key_filename"]]}
+                results["netconfd"] = measure_capacity(
+                    port, auth, toggle_edits(), args.n, args.depth
+                )
+        except Exception as exc:
+            results["netconfd"] = f"NOT MEASURED: {type(exc).__name__}: {exc}"
+    print(f"\nserver capacity, one session, {args.depth} requests in flight, {args.n} each:")
+    print(f"{'round trips/s':<28}{'qnms':>12}{'netconfd':>12}{'ratio':>9}")
+    q, c = results["qnms"], results["netconfd"]
+    assert not isinstance(q, str)
+    for i, label in enumerate(("edit-config", "get-config")):
+        qv = q[i].rps
+        cv = c[i].rps if not isinstance(c, str) else None
+        ratio = fmt(qv / cv if cv else None, ".2f")
+        print(f"{label:<28}{qv:>12,.1f}{fmt(cv, ',.1f'):>12}{ratio:>9}")
+    if isinstance(c, str):
+        print(f"netconfd: {c}")
+    print("ratio: qnms/netconfd; >= 1.0 means qnms sustains at least as many.")
+
+
 def run_profile(args: argparse.Namespace) -> None:
     """cProfile of the agent's loop thread during the bulk edit and the bulk gets."""
     with tempfile.TemporaryDirectory(prefix="qnms-bench-prof-") as tmpdir:
@@ -444,11 +497,15 @@ def main() -> None:
     p.add_argument("--entries", type=int, default=1000, help="list entries loaded")
     p.add_argument("--repeat", type=int, default=10, help="timed gets of the entries")
     p.add_argument("--profile", action="store_true", help="profile the agent instead")
+    p.add_argument("--fast", action="store_true", help="server capacity, pipelined client")
+    p.add_argument("--depth", type=int, default=16, help="--fast: requests in flight")
     p.add_argument("--top", type=int, default=25, help="rows per profile table")
     args = p.parse_args()
     args.n += args.n % 2  # even: the toggled leaf ends where it started
     if args.profile:
         run_profile(args)
+    elif args.fast:
+        run_fast(args)
     else:
         run_compare(args)
 

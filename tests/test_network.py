@@ -33,7 +33,7 @@ def problems_of(d: dict) -> list[str]:
     return [str(p) for p in err.value.problems]
 
 
-def test_default_network_loads_through_the_bindings():
+def test_default_network_loads():
     net = load_network()
     assert net.name == "default"
     assert {d["name"] for d in net.domains} == {"madqci", "quditto"}
@@ -73,7 +73,7 @@ def test_fidelity_out_of_range_is_named_with_its_path(data):
     node(data, "madqci-r1")["quantum-fabric"]["memories"]["memory"][0]["raw-fidelity"] = "1.3"
     assert problems_of(data) == [
         "/qnms-network:network/node[name='madqci-r1']/quantum-fabric/memories/"
-        "memory[name='mem0']/raw-fidelity: invalid value: raw-fidelity '1.3' does not match "
+        "memory[name='mem0']/raw-fidelity: invalid value for raw-fidelity: '1.3' violates "
         "qt:fidelity: decimal64 range 0..1 fraction-digits 6"
     ]
 
@@ -93,8 +93,7 @@ def test_every_problem_is_reported_not_only_the_first(data):
 def test_duplicate_node_is_rejected(data):
     body(data)["node"].append(copy.deepcopy(node(data, "madqci-r1")))
     assert problems_of(data) == [
-        "/qnms-network:network/node[name='madqci-r1']: "
-        "duplicate list entry: the key is already used"
+        "/qnms-network:network/node[name='madqci-r1']: duplicate list entry node"
     ]
 
 
@@ -129,7 +128,8 @@ def test_cli_validate_names_the_bad_node_and_value(tmp_path, data, capsys):
     broken.write_text(json.dumps(data))
     assert main(["validate", str(broken)]) == 1
     err = capsys.readouterr().err
-    assert "node[name='quditto-r2']" in err and "efficiency: invalid value: efficiency '2'" in err
+    assert "node[name='quditto-r2']" in err
+    assert "efficiency: invalid value for efficiency: '2' violates" in err
 
 
 def test_cli_validate_reports_json_syntax_errors_with_position(tmp_path, capsys):

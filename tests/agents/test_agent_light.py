@@ -9,11 +9,15 @@ SeQUeNCe already.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.processes import stop_process
+
+from qnms.network.inventory import DEFAULT_NETWORK
 
 HEAVY = ("sequence", "numpy", "scipy", "qutip", "networkx", "pandas")
 
@@ -60,3 +64,37 @@ def test_agent_process_never_imports_the_simulator(tmp_path: Path, qndt: str) ->
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report == {"heavy": [], "driving": bool(qndt)}
+
+
+# What `qnms agent` without --qndt must not load before it listens: the simulator and
+# its numerical stack, the twin's bus service and ZeroMQ, and the pyangbind classes of
+# its device module (built only when a datastore first needs its objects).
+NOT_AT_START = (
+    *HEAVY,
+    "zmq",
+    "qnms.qndt.engine",
+    "qnms.qndt.bus",
+    "qnms_bindings.qnms_quantum_fabric",
+)
+
+
+@pytest.mark.slow
+def test_qnms_agent_without_qndt_starts_light(tmp_path: Path) -> None:
+    """The real command, as a user starts it; ``-X importtime`` lists every import."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "qnms.app.cli", "agent"]
+    cmd += ["--stratum", "qfs", "--node", "madqci-r1", "--port", "0"]
+    cmd += ["--state-dir", str(tmp_path), "--network", str(DEFAULT_NETWORK)]
+    log = tmp_path / "importtime.log"  # a file: a full stderr pipe would block the agent
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            assert proc.stdout is not None
+            listening = any(re.search(r"127\.0\.0\.1:\d+", line) for line in proc.stdout)
+        finally:
+            stop_process(proc)
+    err = log.read_text()
+    imported = {line.rsplit("|", 1)[1].strip() for line in err.splitlines() if "|" in line}
+    assert listening, err[-2000:]
+    assert "qnms.netconf.protocol.server" in imported  # the log is what was imported
+    loaded = sorted(m for m in imported for h in NOT_AT_START if m == h or m.startswith(h + "."))
+    assert loaded == []

@@ -14,10 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 from support.datastores import EXT, MODULES, NC, NS, TYPES, config, net, node_xml
+from support.processes import stop_process
 
 from qnms.netconf.datastore import storage
 from qnms.netconf.datastore.manager import DatastoreError, DatastoreManager
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError, RpcErrors
+from qnms.yang.tree import resolve_qname
 from qnms.yang.validation import validate_tree
 
 Q = f"{{{NS}}}"
@@ -61,6 +63,31 @@ def test_get_merges_live_state_by_list_keys(schema, bindings):
     assert nodes[0].findtext(f"{Q}stats/{Q}pairs") == "7"
     assert data.findtext(f"{Q}network/{Q}statistics/{Q}uptime") == "5"
     assert manager.get_config("running").find(f".//{Q}stats") is None
+
+
+def test_get_keeps_the_prefixes_of_merged_identityref_values(schema):
+    """Plain leaves are written in place, not copied (issue 13); a value with a prefix
+    keeps its namespace declaration, declared in the state only on an ancestor."""
+
+    class State:
+        def state(self):
+            return [
+                etree.fromstring(
+                    f'<network xmlns="{NS}" xmlns:q="{TYPES}"><node><name>a</name>'
+                    "<memory-count>9</memory-count><stats><pairs>7</pairs></stats></node>"
+                    "<link><src>a</src><dst>b</dst><type>q:fiber</type></link></network>"
+                )
+            ]
+
+    manager = DatastoreManager(schema, state_provider=State())
+    link = '<link><src>a</src><dst>b</dst><type xmlns:et="urn:example:types">et:fiber</type></link>'
+    manager.edit_config("running", net(node_xml("a") + node_xml("b") + link), session_id=1)
+    data = manager.get()
+    node = data.find(f"{Q}network/{Q}node")
+    assert (node.findtext(Q + "memory-count"), node.findtext(f"{Q}stats/{Q}pairs")) == ("9", "7")
+    kind = data.find(f"{Q}network/{Q}link/{Q}type")
+    assert resolve_qname(kind, kind.text) == (TYPES, "fiber")
+    assert len(data.findall(f"{Q}network/{Q}link/{Q}type")) == 1
 
 
 def test_unknown_datastore_is_invalid_value(manager):
@@ -268,7 +295,8 @@ def test_running_is_taken_from_startup_when_missing(tmp_path, schema):
     first = DatastoreManager(schema, state_dir=tmp_path)
     first.edit_config("running", net(node_xml("s")), session_id=1)
     first.copy_config("startup", "running", session_id=1)
-    (tmp_path / "running.xml").unlink()
+    (tmp_path / "running.xml").unlink(missing_ok=True)  # running lives in its journal
+    (tmp_path / "running.journal").unlink()
     again = DatastoreManager(schema, state_dir=tmp_path, initial=net(node_xml("ignored")))
     assert names(again.get_config("running")) == ["s"]
 
@@ -293,27 +321,66 @@ def test_a_partially_written_temp_file_does_not_corrupt_state(tmp_path, schema):
     assert not list(tmp_path.glob(storage.TMP_PREFIX + "*"))
 
 
-def test_a_failed_write_leaves_the_old_file_and_the_old_state(tmp_path, schema, monkeypatch):
+@pytest.mark.parametrize("failing", ["write", "fsync"])
+def test_a_failed_write_leaves_the_old_file_and_the_old_state(
+    tmp_path, schema, monkeypatch, failing
+):
     manager = DatastoreManager(schema, state_dir=tmp_path)
     manager.edit_config("running", net(node_xml("a")), session_id=1)
+    real = getattr(os, failing)
 
-    def crash(*_args):
+    def crash(fd, *args):
+        if failing == "write":  # half the record reaches the file, then the disk fails
+            real(fd, bytes(args[0][: len(args[0]) // 2]))
         raise OSError("disk on fire")
 
-    monkeypatch.setattr(os, "replace", crash)
+    monkeypatch.setattr(os, failing, crash)
     err = rejected(manager.edit_config, "running", net(node_xml("b")), session_id=1)
     assert err.tag == ErrorTag.OPERATION_FAILED
     monkeypatch.undo()
     assert names(manager.get_config("running")) == ["a"]
     assert names(DatastoreManager(schema, state_dir=tmp_path).get_config("running")) == ["a"]
+    manager.edit_config("running", net(node_xml("c")), session_id=1)  # appends go on
+    assert names(DatastoreManager(schema, state_dir=tmp_path).get_config("running")) == ["a", "c"]
+    assert not list(tmp_path.glob(storage.TMP_PREFIX + "*"))
+
+
+def test_a_failed_file_replace_leaves_the_old_startup(tmp_path, schema, monkeypatch):
+    manager = DatastoreManager(schema, state_dir=tmp_path)
+    manager.edit_config("running", net(node_xml("a")), session_id=1)
+    manager.copy_config("startup", "running", session_id=1)
+    manager.edit_config("running", net(node_xml("b")), session_id=1)
+
+    def crash(*_args):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "replace", crash)
+    err = rejected(manager.copy_config, "startup", "running", session_id=1)
+    assert err.tag == ErrorTag.OPERATION_FAILED
+    monkeypatch.undo()
+    assert names(manager.get_config("startup")) == ["a"]
+    assert names(DatastoreManager(schema, state_dir=tmp_path).get_config("startup")) == ["a"]
     assert not list(tmp_path.glob(storage.TMP_PREFIX + "*"))
 
 
 KILLER = """
-import sys
+import os, sys, time
 sys.path.insert(0, {tests!r})
 from support.datastores import MODULES, net, node_xml
+from qnms.netconf.datastore import journal
 from qnms.netconf.datastore.manager import DatastoreManager
+stage = {stage!r}
+if stage:  # compact after every few commits, and stop inside the compaction
+    journal.COMPACT_BYTES = 1
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if stage == "after-rename":
+            real_replace(src, dst)
+        print("compacting", flush=True)
+        time.sleep(60)
+
+    os.replace = replace
 m = DatastoreManager(MODULES, state_dir={state!r})
 print("ready", flush=True)
 i = 0
@@ -324,19 +391,66 @@ while True:
 """
 
 
-def test_sigkill_during_writes_leaves_a_loadable_running(tmp_path, schema):
-    script = KILLER.format(tests=str(Path(__file__).parents[1]), state=str(tmp_path))
+def kill_writer(tmp_path: Path, stage: str = "", acknowledged: int = 3) -> int:
+    """Run KILLER, SIGKILL it (after ``acknowledged`` edits, or once it is inside a
+    compaction), return how many edits it had acknowledged by then (at least; the
+    writer may be ahead of what was read, except when it stopped in a compaction)."""
+    script = KILLER.format(tests=str(Path(__file__).parents[1]), state=str(tmp_path), stage=stage)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
-    # no fixed sleep: wait (each readline blocks) until a few writes are done, then kill
-    # while the writer is in the middle of the next one
-    while int(proc.stdout.readline().split()[1]) < 3:
-        pass
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        done = 0
+        # no fixed sleep: each readline blocks until the writer got that far
+        while True:
+            line = proc.stdout.readline().split()
+            if line[0] == b"compacting":
+                assert stage, "compacted with the default threshold already"
+                break
+            done = int(line[1])
+            if not stage and done >= acknowledged:
+                break  # killed while the writer is in the middle of the next edit
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        stop_process(proc)
+    return done
+
+
+def test_sigkill_during_writes_leaves_a_loadable_running(tmp_path, schema):
+    done = kill_writer(tmp_path)
     loaded = names(DatastoreManager(schema, state_dir=tmp_path).get_config("running"))
     assert loaded == [f"n{i}" for i in range(len(loaded))]
-    assert len(loaded) > 1
+    assert len(loaded) >= done >= 3  # every edit acknowledged before the kill, maybe more
+
+
+@pytest.mark.parametrize("stage", ["before-rename", "after-rename"])
+def test_sigkill_during_compaction_loses_nothing_acknowledged(tmp_path, schema, stage):
+    done = kill_writer(tmp_path, stage)
+    assert done >= 3  # compaction waits for the journal to hold a few versions
+    assert (tmp_path / "running.journal").stat().st_size > 0  # killed before truncation
+    loaded = names(DatastoreManager(schema, state_dir=tmp_path).get_config("running"))
+    # the edit that triggered the compaction was fsync'ed in the journal before it
+    assert loaded == [f"n{i}" for i in range(done + 1)]
+    again = DatastoreManager(schema, state_dir=tmp_path)  # and the writer goes on
+    again.edit_config("running", net(node_xml("after")), session_id=1)
+    reloaded = names(DatastoreManager(schema, state_dir=tmp_path).get_config("running"))
+    assert reloaded == [*loaded, "after"]
+
+
+def test_journal_is_compacted_into_the_file(tmp_path, schema):
+    files = storage.StateFiles(tmp_path, compact_bytes=1)
+    for i in range(6):
+        files.save("running", net(node_xml(f"n{i}")))
+    assert (tmp_path / "running.xml").exists()  # compacted at least once
+    assert (tmp_path / "running.journal").stat().st_size < (
+        tmp_path / "running.xml"
+    ).stat().st_size * 5
+    with (tmp_path / "running.journal").open("ab") as f:
+        f.write(b"QJR1 torn tail of a crashed append")
+    again = storage.StateFiles(tmp_path)
+    assert names(again.load("running")) == ["n5"]
+    again.save("running", net(node_xml("n6")))  # the torn tail is cut off first
+    assert names(storage.StateFiles(tmp_path).load("running")) == ["n6"]
 
 
 def test_module_list_for_capabilities_and_yang_library(manager):

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from lxml import etree
@@ -40,6 +41,10 @@ class Resync(Exception):
     """The live objects do not mirror the tree: rebuild them from scratch."""
 
 
+def _python_name(module: str) -> str:
+    return module.replace("-", "_").replace(".", "_")
+
+
 def binding_classes(package: str, modules: Iterable[str]) -> dict[str, type]:
     """{module: class} from ``package.<module_with_underscores>.<module_with_underscores>``.
 
@@ -47,7 +52,7 @@ def binding_classes(package: str, modules: Iterable[str]) -> dict[str, type]:
     """
     out: dict[str, type] = {}
     for name in modules:
-        py = name.replace("-", "_").replace(".", "_")
+        py = _python_name(name)
         try:
             mod = importlib.import_module(f"{package}.{py}")
         except ImportError:
@@ -56,6 +61,42 @@ def binding_classes(package: str, modules: Iterable[str]) -> dict[str, type]:
         if cls is not None:
             out[name] = cls
     return out
+
+
+class LazyBindingClasses(Mapping[str, type]):
+    """``binding_classes`` that imports each generated module on first use.
+
+    Which modules have a generated file is known at once (their specs are found, not
+    loaded), so ``BindingValidator.unbound`` is right from the start; the import
+    itself (~0.1 s and several MB per device module) waits until a datastore builds
+    its objects, which a lazily bound agent may never do (issue 13: quick start).
+    A generated file without its root class raises ``ImportError`` when used.
+    """
+
+    def __init__(self, package: str, modules: Iterable[str]) -> None:
+        self._package = package
+        self._names: dict[str, str] = {}  # module name -> Python module (and class) name
+        for name in modules:
+            py = _python_name(name)
+            if importlib.util.find_spec(f"{package}.{py}") is not None:
+                self._names[name] = py
+        self._loaded: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        cls = self._loaded.get(name)
+        if cls is None:
+            py = self._names[name]
+            cls = getattr(importlib.import_module(f"{self._package}.{py}"), py, None)
+            if cls is None:
+                raise ImportError(f"{self._package}.{py} has no class {py}")
+            self._loaded[name] = cls
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def safe_name(name: str) -> str:
@@ -90,7 +131,7 @@ class BindingValidator:
 
     def __init__(self, schema: Schema, classes: Mapping[str, type] | None) -> None:
         self.schema = schema
-        self.classes = dict(classes or {})
+        self.classes: Mapping[str, type] = classes if classes is not None else {}
         self.unbound = frozenset(m.name for m in schema.modules if m.name not in self.classes)
         self._warned: set[str] = set()
         self._templates: dict[tuple, Any] = {}

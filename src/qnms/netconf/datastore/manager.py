@@ -65,9 +65,10 @@ class DatastoreManager:
     ``search_dirs``) or an already loaded ``Schema``. ``bindings`` maps module names
     to pyangbind root classes (see ``bindings.binding_classes``); modules without one
     get pyang's value checks instead. ``state_dir`` (None: in memory) holds
-    ``running.xml`` and ``startup.xml``; ``initial`` (see ``as_data_tree``) seeds
-    running when neither file exists. ``lazy_bindings`` checks loaded values with
-    pyang and builds the (slow) pyangbind objects only when ``bindings()`` is called.
+    ``running.xml`` with its journal and ``startup.xml`` (see ``storage``);
+    ``initial`` (see ``as_data_tree``) seeds running when neither exists.
+    ``lazy_bindings`` checks loaded values with pyang and builds the (slow) pyangbind
+    objects only when ``bindings()`` is called.
     """
 
     def __init__(

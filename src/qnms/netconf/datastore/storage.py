@@ -5,6 +5,11 @@ file in the same directory, is flushed and fsync'ed, then ``os.replace`` swaps i
 and the directory is fsync'ed so the rename itself is durable. A SIGKILL at any
 instant therefore leaves either the old or the new file; a stray temporary file is
 ignored (and removed) on the next start.
+
+Datastores written on every commit (running) are journaled instead (``journal.py``):
+each version is appended to ``<name>.journal`` with one fsync, and ``<name>.xml`` is
+rewritten as above only when the journal is compacted. The version that loads is the
+journal's last complete record, else the file.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from qnms.netconf.datastore import journal as journals
+from qnms.netconf.datastore.journal import Journal, fsync_dir, read_last
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.tree import parse_xml
 
@@ -41,14 +48,6 @@ def atomic_remove(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
         fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_stale_temps(directory: Path) -> None:
@@ -89,10 +88,24 @@ def private_dir(path: Path) -> Path:
 
 
 class StateFiles:
-    """``<name>.xml`` files in a state directory; with no directory, nothing is kept."""
+    """``<name>.xml`` files in a state directory; with no directory, nothing is kept.
 
-    def __init__(self, directory: str | Path | None) -> None:
+    Names in ``journaled`` (running, by default: it is written on every commit) also
+    have a ``<name>.journal``; the others (startup, a confirmed commit's rollback) are
+    rarely written and just replaced.
+    """
+
+    def __init__(
+        self,
+        directory: str | Path | None,
+        *,
+        journaled: tuple[str, ...] = ("running",),
+        compact_bytes: int | None = None,
+    ) -> None:
         self.directory = Path(directory) if directory is not None else None
+        self.journaled = journaled
+        self.compact_bytes = compact_bytes or journals.COMPACT_BYTES
+        self._journals: dict[str, Journal] = {}
         if self.directory is not None:
             private_dir(self.directory)  # datastores are nobody else's business
             remove_stale_temps(self.directory)
@@ -100,22 +113,55 @@ class StateFiles:
     def path(self, name: str) -> Path | None:
         return self.directory / f"{name}.xml" if self.directory is not None else None
 
+    def journal_path(self, name: str) -> Path | None:
+        if self.directory is None or name not in self.journaled:
+            return None
+        return self.directory / f"{name}.journal"
+
+    def _journal(self, name: str, path: Path) -> Journal:
+        journal = self._journals.get(name)
+        if journal is None:
+            jpath = self.journal_path(name)
+            assert jpath is not None
+
+            def compact(payload: bytes) -> None:
+                if payload:
+                    atomic_write(path, payload)
+                else:
+                    atomic_remove(path)
+
+            journal = self._journals[name] = Journal(jpath, compact, self.compact_bytes)
+        return journal
+
     def load(self, name: str) -> etree._Element | None:
         path = self.path(name)
         if path is None:
             return None
+        source = path
         try:
+            jpath = self.journal_path(name)
+            payload, _ = read_last(jpath) if jpath is not None else (None, 0)
+            if payload is not None and jpath is not None:
+                source = jpath
+                return parse(payload) if payload else None
             return read(path)
         except etree.XMLSyntaxError as exc:
-            raise DatastoreError(f"{path}: not well-formed XML: {exc}") from exc
+            raise DatastoreError(f"{source}: not well-formed XML: {exc}") from exc
 
     def save(self, name: str, tree: etree._Element | None) -> None:
-        """Write (or with ``tree`` None remove) a datastore file, atomically."""
+        """Write (or with ``tree`` None remove) a datastore, durably when this returns."""
         path = self.path(name)
         if path is None:
             return
         try:
-            if tree is None:
+            if name in self.journaled:
+                journal = self._journal(name, path)
+                journal.append(b"" if tree is None else serialise(tree))
+                if tree is None:  # removal recorded: now drop the files themselves
+                    atomic_remove(path)
+                    journal.remove()
+                    del self._journals[name]
+            elif tree is None:
                 atomic_remove(path)
             else:
                 atomic_write(path, serialise(tree))
