@@ -122,7 +122,9 @@ def test_cut_channel_stops_generation_and_restore_resumes(make_engine: Any) -> N
     assert any(t < 0.05 for t in times) and any(t > 0.12 for t in times)
     assert not [t for t in times if 0.051 < t < 0.12]  # 1 ms grace for photons in flight
     delivered = [m["sim-time"] for _, m in of_type(engine, "pair-delivered")]
-    assert not [t for t in delivered if 0.052 < t < 0.12]
+    # only the (at most 2, one per memory) pairs stored on the cut link before the cut
+    # may still be swapped into end-to-end pairs after it
+    assert len([t for t in delivered if 0.052 < t < 0.12]) <= 2
 
 
 def test_node_down_loses_pairs_and_node_up_resumes(make_engine: Any) -> None:

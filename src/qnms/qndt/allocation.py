@@ -69,12 +69,23 @@ class Allocation:
     halves: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     held: dict[int, tuple[Any, Any]] = field(default_factory=dict)
     next_pair: int = 0
-    latencies: list[float] = field(default_factory=list)
+    deliveries: list[float] = field(default_factory=list)  # sim s of each delivery
+    latencies: list[float] = field(default_factory=list)  # per pair (messages.py)
     fidelities: list[float] = field(default_factory=list)
     swaps: dict[str, list[int]] = field(default_factory=dict)
     purifications: dict[str, list[int]] = field(default_factory=dict)
     lost: int = 0
     expired: int = 0
+
+    def record_delivery(self, now_s: float, fidelity: float) -> float:
+        """Book one delivered pair at ``now_s``; returns its per-pair latency (s)."""
+        since = self.deliveries[-1] if self.deliveries else self.start_ps * 1e-12
+        latency = now_s - since
+        self.delivered += 1
+        self.fidelities.append(fidelity)
+        self.deliveries.append(now_s)
+        self.latencies.append(latency)
+        return latency
 
     def count_swap(self, node: str, ok: bool) -> None:
         entry = self.swaps.setdefault(node, [0, 0])
@@ -91,6 +102,7 @@ class Allocation:
         """State of the allocation as reported in replies and results."""
         lat = self.latencies
         fid = self.fidelities
+        first = self.deliveries[0] - self.start_ps * 1e-12 if self.deliveries else None
         return {
             "allocation": self.id,
             "state": self.state,
@@ -103,6 +115,8 @@ class Allocation:
             "mean-fidelity": sum(fid) / len(fid) if fid else None,
             "min-fidelity": min(fid) if fid else None,
             "mean-latency": sum(lat) / len(lat) if lat else None,
+            "establishment-latency": first,
+            "last-delivery": self.deliveries[-1] if self.deliveries else None,
             "swaps": {n: {"attempted": a, "succeeded": s} for n, (a, s) in self.swaps.items()},
             "purifications": {
                 n: {"attempted": a, "succeeded": s} for n, (a, s) in self.purifications.items()

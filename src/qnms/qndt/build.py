@@ -20,6 +20,7 @@ from sequence.topology.router_net_topo import RouterNetTopo
 
 from qnms.network.model import Channel, NetworkModel, classical_latencies
 
+from .linktier import DEFAULT_MODEL, select
 from .protocols import install
 
 MS_PS = 10**9  # picoseconds per millisecond
@@ -124,9 +125,18 @@ def sequence_config(model: NetworkModel, seed: int, detector_efficiency: float =
     }
 
 
-def build(model: NetworkModel, seed: int = 0, detector_efficiency: float = 1.0) -> Built:
-    """Instantiate and initialise the SeQUeNCe network for ``model``."""
+def build(
+    model: NetworkModel,
+    seed: int = 0,
+    detector_efficiency: float = 1.0,
+    tier: str = DEFAULT_MODEL,
+) -> Built:
+    """Instantiate and initialise the SeQUeNCe network for ``model``.
+
+    ``tier`` is the generation model: ``full`` (every photon) or ``link`` (linktier.py).
+    """
     install()
+    select(tier)
     config = sequence_config(model, seed, detector_efficiency)
     topo = RouterNetTopo(config)
     tl = topo.get_timeline()

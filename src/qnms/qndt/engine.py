@@ -36,6 +36,7 @@ from .allocation import (
     remove_rules,
 )
 from .build import build
+from .linktier import DEFAULT_MODEL
 from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
 
@@ -74,14 +75,16 @@ class Engine:
         sink: Sink | None = None,
         telemetry_period: float | None = 0.1,
         detector_efficiency: float = 1.0,
+        tier: str = DEFAULT_MODEL,
     ) -> None:
         self.model = as_model(network)
         self.seed = seed
+        self.tier = tier  # generation model: "full" or "link" (linktier.py)
         self.results: list[tuple[str, dict[str, Any]]] = []
         self.sink: Sink = sink or (lambda topic, msg: self.results.append((topic, msg)))
-        self.built = build(self.model, seed, detector_efficiency)
+        self.built = build(self.model, seed, detector_efficiency, tier)
         self.tl = self.built.tl
-        self.rec = Recorder(self.model, self.built, self._emit)
+        self.rec = Recorder(self.model, self.built, self._emit, tier=tier)
         self.rec.alloc_of = self._alloc_of_proto
         self.apps = {name: EndpointApp(r, self) for name, r in self.built.routers.items()}
         self.allocations: dict[str, Allocation] = {}
@@ -326,9 +329,7 @@ class Engine:
         if node != alloc.path[0]:
             mem_a, mem_b = mem_b, mem_a
         fidelity, age = self.rec.peek(mem_a)
-        alloc.delivered += 1
-        alloc.fidelities.append(fidelity)
-        alloc.latencies.append((self.tl.now() - alloc.start_ps) * PS)
+        latency = alloc.record_delivery(self.tl.now() * PS, fidelity)
         pair_id = alloc.next_pair
         alloc.next_pair += 1
         body = dict(
@@ -336,6 +337,7 @@ class Engine:
             pair=pair_id,
             endpoints=[alloc.path[0], alloc.path[-1]],
             fidelity=fidelity,
+            latency=latency,
             **{
                 "sequence-fidelity": mem_a.fidelity,
                 "age": age,
