@@ -29,6 +29,8 @@ from sequence.kernel.event import Event
 from sequence.kernel.process import Process
 from sequence.network_management.reservation import Reservation
 
+from .protocols import bbpssw_fidelity
+
 if TYPE_CHECKING:
     from sequence.resource_management.rule_manager import Rule
 
@@ -139,6 +141,50 @@ def check_path(
             raise AllocationError("no-link", f"no enabled quantum link {a}-{b}")
         banks.append((la.local_memory, lb.local_memory))
     return banks
+
+
+def best_fidelity(model: NetworkModel, path: list[str], memories: int, target: float) -> float:
+    """Best end-to-end fidelity this twin's rules deliver on ``path`` (no storage decay).
+
+    Link pairs have the lower raw fidelity of their two memories. SeQUeNCe's
+    ``until_target`` rules purify a pair only while it is below the target, and pair only
+    two pairs of *equal* bookkept fidelity: fresh link pairs below the target qualify (one
+    BBPSSW round, with two memories or more per hop), but a
+    purified or swapped pair carries a fidelity aged to its own instants and never finds
+    an equal partner, so there is no second round and no end-to-end purification. Swaps
+    multiply fidelities and the node's degradation (protocols.QnmsSwapA). Storage decay
+    only lowers this bound.
+    """
+    fidelity = 1.0
+    for a, b in itertools.pairwise(path):
+        na, nb = model.nodes[a], model.nodes[b]
+        la, lb = na.link_to(b), nb.link_to(a)
+        assert la is not None and lb is not None  # check_path ran first
+        link = min(
+            na.memories[la.local_memory].raw_fidelity, nb.memories[lb.local_memory].raw_fidelity
+        )
+        if memories >= 2 and link < target:
+            link = max(link, bbpssw_fidelity(link, link))
+        fidelity *= link
+    for node in path[1:-1]:
+        fidelity *= model.nodes[node].swapping_degradation
+    return fidelity
+
+
+def check_reachable(model: NetworkModel, path: list[str], memories: int, target: float) -> None:
+    """Refuse, before anything is allocated, a purified allocation that would stall.
+
+    With purification on, SeQUeNCe's rules keep end-to-end pairs below the target
+    waiting for a purification partner that never comes: the allocation would stay
+    active and deliver nothing. Fail fast instead, naming the best achievable fidelity.
+    """
+    best = best_fidelity(model, path, memories, target)
+    if best < target:
+        raise AllocationError(
+            "unreachable-target",
+            f"target fidelity {target} is unreachable on {'-'.join(path)} with {memories} "
+            f"memories per hop: best achievable {best:.4f} (even with purification)",
+        )
 
 
 def pick_memories(

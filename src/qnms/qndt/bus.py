@@ -90,7 +90,8 @@ channel-restored (``channel``), memory-degraded (``node``, ``memory`` and any of
 
 Errors: ``{"ok": false, "error": {"code", "message"}}``; codes: malformed,
 unsupported-version, unknown-type, missing-field, bad-value, bad-path, unknown-node,
-no-link, insufficient-memory, swap-depth, bad-window, duplicate, unknown-allocation,
+no-link, insufficient-memory, swap-depth, unreachable-target (the message names the best
+achievable fidelity), bad-window, duplicate, unknown-allocation,
 no-pair, unknown-fault, unknown-channel, unknown-memory, unknown-query. An erroneous
 request changes nothing.
 """

@@ -31,6 +31,7 @@ from .allocation import (
     Allocation,
     AllocationError,
     check_path,
+    check_reachable,
     install_rules,
     pick_memories,
     remove_rules,
@@ -206,6 +207,8 @@ class Engine:
             max_swaps=req.get("max-swaps"),
             hold=req.get("hold", False),
         )
+        if alloc.purification and alloc.target > 0:
+            check_reachable(self.model, alloc.path, alloc.memories, alloc.target)
         pick_memories(self.model, self.built, alloc, hop_banks, self.busy)
         self.allocations[aid] = alloc
         self.by_ident[alloc.ident] = alloc

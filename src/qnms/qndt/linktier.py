@@ -34,13 +34,12 @@ with probability (1 - F) / 3, ``_set_state_with_fidelity``), F being the pair fi
 ``full`` tier books (``min`` of the two raw fidelities, see protocols.py), and the memory
 expiry SeQUeNCe schedules at the successful cycle's first emission.
 
-Not modelled (differences from ``full``): photons of several memories sharing a BSM's
-detectors (the ``full`` model lets one memory's click blind the detector for the other's
-photon 12.5 ns later: ~30% fewer pairs with two memories per hop, an artefact of
-multiplexing through one dead-time-limited detector pair), dark counts (zero in this
-network model) and the primary's memory being excited before its own next excitation
-time (the ends share one frequency in the qnms models). Faults that change a link's
-physics (channel cut / restored, memory degraded) make the link's pending runs be drawn
+Not modelled (differences from ``full``): interference between the photons of several
+memories sharing a BSM's detectors (none once the detectors recover within a time bin,
+see build.DETECTOR_COUNT_RATE), dark counts (zero in this network model) and the
+primary's memory being excited before its own next excitation time (the ends share one
+frequency in the qnms models). Faults that change a link's physics (channel cut /
+restored, memory degraded) make the link's pending runs be drawn
 again from the fault's instant (``replan_link``).
 """
 
