@@ -148,3 +148,15 @@ def test_two_memories_double_the_rate_in_both_models(make_engine: Any) -> None:
     for tier in ("full", "link"):
         assert counts[tier, 1] >= 100
         assert 1.8 <= counts[tier, 2] / counts[tier, 1] <= 2.2, counts
+
+
+def test_time_bins_match_sequence(make_engine: Any) -> None:
+    """The tier's integer time-bin arithmetic gives SeQUeNCe's (quirky) gmpy2 result."""
+    engine = make_engine(chain(2), telemetry_period=None)
+    qc = next(iter(engine.built.qchannels.values()))[0]
+    width = round(1e12 / qc.frequency)
+    times = [0, 1, width // 2, width // 2 + 1, width - 1, width, 3 * width // 2, 283875156334]
+    times += [k * 7919 + j for k in range(200) for j in (0, 1, 6250)]
+    for t in times:
+        ref = qc.timebin_to_time(qc.time_to_timebin(t, qc.frequency), qc.frequency)
+        assert linktier.next_bin(qc, t) == ref, t

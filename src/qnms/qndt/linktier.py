@@ -77,6 +77,26 @@ def detector_efficiency(bsm_node: Any) -> float:
     return sum(d.efficiency for d in bsm.detectors) / len(bsm.detectors)
 
 
+def next_bin(qchannel: Any, t_ps: float) -> int:
+    """First time bin of ``qchannel`` at or after ``t_ps`` (QuantumChannel.schedule_transmit).
+
+    Integer arithmetic when the time and the bin width are whole picoseconds (80 MHz:
+    12.5 ns), SeQUeNCe's own gmpy2 conversion otherwise, with the same result: SeQUeNCe
+    converts a fractional bin with ``int(mpfr)``, which rounds to the *nearest* integer,
+    then adds one, so a time past the middle of a bin skips to the bin after next.
+    """
+    width = 1e12 / qchannel.frequency
+    if width.is_integer() and float(t_ps).is_integer():
+        step, t = int(width), int(t_ps)
+        q, r = divmod(t, step)
+        if r * 1e8 <= step:  # within SeQUeNCe's epsilon (1e-8 of a bin) of a bin edge
+            return q * step
+        nearest = q + (1 if 2 * r > step or (2 * r == step and q % 2) else 0)
+        return (nearest + 1) * step
+    freq = qchannel.frequency
+    return int(qchannel.timebin_to_time(qchannel.time_to_timebin(t_ps, freq), freq))
+
+
 def round_probabilities(eta_a: float, eta_b: float) -> tuple[float, float, float]:
     """(p_true, p_false, p2) of one Barrett-Kok cycle in SeQUeNCe's model (module doc)."""
     p_true = (eta_a + eta_b) / 4
@@ -166,9 +186,7 @@ class QnmsLinkA(EntanglementGenerationA):
             nonlocal ne_p, ne_n
             ready = max(arrive, ne_n, ne_p - qd_n + qd_p)
             min_time = ready + qd_p - qd_n + c
-            e_n = qc_n.timebin_to_time(
-                qc_n.time_to_timebin(min_time, qc_n.frequency), qc_n.frequency
-            )
+            e_n = next_bin(qc_n, min_time)
             e_p = e_n + qd_n - qd_p
             ne_n, ne_p = e_n + period_n, e_p + period_p
             emissions.append(e_p)
