@@ -31,8 +31,8 @@ def test_chain_delivers_requested_pairs_with_sequence_fidelity(make_engine: Any)
     delivered = [m for _, m in of_type(engine, "pair-delivered")]
     assert len(delivered) == 5
     for m in delivered:
-        # SeQUeNCe's swap bookkeeping: F1 * F2 * degradation, raw 0.95, degradation 1
-        assert m["sequence-fidelity"] == pytest.approx(0.95 * 0.95, rel=1e-6)
+        # the Werner swap F1 F2 + (1 - F1)(1 - F2)/3, raw 0.95, degradation 1
+        assert m["sequence-fidelity"] == pytest.approx(0.95 * 0.95 + 0.05 * 0.05 / 3, rel=1e-6)
         assert m["fidelity"] == pytest.approx(m["sequence-fidelity"], rel=1e-6)
         assert [h["node"] for h in m["memories"]] == ["alice", "bob"]
     swaps = [m for _, m in of_type(engine, "swap")]

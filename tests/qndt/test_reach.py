@@ -32,8 +32,8 @@ def test_unreachable_target_fails_fast_with_the_best_fidelity(make_engine: Any) 
     engine = make_engine(None, seed=1, telemetry_period=None)
     reply = _allocate(engine, ["madqci-alice", "madqci-r1", "madqci-bob"], 0.9, 2)
     assert not reply["ok"] and reply["error"]["code"] == "unreachable-target"
-    # link pairs 0.94 meet the target (no link purification); 0.94 * 0.94 * 0.99 after the swap
-    assert "best achievable 0.8748" in reply["error"]["message"]
+    # link pairs 0.94 meet the target (no link purification); Werner swap at r1 (0.99)
+    assert "best achievable 0.8760" in reply["error"]["message"]
     assert engine.allocations == {} and not any(engine.busy.values())  # nothing changed
 
 
@@ -59,7 +59,7 @@ def test_cli_names_the_best_fidelity(capsys: Any) -> None:
     finally:
         uninstall()
     assert code == 2
-    assert "best achievable 0.8748" in capsys.readouterr().err
+    assert "best achievable 0.8760" in capsys.readouterr().err
 
 
 def test_without_purification_pairs_below_target_are_delivered(make_engine: Any) -> None:

@@ -29,7 +29,7 @@ from sequence.kernel.event import Event
 from sequence.kernel.process import Process
 from sequence.network_management.reservation import Reservation
 
-from .protocols import bbpssw_fidelity
+from .protocols import bbpssw_fidelity, werner_swap
 
 if TYPE_CHECKING:
     from sequence.resource_management.rule_manager import Rule
@@ -146,16 +146,17 @@ def check_path(
 def best_fidelity(model: NetworkModel, path: list[str], memories: int, target: float) -> float:
     """Best end-to-end fidelity this twin's rules deliver on ``path`` (no storage decay).
 
-    Link pairs have the lower raw fidelity of their two memories. SeQUeNCe's
-    ``until_target`` rules purify a pair only while it is below the target, and pair only
-    two pairs of *equal* bookkept fidelity: fresh link pairs below the target qualify (one
-    BBPSSW round, with two memories or more per hop), but a
-    purified or swapped pair carries a fidelity aged to its own instants and never finds
-    an equal partner, so there is no second round and no end-to-end purification. Swaps
-    multiply fidelities and the node's degradation (protocols.QnmsSwapA). Storage decay
-    only lowers this bound.
+        Link pairs have the lower raw fidelity of their two memories. SeQUeNCe's
+        ``until_target`` rules purify a pair only while it is below the target, and pair only
+        two pairs of *equal* bookkept fidelity: fresh link pairs below the target qualify (one
+        BBPSSW round, with two memories or more per hop), but a
+        purified or swapped pair carries a fidelity aged to its own instants and never finds
+        an equal partner, so there is no second round and no end-to-end purification. Swaps
+        follow the Werner formula with the node's degradation (protocols.werner_swap, applied
+    hop by hop from the source as SeQUeNCe's swapping order does not matter). Storage decay
+        only lowers this bound.
     """
-    fidelity = 1.0
+    links: list[float] = []
     for a, b in itertools.pairwise(path):
         na, nb = model.nodes[a], model.nodes[b]
         la, lb = na.link_to(b), nb.link_to(a)
@@ -165,9 +166,10 @@ def best_fidelity(model: NetworkModel, path: list[str], memories: int, target: f
         )
         if memories >= 2 and link < target:
             link = max(link, bbpssw_fidelity(link, link))
-        fidelity *= link
-    for node in path[1:-1]:
-        fidelity *= model.nodes[node].swapping_degradation
+        links.append(link)
+    fidelity = links[0]
+    for node, link in zip(path[1:-1], links[1:], strict=True):
+        fidelity = werner_swap(fidelity, link, model.nodes[node].swapping_degradation)
     return fidelity
 
 
