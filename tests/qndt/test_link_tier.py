@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from scipy import stats
+from sequence.resource_management.resource_manager import ResourceManagerMsgType
 
 from qnms.qndt import linktier
 from qnms.qndt.topologies import chain
@@ -160,3 +161,26 @@ def test_time_bins_match_sequence(make_engine: Any) -> None:
     for t in times:
         ref = qc.timebin_to_time(qc.time_to_timebin(t, qc.frequency), qc.frequency)
         assert linktier.next_bin(qc, t) == ref, t
+
+
+def test_link_tier_parks_refused_pairing_requests(make_engine: Any) -> None:
+    """No REQUEST/refusal round trips: a refused pairing waits for the partner (pairing.py)."""
+    engine = make_engine(None, seed=3, telemetry_period=None, tier="link")
+    refusals = 0
+    for router in engine.built.routers.values():
+        original = router.receive_message
+
+        def spy(src: str, msg: Any, original: Any = original) -> None:
+            nonlocal refusals
+            if getattr(msg, "msg_type", None) is ResourceManagerMsgType.RESPONSE:
+                refusals += not msg.is_approved
+            original(src, msg)
+
+        router.receive_message = spy
+    path = ["madqci-alice", "madqci-r2", "quditto-r1", "quditto-r2", "quditto-dave"]
+    assert engine.handle(
+        {"type": "allocate", "allocation": "p", "path": path, "memories": 2, "duration": 1.0}
+    )["ok"]
+    engine.run_until(0.1)
+    assert engine.allocations["p"].delivered >= 3
+    assert refusals == 0

@@ -25,7 +25,7 @@ from sequence.app.app import App
 from qnms.network.inventory import Network
 from qnms.network.model import NetworkModel, as_model
 
-from . import faults, telemetry
+from . import faults, pairing, telemetry
 from . import messages as msgs
 from .allocation import (
     Allocation,
@@ -84,6 +84,8 @@ class Engine:
         self.results: list[tuple[str, dict[str, Any]]] = []
         self.sink: Sink = sink or (lambda topic, msg: self.results.append((topic, msg)))
         self.built = build(self.model, seed, detector_efficiency, tier)
+        if tier == "link":
+            pairing.install(self.built.routers)
         self.tl = self.built.tl
         self.rec = Recorder(self.model, self.built, self._emit, tier=tier)
         self.rec.alloc_of = self._alloc_of_proto
