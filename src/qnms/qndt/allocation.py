@@ -29,6 +29,8 @@ from sequence.kernel.event import Event
 from sequence.kernel.process import Process
 from sequence.network_management.reservation import Reservation
 
+from .protocols import bbpssw_fidelity, werner_swap
+
 if TYPE_CHECKING:
     from sequence.resource_management.rule_manager import Rule
 
@@ -69,12 +71,23 @@ class Allocation:
     halves: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     held: dict[int, tuple[Any, Any]] = field(default_factory=dict)
     next_pair: int = 0
-    latencies: list[float] = field(default_factory=list)
+    deliveries: list[float] = field(default_factory=list)  # sim s of each delivery
+    latencies: list[float] = field(default_factory=list)  # per pair (messages.py)
     fidelities: list[float] = field(default_factory=list)
     swaps: dict[str, list[int]] = field(default_factory=dict)
     purifications: dict[str, list[int]] = field(default_factory=dict)
     lost: int = 0
     expired: int = 0
+
+    def record_delivery(self, now_s: float, fidelity: float) -> float:
+        """Book one delivered pair at ``now_s``; returns its per-pair latency (s)."""
+        since = self.deliveries[-1] if self.deliveries else self.start_ps * 1e-12
+        latency = now_s - since
+        self.delivered += 1
+        self.fidelities.append(fidelity)
+        self.deliveries.append(now_s)
+        self.latencies.append(latency)
+        return latency
 
     def count_swap(self, node: str, ok: bool) -> None:
         entry = self.swaps.setdefault(node, [0, 0])
@@ -91,6 +104,7 @@ class Allocation:
         """State of the allocation as reported in replies and results."""
         lat = self.latencies
         fid = self.fidelities
+        first = self.deliveries[0] - self.start_ps * 1e-12 if self.deliveries else None
         return {
             "allocation": self.id,
             "state": self.state,
@@ -103,6 +117,8 @@ class Allocation:
             "mean-fidelity": sum(fid) / len(fid) if fid else None,
             "min-fidelity": min(fid) if fid else None,
             "mean-latency": sum(lat) / len(lat) if lat else None,
+            "establishment-latency": first,
+            "last-delivery": self.deliveries[-1] if self.deliveries else None,
             "swaps": {n: {"attempted": a, "succeeded": s} for n, (a, s) in self.swaps.items()},
             "purifications": {
                 n: {"attempted": a, "succeeded": s} for n, (a, s) in self.purifications.items()
@@ -125,6 +141,52 @@ def check_path(
             raise AllocationError("no-link", f"no enabled quantum link {a}-{b}")
         banks.append((la.local_memory, lb.local_memory))
     return banks
+
+
+def best_fidelity(model: NetworkModel, path: list[str], memories: int, target: float) -> float:
+    """Best end-to-end fidelity this twin's rules deliver on ``path`` (no storage decay).
+
+        Link pairs have the lower raw fidelity of their two memories. SeQUeNCe's
+        ``until_target`` rules purify a pair only while it is below the target, and pair only
+        two pairs of *equal* bookkept fidelity: fresh link pairs below the target qualify (one
+        BBPSSW round, with two memories or more per hop), but a
+        purified or swapped pair carries a fidelity aged to its own instants and never finds
+        an equal partner, so there is no second round and no end-to-end purification. Swaps
+        follow the Werner formula with the node's degradation (protocols.werner_swap, applied
+    hop by hop from the source as SeQUeNCe's swapping order does not matter). Storage decay
+        only lowers this bound.
+    """
+    links: list[float] = []
+    for a, b in itertools.pairwise(path):
+        na, nb = model.nodes[a], model.nodes[b]
+        la, lb = na.link_to(b), nb.link_to(a)
+        assert la is not None and lb is not None  # check_path ran first
+        link = min(
+            na.memories[la.local_memory].raw_fidelity, nb.memories[lb.local_memory].raw_fidelity
+        )
+        if memories >= 2 and link < target:
+            link = max(link, bbpssw_fidelity(link, link))
+        links.append(link)
+    fidelity = links[0]
+    for node, link in zip(path[1:-1], links[1:], strict=True):
+        fidelity = werner_swap(fidelity, link, model.nodes[node].swapping_degradation)
+    return fidelity
+
+
+def check_reachable(model: NetworkModel, path: list[str], memories: int, target: float) -> None:
+    """Refuse, before anything is allocated, a purified allocation that would stall.
+
+    With purification on, SeQUeNCe's rules keep end-to-end pairs below the target
+    waiting for a purification partner that never comes: the allocation would stay
+    active and deliver nothing. Fail fast instead, naming the best achievable fidelity.
+    """
+    best = best_fidelity(model, path, memories, target)
+    if best < target:
+        raise AllocationError(
+            "unreachable-target",
+            f"target fidelity {target} is unreachable on {'-'.join(path)} with {memories} "
+            f"memories per hop: best achievable {best:.4f} (even with purification)",
+        )
 
 
 def pick_memories(

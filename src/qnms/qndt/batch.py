@@ -17,6 +17,7 @@ import networkx as nx
 from qnms.network.model import NetworkModel
 
 from .engine import Engine
+from .linktier import DEFAULT_MODEL
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,11 @@ def run_batch(
     purification: bool = True,
     progress: TextIO | None = sys.stderr,
     step: float = 0.01,
+    model: str = DEFAULT_MODEL,
 ) -> dict[str, Any]:
     """Emulate ``requests`` for ``duration`` simulated seconds; return what was delivered."""
     t0 = time.monotonic()
-    engine = Engine(network, seed=seed, telemetry_period=None)
+    engine = Engine(network, seed=seed, telemetry_period=None, tier=model)
     replies = []
     for i, req in enumerate(requests):
         path = shortest_path(engine.model, req.src, req.dst)
@@ -116,11 +118,13 @@ def run_batch(
             destination=req.dst,
             fidelities=alloc.fidelities,
             latencies=alloc.latencies,
+            deliveries=alloc.deliveries,
             **{"target-fidelity": req.fidelity},
         )
         out.append(summary)
     return {
         "network": engine.model.name,
+        "model": model,
         "seed": seed,
         "duration": duration,
         "simulated": engine.now,
@@ -134,7 +138,8 @@ def format_report(report: dict[str, Any]) -> str:
     """Human-readable summary of :func:`run_batch`'s result."""
     lines = [
         f"network {report['network']}: {report['simulated']:.4f} s simulated in "
-        f"{report['wall']:.2f} s wall, {report['events']} events, seed {report['seed']}"
+        f"{report['wall']:.2f} s wall, {report['events']} events, seed {report['seed']}, "
+        f"model {report['model']}"
     ]
     for r in report["requests"]:
         lines.append(
@@ -144,7 +149,8 @@ def format_report(report: dict[str, Any]) -> str:
         if r["delivered"]:
             lines.append(
                 f"  fidelity mean {r['mean-fidelity']:.4f} min {r['min-fidelity']:.4f} "
-                f"(target {r['target-fidelity']}), latency mean {r['mean-latency']:.4f} s"
+                f"(target {r['target-fidelity']}), per-pair latency mean "
+                f"{r['mean-latency']:.4f} s, first pair after {r['establishment-latency']:.4f} s"
             )
         for node, s in r["swaps"].items():
             lines.append(f"  swaps at {node}: {s['succeeded']}/{s['attempted']}")

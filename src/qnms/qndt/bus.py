@@ -30,7 +30,8 @@ Topics (all prefixed ``qndt.v1.``)
 ``engine``                     ``fault`` (applied), ``engine-status``, ``lag``
 =============================  ======================================================
 
-Every message has ``v`` (1), ``type`` and ``sim-time`` (simulated seconds).
+Every message has ``v`` (1), ``type``, ``sim-time`` (simulated seconds) and ``model``
+(``full`` or ``link``: the generation model, see messages.py).
 
 Results
 -------
@@ -41,7 +42,8 @@ Results
 ``right``, ``allocation``.
 ``purification``: ``nodes``, ``success``, ``fidelity``, ``allocation``.
 ``pair-delivered``: ``allocation``, ``pair`` (number within the allocation),
-``endpoints``, ``fidelity`` (aged by the decoherence model), ``sequence-fidelity``
+``endpoints``, ``fidelity`` (aged by the decoherence model), ``latency`` (per pair,
+defined in messages.py), ``sequence-fidelity``
 (SeQUeNCe's un-aged bookkeeping), ``age`` (s since the pair's fidelity was last set),
 ``meets-target``, ``held``, ``memories`` (the two endpoints' memory handles).
 ``pair-used`` / ``pair-expired`` / ``pair-released`` / ``pair-lost``: a held pair
@@ -51,6 +53,7 @@ leaves its memories; same fields as delivery, fidelity and age at that instant.
 ``allocation-state``: ``allocation``, ``state`` (scheduled, active, interrupted,
 completed, expired, released), ``path``, ``delivered``, ``requested``, ``held``,
 ``lost``, ``expired``, ``mean-fidelity``, ``min-fidelity``, ``mean-latency``,
+``establishment-latency``, ``last-delivery`` (timing fields: messages.py),
 ``swaps`` and ``purifications`` per node ({attempted, succeeded}).
 ``link-telemetry``: ``attempts`` (channel uses), ``successes``, ``generation-rate``
 (pairs/s over the period), ``success-probability``, ``mean-fidelity``,
@@ -87,7 +90,8 @@ channel-restored (``channel``), memory-degraded (``node``, ``memory`` and any of
 
 Errors: ``{"ok": false, "error": {"code", "message"}}``; codes: malformed,
 unsupported-version, unknown-type, missing-field, bad-value, bad-path, unknown-node,
-no-link, insufficient-memory, swap-depth, bad-window, duplicate, unknown-allocation,
+no-link, insufficient-memory, swap-depth, unreachable-target (the message names the best
+achievable fidelity), bad-window, duplicate, unknown-allocation,
 no-pair, unknown-fault, unknown-channel, unknown-memory, unknown-query. An erroneous
 request changes nothing.
 """

@@ -14,6 +14,10 @@ from typing import Any
 
 from qnms.network.inventory import DEFAULT_NETWORK
 
+from .messages import MODELS
+
+MODEL_HELP = "generation model: link (sampled heralding, default) or full (every photon)"
+
 
 def _configure(p: argparse.ArgumentParser) -> None:
     """Service options on ``p`` and the ``run`` (batch) sub-command under it."""
@@ -25,6 +29,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
         help="simulated seconds per wall second; 0 = as fast as possible",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", choices=MODELS, default="link", help=MODEL_HELP)
     p.add_argument(
         "--bind",
         default="tcp://127.0.0.1:5555",
@@ -38,6 +43,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     r.add_argument("--duration", type=float, required=True, help="simulated seconds")
     r.add_argument("--request", action="append", required=True, metavar="SRC,DST,PAIRS,FIDELITY")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--model", choices=MODELS, default="link", help=MODEL_HELP)
     r.add_argument("--memories", type=int, default=2, help="qubits per hop")
     r.add_argument("--no-purification", action="store_true")
     r.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -68,6 +74,7 @@ def _run(ns: argparse.Namespace) -> int:
             seed=ns.seed,
             memories=ns.memories,
             purification=not ns.no_purification,
+            model=ns.model,
         )
     except (ValueError, OSError) as err:
         print(f"qnms qndt run: {err}", file=sys.stderr)
@@ -81,14 +88,19 @@ def _serve(ns: argparse.Namespace) -> int:
     from .engine import Engine
 
     try:
-        engine = Engine(ns.network, seed=ns.seed, telemetry_period=ns.telemetry_period or None)
+        engine = Engine(
+            ns.network,
+            seed=ns.seed,
+            telemetry_period=ns.telemetry_period or None,
+            tier=ns.model,
+        )
         service = Service(engine, bind=ns.bind, speed=ns.speed or None)
     except (ValueError, OSError) as err:
         print(f"qnms qndt: {err}", file=sys.stderr)
         return 2
     print(
         f"qndt: results on {service.pub_addr}, requests on {service.req_addr}, "
-        f"speed {ns.speed or 'unpaced'}",
+        f"speed {ns.speed or 'unpaced'}, model {ns.model}",
         file=sys.stderr,
         flush=True,
     )

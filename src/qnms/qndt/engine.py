@@ -13,6 +13,7 @@ the same results, whatever the wall-clock pacing.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import time
@@ -25,17 +26,19 @@ from sequence.app.app import App
 from qnms.network.inventory import Network
 from qnms.network.model import NetworkModel, as_model
 
-from . import faults, telemetry
+from . import faults, pairing, telemetry
 from . import messages as msgs
 from .allocation import (
     Allocation,
     AllocationError,
     check_path,
+    check_reachable,
     install_rules,
     pick_memories,
     remove_rules,
 )
 from .build import build
+from .linktier import DEFAULT_MODEL
 from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
 
@@ -74,14 +77,18 @@ class Engine:
         sink: Sink | None = None,
         telemetry_period: float | None = 0.1,
         detector_efficiency: float = 1.0,
+        tier: str = DEFAULT_MODEL,
     ) -> None:
         self.model = as_model(network)
         self.seed = seed
+        self.tier = tier  # generation model: "full" or "link" (linktier.py)
         self.results: list[tuple[str, dict[str, Any]]] = []
         self.sink: Sink = sink or (lambda topic, msg: self.results.append((topic, msg)))
-        self.built = build(self.model, seed, detector_efficiency)
+        self.built = build(self.model, seed, detector_efficiency, tier)
+        if tier == "link":
+            pairing.install(self.built.routers)
         self.tl = self.built.tl
-        self.rec = Recorder(self.model, self.built, self._emit)
+        self.rec = Recorder(self.model, self.built, self._emit, tier=tier)
         self.rec.alloc_of = self._alloc_of_proto
         self.apps = {name: EndpointApp(r, self) for name, r in self.built.routers.items()}
         self.allocations: dict[str, Allocation] = {}
@@ -97,17 +104,24 @@ class Engine:
             self.at(int(telemetry_period * SECOND_PS), self._telemetry)
         for mem in self.built.memories.values():
             mem.expire = self._wrap_expire(mem)  # type: ignore[method-assign]  # no expiry hook
+        # The network's tens of thousands of SeQUeNCe and numpy objects live as long as the
+        # engine; the cyclic GC re-scanned them on every full collection (~20% of the CPU
+        # time of a link-tier run). Freeze them out of the collector's generations.
+        gc.collect()
+        gc.freeze()
 
     def close(self) -> None:
         """Give SeQUeNCe's process-global protocol registries back their defaults.
 
         What an engine changes in its process: the protocol class registries (restored
-        here), numpy's global seed (``Timeline.seed``) and the metrics time provider
-        (metrics stay disabled). Every engine sets all three when it is built, so several
-        engines may be built one after another in one process with identical results;
+        here), the garbage collector's frozen objects (unfrozen here), numpy's global seed
+        (``Timeline.seed``) and the metrics time provider (metrics stay disabled). Every
+        engine sets them when it is built, so several engines may be built one after
+        another in one process with identical results;
         they must not run interleaved, and raw SeQUeNCe code run afterwards needs this.
         """
         uninstall()
+        gc.unfreeze()  # later engines of this process must not pin this one's objects
 
     # -- time ---------------------------------------------------------------------
     @property
@@ -203,6 +217,8 @@ class Engine:
             max_swaps=req.get("max-swaps"),
             hold=req.get("hold", False),
         )
+        if alloc.purification and alloc.target > 0:
+            check_reachable(self.model, alloc.path, alloc.memories, alloc.target)
         pick_memories(self.model, self.built, alloc, hop_banks, self.busy)
         self.allocations[aid] = alloc
         self.by_ident[alloc.ident] = alloc
@@ -326,9 +342,7 @@ class Engine:
         if node != alloc.path[0]:
             mem_a, mem_b = mem_b, mem_a
         fidelity, age = self.rec.peek(mem_a)
-        alloc.delivered += 1
-        alloc.fidelities.append(fidelity)
-        alloc.latencies.append((self.tl.now() - alloc.start_ps) * PS)
+        latency = alloc.record_delivery(self.tl.now() * PS, fidelity)
         pair_id = alloc.next_pair
         alloc.next_pair += 1
         body = dict(
@@ -336,6 +350,7 @@ class Engine:
             pair=pair_id,
             endpoints=[alloc.path[0], alloc.path[-1]],
             fidelity=fidelity,
+            latency=latency,
             **{
                 "sequence-fidelity": mem_a.fidelity,
                 "age": age,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .allocation import Allocation, AllocationError, install_rules, remove_rules
 from .build import set_memory_params
+from .linktier import replan_link
 
 if TYPE_CHECKING:
     from qnms.network.model import NetworkModel
@@ -63,6 +64,7 @@ def apply_fault(self: EngineView, req: dict[str, Any]) -> None:
             if ch.name == name:
                 for qc in self.built.qchannels.get(key, []):
                     qc.loss = 1.0 if cut else 1 - 10 ** (qc.distance * qc.attenuation / -10)
+                replan_link(self.built.routers, *key)
     elif fault == "memory-degraded":
         bank = self.model.nodes[req["node"]].memories[req["memory"]]
         array = self.built.routers[req["node"]].get_components_by_type("MemoryArray")[0]
@@ -77,6 +79,10 @@ def apply_fault(self: EngineView, req: dict[str, Any]) -> None:
                 req.get("frequency", bank.frequency_hz),
             )
             self.rec.coherence[array[k].name] = coh
+        node = req["node"]
+        for a, b in self.built.hop_channels:
+            if node in (a, b):
+                replan_link(self.built.routers, a, b)
     self.rec.emit("engine", "fault", **{k: v for k, v in req.items() if k not in ("v", "type")})
 
 

@@ -7,6 +7,18 @@ for a simulator it does not run; see STACK-NOTES, "SeQUeNCe 1.3.1").
 
 A malformed or unknown request must get an error reply and change nothing, so every
 request is checked completely here before the engine touches SeQUeNCe.
+
+Timing fields of results (simulated seconds; the catalogue of bus.py refers here):
+
+* ``latency`` (``pair-delivered``) and ``mean-latency`` (``allocation-state``, batch
+  reports): per-pair latency, from the allocation's start (first pair) or the previous
+  delivery of the same allocation (later pairs) to this delivery;
+* ``establishment-latency``: from the allocation's start to its first delivered pair
+  (None until then);
+* ``sim-time`` (every result) and ``last-delivery`` / ``deliveries`` (batch reports): the
+  delivery timestamps themselves, on the twin's simulated clock;
+* ``model``: the generation model that produced the numbers, ``full`` (every photon
+  simulated) or ``link`` (heralded generation sampled, see qndt/linktier.py).
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ DEFAULT_BIND = "tcp://127.0.0.1:5555"
 REQUEST_TYPES = ("allocate", "release", "consume", "fault", "query")
 FAULTS = ("node-down", "node-up", "channel-cut", "channel-restored", "memory-degraded")
 QUERIES = ("status", "allocation", "telemetry")
+MODELS = ("full", "link")  # generation models (qndt/linktier.py); link is the default
 
 
 def endpoints(bind: str) -> tuple[str, str]:

@@ -52,8 +52,11 @@ class NodeCounters:
 class Recorder:
     """Implements protocols.Observer for one engine."""
 
-    def __init__(self, model: NetworkModel, built: Built, sink: Sink, version: int = 1) -> None:
+    def __init__(
+        self, model: NetworkModel, built: Built, sink: Sink, version: int = 1, tier: str = "link"
+    ) -> None:
         self.model = model
+        self.tier = tier  # generation model, stamped on every result
         self.built = built
         self.sink = sink
         self.version = version
@@ -84,6 +87,7 @@ class Recorder:
         body["v"] = self.version
         body["type"] = kind
         body["sim-time"] = self.tl.now() * PS
+        body["model"] = self.tier
         self.sink(topic, body)
 
     # -- decoherence -------------------------------------------------------------
@@ -144,6 +148,13 @@ class Recorder:
         if link is not None:
             link.uses += 1
             link.win_uses += 1
+
+    def count_uses(self, a: str, b: str, uses: int) -> None:
+        """Channel uses of the link tier, counted when its planned run is heralded."""
+        link = self._link(a, b)
+        if link is not None:
+            link.uses += uses
+            link.win_uses += uses
 
     def on_link_pair(self, proto: Any) -> None:
         a, b = proto.owner.name, proto.remote_node_name

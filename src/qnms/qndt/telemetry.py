@@ -62,6 +62,7 @@ def status(self: EngineView) -> dict[str, Any]:
     """Body of the reply to a status query."""
     return {
         "network": self.model.name,
+        "model": self.tier,
         "now": self.now,
         "seed": self.seed,
         "nodes": {n: ("down" if n in self.down_nodes else "up") for n in self.model.nodes},

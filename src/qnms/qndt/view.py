@@ -27,6 +27,7 @@ class EngineView(Protocol):
     rec: Recorder
     tl: Timeline
     seed: int
+    tier: str
     telemetry_period: float | None
     allocations: dict[str, Allocation]
     busy: dict[str, set[int]]

@@ -1,0 +1,195 @@
+"""QNDT in real time (issue 14): real-time factor and events per pair, ``full`` vs ``link``.
+
+Real-time factor = simulated seconds / wall seconds of an unpaced run (1.0 = keeps up with
+the wall clock); also per CPU second of the run's process, which is what a core of its
+own would give when the machine is shared (the wall figure is then distorted). Each
+workload runs under both generation models, one after the other in fresh processes
+(SeQUeNCe keeps process-global state), with the same network, requests and seed:
+
+* ``demo``: default network, the demo's workload (madqci-alice -> madqci-bob, target 0.8),
+  continuous for the whole window;
+* ``default x4``: default network, 4 concurrent allocations (one of them inter-domain);
+* ``mesh100 x20``: a generated 100-node mesh (topologies.mesh, as the other benches build
+  it) with 20 concurrent allocations between random node pairs on their shortest paths.
+
+Every run has telemetry on (0.1 s, as the service) and two memories per hop (the CLI's
+default, ``--memories``). Then a paced run at speed 1.0 (the service's pacing loop:
+``Pacer`` ticks of 20 ms, each running the engine up to the wall clock's target) of
+``default x4`` under ``link`` (run before the mesh, the longest) reports the lag (target
+minus reached simulated time): its maximum and 99th percentile over the run (goal < 50 ms).
+
+    nice -n 10 .venv/bin/python bench/qndt_realtime.py [--quick] [--paced 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import random
+import time
+from typing import Any
+
+DEMO = [("madqci-alice", "madqci-bob", 0.8)]
+DEFAULT4 = [
+    ("madqci-alice", "madqci-bob", 0.8),
+    ("madqci-alice", "quditto-dave", 0.7),
+    ("madqci-r1", "madqci-r2", 0.8),
+    ("quditto-charlie", "quditto-dave", 0.8),
+]
+
+
+def mesh_requests(n: int, count: int, seed: int = 7) -> list[tuple[str, str, float]]:
+    rng = random.Random(seed)
+    names = [f"n{i:02d}" for i in range(n)]
+    out: list[tuple[str, str, float]] = []
+    while len(out) < count:
+        a, b = rng.sample(names, 2)
+        out.append((a, b, 0.7))
+    return out
+
+
+def workloads(quick: bool) -> list[dict[str, Any]]:
+    from qnms.qndt.topologies import mesh
+
+    scale = 0.5 if quick else 1.0
+    return [
+        {"name": "demo", "network": None, "requests": DEMO, "duration": 2.0 * scale},
+        {"name": "default x4", "network": None, "requests": DEFAULT4, "duration": 1.0 * scale},
+        {
+            "name": "mesh100 x20",
+            "network": mesh(100, degree=3, seed=1, size=24),
+            "requests": mesh_requests(100, 20),
+            "duration": 0.1 * scale,
+        },
+    ]
+
+
+def _engine(work: dict[str, Any], tier: str, seed: int) -> tuple[Any, int]:
+    from qnms.qndt.batch import shortest_path
+    from qnms.qndt.engine import Engine
+
+    engine = Engine(work["network"], seed=seed, telemetry_period=0.1, tier=tier)
+    engine.sink = lambda topic, msg: None  # the bench measures the engine, not a list
+    accepted = 0
+    for i, (src, dst, fid) in enumerate(work["requests"]):
+        reply = engine.handle(
+            {
+                "type": "allocate",
+                "allocation": f"w{i}",
+                "path": shortest_path(engine.model, src, dst),
+                "memories": 2,
+                "target-fidelity": fid,
+                "duration": 3600.0,
+            }
+        )
+        accepted += bool(reply["ok"])
+    return engine, accepted
+
+
+def run(work: dict[str, Any], tier: str, seed: int, out: Any) -> None:
+    engine, accepted = _engine(work, tier, seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    engine.run_until(work["duration"])
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    delivered = sum(a.delivered for a in engine.allocations.values())
+    out.send(
+        {
+            "sim": engine.now,
+            "wall": wall,
+            "cpu": cpu,
+            "events": engine.tl.run_counter,
+            "delivered": delivered,
+            "accepted": accepted,
+        }
+    )
+
+
+def run_paced(work: dict[str, Any], seconds: float, seed: int, out: Any) -> None:
+    """The service's pacing loop at speed 1.0 (bus.Service.serve without the sockets)."""
+    from qnms.qndt.pacing import Pacer
+
+    engine, _ = _engine(work, "link", seed)
+    pacer = Pacer(1.0)
+    pacer.start(engine.now)
+    lags: list[float] = []
+    end = time.monotonic() + seconds
+    tick = 0.02
+    while (now := time.monotonic()) < end:
+        target = pacer.target()
+        engine.run_until(target, wall_deadline=now + tick)
+        lags.append(pacer.lag(engine.now)[1])
+        time.sleep(max(0.0, now + tick - time.monotonic()))
+    lags.sort()
+    delivered = sum(a.delivered for a in engine.allocations.values())
+    out.send(
+        {
+            "max": lags[-1],
+            "p99": lags[int(0.99 * (len(lags) - 1))],
+            "last": lags[-1] if lags else 0.0,
+            "sim": engine.now,
+            "delivered": delivered,
+        }
+    )
+
+
+def in_process(target: Any, *args: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=target, args=(*args, send))
+    proc.start()
+    result = recv.recv()
+    proc.join()
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="half the simulated windows")
+    p.add_argument("--paced", type=float, default=60.0, help="wall s of the paced run (0: skip)")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args()
+    print(f"{'workload':<13} {'model':<5} {'sim s':>6} {'wall s':>7} {'RTF':>7} {'cpu s':>7} "
+          f"{'RTF cpu':>7} {'events':>8} {'pairs':>6} {'ev/pair':>8}")  # fmt: skip
+    works = workloads(args.quick)
+    for n, work in enumerate(works):
+        if n == len(works) - 1 and args.paced > 0:  # the paced run before the longest one
+            paced(args.paced, args.seed)
+        res = {}
+        for tier in ("link", "full"):
+            r = res[tier] = in_process(run, work, tier, args.seed)
+            per_pair = r["events"] / r["delivered"] if r["delivered"] else float("inf")
+            print(
+                f"{work['name']:<13} {tier:<5} {r['sim']:>6.2f} {r['wall']:>7.2f} "
+                f"{r['sim'] / r['wall']:>7.3f} {r['cpu']:>7.2f} {r['sim'] / r['cpu']:>7.3f} "
+                f"{r['events']:>8} {r['delivered']:>6} "
+                f"{per_pair:>8.1f}",
+                flush=True,
+            )
+        f, k = res["full"], res["link"]
+        speedup = (k["sim"] / k["wall"]) / (f["sim"] / f["wall"])
+        speedup_cpu = (k["sim"] / k["cpu"]) / (f["sim"] / f["cpu"])
+        fewer = (f["events"] / max(1, f["delivered"])) / (k["events"] / max(1, k["delivered"]))
+        print(
+            f"  {work['name']}: {k['accepted']}/{len(work['requests'])} allocations; link "
+            f"real-time factor {k['sim'] / k['wall']:.2f} wall, {k['sim'] / k['cpu']:.2f} CPU "
+            f"(goal >= 1.0), {speedup:.1f}x full's ({speedup_cpu:.1f}x by CPU); "
+            f"events per pair {fewer:.1f}x fewer (goal >= 10x)",
+            flush=True,
+        )
+    return 0
+
+
+def paced(seconds: float, seed: int) -> None:
+    """Print the lag of the paced run of ``default x4`` under ``link``."""
+    work = workloads(False)[1]
+    r = in_process(run_paced, work, seconds, seed)
+    print(
+        f"paced at speed 1.0, {work['name']}, link, {seconds:.0f} s wall: lag max "
+        f"{r['max'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms (goal < 50 ms); "
+        f"{r['sim']:.2f} s simulated, {r['delivered']} pairs",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

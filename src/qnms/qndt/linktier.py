@@ -1,0 +1,320 @@
+"""The coarse-grained link tier: heralded generation sampled, not simulated photon by photon.
+
+Under the ``full`` model every Barrett-Kok round is simulated: negotiation messages,
+memory excitation, photons in the fibre, the BSM and its detectors, the heralding
+messages, and a new resource-manager pairing after every failure (~10 SeQUeNCe events per
+channel use, several uses per pair). Under the ``link`` model the two memories are
+still paired by SeQUeNCe's own resource managers (real REQUEST / RESPONSE messages), but
+once paired the primary end draws the whole run of attempts at once, with the
+probabilities and timing of SeQUeNCe's own model, and schedules a single event at the
+instant the ``full`` model would herald the pair. At that instant both memories receive
+the entangled state SeQUeNCe would have given them; swapping, purification, memories,
+decoherence, classical messages and faults are untouched.
+
+What is sampled, per cycle (one pairing of the two memories), as SeQUeNCe 1.3.1 models it
+(``BarretKokA``, ``SingleAtomBSM``, ``Detector``, ``QuantumChannel``):
+
+* each end's photon is detected with ``eta = memory efficiency x 10^(-alpha L/2 / 10) x
+  detector efficiency`` (the BSM sits in the middle of the fibre);
+* round 1 heralds (exactly one click) with ``p_true = (eta_a + eta_b) / 4`` from the
+  entangling branch, and falsely with ``p_false = (eta_a (1 - eta_b) + eta_b (1 - eta_a) +
+  eta_a eta_b / 2) / 4`` when both memories emitted (one photon lost, or both on the same
+  detector inside its dead time); a false herald always fails round 2 (both memories are
+  then in |0> and emit nothing);
+* round 2 succeeds after a true herald with ``p2 = (eta_a + eta_b) / 2``;
+* timing: the primary's NEGOTIATE reaches the other end one classical delay ``c`` after
+  the primary starts; emission waits for the memories' next excitation time (memory
+  frequency) plus ``c`` for the acknowledgement, rounded up to the channel's time bin; the
+  outcome of a round is known ``q + m`` later (photon to the BSM, herald back), plus
+  SeQUeNCe's 10 ps gap; after a failure the memories are re-paired, which costs ``c``
+  (primary = responder) or ``2c`` (primary = initiator) before the primary starts again.
+
+The new pair gets SeQUeNCe's ket state (Phi+ with probability F, each other Bell state
+with probability (1 - F) / 3, ``_set_state_with_fidelity``), F being the pair fidelity the
+``full`` tier books (``min`` of the two raw fidelities, see protocols.py), and the memory
+expiry SeQUeNCe schedules at the successful cycle's first emission.
+
+Not modelled (differences from ``full``): interference between the photons of several
+memories sharing a BSM's detectors (none once the detectors recover within a time bin,
+see build.DETECTOR_COUNT_RATE), dark counts (zero in this network model) and the
+primary's memory being excited before its own next excitation time (the ends share one
+frequency in the qnms models). Faults that change a link's physics (channel cut /
+restored, memory degraded) make the link's pending runs be drawn
+again from the fault's instant (``replan_link``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from sequence.components.bsm import BSM, _set_state_with_fidelity
+from sequence.entanglement_management.generation import EntanglementGenerationA
+from sequence.kernel.event import Event
+from sequence.kernel.process import Process
+from sequence.resource_management.memory_manager import MemoryInfo
+
+from .messages import MODELS
+from .protocols import QNMS_TYPE, observer_of, pair_of
+
+if TYPE_CHECKING:
+    from sequence.components.memory import Memory
+    from sequence.topology.node import Node
+
+LINK_TYPE = "qnms_link"
+DEFAULT_MODEL = "link"
+GAP_PS = 10  # SeQUeNCe's gap between a herald's arrival and the next round
+
+
+def detection_probability(memory: Memory, qchannel: Any, detector_efficiency: float) -> float:
+    """Probability that a photon emitted by ``memory`` clicks a detector at the BSM."""
+    return memory.efficiency * (1 - qchannel.loss) * detector_efficiency
+
+
+def detector_efficiency(bsm_node: Any) -> float:
+    """Mean efficiency of the detectors of the BSM node in the middle of a link."""
+    bsm = next(iter(bsm_node.components.values()))
+    return sum(d.efficiency for d in bsm.detectors) / len(bsm.detectors)
+
+
+def next_bin(qchannel: Any, t_ps: float) -> int:
+    """First time bin of ``qchannel`` at or after ``t_ps`` (QuantumChannel.schedule_transmit).
+
+    Integer arithmetic when the time and the bin width are whole picoseconds (80 MHz:
+    12.5 ns), SeQUeNCe's own gmpy2 conversion otherwise, with the same result: SeQUeNCe
+    converts a fractional bin with ``int(mpfr)``, which rounds to the *nearest* integer,
+    then adds one, so a time past the middle of a bin skips to the bin after next.
+    """
+    width = 1e12 / qchannel.frequency
+    if width.is_integer() and float(t_ps).is_integer():
+        step, t = int(width), int(t_ps)
+        q, r = divmod(t, step)
+        if r * 1e8 <= step:  # within SeQUeNCe's epsilon (1e-8 of a bin) of a bin edge
+            return q * step
+        nearest = q + (1 if 2 * r > step or (2 * r == step and q % 2) else 0)
+        return (nearest + 1) * step
+    freq = qchannel.frequency
+    return int(qchannel.timebin_to_time(qchannel.time_to_timebin(t_ps, freq), freq))
+
+
+def round_probabilities(eta_a: float, eta_b: float) -> tuple[float, float, float]:
+    """(p_true, p_false, p2) of one Barrett-Kok cycle in SeQUeNCe's model (module doc)."""
+    p_true = (eta_a + eta_b) / 4
+    p_false = (eta_a * (1 - eta_b) + eta_b * (1 - eta_a) + eta_a * eta_b / 2) / 4
+    return p_true, p_false, (eta_a + eta_b) / 2
+
+
+def cycle_success(eta_a: float, eta_b: float) -> float:
+    """Probability that one pairing cycle heralds a pair (``p_true x p2``)."""
+    p_true, _, p2 = round_probabilities(eta_a, eta_b)
+    return p_true * p2
+
+
+class QnmsLinkA(EntanglementGenerationA):
+    """Generation protocol of the link tier: one planned event per heralded pair."""
+
+    def __init__(self, owner: Node, name: str, middle: str, other: str, memory: Memory, **kw):
+        if kw:
+            raise ValueError(f"unexpected keyword arguments: {kw}")
+        super().__init__(owner, name, middle, other, memory)
+        self.protocol_type = LINK_TYPE
+        self.pending: Event | None = None
+        self.emissions: list[int] = []  # channel uses of the planned run, not yet counted
+
+    # -- SeQUeNCe's interface -------------------------------------------------------
+    def start(self) -> None:
+        """Called by the resource manager once paired; the primary plans the run."""
+        if self not in self.owner.protocols or not self.primary:
+            return
+        self.plan(self.owner.timeline.now())
+
+    def emit_event(self) -> None:  # no photons in this tier
+        raise NotImplementedError("the link tier emits no photons")
+
+    def update_memory(self) -> bool | None:  # no rounds in this tier
+        raise NotImplementedError("the link tier has no rounds")
+
+    def received_message(self, src: str, msg: Any) -> None:
+        """The link tier exchanges no generation messages (pairing is the RM's)."""
+
+    def _entanglement_succeed(self) -> None:  # replaced by _herald (both ends at once)
+        raise NotImplementedError
+
+    # -- planning --------------------------------------------------------------------
+    def _partner(self) -> tuple[Any, Any]:
+        """The other end's node and memory (entities of the same timeline, or None)."""
+        tl = self.owner.timeline
+        return tl.get_entity_by_name(self.remote_node_name), tl.get_entity_by_name(
+            self.remote_memo_id
+        )
+
+    def _is_initiator(self) -> bool:
+        """The upstream end of the hop sends the pairing REQUEST (eg_rule_action_request)."""
+        args: dict[str, Any] = self.rule.action_args if self.rule is not None else {}
+        path: list[str] = args.get("path") or []
+        index: int = args.get("index", -1)
+        return 0 <= index < len(path) - 1 and path[index + 1] == self.remote_node_name
+
+    def plan(self, t_start: int) -> None:
+        """Draw the attempts until success from ``t_start`` (primary's start); schedule it."""
+        tl = self.owner.timeline
+        other, other_mem = self._partner()
+        if other is None or other_mem is None:
+            return
+        det = detector_efficiency(tl.get_entity_by_name(self.middle))
+        qc_p, qc_n = self.owner.qchannels[self.middle], other.qchannels[self.middle]
+        eta_p = detection_probability(self.memory, qc_p, det)
+        eta_n = detection_probability(other_mem, qc_n, det)
+        p_true, p_false, p2 = round_probabilities(eta_p, eta_n)
+        if p_true <= 0:
+            return  # nothing can herald (channel cut, dead memory): wait for a replan
+        c = int(self.owner.cchannels[self.remote_node_name].delay)
+        m = int(self.owner.cchannels[self.middle].delay)
+        qd_p, qd_n = qc_p.delay, qc_n.delay
+        restart = c if not self._is_initiator() else 2 * c
+        period_p = 1e12 / self.memory.frequency if self.memory.frequency > 0 else 0.0
+        period_n = 1e12 / other_mem.frequency if other_mem.frequency > 0 else 0.0
+        ne_p, ne_n = self.memory.next_excite_time, other_mem.next_excite_time
+        res = self.rule.reservation if self.rule is not None else None
+        horizon = res.end_time if res is not None else math.inf
+        rng = self.owner.get_generator()
+        t_p = t_start
+        emissions: list[int] = []
+
+        def emit(arrive: int) -> int:
+            """Photon arrival time at the BSM of a round negotiated at ``arrive``."""
+            nonlocal ne_p, ne_n
+            ready = max(arrive, ne_n, ne_p - qd_n + qd_p)
+            min_time = ready + qd_p - qd_n + c
+            e_n = next_bin(qc_n, min_time)
+            e_p = e_n + qd_n - qd_p
+            ne_n, ne_p = e_n + period_n, e_p + period_p
+            emissions.append(e_p)
+            return e_n + qd_n
+
+        while t_p < horizon:
+            x1 = emit(t_p + c)
+            first = emissions[-1]
+            s2 = x1 + m + GAP_PS
+            r = rng.random()
+            if r >= p_true + p_false:  # no valid herald in round 1
+                t_p = s2 + restart
+                continue
+            done = emit(s2 + c) + m + GAP_PS
+            if r < p_true and rng.random() < p2:
+                self.memory.next_excite_time = ne_p
+                other_mem.next_excite_time = ne_n
+                self.emissions = emissions
+                self.pending = Event(done, Process(self, "_herald", [first]), tl.schedule_counter)
+                tl.schedule(self.pending)
+                self.scheduled_events.append(self.pending)
+                return
+            t_p = done + restart
+
+    def replan(self) -> None:
+        """The link's physics changed now: count the uses made so far, draw again from now."""
+        tl = self.owner.timeline
+        now = tl.now()
+        if self.pending is not None:
+            tl.remove_event(self.pending)
+            self.pending = None
+        used = sum(1 for t in self.emissions if t <= now)
+        observer_of(self.owner).count_uses(self.owner.name, self.remote_node_name, used)
+        self.emissions = []
+        if self in self.owner.protocols:
+            self.plan(now)
+
+    # -- the heralded pair ------------------------------------------------------------
+    def _herald(self, first_emission: int) -> None:
+        """Both ends get the entangled state SeQUeNCe's ``full`` tier would give them."""
+        self.pending = None
+        other_node, other_mem = self._partner()
+        partner = next(
+            (p for p in other_node.protocols if p.name == self.remote_protocol_name), None
+        )
+        if self not in self.owner.protocols or partner is None:
+            return
+        obs = observer_of(self.owner)
+        obs.count_uses(self.owner.name, self.remote_node_name, len(self.emissions))
+        self.emissions = []
+        now = self.owner.timeline.now()
+        fidelity = obs.pair_fidelity(self.memory, other_mem.name)
+        for proto, mem, remote_node, remote_mem in (
+            (self, self.memory, other_node.name, other_mem.name),
+            (partner, other_mem, self.owner.name, self.memory.name),
+        ):
+            _restart(mem, first_emission)
+            pair_of(mem)["node_id"] = remote_node
+            pair_of(mem)["memo_id"] = remote_mem
+            mem.fidelity = fidelity
+            obs.set_ref(mem.name, now)
+            proto.fidelity = fidelity
+        qm = self.owner.timeline.quantum_manager
+        keys = [self.memory.qstate_key, other_mem.qstate_key]
+        _set_state_with_fidelity(keys, BSM._phi_plus, fidelity, self.owner.get_generator(), qm)
+        obs.on_link_pair(self)
+        partner.update_resource_manager(other_mem, MemoryInfo.ENTANGLED)
+        self.update_resource_manager(self.memory, MemoryInfo.ENTANGLED)
+
+
+def _restart(mem: Memory, at_ps: int) -> None:
+    """What ``Memory.update_state`` does at a cycle's first emission, for a past instant.
+
+    The state itself is set right after (the entangled pair); the expiry is scheduled
+    from ``at_ps`` as SeQUeNCe would have, without ``update_event_time`` (a linear scan
+    of the event heap).
+    """
+    tl = mem.timeline
+    mem.previous_bsm = -1
+    pair_of(mem).update(node_id=None, memo_id=None)
+    if mem.coherence_time > 0 and mem.cutoff_flag:
+        old: Event | None = mem.expiration_event
+        if old is not None:
+            tl.remove_event(old)
+        decay = at_ps + int(mem.cutoff_ratio * mem.coherence_time * 1e12)
+        event = Event(max(decay, tl.now()), Process(mem, "expire", []))
+        tl.schedule(event)
+        mem.expiration_event = event  # type: ignore[assignment]  # SeQUeNCe declares None
+
+
+def select(model: str) -> None:
+    """Make ``model``'s generation protocol SeQUeNCe's global default (process-wide)."""
+    if model not in MODELS:
+        raise ValueError(f"model is one of {', '.join(MODELS)}, not {model!r}")
+    if LINK_TYPE not in EntanglementGenerationA._registry:
+        EntanglementGenerationA.register(LINK_TYPE, QnmsLinkA)
+    EntanglementGenerationA.set_global_type(LINK_TYPE if model == "link" else QNMS_TYPE)
+
+
+def replan_link(routers: dict[str, Any], a: str, b: str) -> None:
+    """Draw again the pending runs of every link-tier protocol between ``a`` and ``b``."""
+    for name in (a, b):
+        for proto in list(routers[name].protocols):
+            if isinstance(proto, QnmsLinkA) and proto.primary and proto.remote_node_name in (a, b):
+                proto.replan()
+
+
+def expected_rate(
+    eta_a: float,
+    eta_b: float,
+    c_ps: float,
+    q_ps: float,
+    m_ps: float,
+    period_ps: float,
+    initiator_primary: bool,
+) -> float:
+    """Pairs per second of one link whose pairs are used as soon as they are heralded.
+
+    The analytic steady state of the cycle above, for a link of classical delay ``c``,
+    photon delay ``q`` to the BSM, herald delay ``m`` and memory period ``1/f``: a round-2
+    emission follows round 1 after ``A = max(q + m + c, 1/f) + c``; the next cycle's first
+    emission follows a failed (or used) round after ``B = max(q + m + r + c, 1/f) + c``
+    with ``r`` the re-pairing time (``c``, ``2c`` when the primary is the initiator). So
+    ``rate = p_true p2 / (B + (p_true + p_false) A)``: success probability per channel use
+    times the channel-use rate.
+    """
+    p_true, p_false, p2 = round_probabilities(eta_a, eta_b)
+    restart = 2 * c_ps if initiator_primary else c_ps
+    a = max(q_ps + m_ps + c_ps, period_ps) + c_ps
+    b = max(q_ps + m_ps + restart + c_ps, period_ps) + c_ps
+    return p_true * p2 / ((b + (p_true + p_false) * a) * 1e-12)

@@ -1,0 +1,81 @@
+"""No silent stall: a target the twin cannot reach is refused at once, naming the best.
+
+Before, such an allocation stayed active and delivered nothing (SeQUeNCe's rules keep
+end-to-end pairs below the target waiting for a purification partner that never comes).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qnms.qndt.cli import main
+from qnms.qndt.protocols import bbpssw_fidelity, uninstall
+from qnms.qndt.topologies import chain
+
+from .conftest import of_type
+
+
+def _allocate(engine: Any, path: list[str], target: float, memories: int) -> dict[str, Any]:
+    return engine.handle(
+        {
+            "type": "allocate",
+            "allocation": "x",
+            "path": path,
+            "memories": memories,
+            "target-fidelity": target,
+            "duration": 1.0,
+        }
+    )
+
+
+def test_unreachable_target_fails_fast_with_the_best_fidelity(make_engine: Any) -> None:
+    engine = make_engine(None, seed=1, telemetry_period=None)
+    reply = _allocate(engine, ["madqci-alice", "madqci-r1", "madqci-bob"], 0.9, 2)
+    assert not reply["ok"] and reply["error"]["code"] == "unreachable-target"
+    # link pairs 0.94 meet the target (no link purification); Werner swap at r1 (0.99)
+    assert "best achievable 0.8760" in reply["error"]["message"]
+    assert engine.allocations == {} and not any(engine.busy.values())  # nothing changed
+
+
+def test_purification_bound_of_a_single_link(make_engine: Any) -> None:
+    engine = make_engine(chain(2, km=10, size=4, raw=0.95), seed=1, telemetry_period=None)
+    reply = _allocate(engine, ["alice", "bob"], 0.97, 4)
+    assert reply["error"]["code"] == "unreachable-target"
+    assert f"best achievable {bbpssw_fidelity(0.95, 0.95):.4f}" in reply["error"]["message"]
+
+
+def test_reachable_by_link_purification_delivers(make_engine: Any) -> None:
+    engine = make_engine(chain(2, km=10, size=4, coherence=100.0), seed=1, telemetry_period=None)
+    assert _allocate(engine, ["alice", "bob"], 0.96, 2)["ok"]
+    engine.run_until(0.3)
+    delivered = [m for _, m in of_type(engine, "pair-delivered")]
+    assert len(delivered) >= 5 and all(m["meets-target"] for m in delivered)
+    assert engine.allocations["x"].purifications
+
+
+def test_cli_names_the_best_fidelity(capsys: Any) -> None:
+    try:
+        code = main(["run", "--duration", "0.5", "--request", "madqci-alice,madqci-bob,0,0.9"])
+    finally:
+        uninstall()
+    assert code == 2
+    assert "best achievable 0.8760" in capsys.readouterr().err
+
+
+def test_without_purification_pairs_below_target_are_delivered(make_engine: Any) -> None:
+    engine = make_engine(None, seed=1, telemetry_period=None)
+    reply = engine.handle(
+        {
+            "type": "allocate",
+            "allocation": "y",
+            "path": ["madqci-alice", "madqci-r1", "madqci-bob"],
+            "target-fidelity": 0.9,
+            "purification": False,
+            "pairs": 2,
+            "duration": 1.0,
+        }
+    )
+    assert reply["ok"]
+    engine.run_until(0.2)
+    delivered = [m for _, m in of_type(engine, "pair-delivered")]
+    assert len(delivered) == 2 and not any(m["meets-target"] for m in delivered)
