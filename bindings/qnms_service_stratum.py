@@ -1791,9 +1791,14 @@ class yc_route_qnms_service_stratum__service_stratum_key_forwarding_route(Pybind
   the container is represented as a class variable - with a specific
   YANG type.
 
-  YANG Description: Next hop towards a destination KME.
+  YANG Description: Next hop towards a destination KME, for one service unit.
+Each unit has its own routes, so that removing one unit's
+routes leaves those of another unit towards the same KME.
+When several routes lead to one destination, the KME relays
+along the one of the lowest service-unit name (in code-point
+order); following that rule at every node cannot loop.
   """
-  __slots__ = ('_path_helper', '_extmethods', '__destination','__next_hop',)
+  __slots__ = ('_path_helper', '_extmethods', '__destination','__service_unit','__next_hop',)
 
   _yang_name = 'route'
   _yang_namespace = 'urn:qnms:yang:qnms-service-stratum'
@@ -1806,6 +1811,7 @@ class yc_route_qnms_service_stratum__service_stratum_key_forwarding_route(Pybind
 
     self._extmethods = False
     self.__destination = YANGDynClass(base=RestrictedClassType(base_type=str, restriction_dict={'pattern': '[A-Za-z0-9][A-Za-z0-9._\\-]*', 'length': ['1..64']}), is_leaf=True, yang_name="destination", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, is_keyval=True, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='qt:name', is_config=True)
+    self.__service_unit = YANGDynClass(base=RestrictedClassType(base_type=str, restriction_dict={'length': ['1..256']}), is_leaf=True, yang_name="service-unit", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, is_keyval=True, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='string', is_config=True)
     self.__next_hop = YANGDynClass(base=RestrictedClassType(base_type=str, restriction_dict={'pattern': '[A-Za-z0-9][A-Za-z0-9._\\-]*', 'length': ['1..64']}), is_leaf=True, yang_name="next-hop", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='qt:name', is_config=True)
 
     load = kwargs.pop("load", None)
@@ -1877,6 +1883,50 @@ class yc_route_qnms_service_stratum__service_stratum_key_forwarding_route(Pybind
     self.__destination = YANGDynClass(base=RestrictedClassType(base_type=str, restriction_dict={'pattern': '[A-Za-z0-9][A-Za-z0-9._\\-]*', 'length': ['1..64']}), is_leaf=True, yang_name="destination", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, is_keyval=True, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='qt:name', is_config=True)
 
 
+  def _get_service_unit(self):
+    """
+    Getter method for service_unit, mapped from YANG variable /service_stratum/key_forwarding/route/service_unit (string)
+
+    YANG Description: The service unit the route serves (any label for a route
+configured by hand).
+    """
+    return self.__service_unit
+      
+  def _set_service_unit(self, v, load=False):
+    """
+    Setter method for service_unit, mapped from YANG variable /service_stratum/key_forwarding/route/service_unit (string)
+    If this variable is read-only (config: false) in the
+    source YANG file, then _set_service_unit is considered as a private
+    method. Backends looking to populate this variable should
+    do so via calling thisObj._set_service_unit() directly.
+
+    YANG Description: The service unit the route serves (any label for a route
+configured by hand).
+    """
+    parent = getattr(self, "_parent", None)
+    if parent is not None and load is False:
+      raise AttributeError("Cannot set keys directly when" +
+                             " within an instantiated list")
+
+    if hasattr(v, "_utype"):
+      v = v._utype(v)
+    try:
+      t = YANGDynClass(v,base=RestrictedClassType(base_type=str, restriction_dict={'length': ['1..256']}), is_leaf=True, yang_name="service-unit", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, is_keyval=True, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='string', is_config=True)
+    except (TypeError, ValueError):
+      raise ValueError({
+          'error-string': """service_unit must be of a type compatible with string""",
+          'defined-type': "string",
+          'generated-type': """YANGDynClass(base=RestrictedClassType(base_type=str, restriction_dict={'length': ['1..256']}), is_leaf=True, yang_name="service-unit", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, is_keyval=True, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='string', is_config=True)""",
+        })
+
+    self.__service_unit = t
+    if hasattr(self, '_set'):
+      self._set()
+
+  def _unset_service_unit(self):
+    self.__service_unit = YANGDynClass(base=RestrictedClassType(base_type=str, restriction_dict={'length': ['1..256']}), is_leaf=True, yang_name="service-unit", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, is_keyval=True, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='string', is_config=True)
+
+
   def _get_next_hop(self):
     """
     Getter method for next_hop, mapped from YANG variable /service_stratum/key_forwarding/route/next_hop (qt:name)
@@ -1914,10 +1964,11 @@ class yc_route_qnms_service_stratum__service_stratum_key_forwarding_route(Pybind
     self.__next_hop = YANGDynClass(base=RestrictedClassType(base_type=str, restriction_dict={'pattern': '[A-Za-z0-9][A-Za-z0-9._\\-]*', 'length': ['1..64']}), is_leaf=True, yang_name="next-hop", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='qt:name', is_config=True)
 
   destination = __builtin__.property(_get_destination, _set_destination)
+  service_unit = __builtin__.property(_get_service_unit, _set_service_unit)
   next_hop = __builtin__.property(_get_next_hop, _set_next_hop)
 
 
-  _pyangbind_elements = OrderedDict([('destination', destination), ('next_hop', next_hop), ])
+  _pyangbind_elements = OrderedDict([('destination', destination), ('service_unit', service_unit), ('next_hop', next_hop), ])
 
 
 class yc_key_forwarding_qnms_service_stratum__service_stratum_key_forwarding(PybindBase):
@@ -1942,7 +1993,7 @@ control plane (draft section 4.2).
     self._path_helper = False
 
     self._extmethods = False
-    self.__route = YANGDynClass(base=YANGListType("destination",yc_route_qnms_service_stratum__service_stratum_key_forwarding_route, yang_name="route", parent=self, is_container='list', user_ordered=False, path_helper=self._path_helper, yang_keys='destination', extensions=None), is_container='list', yang_name="route", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, extensions=None, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='list', is_config=True)
+    self.__route = YANGDynClass(base=YANGListType("destination service_unit",yc_route_qnms_service_stratum__service_stratum_key_forwarding_route, yang_name="route", parent=self, is_container='list', user_ordered=False, path_helper=self._path_helper, yang_keys='destination service-unit', extensions=None), is_container='list', yang_name="route", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, extensions=None, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='list', is_config=True)
 
     load = kwargs.pop("load", None)
     if args:
@@ -1975,7 +2026,12 @@ control plane (draft section 4.2).
     """
     Getter method for route, mapped from YANG variable /service_stratum/key_forwarding/route (list)
 
-    YANG Description: Next hop towards a destination KME.
+    YANG Description: Next hop towards a destination KME, for one service unit.
+Each unit has its own routes, so that removing one unit's
+routes leaves those of another unit towards the same KME.
+When several routes lead to one destination, the KME relays
+along the one of the lowest service-unit name (in code-point
+order); following that rule at every node cannot loop.
     """
     return self.__route
       
@@ -1987,17 +2043,22 @@ control plane (draft section 4.2).
     method. Backends looking to populate this variable should
     do so via calling thisObj._set_route() directly.
 
-    YANG Description: Next hop towards a destination KME.
+    YANG Description: Next hop towards a destination KME, for one service unit.
+Each unit has its own routes, so that removing one unit's
+routes leaves those of another unit towards the same KME.
+When several routes lead to one destination, the KME relays
+along the one of the lowest service-unit name (in code-point
+order); following that rule at every node cannot loop.
     """
     if hasattr(v, "_utype"):
       v = v._utype(v)
     try:
-      t = YANGDynClass(v,base=YANGListType("destination",yc_route_qnms_service_stratum__service_stratum_key_forwarding_route, yang_name="route", parent=self, is_container='list', user_ordered=False, path_helper=self._path_helper, yang_keys='destination', extensions=None), is_container='list', yang_name="route", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, extensions=None, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='list', is_config=True)
+      t = YANGDynClass(v,base=YANGListType("destination service_unit",yc_route_qnms_service_stratum__service_stratum_key_forwarding_route, yang_name="route", parent=self, is_container='list', user_ordered=False, path_helper=self._path_helper, yang_keys='destination service-unit', extensions=None), is_container='list', yang_name="route", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, extensions=None, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='list', is_config=True)
     except (TypeError, ValueError):
       raise ValueError({
           'error-string': """route must be of a type compatible with list""",
           'defined-type': "list",
-          'generated-type': """YANGDynClass(base=YANGListType("destination",yc_route_qnms_service_stratum__service_stratum_key_forwarding_route, yang_name="route", parent=self, is_container='list', user_ordered=False, path_helper=self._path_helper, yang_keys='destination', extensions=None), is_container='list', yang_name="route", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, extensions=None, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='list', is_config=True)""",
+          'generated-type': """YANGDynClass(base=YANGListType("destination service_unit",yc_route_qnms_service_stratum__service_stratum_key_forwarding_route, yang_name="route", parent=self, is_container='list', user_ordered=False, path_helper=self._path_helper, yang_keys='destination service-unit', extensions=None), is_container='list', yang_name="route", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, extensions=None, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='list', is_config=True)""",
         })
 
     self.__route = t
@@ -2005,7 +2066,7 @@ control plane (draft section 4.2).
       self._set()
 
   def _unset_route(self):
-    self.__route = YANGDynClass(base=YANGListType("destination",yc_route_qnms_service_stratum__service_stratum_key_forwarding_route, yang_name="route", parent=self, is_container='list', user_ordered=False, path_helper=self._path_helper, yang_keys='destination', extensions=None), is_container='list', yang_name="route", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, extensions=None, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='list', is_config=True)
+    self.__route = YANGDynClass(base=YANGListType("destination service_unit",yc_route_qnms_service_stratum__service_stratum_key_forwarding_route, yang_name="route", parent=self, is_container='list', user_ordered=False, path_helper=self._path_helper, yang_keys='destination service-unit', extensions=None), is_container='list', yang_name="route", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, extensions=None, namespace='urn:qnms:yang:qnms-service-stratum', defining_module='qnms-service-stratum', yang_type='list', is_config=True)
 
   route = __builtin__.property(_get_route, _set_route)
 

@@ -47,10 +47,17 @@ def local_saes(agent: Agent) -> set[str]:
 
 
 def routes(agent: Agent) -> dict[str, str]:
-    return {
-        E.text(r, "destination"): E.text(r, "next-hop")
-        for r in E.find(_config(agent), "key-forwarding/route")
-    }
+    """Destination KME -> next-hop KME. Routes are per service unit (deleting one unit
+    leaves another's towards the same KME); of several towards one destination, the
+    route of the lowest unit name wins. That rule cannot loop: the next hop lies on the
+    chosen unit's path, so it holds that unit's route too and picks it or a lower one;
+    the label never rises and, while it stays, the relay moves along one simple path."""
+    best: dict[str, tuple[str, str]] = {}
+    for r in E.find(_config(agent), "key-forwarding/route"):
+        dest, unit = E.text(r, "destination"), E.text(r, "service-unit")
+        if dest not in best or unit < best[dest][0]:
+            best[dest] = (unit, E.text(r, "next-hop"))
+    return {dest: hop for dest, (_unit, hop) in best.items()}
 
 
 def sessions_of(agent: Agent, sae: str) -> list[str]:

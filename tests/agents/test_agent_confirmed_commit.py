@@ -33,7 +33,8 @@ ENTRIES = {
     "ss": (
         ("madqci-bob", SS, "route"),
         f'<service-stratum xmlns="{SS}"><key-forwarding><route><destination>cc-test'
-        "</destination><next-hop>madqci-r1</next-hop></route></key-forwarding>"
+        "</destination><service-unit>static</service-unit><next-hop>madqci-r1</next-hop>"
+        "</route></key-forwarding>"
         "</service-stratum>",
     ),
 }

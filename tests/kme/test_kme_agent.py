@@ -35,7 +35,8 @@ SESSION = f"""<config><service-stratum xmlns="{SS}">
   <sessions><session><id>ccips-s1</id><endpoint>urn:qkd:madqci:ccips</endpoint>
     <token-bucket><rate>0</rate><burst>2</burst></token-bucket></session></sessions>
   <key-forwarding><route><destination>kme-charlie</destination>
-    <next-hop>kme-charlie</next-hop></route></key-forwarding>
+    <service-unit>static</service-unit><next-hop>kme-charlie</next-hop></route>
+  </key-forwarding>
 </service-stratum></config>"""
 
 

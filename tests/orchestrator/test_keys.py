@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 from ncclient.operations import RPCError
-from orch_support import ALICE, NS, allocations, connect, delete_xml, poll, unit_state, unit_xml
+from orch_support import (
+    ALICE,
+    NS,
+    allocations,
+    connect,
+    delete_xml,
+    poll,
+    unit_state,
+    unit_xml,
+    wait_state,
+)
 
 from qnms.app.pki import make_pki, network_identities
 from qnms.orchestrator.keys import hop_rates, path_key_rate
@@ -137,6 +147,43 @@ def test_a_key_unit_is_provisioned_over_trusted_nodes_active_at_size_and_deleted
     # the key nobody took is gone at both ends
     assert ids[1] not in slave.assignments
     assert not any(u.held for u in group.books["kme-alice"].units.values())
+
+
+def test_deleting_one_of_two_key_units_towards_one_kme_leaves_the_others_relay_working(
+    kme_fleet,
+) -> None:
+    fleet, group, _pki = kme_fleet
+    orch = fleet.start_orchestrator()
+    routed = {
+        PATH[0]: {"kme-charlie": "kme-madqci-r2"},
+        PATH[1]: {"kme-charlie": "kme-quditto-r1"},
+        PATH[2]: {"kme-charlie": "kme-charlie"},
+        PATH[3]: {},
+    }
+    with connect(orch.port) as m:
+        for name in ("su-k1", "su-k2"):
+            m.edit_config(target="running", config=key_unit(name))
+            wait_state(m, name, "establishing")
+        assert {n: group_routes(group, kme) for n, kme in zip(PATH, KMES, strict=True)} == routed
+        m.edit_config(target="running", config=delete_xml("su-k1"))
+        poll(lambda: unit_state(m, "su-k1") is None, what="su-k1 gone")
+        poll(lambda: fleet.bg.run(orch.controller.idle()) or "su-k1" not in orch.controller.records)
+        # su-k2 still routes on every KME of its path ...
+        assert {n: group_routes(group, kme) for n, kme in zip(PATH, KMES, strict=True)} == routed
+        # ... so the relay still fills its store and it becomes active with its keys
+        deliver(fleet, list(itertools.pairwise(PATH)), pairs=3000)
+        unit = wait_state(m, "su-k2", "active", timeout=30)
+        ident = unit.xpath("s:identifier/s:urn/text()", namespaces=NS)
+        got = kme(group, "kme-alice").enc_keys("ccips", ["ipsec-controller"], 1, 64)
+        assert [k for k, _ in got] == unit_key_ids(ident, 1)
+        ids = [k for k, _ in got]
+        back = fleet.bg.run(kme(group, "kme-charlie").dec_keys("ipsec-controller", "ccips", ids))
+        assert back == got
+        m.edit_config(target="running", config=delete_xml("su-k2"))
+        poll(lambda: unit_state(m, "su-k2") is None, what="su-k2 gone")
+    poll(lambda: fleet.bg.run(orch.controller.idle()) or not orch.controller.records)
+    for node in PATH:  # the last unit's routes go with it
+        assert group_routes(group, kme_of(group, node)) == {}
 
 
 def test_a_key_rate_the_slowest_hop_cannot_make_is_refused_with_the_field_at_fault(

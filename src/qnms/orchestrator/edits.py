@@ -220,10 +220,10 @@ def store_agents(edits: Iterable[AgentEdit]) -> list[str]:
     """The SS agents whose edit writes the unit's store: its endpoints (a key unit also
     writes key-forwarding routes on the SS agents of its trusted nodes: orchestrator/
     keys.py)."""
-    tag = f"{{{SS}}}service-unit"
+    path = f".//{{{SS}}}service-units/{{{SS}}}service-unit"  # not a route's service-unit
     return [
         e.agent
         for e in edits
         if e.agent.startswith("ss:")
-        and next(etree.fromstring(e.apply_xml.encode()).iter(tag), None) is not None
+        and next(etree.fromstring(e.apply_xml.encode()).iterfind(path), None) is not None
     ]

@@ -22,7 +22,7 @@ Allocation, in one network-wide transaction (``transaction.Transaction``):
 * on both end SS agents: the unit's store (service-type qkd-key, identifier with the
   originator's endpoint first: the master; ``size`` in key bits) and an application
   session bound to the unit, with the application's token bucket;
-* on every KME of the path but the last, the route towards the last KME.
+* on every KME of the path but the last, the unit's own route towards the last KME.
 
 The end KMEs reserve the unit's keys, with key IDs derived from the unit's identifier
 (agents/kme/units.py), and report them in the store; the unit is active once its
@@ -254,12 +254,15 @@ def kme_edit(plan: AllocationPlan, cfg: KmeConfig) -> AgentEdit:
         gone.attrib.update(REMOVE)
         _sub(gone, "id", sid)
     if cfg.route is not None:
+        # the unit's own route: another unit's towards the same KME stays when it goes
         route = _sub(_sub(top, "key-forwarding"), "route")
         _sub(route, "destination", cfg.route[0])
+        _sub(route, "service-unit", plan.unit)
         _sub(route, "next-hop", cfg.route[1])
         gone = _sub(_sub(undo, "key-forwarding"), "route")
         gone.attrib.update(REMOVE)
         _sub(gone, "destination", cfg.route[0])
+        _sub(gone, "service-unit", plan.unit)
     return AgentEdit(f"ss:{cfg.node}", config_text(top), config_text(undo))
 
 
