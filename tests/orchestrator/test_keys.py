@@ -99,6 +99,13 @@ def test_a_key_unit_is_provisioned_over_trusted_nodes_active_at_size_and_deleted
         assert path == PATH
         ident = unit.xpath("s:identifier/s:urn/text()", namespaces=NS)
         assert ident[0].startswith(ALICE + "?=")  # the originator first: the master
+        # every QUI the unit holds, per domain: a trusted node holds one for each hop
+        assert published_quis(unit) == {
+            ("madqci", "su-key.h0.madqci"),
+            ("madqci", "su-key.h1.madqci"),  # madqci-r2's QUI of the inter-domain hop
+            ("quditto", "su-key.h1.quditto"),
+            ("quditto", "su-key.h2.quditto"),  # quditto-r1's QUI of the last hop
+        }
         # one QUI per hop and node, generating on its link only; stores at the ends
         for i, (a, b) in enumerate(itertools.pairwise(PATH)):
             for node in (a, b):
@@ -219,3 +226,10 @@ def kme(group: KmeGroup, kme_id: str):
 
 def kme_of(group: KmeGroup, node: str) -> str:
     return KMES[PATH.index(node)]
+
+
+def published_quis(unit) -> set[tuple[str, str]]:
+    return {
+        (q.findtext("s:domain", namespaces=NS), q.findtext("s:id", namespaces=NS))
+        for q in unit.iterfind("s:qui", NS)
+    }

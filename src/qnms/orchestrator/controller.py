@@ -359,7 +359,7 @@ class Controller:
     def _established(self, rec, plan, est, handles, edits, seconds: float) -> None:
         rec.identifier = list(plan.identifier)
         rec.hops = [Hop(i, h.node, h.domain) for i, h in enumerate(plan.hops)]
-        rec.quis = sorted({QuiRef(h.domain, h.qui) for h in plan.hops}, key=lambda q: q.domain)
+        rec.quis = [QuiRef(domain, qui) for domain, qui in plan.quis()]
         rec.estimate = Estimate(
             fidelity=est.fidelity,
             rate=est.rate,

@@ -84,6 +84,13 @@ class AllocationPlan:
     # nodes beyond the plan's last hop, owned by other domains (a stitched segment that
     # heads an inter-domain unit: the head-end asks generation along the whole path)
     continuation: tuple[str, ...] = ()
+    # QUIs the unit holds beyond those of ``hops`` (one per node: its path), as
+    # (domain, id): a key unit holds one per hop on both nodes of the hop (keys.py)
+    extra_quis: tuple[tuple[str, str], ...] = ()
+
+    def quis(self) -> list[tuple[str, str]]:
+        """Every QUI the unit holds, as (domain, id), each once, by domain then id."""
+        return sorted({(h.domain, h.qui) for h in self.hops} | set(self.extra_quis))
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,7 @@ def key_plan(
     edits: list[AgentEdit] = []
     quis: dict[str, str] = {}  # node -> a QUI it holds (the store names its end's)
     record_hops: list[HopAllocation] = []  # one per node, in path order: the unit's path
+    held: list[tuple[str, str]] = []  # every (domain, QUI): two per hop, published
     gen_nodes = topo.generation_nodes
     for i, (u, v) in enumerate(itertools.pairwise(nodes)):
         hop_name = f"{intent.name}.h{i}"
@@ -310,6 +311,7 @@ def key_plan(
         )
         edits += [qfs_edit(link, hop) for hop in pair]
         record_hops += [h for h in pair if h.node not in {r.node for r in record_hops}]
+        held += [(h.domain, h.qui) for h in pair]
     bindings = {
         topo.endpoint_node(urn) or "": EndpointBinding(topo.endpoint_node(urn) or "", urn, "")
         for urn in ends
@@ -329,6 +331,7 @@ def key_plan(
         endpoints=tuple(
             EndpointBinding(b.node, b.urn, quis.get(b.node, "")) for b in bindings.values()
         ),
+        extra_quis=tuple(held),
     )
     for i, node in enumerate(order):
         bound = bindings.get(node)
