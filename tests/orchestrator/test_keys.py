@@ -8,7 +8,9 @@ so the link key is made by the KMEs from "pairs" and relayed hop by hop.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +31,7 @@ from orch_support import (
 
 from qnms.app.pki import make_pki, network_identities
 from qnms.orchestrator.keys import hop_rates, path_key_rate
+from qnms.orchestrator.transaction import Phase
 from qnms_agents.kme.attach import KmeGroup
 from qnms_agents.kme.kme import KmeLimits
 from qnms_agents.kme.units import unit_key_ids
@@ -193,6 +196,37 @@ def test_deleting_one_of_two_key_units_towards_one_kme_leaves_the_others_relay_w
         assert group_routes(group, kme_of(group, node)) == {}
 
 
+def test_what_a_key_unit_interrupted_by_a_crash_left_is_found_and_released_on_resume(
+    kme_fleet,
+) -> None:
+    fleet, _group, _pki = kme_fleet
+    orch = fleet.start_orchestrator()
+    committed = fleet.bg.run(_event())
+
+    async def die_once_every_agent_confirmed(phase: Phase, agents: list[str]) -> None:
+        if phase == Phase.UNLOCK:  # all applied and confirmed, nothing recorded yet
+            committed.set()
+            await asyncio.Event().wait()
+
+    orch.controller.phase_hook = die_once_every_agent_confirmed
+    with connect(orch.port) as m:
+        m.edit_config(target="running", config=key_unit("su-kc"))
+    poll(lambda: committed.is_set() or None, 20, "every agent confirmed")
+    assert orch.controller.records["su-kc"].state.value == "admitted"
+    state_dir = orch.config.state_dir
+    fleet.stop_orchestrator(orch)
+    left = held_by(fleet, "su-kc")
+    assert {k for k, v in left.items() if v["qui"]} == {f"qfs:{n}" for n in PATH}
+    assert {k for k, v in left.items() if v["route"]} == {f"ss:{n}" for n in PATH[:-1]}
+    # the network changed meanwhile: no trusted-node path any more, so the resumed unit
+    # fails and must leave nothing (its hop QUIs, store, sessions and routes) behind
+    fleet.stop_agent("ss:madqci-r2")
+    again = fleet.start_orchestrator(state_dir)
+    with connect(again.port) as m:
+        wait_state(m, "su-kc", "failed")
+    assert held_by(fleet, "su-kc") == {}
+
+
 def test_a_key_rate_the_slowest_hop_cannot_make_is_refused_with_the_field_at_fault(
     kme_fleet,
 ) -> None:
@@ -233,3 +267,33 @@ def published_quis(unit) -> set[tuple[str, str]]:
         (q.findtext("s:domain", namespaces=NS), q.findtext("s:id", namespaces=NS))
         for q in unit.iterfind("s:qui", NS)
     }
+
+
+def held_by(fleet: Fleet, unit: str) -> dict[str, dict[str, list[str]]]:
+    """What each running agent holds for ``unit`` (its hops' QUIs too), non-empty only."""
+    mine = re.compile(rf"{re.escape(unit)}(\.h\d+)?")
+    out = {}
+    for key, agent in fleet.agents.items():
+        with connect(agent.port) as m:
+            data = m.get_config(source="running").data_ele
+        quis = data.xpath("//q:qui-table/q:qui", namespaces=NS)
+        owner = f"[ss:service-unit='{unit}']"
+        found = {
+            "qui": [
+                q.findtext("q:id", namespaces=NS)
+                for q in quis
+                if mine.fullmatch(q.findtext("q:service-unit", namespaces=NS) or "")
+            ],
+            "store": data.xpath(
+                f"//ss:service-unit[ss:name='{unit}']/ss:name/text()", namespaces=NS
+            ),
+            "session": data.xpath(f"//ss:session{owner}/ss:id/text()", namespaces=NS),
+            "route": data.xpath(f"//ss:route{owner}/ss:destination/text()", namespaces=NS),
+        }
+        if any(found.values()):
+            out[key] = found
+    return out
+
+
+async def _event() -> asyncio.Event:
+    return asyncio.Event()

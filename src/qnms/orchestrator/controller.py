@@ -29,7 +29,7 @@ from qnms.orchestrator.admission import (
     TokenBucket,
 )
 from qnms.orchestrator.discovery import Discovery, discover
-from qnms.orchestrator.edits import AgentEdit, AllocationPlan, cleanup_edits
+from qnms.orchestrator.edits import AgentEdit, AllocationPlan
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
 from qnms.orchestrator.keys import admit_unit, plan_edits
 from qnms.orchestrator.lifecycle import (
@@ -45,7 +45,7 @@ from qnms.orchestrator.lifecycle import (
 )
 from qnms.orchestrator.paths import PathEstimate
 from qnms.orchestrator.planning import memory_picker
-from qnms.orchestrator.reconcile import repair
+from qnms.orchestrator.reconcile import release_leftovers, repair
 from qnms.orchestrator.southbound import Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.topology import Topology
@@ -228,13 +228,7 @@ class Controller:
         """Clean up what an interrupted allocation may have left, then provision again."""
         rec, topo = self.records[intent.name], self.topology
         async with self._lock(intent.name):
-            cleanup = cleanup_edits(
-                intent.name,
-                {n.name: n.domain for n in topo.nodes.values()},
-                {e.node for e in topo.endpoints.values()},
-            )
-            cleanup = [e for e in cleanup if e.agent in self.sb.sessions]
-            problems = await remove_everywhere(self.sb, cleanup)
+            problems = await release_leftovers(self.sb, intent.name, set(self.records))
             if problems:
                 log.warning("resuming %s: cleanup incomplete on %s", intent.name, problems)
         try:

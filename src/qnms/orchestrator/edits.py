@@ -15,7 +15,8 @@ the agent-drives-twin contract (``path``, ``generation``) is added there.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -206,21 +207,52 @@ def agent_edits(plan: AllocationPlan) -> list[AgentEdit]:
     return [qfs_edit(plan, hop) for hop in plan.hops] + [ss_edit(plan, ep) for ep in plan.endpoints]
 
 
-def cleanup_edits(
-    unit: str, qfs_domains: Mapping[str, str], ss_nodes: Iterable[str]
-) -> list[AgentEdit]:
-    """Undo edits for whatever a unit may hold anywhere: its QUI on every QFS node
-    ({node: domain}) and its store on every SS node. QUI ids are deterministic, so this
-    finds what an interrupted transaction (a crash between commits) may have left."""
-    out = [AgentEdit(f"qfs:{n}", "", _qfs_undo(qui_id(unit, d))) for n, d in qfs_domains.items()]
-    return out + [AgentEdit(f"ss:{n}", "", _ss_undo(unit)) for n in ss_nodes]
+def hop_unit(unit: str, index: int) -> str:
+    """The name a key unit's hop ``index`` carries on its QUIs (the twin's allocation for
+    that link alone): ``{unit}.h{index}`` (orchestrator/keys.py)."""
+    return f"{unit}.h{index}"
 
 
-def undo_edit(agent: str, kind: str, ident: str) -> AgentEdit:
-    """The edit that removes one QUI (``kind`` qui, with its forwarding entry) or one
-    service-unit store (``kind`` store) from an agent: how reconciliation releases an
-    orphan it found there, whoever's id it has."""
-    return AgentEdit(agent, "", _qfs_undo(ident) if kind == "qui" else _ss_undo(ident))
+def owning_unit(owner: str, known: Collection[str]) -> str:
+    """The service unit an agent's entry belongs to: ``owner`` itself (a QUI's, session's
+    or route's service-unit, a store's name), or the key unit whose hop it names."""
+    if owner in known:
+        return owner
+    hop = re.fullmatch(r"(.+)\.h\d+", owner)
+    return hop[1] if hop and hop[1] in known else owner
+
+
+def _entry(top: etree._Element, container: str, entry: str, ns: str) -> etree._Element:
+    """A new list entry marked for removal, in ``top``'s ``container`` (made once)."""
+    found = top.find(f"{{{ns}}}{container}")
+    gone = _sub(found if found is not None else _sub(top, container, ns=ns), entry, ns=ns)
+    gone.attrib.update(REMOVE)
+    return gone
+
+
+def undo_held(agent: str, held: Iterable[tuple[str, str]]) -> AgentEdit:
+    """One edit removing from ``agent`` each (kind, id) an agent may hold for a unit:
+    ``qui`` (with its forwarding entry), ``store`` (the service-unit), ``session``,
+    ``route`` (id ``destination/service-unit``): how reconciliation releases orphans and
+    what an interrupted allocation left, whoever's they are."""
+    qfs = etree.Element(f"{{{QFS}}}quantum-fabric", nsmap={None: QFS, "nc": NC})
+    ss = etree.Element(f"{{{SS}}}service-stratum", nsmap={None: SS, "nc": NC})
+    for kind, ident in held:
+        if kind == "qui":
+            _sub(_entry(qfs, "forwarding-table", "entry", QFS), "qui", ident)
+            _sub(_entry(qfs, "qui-table", "qui", QFS), "id", ident)
+        elif kind == "store":
+            _sub(_entry(ss, "service-units", "service-unit", SS), "name", ident, SS)
+        elif kind == "session":
+            _sub(_entry(ss, "sessions", "session", SS), "id", ident, SS)
+        elif kind == "route":
+            dest, _, unit = ident.partition("/")
+            route = _entry(ss, "key-forwarding", "route", SS)
+            _sub(route, "destination", dest, SS)
+            _sub(route, "service-unit", unit, SS)
+    config = etree.Element(f"{{{NC}}}config", nsmap={None: NC})
+    config.extend([top for top in (qfs, ss) if len(top)])
+    return AgentEdit(agent, "", etree.tostring(config, pretty_print=True).decode())
 
 
 def store_agents(edits: Iterable[AgentEdit]) -> list[str]:

@@ -61,6 +61,7 @@ from qnms.orchestrator.edits import (
     GenerationRequest,
     HopAllocation,
     agent_edits,
+    hop_unit,
     qfs_edit,
     qui_id,
 )
@@ -287,7 +288,7 @@ def key_plan(
     held: list[tuple[str, str]] = []  # every (domain, QUI): two per hop, published
     gen_nodes = topo.generation_nodes
     for i, (u, v) in enumerate(itertools.pairwise(nodes)):
-        hop_name = f"{intent.name}.h{i}"
+        hop_name = hop_unit(intent.name, i)
         pair = []
         for node, up, down in ((u, None, v), (v, u, None)):
             domain = topo.nodes[node].domain

@@ -1,27 +1,28 @@
 """Check-sync: what the store says each agent holds, against what the agent holds.
 
 After a crash (kill -9 during establishment) or an agent's restart, the store and the
-agents can disagree: an allocation recorded but missing on an agent, or a QUI or
-service-unit store on an agent that no recorded unit owns (an orphan). This reads
+agents can disagree: an allocation recorded but missing on an agent, or a QUI,
+service-unit store, session or key-forwarding route on an agent that no recorded unit
+owns (an orphan). This reads
 every agent's running configuration over NETCONF and lists the differences without
 changing anything (``qnms orchestrator --check-sync``). ``repair`` is what the
 orchestrator itself does at every start, once it has taken back the store: orphans
 (owned by no unit the store knows) are removed from their agents, and what a unit
 holding resources lacks on an agent is applied again from the recorded edit, so the
 agents end up holding exactly what the store says. Units interrupted before they were
-established are not repaired here: the controller resumes them (clean up by name,
-provision again).
+established are not repaired here: the controller resumes them (``release_leftovers``
+removes whatever they hold, found by reading the agents, then it provisions again).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from lxml import etree
 
-from qnms.orchestrator.edits import AgentEdit, undo_edit
+from qnms.orchestrator.edits import owning_unit, undo_held
 from qnms.orchestrator.lifecycle import HOLDS_RESOURCES, UnitRecord
 from qnms.orchestrator.southbound import Southbound, SouthboundError
 from qnms.orchestrator.transaction import Transaction, remove_everywhere
@@ -38,14 +39,17 @@ class SyncDifference:
     agent, owned by no recorded unit) or ``unreachable``."""
 
     agent: str
-    kind: str  # qui | store | agent
+    kind: str  # qui | store | session | route | agent
     id: str
     problem: str
     unit: str = ""
 
 
 def _held(config: etree._Element) -> dict[tuple[str, str], str]:
-    """{(kind, id): owning unit} of what an agent's running config holds."""
+    """{(kind, id): owner} of what an agent's running config holds for service units:
+    QUIs, stores, sessions and key-forwarding routes (id ``destination/service-unit``).
+    The owner is the entry's service-unit as written (a key unit's hop QUIs name the
+    hop: ``edits.owning_unit`` maps them to their unit)."""
     out: dict[tuple[str, str], str] = {}
     for qui in config.iterfind(f".//{{{QFS}}}qui-table/{{{QFS}}}qui"):
         unit = qui.findtext(f"{{{QFS}}}service-unit") or ""
@@ -53,6 +57,13 @@ def _held(config: etree._Element) -> dict[tuple[str, str], str]:
     for su in config.iterfind(f".//{{{SS}}}service-units/{{{SS}}}service-unit"):
         name = su.findtext(f"{{{SS}}}name") or ""
         out[("store", name)] = name
+    for session in config.iterfind(f".//{{{SS}}}sessions/{{{SS}}}session"):
+        bound = session.findtext(f"{{{SS}}}service-unit")
+        if bound:  # a session bound to no unit is the operator's
+            out[("session", session.findtext(f"{{{SS}}}id") or "")] = bound
+    for route in config.iterfind(f".//{{{SS}}}key-forwarding/{{{SS}}}route"):
+        unit = route.findtext(f"{{{SS}}}service-unit") or ""
+        out[("route", f"{route.findtext(f'{{{SS}}}destination')}/{unit}")] = unit
     return out
 
 
@@ -82,7 +93,8 @@ async def check_sync(sb: Southbound, records: Iterable[UnitRecord]) -> list[Sync
         for (kind, ident), unit in expected.get(agent, {}).items():
             if (kind, ident) not in held:
                 diffs.append(SyncDifference(agent, kind, ident, "missing", unit))
-        for (kind, ident), unit in held.items():
+        for (kind, ident), owner in held.items():
+            unit = owning_unit(owner, known)
             if (kind, ident) not in expected.get(agent, {}) and unit not in known:
                 diffs.append(SyncDifference(agent, kind, ident, "orphan", unit))
     return sorted(diffs)
@@ -95,11 +107,13 @@ async def repair(
     (an ``unreachable`` agent is left for the upkeep's retries)."""
     records = list(records)
     diffs = await check_sync(sb, records)
-    orphans = [undo_edit(d.agent, d.kind, d.id) for d in diffs if d.problem == "orphan"]
-    for agent_edits in _one_per_agent(orphans):
-        problems = await remove_everywhere(sb, agent_edits)
-        for agent, why in problems.items():
-            log.warning("reconcile: orphan on %s not removed: %s", agent, why)
+    orphans: dict[str, list[tuple[str, str]]] = {}
+    for d in diffs:
+        if d.problem == "orphan":
+            orphans.setdefault(d.agent, []).append((d.kind, d.id))
+    problems = await remove_everywhere(sb, [undo_held(a, held) for a, held in orphans.items()])
+    for agent, why in problems.items():
+        log.warning("reconcile: orphan on %s not removed: %s", agent, why)
     missing = {(d.unit, d.agent) for d in diffs if d.problem == "missing"}
     for rec in records:
         if rec.state not in HOLDS_RESOURCES:
@@ -113,14 +127,22 @@ async def repair(
     return diffs
 
 
-def _one_per_agent(edits: list[AgentEdit]) -> list[list[AgentEdit]]:
-    """``remove_everywhere`` takes one edit per agent: rounds of distinct agents."""
-    rounds: list[list[AgentEdit]] = []
-    for edit in edits:
-        for r in rounds:
-            if all(e.agent != edit.agent for e in r):
-                r.append(edit)
-                break
-        else:
-            rounds.append([edit])
-    return rounds
+async def release_leftovers(sb: Southbound, unit: str, known: Collection[str]) -> dict[str, str]:
+    """Remove from every agent whatever ``unit`` holds there, found by reading each
+    agent's running configuration: its QUIs (a key unit's per-hop QUIs too), store,
+    sessions and key-forwarding routes. What an allocation interrupted by a crash left
+    is not in the store, and the path it was on need not be the one the unit gets next,
+    so names alone cannot find it. ``known``: every unit the store has (to tell a key
+    unit's hop from a unit so named). {agent: problem} for agents not cleaned."""
+    got = await sb.fan_out(sb.sessions, "cleanup", lambda _k, m: m.get_config("running").data_ele)
+    problems: dict[str, str] = {}
+    edits = []
+    for agent, config in got.items():
+        if isinstance(config, SouthboundError):
+            problems[agent] = config.message
+            continue
+        held = _held(config)
+        mine = [item for item, owner in held.items() if owning_unit(owner, known) == unit]
+        if mine:
+            edits.append(undo_held(agent, mine))
+    return problems | await remove_everywhere(sb, edits)

@@ -60,6 +60,6 @@ async def check_sync_report(config: OrchestratorConfig) -> int:
     print(f"{len(records)} unit(s), {edits} agent allocation(s) recorded")
     for d in diffs:
         owner = f" (unit {d.unit})" if d.unit else ""
-        print(f"  {d.problem:11} {d.agent:22} {d.kind:5} {d.id}{owner}")
+        print(f"  {d.problem:11} {d.agent:22} {d.kind:7} {d.id}{owner}")
     print("in sync" if not diffs else f"{len(diffs)} difference(s)")
     return 1 if diffs else 0
