@@ -9,7 +9,6 @@ from qnms.network.physics import (
     bbpssw_success,
     expected_rate,
     link_cycle,
-    parallel_cycles,
     parallel_links_time,
     werner_decay,
     werner_swap,
@@ -31,11 +30,6 @@ def test_rare_successes_tend_to_the_exponential_maximum() -> None:
     # a certain success every cycle: both ready after exactly one cycle
     assert parallel_links_time([(1.0, tau), (1.0, 2 * tau)]) == pytest.approx(2 * tau)
     assert parallel_links_time([(0.0, tau)]) == float("inf")
-
-
-def test_more_memories_per_link_succeed_more_often_per_cycle() -> None:
-    assert parallel_cycles(0.2, 1) == pytest.approx(0.2)
-    assert parallel_cycles(0.2, 2) == pytest.approx(1 - 0.8**2)
 
 
 def test_werner_formulas() -> None:

@@ -2,7 +2,8 @@
 
 The orchestrator's planner (orchestrator/paths.py) and the twin share their formulas
 (qnms/network/physics.py). Here the twin runs allocations on paths of the default network
-(link tier, one memory per hop, the planner's default ``memories-per-node``) and the
+(link tier, one memory per hop as the planner's default ``memories-per-node``, and two on
+one link) and the
 delivered mean fidelity and pair rate are compared with the planner's estimate of the
 same path: fidelity within 0.01, rate within 10%.
 
@@ -52,11 +53,13 @@ def topology_of(model: NetworkModel) -> Topology:
     return topo
 
 
-def _twin(make_engine: Any, path: list[str], seconds: float) -> tuple[float, float, int]:
+def _twin(
+    make_engine: Any, path: list[str], seconds: float, memories: int = 1
+) -> tuple[float, float, int]:
     """(mean fidelity, pairs per second, pairs) the twin delivers on ``path``."""
     engine = make_engine(None, seed=1, telemetry_period=None, tier="link")
     reply = engine.handle(
-        {"type": "allocate", "allocation": "a", "path": path, "memories": 1,
+        {"type": "allocate", "allocation": "a", "path": path, "memories": memories,
          "duration": seconds + 1.0}
     )  # fmt: skip
     assert reply["ok"], reply
@@ -79,9 +82,10 @@ INTER_DOMAIN = [
 FOUR_HOPS = ["madqci-alice", "madqci-r2", "quditto-r1", "quditto-r2", "quditto-dave"]
 
 
-def _compare(make_engine: Any, path: list[str]) -> tuple[Any, float, float]:
-    est = estimate_path(topology_of(as_model(None)), path, PathRequirements())
-    fidelity, rate, pairs = _twin(make_engine, path, SECONDS)
+def _compare(make_engine: Any, path: list[str], memories: int = 1) -> tuple[Any, float, float]:
+    req = PathRequirements(memories_per_node=memories)
+    est = estimate_path(topology_of(as_model(None)), path, req)
+    fidelity, rate, pairs = _twin(make_engine, path, SECONDS, memories)
     print(f"\n{' -> '.join(path)}: fidelity planner {est.fidelity:.4f} twin {fidelity:.4f}; "
           f"rate planner {est.rate:.1f}/s twin {rate:.1f}/s ({pairs} pairs)")  # fmt: skip
     assert fidelity == pytest.approx(est.fidelity, abs=0.01)
@@ -105,3 +109,10 @@ def test_on_four_hops_the_planner_rate_is_conservative(make_engine: Any) -> None
     twin delivers ~12% more than estimated; the estimate stays on the safe side."""
     est, _, rate = _compare(make_engine, FOUR_HOPS)
     assert est.rate <= rate <= 1.2 * est.rate
+
+
+@pytest.mark.slow
+def test_two_memories_per_node_double_a_link(make_engine: Any) -> None:
+    """Each memory pair of a link runs its own cycles (``memories-per-node`` 2)."""
+    est, _, rate = _compare(make_engine, ["madqci-r2", "madqci-bob"], memories=2)
+    assert rate == pytest.approx(est.rate, rel=0.10)

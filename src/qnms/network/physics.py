@@ -167,11 +167,6 @@ def model_link_cycle(
     return link_cycle(eta_a, eta_b, c, q, c // 2, period, initiator_primary)
 
 
-def parallel_cycles(p: float, memories: int) -> float:
-    """Success probability per cycle of ``memories`` memory pairs working one link."""
-    return 1 - (1 - p) ** max(memories, 1)
-
-
 # -- paths ----------------------------------------------------------------------------------
 
 

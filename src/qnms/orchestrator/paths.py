@@ -9,10 +9,11 @@ and what the twin delivers agree (tests/qndt/test_planner_agreement.py):
 * an elementary link delivers a Werner pair with the raw fidelity of the worse memory, at
   the rate of SeQUeNCe's Barrett-Kok cycle (``physics.expected_rate``: success per
   channel use x channel uses per second, false heralds and classical round trips
-  included), times the memories per node working the link in parallel;
+  included);
 * the links of a path generate in parallel and the swaps wait for the last of them
   (``physics.parallel_links_time``), then the ends hear the swap results: one delivered
-  pair per that cycle, times the swap success, divided by the purification pair cost;
+  pair per that cycle, times the swap success, divided by the purification pair cost,
+  times the memories per node (each memory pair runs its own cycles);
 * an entanglement swap of Werner pairs gives F' = F1 F2 + (1 - F1)(1 - F2)/3, times the
   node's swapping degradation (SeQUeNCe's ``swapping_degradation``);
 * while the classical-assist messages travel, the stored pair depolarises:
@@ -39,7 +40,6 @@ from qnms.network.physics import (
     detection_probability,
     model_link_cycle,
     pair_coherence,
-    parallel_cycles,
     parallel_links_time,
     werner_decay,
     werner_swap,
@@ -197,10 +197,7 @@ def estimate_path(
     reliability = math.prod(e.classical_reliability for e in edges)
     coherence = min(n.coherence_time for n in infos)
     wait_s = classical_ms / 1000
-    cycles = []
-    for e, upstream in zip(edges, nodes[:-1], strict=True):
-        p, tau = link_cycle(topo, e, upstream)
-        cycles.append((parallel_cycles(p, req.memories_per_node), tau))
+    cycles = [link_cycle(topo, e, up) for e, up in zip(edges, nodes[:-1], strict=True)]
     gen_s = parallel_links_time(cycles)  # every link holds a pair: the swaps can run
     # Werner parameters multiply under swaps and decay, so the delivered pair carries the
     # decay of every link pair's storage while the slower links caught up (on average
@@ -215,7 +212,8 @@ def estimate_path(
     swap_success = math.prod(n.swap_success for n in infos[1:-1])
     success = swap_success * purify_success
     cycle_s = gen_s + (wait_s if swaps else 0.0)  # then the ends hear the swap results
-    rate = success / (cycle_s * pair_cost) if cycle_s > 0 else 0.0
+    # each memory per node runs its own cycles (the twin: 2 memories, twice the pairs)
+    rate = req.memories_per_node * success / (cycle_s * pair_cost) if cycle_s > 0 else 0.0
     latency = 1000 * gen_s * pair_cost / max(success, 1e-12) + classical_ms * (1 + rounds)
     per_pair = req.memories_per_node * (2 if rounds else 1)
     qubits = {
