@@ -7,7 +7,7 @@ import pytest
 from qnms.mdsc.routing import domain_of
 from qnms.mdsc.stitch import crossings
 from qnms.mdsc.views import DomainView, Peer, SegmentEstimate
-from qnms.orchestrator.paths import werner_swap
+from qnms.network.physics import werner_swap
 
 DOMAINS = ("madqci", "quditto")
 

@@ -6,15 +6,20 @@ import math
 
 import pytest
 
+from qnms.network.physics import (
+    bbpssw_fidelity,
+    bbpssw_success,
+    detection_probability,
+    model_link_cycle,
+    parallel_links_time,
+    werner_swap,
+)
+from qnms.network.physics import werner_decay as decohere
 from qnms.orchestrator.paths import (
     PathRequirements,
     Violation,
-    bbpssw_fidelity,
-    bbpssw_success,
     candidate_paths,
-    decohere,
     estimate_path,
-    werner_swap,
 )
 from qnms.orchestrator.topology import EdgeInfo, MemoryInfo, NodeInfo, Topology
 
@@ -48,12 +53,18 @@ def test_decoherence_tends_to_the_fully_mixed_state() -> None:
     assert decohere(0.9, 1e6, 1.0) == pytest.approx(0.25)
 
 
-def test_a_three_node_estimate_is_one_swap_then_the_wait_for_classical_messages() -> None:
+def test_a_three_node_estimate_is_one_swap_storage_then_the_wait_for_classical_messages() -> None:
     topo = chain(3, fidelity=0.95, coherence=1.0)
     est = estimate_path(topo, ["n0", "n1", "n2"], PathRequirements())
-    expected = decohere(werner_swap(0.95, 0.95), 0.0002, 1.0)
+    eta = detection_probability(0.9, 10, 0.2)
+    p, tau = model_link_cycle(eta, eta, 0.1, 10, 2000, initiator_primary=False)
+    both = parallel_links_time([(p, tau), (p, tau)])  # both links hold a pair
+    assert tau / p < both < 2 * tau / p
+    stored = 2 * (both - tau / p)  # each link's pair waits, on average, for the other
+    expected = decohere(decohere(werner_swap(0.95, 0.95), stored, 1.0), 0.0002, 1.0)
     assert est.swaps == 1
     assert est.fidelity == pytest.approx(expected)
+    assert est.rate == pytest.approx(0.9 / (both + 0.0002))
     assert est.success_probability == pytest.approx(0.9)
     assert est.qubits == {"n0": 1, "n1": 2, "n2": 1}
     assert est.loss_db == pytest.approx(4.0)

@@ -20,6 +20,7 @@ import pytest
 from scipy import stats
 from sequence.resource_management.resource_manager import ResourceManagerMsgType
 
+from qnms.network import physics
 from qnms.qndt import linktier
 from qnms.qndt.topologies import chain
 
@@ -86,7 +87,7 @@ def _expected_rate(engine: Any, a: str, b: str) -> float:
     mem_b = rb.get_components_by_type("MemoryArray")[0][0]
     eta_a = linktier.detection_probability(mem_a, ra.qchannels[mid], det)
     eta_b = linktier.detection_probability(mem_b, rb.qchannels[mid], det)
-    return linktier.expected_rate(
+    return physics.expected_rate(
         eta_a,
         eta_b,
         ra.cchannels[b].delay,

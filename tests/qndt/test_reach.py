@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from qnms.network.physics import bbpssw_fidelity
 from qnms.qndt.cli import main
-from qnms.qndt.protocols import bbpssw_fidelity, uninstall
+from qnms.qndt.protocols import uninstall
 from qnms.qndt.topologies import chain
 
 from .conftest import of_type

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qnms.mdsc.views import DomainView
-from qnms.orchestrator.paths import werner_swap
+from qnms.network.physics import werner_swap
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,7 @@ from qnms.network.inventory import (
     short_identity,
     validate_network,
 )
-
-#: One-way latency of light in fibre, used when no classical channel is configured.
-FIBRE_MS_PER_KM = 0.005
+from qnms.network.physics import FIBRE_MS_PER_KM
 
 
 @dataclass(frozen=True)

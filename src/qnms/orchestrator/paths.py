@@ -3,19 +3,24 @@
 Pure functions over a ``Topology``: the k shortest simple paths between two nodes,
 and for each an estimate of end-to-end fidelity, rate, success probability, latency
 and swapping depth, checked against the objectives of the request. The physics is
-deliberately the textbook first-order model, the same the twin uses for its
-bookkeeping, so the estimate and what the twin delivers can be compared:
+the twin's own (qnms/network/physics.py, one home for both, issue 14), so the estimate
+and what the twin delivers agree (tests/qndt/test_planner_agreement.py):
 
-* an elementary link delivers a Werner pair with the raw fidelity of the worse memory;
-* an entanglement swap of Werner pairs gives F' = F1 F2 + (1 - F1)(1 - F2)/3, then the
-  node's swapping degradation multiplies it (SeQUeNCe's ``swapping_degradation``);
+* an elementary link delivers a Werner pair with the raw fidelity of the worse memory, at
+  the rate of SeQUeNCe's Barrett-Kok cycle (``physics.expected_rate``: success per
+  channel use x channel uses per second, false heralds and classical round trips
+  included);
+* the links of a path generate in parallel and the swaps wait for the last of them
+  (``physics.parallel_links_time``), then the ends hear the swap results: one delivered
+  pair per that cycle, times the swap success, divided by the purification pair cost,
+  times the memories per node (each memory pair runs its own cycles);
+* an entanglement swap of Werner pairs gives F' = F1 F2 + (1 - F1)(1 - F2)/3, times the
+  node's swapping degradation (SeQUeNCe's ``swapping_degradation``);
 * while the classical-assist messages travel, the stored pair depolarises:
   F(t) = 1/4 + (F - 1/4) exp(-t/T), T the shortest memory coherence time on the path;
 * BBPSSW recurrence purification of two Werner pairs of fidelity F succeeds with
   p = F^2 + 2F(1-F)/3 + 5((1-F)/3)^2 and gives (F^2 + ((1-F)/3)^2) / p; each round
-  doubles the pair cost;
-* a meet-in-the-middle link succeeds per attempt with p = 1/2 eta_a eta_b, each photon
-  crossing half the fibre (eta = efficiency 10^(-alpha L / 20)).
+  doubles the pair cost.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ from enum import StrEnum
 
 import networkx as nx
 
+from qnms.network.physics import (
+    FIBRE_MS_PER_KM,
+    bbpssw_fidelity,
+    bbpssw_success,
+    detection_probability,
+    model_link_cycle,
+    pair_coherence,
+    parallel_links_time,
+    werner_decay,
+    werner_swap,
+)
 from qnms.orchestrator.topology import EdgeInfo, Topology
 
 DEFAULT_MAX_ROUNDS = 3
@@ -35,37 +51,43 @@ DEFAULT_K = 4
 DEFAULT_ATTEMPT_RATE = 1000.0  # attempts per second when a memory reports no frequency
 
 
-# -- the formulas -------------------------------------------------------------------------
+def link_cycle(topo: Topology, edge: EdgeInfo, upstream: str) -> tuple[float, float]:
+    """(success probability, mean seconds) of one pairing cycle of one memory pair of
+    ``edge`` (the twin's link physics; its rate is the ratio).
+
+    Each end's photon reaches the BSM mid-fibre with its memory's efficiency (detectors
+    taken as ideal, the twin's default); the ends negotiate over the classical-assist
+    channel, or at fibre speed when none is reported (as the twin builds the link); the
+    upstream end of the path requests, the end with the larger name is primary.
+    """
+    mem_a = _memory(topo, edge.a, edge.memory_a)
+    mem_b = _memory(topo, edge.b, edge.memory_b)
+    eta_a, eta_b = (
+        detection_probability(m.efficiency, edge.length_km, edge.attenuation_db_per_km)
+        for m in (mem_a, mem_b)
+    )
+    frequency = min(
+        mem_a.frequency or DEFAULT_ATTEMPT_RATE, mem_b.frequency or DEFAULT_ATTEMPT_RATE
+    )
+    downstream = edge.b if upstream == edge.a else edge.a
+    return model_link_cycle(
+        eta_a, eta_b, _classical_ms(edge), edge.length_km, frequency, upstream > downstream
+    )
 
 
-def werner_swap(f1: float, f2: float) -> float:
-    """Fidelity after swapping two Werner pairs of fidelities f1 and f2."""
-    return f1 * f2 + (1 - f1) * (1 - f2) / 3
+def _link_coherences(topo: Topology, edges: list[EdgeInfo]) -> list[float]:
+    """Coherence time of each link's pairs (the twin's harmonic mean of the two memories)."""
+    return [
+        pair_coherence(
+            _memory(topo, e.a, e.memory_a).coherence_time,
+            _memory(topo, e.b, e.memory_b).coherence_time,
+        )
+        for e in edges
+    ]
 
 
-def decohere(fidelity: float, wait_s: float, coherence_s: float) -> float:
-    """Depolarising decay of a stored pair: F(t) = 1/4 + (F - 1/4) exp(-t/T)."""
-    if coherence_s <= 0:
-        return 0.25
-    return 0.25 + (fidelity - 0.25) * math.exp(-wait_s / coherence_s)
-
-
-def bbpssw_success(f: float) -> float:
-    """Success probability of one BBPSSW round on two Werner pairs of fidelity f."""
-    e = (1 - f) / 3
-    return f * f + 2 * f * (1 - f) / 3 + 5 * e * e
-
-
-def bbpssw_fidelity(f: float) -> float:
-    """Fidelity of the kept pair after a successful BBPSSW round."""
-    e = (1 - f) / 3
-    return (f * f + e * e) / bbpssw_success(f)
-
-
-def link_attempt_success(edge: EdgeInfo, efficiency_a: float, efficiency_b: float) -> float:
-    """Per-attempt heralding probability of a meet-in-the-middle link."""
-    half = 10 ** (-edge.loss_db / 20)
-    return 0.5 * efficiency_a * half * efficiency_b * half
+def _classical_ms(edge: EdgeInfo) -> float:
+    return edge.classical_latency_ms or edge.length_km * FIBRE_MS_PER_KM
 
 
 # -- requests and estimates --------------------------------------------------------------
@@ -149,7 +171,7 @@ def _purify(f: float, req: PathRequirements, wait_s: float, coherence_s: float):
         return f, rounds, success
     while f < target and rounds < req.max_rounds and f > 0.5:
         p = bbpssw_success(f)
-        better = decohere(bbpssw_fidelity(f), wait_s, coherence_s)
+        better = werner_decay(bbpssw_fidelity(f), wait_s, coherence_s)
         if better <= f:
             break
         f, rounds, success = better, rounds + 1, success * p
@@ -170,29 +192,29 @@ def estimate_path(
     link_f = [min(infos[i].raw_fidelity, infos[i + 1].raw_fidelity) for i in range(len(edges))]
     fidelity = link_f[0] if link_f else 1.0
     for i, lf in enumerate(link_f[1:], start=1):
-        node = infos[i]
-        fidelity = werner_swap(fidelity, lf) * node.swap_degradation
+        fidelity = werner_swap(fidelity, lf, infos[i].swap_degradation)
     classical_ms = sum(e.classical_latency_ms for e in edges)
     reliability = math.prod(e.classical_reliability for e in edges)
     coherence = min(n.coherence_time for n in infos)
     wait_s = classical_ms / 1000
-    unpurified = decohere(fidelity, wait_s, coherence)
+    cycles = [link_cycle(topo, e, up) for e, up in zip(edges, nodes[:-1], strict=True)]
+    gen_s = parallel_links_time(cycles)  # every link holds a pair: the swaps can run
+    # Werner parameters multiply under swaps and decay, so the delivered pair carries the
+    # decay of every link pair's storage while the slower links caught up (on average
+    # gen_s - tau/p), then of the end pair while the swap results travel.
+    stored = sum(
+        (gen_s - tau / p) / c if c > 0 else 0.0
+        for (p, tau), c in zip(cycles, _link_coherences(topo, edges), strict=True)
+    )
+    unpurified = werner_decay(werner_decay(fidelity, stored, 1.0), wait_s, coherence)
     final, rounds, purify_success = _purify(unpurified, req, wait_s, coherence)
     pair_cost = 2**rounds
     swap_success = math.prod(n.swap_success for n in infos[1:-1])
     success = swap_success * purify_success
-    link_rates = []
-    for e in edges:
-        mem_a = _memory(topo, e.a, e.memory_a)
-        mem_b = _memory(topo, e.b, e.memory_b)
-        attempts = min(
-            mem_a.frequency or DEFAULT_ATTEMPT_RATE, mem_b.frequency or DEFAULT_ATTEMPT_RATE
-        )
-        link_rates.append(attempts * link_attempt_success(e, mem_a.efficiency, mem_b.efficiency))
-    slowest = min(link_rates) if link_rates else math.inf
-    rate = slowest * success / pair_cost if slowest > 0 else 0.0
-    gen_ms = 1000 / slowest if slowest > 0 else math.inf
-    latency = gen_ms * pair_cost / max(success, 1e-12) + classical_ms * (1 + rounds)
+    cycle_s = gen_s + (wait_s if swaps else 0.0)  # then the ends hear the swap results
+    # each memory per node runs its own cycles (the twin: 2 memories, twice the pairs)
+    rate = req.memories_per_node * success / (cycle_s * pair_cost) if cycle_s > 0 else 0.0
+    latency = 1000 * gen_s * pair_cost / max(success, 1e-12) + classical_ms * (1 + rounds)
     per_pair = req.memories_per_node * (2 if rounds else 1)
     qubits = {
         n: (per_pair if i in (0, len(nodes) - 1) else 2 * req.memories_per_node)

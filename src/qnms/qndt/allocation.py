@@ -29,7 +29,7 @@ from sequence.kernel.event import Event
 from sequence.kernel.process import Process
 from sequence.network_management.reservation import Reservation
 
-from .protocols import bbpssw_fidelity, werner_swap
+from qnms.network.physics import bbpssw_fidelity, werner_swap
 
 if TYPE_CHECKING:
     from sequence.resource_management.rule_manager import Rule
@@ -152,7 +152,7 @@ def best_fidelity(model: NetworkModel, path: list[str], memories: int, target: f
         BBPSSW round, with two memories or more per hop), but a
         purified or swapped pair carries a fidelity aged to its own instants and never finds
         an equal partner, so there is no second round and no end-to-end purification. Swaps
-        follow the Werner formula with the node's degradation (protocols.werner_swap, applied
+        follow the Werner formula with the node's degradation (network/physics.werner_swap, applied
     hop by hop from the source as SeQUeNCe's swapping order does not matter). Storage decay
         only lowers this bound.
     """

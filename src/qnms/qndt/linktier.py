@@ -54,6 +54,8 @@ from sequence.kernel.event import Event
 from sequence.kernel.process import Process
 from sequence.resource_management.memory_manager import MemoryInfo
 
+from qnms.network.physics import round_probabilities
+
 from .messages import MODELS
 from .protocols import QNMS_TYPE, observer_of, pair_of
 
@@ -95,19 +97,6 @@ def next_bin(qchannel: Any, t_ps: float) -> int:
         return (nearest + 1) * step
     freq = qchannel.frequency
     return int(qchannel.timebin_to_time(qchannel.time_to_timebin(t_ps, freq), freq))
-
-
-def round_probabilities(eta_a: float, eta_b: float) -> tuple[float, float, float]:
-    """(p_true, p_false, p2) of one Barrett-Kok cycle in SeQUeNCe's model (module doc)."""
-    p_true = (eta_a + eta_b) / 4
-    p_false = (eta_a * (1 - eta_b) + eta_b * (1 - eta_a) + eta_a * eta_b / 2) / 4
-    return p_true, p_false, (eta_a + eta_b) / 2
-
-
-def cycle_success(eta_a: float, eta_b: float) -> float:
-    """Probability that one pairing cycle heralds a pair (``p_true x p2``)."""
-    p_true, _, p2 = round_probabilities(eta_a, eta_b)
-    return p_true * p2
 
 
 class QnmsLinkA(EntanglementGenerationA):
@@ -292,29 +281,3 @@ def replan_link(routers: dict[str, Any], a: str, b: str) -> None:
         for proto in list(routers[name].protocols):
             if isinstance(proto, QnmsLinkA) and proto.primary and proto.remote_node_name in (a, b):
                 proto.replan()
-
-
-def expected_rate(
-    eta_a: float,
-    eta_b: float,
-    c_ps: float,
-    q_ps: float,
-    m_ps: float,
-    period_ps: float,
-    initiator_primary: bool,
-) -> float:
-    """Pairs per second of one link whose pairs are used as soon as they are heralded.
-
-    The analytic steady state of the cycle above, for a link of classical delay ``c``,
-    photon delay ``q`` to the BSM, herald delay ``m`` and memory period ``1/f``: a round-2
-    emission follows round 1 after ``A = max(q + m + c, 1/f) + c``; the next cycle's first
-    emission follows a failed (or used) round after ``B = max(q + m + r + c, 1/f) + c``
-    with ``r`` the re-pairing time (``c``, ``2c`` when the primary is the initiator). So
-    ``rate = p_true p2 / (B + (p_true + p_false) A)``: success probability per channel use
-    times the channel-use rate.
-    """
-    p_true, p_false, p2 = round_probabilities(eta_a, eta_b)
-    restart = 2 * c_ps if initiator_primary else c_ps
-    a = max(q_ps + m_ps + c_ps, period_ps) + c_ps
-    b = max(q_ps + m_ps + restart + c_ps, period_ps) + c_ps
-    return p_true * p2 / ((b + (p_true + p_false) * a) * 1e-12)

@@ -28,7 +28,6 @@ one engine per process (see ``install``).
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sequence.constants import BARRET_KOK, KET_VECTOR_FORMALISM
@@ -46,43 +45,14 @@ from sequence.entanglement_management.swapping.swapping_circuit import (
 )
 from sequence.resource_management.memory_manager import MemoryInfo
 
+from qnms.network.physics import bbpssw_fidelity, werner_swap
+
 if TYPE_CHECKING:
     from sequence.components.memory import Memory
     from sequence.topology.node import Node
 
 QNMS_TYPE = "qnms_ket"
 PS = 1e-12
-
-
-def werner_decay(f0: float, t_s: float, coherence_s: float) -> float:
-    """Depolarised fidelity after storing a pair of fidelity ``f0`` for ``t_s`` seconds."""
-    if coherence_s <= 0 or t_s <= 0:
-        return f0
-    return 0.25 + (f0 - 0.25) * math.exp(-t_s / coherence_s)
-
-
-def pair_coherence(t_a: float, t_b: float) -> float:
-    """Coherence time of a pair: harmonic mean of its memories' (<= 0 means infinite)."""
-    rate = (1 / t_a if t_a > 0 else 0.0) + (1 / t_b if t_b > 0 else 0.0)
-    return 2 / rate if rate > 0 else -1.0
-
-
-def werner_swap(f1: float, f2: float, degradation: float = 1.0) -> float:
-    """Fidelity after swapping two Werner pairs, times the node's swapping degradation.
-
-    ``F1 F2 + (1 - F1)(1 - F2) / 3``: the Werner-state result (never below 1/4 for inputs
-    of at least 1/4, unlike SeQUeNCe's ``F1 F2``), the same physics as the orchestrator's
-    path estimates (orchestrator/paths.py).
-    """
-    return (f1 * f2 + (1 - f1) * (1 - f2) / 3) * degradation
-
-
-def bbpssw_fidelity(f1: float, f2: float) -> float:
-    """BBPSSW output fidelity for two Werner pairs of fidelities f1, f2 (success branch)."""
-    e1, e2 = (1 - f1) / 3, (1 - f2) / 3
-    num = f1 * f2 + e1 * e2
-    den = f1 * f2 + f1 * e2 + e1 * f2 + 5 * e1 * e2
-    return num / den if den > 0 else 0.0
 
 
 class Observer(Protocol):

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .protocols import PS, attach_observer, pair_coherence, pair_of, werner_decay
+from qnms.network.physics import pair_coherence, werner_decay
+
+from .protocols import PS, attach_observer, pair_of
 
 if TYPE_CHECKING:
     from sequence.components.memory import Memory

@@ -1,0 +1,118 @@
+"""One physics for planner and twin (issue 14): the path estimate is what the twin delivers.
+
+The orchestrator's planner (orchestrator/paths.py) and the twin share their formulas
+(qnms/network/physics.py). Here the twin runs allocations on paths of the default network
+(link tier, one memory per hop as the planner's default ``memories-per-node``, and two on
+one link) and the
+delivered mean fidelity and pair rate are compared with the planner's estimate of the
+same path: fidelity within 0.01, rate within 10%.
+
+The planner sees the network as the agents report it (discovery.build_topology); the
+topology is built here straight from the network model, field for field as discovery
+reads the agents' YANG data, so no NETCONF agents are started for a physics check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from qnms.network.model import NetworkModel, as_model
+from qnms.orchestrator.paths import PathRequirements, estimate_path
+from qnms.orchestrator.topology import EdgeInfo, MemoryInfo, NodeInfo, Topology
+
+SECONDS = 10.0  # simulated: >= 1000 pairs a path, the rate known to ~3%
+
+
+def topology_of(model: NetworkModel) -> Topology:
+    """The planner's view of ``model``, as discovery builds it from the agents."""
+    topo = Topology()
+    for node in model.nodes.values():
+        mems = tuple(
+            MemoryInfo(m.name, m.size, m.coherence_time_s, m.raw_fidelity, m.efficiency,
+                       m.frequency_hz)
+            for m in node.memories.values()
+        )  # fmt: skip
+        topo.nodes[node.name] = NodeInfo(
+            node.name, node.domain, node.role, mems, node.swapping_success_probability,
+            node.swapping_degradation, node.purification,
+        )  # fmt: skip
+    assist = {frozenset((c.node_a, c.node_b)): c for c in model.classical.values()}
+    for a, b, ch in model.hops():
+        a, b = sorted((a, b))
+        la, lb = model.nodes[a].link_to(b), model.nodes[b].link_to(a)
+        assert la is not None and lb is not None
+        cc = assist.get(frozenset((a, b)))
+        topo.edges[frozenset((a, b))] = EdgeInfo(
+            a, b, la.name, la.local_memory, lb.local_memory,
+            length_km=ch.length_km, attenuation_db_per_km=ch.attenuation_db_per_km,
+            classical_latency_ms=cc.latency_ms if cc else 0.0,
+            classical_channel=cc.name if cc else None, channel=ch.name,
+        )  # fmt: skip
+    return topo
+
+
+def _twin(
+    make_engine: Any, path: list[str], seconds: float, memories: int = 1
+) -> tuple[float, float, int]:
+    """(mean fidelity, pairs per second, pairs) the twin delivers on ``path``."""
+    engine = make_engine(None, seed=1, telemetry_period=None, tier="link")
+    reply = engine.handle(
+        {"type": "allocate", "allocation": "a", "path": path, "memories": memories,
+         "duration": seconds + 1.0}
+    )  # fmt: skip
+    assert reply["ok"], reply
+    engine.run_until(seconds)
+    alloc = engine.allocations["a"]
+    assert alloc.delivered > 0, path
+    return sum(alloc.fidelities) / alloc.delivered, alloc.delivered / seconds, alloc.delivered
+
+
+DOMAIN_PATHS = [
+    ["madqci-r2", "madqci-bob"],
+    ["madqci-alice", "madqci-r1"],
+    ["madqci-alice", "madqci-r2", "madqci-bob"],
+    ["madqci-alice", "madqci-r1", "madqci-bob"],
+]
+INTER_DOMAIN = [
+    ["madqci-r1", "madqci-r2", "quditto-r1"],
+    ["madqci-alice", "madqci-r2", "quditto-r1", "quditto-charlie"],
+]
+FOUR_HOPS = ["madqci-alice", "madqci-r2", "quditto-r1", "quditto-r2", "quditto-dave"]
+
+
+def _compare(make_engine: Any, path: list[str], memories: int = 1) -> tuple[Any, float, float]:
+    req = PathRequirements(memories_per_node=memories)
+    est = estimate_path(topology_of(as_model(None)), path, req)
+    fidelity, rate, pairs = _twin(make_engine, path, SECONDS, memories)
+    print(f"\n{' -> '.join(path)}: fidelity planner {est.fidelity:.4f} twin {fidelity:.4f}; "
+          f"rate planner {est.rate:.1f}/s twin {rate:.1f}/s ({pairs} pairs)")  # fmt: skip
+    assert fidelity == pytest.approx(est.fidelity, abs=0.01)
+    return est, fidelity, rate
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path", DOMAIN_PATHS + INTER_DOMAIN, ids=["-".join(p) for p in DOMAIN_PATHS + INTER_DOMAIN]
+)
+def test_the_planner_estimates_what_the_twin_delivers(make_engine: Any, path: list[str]) -> None:
+    est, _, rate = _compare(make_engine, path)
+    assert rate == pytest.approx(est.rate, rel=0.10)
+
+
+@pytest.mark.slow
+def test_on_four_hops_the_planner_rate_is_conservative(make_engine: Any) -> None:
+    """A known gap: the planner restarts the whole path after a failed swap (rate times
+    the product of the swap successes), while the twin's failed swap only discards the
+    pairs of the segments it joined; the others keep theirs. With three swaps of 0.9 the
+    twin delivers ~12% more than estimated; the estimate stays on the safe side."""
+    est, _, rate = _compare(make_engine, FOUR_HOPS)
+    assert est.rate <= rate <= 1.2 * est.rate
+
+
+@pytest.mark.slow
+def test_two_memories_per_node_double_a_link(make_engine: Any) -> None:
+    """Each memory pair of a link runs its own cycles (``memories-per-node`` 2)."""
+    est, _, rate = _compare(make_engine, ["madqci-r2", "madqci-bob"], memories=2)
+    assert rate == pytest.approx(est.rate, rel=0.10)

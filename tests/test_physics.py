@@ -1,0 +1,43 @@
+"""The shared physics (qnms/network/physics.py) against closed forms it must reduce to."""
+
+from __future__ import annotations
+
+import pytest
+
+from qnms.network.physics import (
+    bbpssw_fidelity,
+    bbpssw_success,
+    expected_rate,
+    link_cycle,
+    parallel_links_time,
+    werner_decay,
+    werner_swap,
+)
+
+
+def test_one_link_takes_the_inverse_of_its_rate() -> None:
+    p, tau = link_cycle(0.5, 0.5, 5e7, 2.5e7, 2.5e7, 5e8, initiator_primary=False)
+    assert parallel_links_time([(p, tau)]) == pytest.approx(tau / p, rel=1e-6)
+    assert expected_rate(0.5, 0.5, 5e7, 2.5e7, 2.5e7, 5e8, False) == pytest.approx(p / tau)
+
+
+def test_rare_successes_tend_to_the_exponential_maximum() -> None:
+    """Two equal links of small success per cycle: E[max] -> 1.5 / rate."""
+    p, tau = 1e-3, 1e-4
+    assert parallel_links_time([(p, tau)] * 2) == pytest.approx(1.5 * tau / p, rel=2e-3)
+    assert parallel_links_time([(p / 10, tau)] * 2) == pytest.approx(15 * tau / p)
+    assert parallel_links_time([(p / 10, tau)] * 3) == pytest.approx(tau / p * 10 * 11 / 6)
+    # a certain success every cycle: both ready after exactly one cycle
+    assert parallel_links_time([(1.0, tau), (1.0, 2 * tau)]) == pytest.approx(2 * tau)
+    assert parallel_links_time([(0.0, tau)]) == float("inf")
+
+
+def test_werner_formulas() -> None:
+    assert werner_swap(1.0, 0.7) == pytest.approx(0.7)
+    assert werner_swap(0.25, 0.25) == pytest.approx(0.25)  # never below a mixed state
+    assert werner_swap(0.9, 0.9, 0.99) == pytest.approx(0.99 * (0.81 + 0.01 / 3))
+    assert werner_decay(0.9, 0.0, 1.0) == 0.9
+    assert werner_decay(0.9, 5.0, -1.0) == 0.9  # non-positive coherence: no decay
+    assert werner_decay(0.9, 1e6, 1.0) == pytest.approx(0.25)
+    assert bbpssw_success(0.9) == bbpssw_success(0.9, 0.9)
+    assert bbpssw_fidelity(0.9) == pytest.approx((0.81 + (0.1 / 3) ** 2) / bbpssw_success(0.9))
