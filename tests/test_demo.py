@@ -10,8 +10,14 @@ import pytest
 
 from qnms.app.cli import main
 
+# the whole main job (start, two units, a fault and its restoration, a key over three
+# hops) takes about a minute on a quiet machine; the suite's 120 s would cut it short
+# on a loaded one
+DEMO_TIMEOUT = pytest.mark.timeout(360)
+
 
 @pytest.mark.slow
+@DEMO_TIMEOUT
 def test_demo_provisions_an_intra_and_an_inter_domain_unit_until_both_are_active(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
@@ -39,6 +45,7 @@ def test_demo_provisions_an_intra_and_an_inter_domain_unit_until_both_are_active
 
 
 @pytest.mark.slow
+@DEMO_TIMEOUT
 def test_demo_json_lists_each_unit_with_its_identifier_and_path(capsys):
     assert main(["demo", "--json"]) == 0
     units = {u["name"]: u for u in json.loads(capsys.readouterr().out)}
