@@ -269,7 +269,7 @@ def main() -> None:
         make_pki(pki, ["kme-a", "kme-b", *RELAY[1:]], [*SAES, "sae-b", "sae-d"])
 
         # 1. throughput: plenty of material (F = 1: one secret bit per two pairs)
-        proc, peers = child(pki, {"limits": FAST, "bulk": [1.0, 8_000_000]})
+        proc, peers = child(pki, {"limits": FAST, "bulk": [1.0, 64_000_000]})
         slot = args.seconds_load / ROUNDS
         enc_url = f"{peers['kme-a']}/api/v1/keys/sae-b/enc_keys?number=1&size=256"
         hello: list[float] = []
