@@ -27,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from lxml import etree
 
-from qnms.mdsc.monitor import poll_once
 from qnms.mdsc.stitch import crossings
 from qnms.mdsc.units import route, unit_state
 from qnms.mdsc.views import (
@@ -92,9 +92,11 @@ class ParentController:
         self._locks: dict[str, asyncio.Lock] = {}
         self._loop: asyncio.Task | None = None
 
-    async def start(self) -> None:
+    async def start(self, monitor: Callable[[ParentController], Coroutine[Any, Any, None]]) -> None:
+        """Load the units from the store and run ``monitor`` (``mdsc.monitor``
+        ``monitor_loop``, handed in by the composition) until ``stop``."""
         self.records = {name: rec for name, (rec, _fp) in self.store.load().items()}
-        self._loop = asyncio.create_task(self._monitor_loop())
+        self._loop = asyncio.create_task(monitor(self))
 
     async def stop(self) -> None:
         tasks = [*self._tasks, *([self._loop] if self._loop else [])]
@@ -354,11 +356,3 @@ class ParentController:
     async def unit(self, domain: str, unit: str) -> SegmentStatus | None:
         """A unit delegated to ``domain``, read from its qnms-service state."""
         return await self._read(domain, unit_filter(unit), parse_unit)
-
-    async def _monitor_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.monitor_period)
-            try:
-                await poll_once(self)
-            except Exception:
-                log.exception("parent monitoring failed")

@@ -7,6 +7,7 @@ domain that does not answer leaves the unit as it is until it does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -76,3 +77,13 @@ async def follow(ctl: ParentController, rec: UnitRecord) -> None:
         st is not None and st.state == S.ACTIVE for st in statuses.values()
     ):
         ctl.transition(rec, S.ACTIVE, f"active in {', '.join(statuses)}")
+
+
+async def monitor_loop(ctl: ParentController) -> None:
+    """Follow every unit each ``monitor_period`` until cancelled."""
+    while True:
+        await asyncio.sleep(ctl.monitor_period)
+        try:
+            await poll_once(ctl)
+        except Exception:
+            log.exception("parent monitoring failed")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from qnms.mdsc.controller import ParentController
+from qnms.mdsc.monitor import monitor_loop
 from qnms.orchestrator.northbound import service_datastores, service_server
 from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
@@ -71,7 +72,7 @@ class ParentOrchestrator:
         return self.server.port
 
     async def start(self) -> None:
-        await self.controller.start()
+        await self.controller.start(monitor_loop)
         await self.server.start()
         self.controller.sync(self.datastores.get_config("running"))
 

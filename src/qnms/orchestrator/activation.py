@@ -14,20 +14,41 @@ of the intent's fingerprint, which is why they may change in place.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
-from qnms.orchestrator.admission import Admission, Refusal, admit
+from qnms.orchestrator.admission import Admission, CapacityLedger, Refusal, admit
 from qnms.orchestrator.lifecycle import UnitState
 from qnms.orchestrator.planning import memory_picker
 
 if TYPE_CHECKING:
-    from qnms.orchestrator.controller import Controller
-    from qnms.orchestrator.intent import Policy
+    from qnms.orchestrator.intent import Application, Policy, ServiceIntent
+    from qnms.orchestrator.lifecycle import UnitRecord
+    from qnms.orchestrator.topology import Topology
 
 log = logging.getLogger(__name__)
 
 
-def hold(ctl: Controller, adm: Admission) -> None:
+class Units(Protocol):
+    """What activation needs of the controller (``Controller`` is one), so this module
+    does not import the controller that calls it."""
+
+    ledger: CapacityLedger
+    applications: dict[str, Application]
+    intents: dict[str, ServiceIntent]
+    records: dict[str, UnitRecord]
+    on_demand: dict[str, Admission]
+    usable: Callable[[Topology], Topology]
+
+    @property
+    def topology(self) -> Topology: ...
+
+    def transition(self, rec: UnitRecord, state: UnitState, reason: str | None = None) -> None: ...
+
+    def start_unit(self, adm: Admission) -> None: ...
+
+
+def hold(ctl: Units, adm: Admission) -> None:
     """Reserve the best path's qubits for an on-demand unit and wait for activation."""
     name, est = adm.intent.name, adm.paths[0]
     ctl.ledger.release(name)
@@ -46,7 +67,7 @@ def hold(ctl: Controller, adm: Admission) -> None:
     )
 
 
-def activate(ctl: Controller, name: str) -> None:
+def activate(ctl: Units, name: str) -> None:
     """Allocate a reserved on-demand unit now (its application set ``activate``)."""
     adm = ctl.on_demand.pop(name, None)
     intent = ctl.intents.get(name)
@@ -63,7 +84,7 @@ def activate(ctl: Controller, name: str) -> None:
     ctl.start_unit(adm)
 
 
-def policy_changed(ctl: Controller, name: str, old: Policy) -> None:
+def policy_changed(ctl: Units, name: str, old: Policy) -> None:
     """React to an in-place change of a unit's activation or restoration settings."""
     new = ctl.intents[name].policy
     if new.activate and not old.activate and name in ctl.on_demand:

@@ -107,7 +107,7 @@ class Controller:
         self.also_owned: Callable[[], list[UnitRecord]] = list
 
     @property
-    def topology(self):
+    def topology(self) -> Topology:
         return self.discovery.topology
 
     # -- start / stop ------------------------------------------------------------------

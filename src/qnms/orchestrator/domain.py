@@ -10,17 +10,15 @@ controller's admission, and one state provider serving units, segments and the v
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from lxml import etree
 
+from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.orchestrator.abstract import abstract_view
 from qnms.orchestrator.controller import Controller
 from qnms.orchestrator.segments import Segments
 from qnms.orchestrator.store import Store
-
-if TYPE_CHECKING:
-    from qnms.orchestrator.northbound import Orchestrator
 
 
 class DomainState:
@@ -36,12 +34,15 @@ class DomainState:
         return [*ctl.state(), *self.segments.state(), view]
 
 
-def attach_segments(orch: Orchestrator, domain: str) -> Segments:
-    """Give ``orch`` (a domain orchestrator) its segments and abstract view. Segment
-    records are also what the controller's start-up repair must leave on the agents."""
-    store = Store(orch.config.state_dir / "segments.db")
-    segments = Segments(orch.controller, domain, store)
-    orch.controller.also_owned = lambda: [rec for rec, _fp in store.load().values()]
-    orch.datastores.state_provider = DomainState(orch.controller, segments)
-    orch.datastores.write_checks.append(segments.check)
+def attach_segments(
+    controller: Controller, datastores: DatastoreManager, state_dir: Path, domain: str
+) -> Segments:
+    """Give a domain orchestrator (its controller and northbound datastores) its
+    segments and abstract view. Segment records are also what the controller's start-up
+    repair must leave on the agents."""
+    store = Store(state_dir / "segments.db")
+    segments = Segments(controller, domain, store)
+    controller.also_owned = lambda: [rec for rec, _fp in store.load().values()]
+    datastores.state_provider = DomainState(controller, segments)
+    datastores.write_checks.append(segments.check)
     return segments

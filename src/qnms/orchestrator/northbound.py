@@ -119,7 +119,11 @@ class Orchestrator:
         self.datastores = service_datastores(config.state_dir, config.applications, modules)
         self.datastores.state_provider = self.controller
         self.datastores.write_checks.append(self.controller.check)
-        self.segments = attach_segments(self, config.domain) if config.domain else None
+        self.segments = (
+            attach_segments(self.controller, self.datastores, config.state_dir, config.domain)
+            if config.domain
+            else None
+        )
         self.datastores.add_listener(self._running_changed)
         self.server, self.tenancy = service_server(
             self.datastores, config.host, config.port, config.state_dir, config.users, config.admins
