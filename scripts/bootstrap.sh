@@ -45,12 +45,14 @@ if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ setup.py -nt "$STAM
 fi
 
 # Debian tools: yanglint validates models and data; yangcli/netconfd and sshd are the
-# third-party NETCONF peers of the interoperability tests and benchmarks.
+# third-party NETCONF peers of the interoperability tests and benchmarks; chromium is the
+# browser the console's tests drive (through Playwright, never a downloaded browser).
 missing=()
 command -v yanglint >/dev/null 2>&1 || missing+=(libyang2-tools)
 command -v yangcli >/dev/null 2>&1 || missing+=(yangcli)
 command -v netconfd >/dev/null 2>&1 || missing+=(netconfd)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "bootstrap: installing Debian packages: ${missing[*]}"
