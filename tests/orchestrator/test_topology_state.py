@@ -145,8 +145,12 @@ def test_an_application_user_reads_the_map(orch) -> None:
     assert len(top.findall("nw:network/nt:link", N)) == 40
 
 
-def test_netconf_console2_gets_the_map(orch) -> None:
+def test_netconf_console2_gets_the_map_and_its_modules(orch) -> None:
     cmd = [str(CONSOLE), "--host", "127.0.0.1", "--port", str(orch.port), "-u", USER]
+    for module in ("qnms-topology", "ietf-network-topology-state"):
+        got = subprocess.run([*cmd, "-p", PASSWORD, "--get-schema", module],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert got.returncode == 0 and f"module {module} {{" in got.stdout, got.stderr
     done = subprocess.run(
         [*cmd, "-p", PASSWORD, "--get", "-x", "/nw-s:networks", "--ns", f"nw-s={NW}"],
         capture_output=True,
