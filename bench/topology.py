@@ -14,9 +14,19 @@ QNDT bus, as demo_fault does) and, in the same run, two instants are taken:
 Both are measured from the fault request; the script prints p50/p99 of each and of
 the difference (what the map adds: coalescing, rebuild, the northbound's push), and
 the ratio northbound / orchestrator. The fibre is restored (and its "up" awaited)
-before the next trial. Run under ``nice``; absolute times move with the load.
+before the next trial.
 
-    .venv/bin/python bench/topology.py [--trials 30] [--speed 0.1]
+``--load`` (a second part): what the map's extra telemetry costs the closed loop. The
+closed loop's QFS subscription now also selects link-level telemetry (rate,
+fidelities). Two stacks, one after the other, each with one active unit
+madqci-alice <-> madqci-bob generating for ``--window`` seconds: one subscribing with
+the selection as it was before the map, one with today's. Printed side by side:
+notifications the orchestrator received per second, and the event-loop time spent
+applying them (replica patch, facts, the closed loop's and the map's listeners).
+
+Run under ``nice``; absolute times move with the load of the machine.
+
+    .venv/bin/python bench/topology.py [--trials 30] [--speed 0.1] [--load] [--window 20]
 """
 
 from __future__ import annotations
@@ -42,6 +52,9 @@ from qnms.qndt.client import BusClient
 ncclient.transport.session.TICK = 0.005
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from netconf_agent import connect  # noqa: E402  (a sibling script: Nagle off, STACK-NOTES)
+from restoration import ALICE, BOB, unit_xml, wait  # noqa: E402  (a sibling script)
+
+from qnms.orchestrator import telemetry  # noqa: E402
 
 NW = "urn:ietf:params:xml:ns:yang:ietf-network-state"
 YP = "urn:ietf:params:xml:ns:yang:ietf-yang-push"
@@ -80,16 +93,70 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=30)
-    ap.add_argument("--speed", type=float, default=0.1, help="twin speed factor")
-    args = ap.parse_args()
+def busy_stack(window: float, speed: float) -> tuple[float, float, float]:
+    """One stack with one active unit: (notifications/s at the orchestrator, loop
+    seconds per second applying them, map rebuilds/s) over ``window`` seconds."""
+    with tempfile.TemporaryDirectory(prefix="qnms-bench-") as tmp, BackgroundLoop() as bg:
+        options = StackOptions(network=load_network(), state_dir=Path(tmp), speed=speed)
+        stack = Stack(options)
+        bg.run(stack.start(), timeout=300)
+        try:
+            orch = stack.orchestrator
+            assert orch is not None
+            ctl, tel = orch.controller, orch.restoration.telemetry
+            assert tel is not None
+            m = connect(stack.port, username=options.user, password=options.password)
+            m.edit_config(target="running", config=unit_xml("busy", ALICE, BOB, 100000))
+            wait(lambda: bg.call(lambda: ctl.records["busy"].state.value) == "active",
+                 300, "busy active")  # fmt: skip
+            spent: list[float] = []
+            apply = tel._apply
+
+            def timed(*a: object) -> None:
+                t = time.perf_counter()
+                try:
+                    apply(*a)  # type: ignore[arg-type]
+                finally:
+                    spent.append(time.perf_counter() - t)
+
+            def counts() -> tuple[int, int]:
+                return tel.received, orch.topology.rebuilds
+
+            n0, r0 = bg.call(counts)
+            tel._apply = timed  # type: ignore[method-assign]
+            time.sleep(window)
+            n1, r1 = bg.call(counts)
+            tel._apply = apply  # type: ignore[method-assign]
+            m.close_session()
+        finally:
+            bg.run(stack.stop(), timeout=120)
+    return (n1 - n0) / window, sum(spent) / window, (r1 - r0) / window
+
+
+def load(window: float, speed: float) -> None:
+    today = telemetry.SELECTIONS["qfs"]
+    start = today.index("<telemetry>")
+    before = today[:start] + today[today.index("</telemetry>") + len("</telemetry>") :]
+    rows = []
+    for label, selection in (("before the map", before), ("with link telemetry", today)):
+        telemetry.SELECTIONS["qfs"] = selection
+        rows.append((label, *busy_stack(window, speed)))
+    telemetry.SELECTIONS["qfs"] = today
+    print(f"load: one active unit for {window:g} s per stack (twin speed {speed:g})")
+    for label, rate, busy, rebuilds in rows:
+        print(f"  {label}: {rate:.1f} notifications/s at the orchestrator, applying them "
+              f"{1000 * busy:.1f} ms of loop time per s, {rebuilds:.1f} map rebuilds/s",
+              flush=True)  # fmt: skip
+    print(f"  ratio with / before: notifications {rows[1][1] / max(rows[0][1], 1e-9):.2f}x, "
+          f"loop time {rows[1][2] / max(rows[0][2], 1e-9):.2f}x")  # fmt: skip
+
+
+def cuts(trials: int, speed: float) -> None:
     net = load_network()
     channels = [(c["domain"], c["name"]) for c in net.channels()]
     rows: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory(prefix="qnms-bench-") as tmp, BackgroundLoop() as bg:
-        options = StackOptions(network=net, state_dir=Path(tmp), speed=args.speed)
+        options = StackOptions(network=net, state_dir=Path(tmp), speed=speed)
         stack = Stack(options)
         bg.run(stack.start(), timeout=300)
         try:
@@ -126,7 +193,7 @@ def main() -> int:
             m.dispatch(to_ele(SUBSCRIBE))
             assert m.take_notification(block=True, timeout=30) is not None  # push-update
             twin = BusClient(stack.twin_bind, topics=())
-            for i in range(args.trials):
+            for i in range(trials):
                 domain, chan = channels[i % len(channels)]
                 link_id = f"{domain}/{chan}"
                 bg.call(lambda c=chan: seen.pop(c, None))
@@ -149,7 +216,7 @@ def main() -> int:
     orch_ms = [1000 * o for o, _ in rows]
     nb_ms = [1000 * n for _, n in rows]
     added = [n - o for o, n in zip(orch_ms, nb_ms, strict=True)]
-    print(f"topology: {len(rows)} channel cuts in the twin (speed {args.speed:g}), "
+    print(f"topology: {len(rows)} channel cuts in the twin (speed {speed:g}), "
           f"{counts[0]} map rebuilds, {counts[1]} pushed")  # fmt: skip
     for label, xs in (("one map rebuild (on the loop)", rebuild_ms),
                       ("orchestrator (CS push applied)", orch_ms),
@@ -159,6 +226,19 @@ def main() -> int:
               f"mean {statistics.mean(xs):.1f} ms")  # fmt: skip
     print(f"  ratio northbound / orchestrator: p50 {pct(nb_ms, 0.5) / pct(orch_ms, 0.5):.2f}x, "
           f"p99 {pct(nb_ms, 0.99) / pct(orch_ms, 0.99):.2f}x")  # fmt: skip
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=30)
+    ap.add_argument("--speed", type=float, default=0.1, help="twin speed factor")
+    ap.add_argument("--load", action="store_true", help="also the closed loop's extra load")
+    ap.add_argument("--window", type=float, default=20.0, help="seconds per stack (--load)")
+    args = ap.parse_args()
+    if args.load:
+        load(args.window, args.speed)
+    if args.trials > 0:
+        cuts(args.trials, args.speed)
     return 0
 
 
