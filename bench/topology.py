@@ -18,9 +18,11 @@ before the next trial.
 
 ``--load`` (a second part): what the map's extra telemetry costs the closed loop. The
 closed loop's QFS subscription now also selects link-level telemetry (rate,
-fidelities). Two stacks, one after the other, each with one active unit
-madqci-alice <-> madqci-bob generating for ``--window`` seconds: one subscribing with
-the selection as it was before the map, one with today's. Printed side by side:
+fidelities), and derives its facts from the one agent whose replica changed instead
+of from every agent. Three stacks, one after the other, each with one unit
+madqci-alice <-> madqci-bob generating pairs (establishing) for ``--window`` seconds:
+as before (the old selection, every agent's facts per notification), link telemetry
+alone, and this branch. Printed side by side:
 notifications the orchestrator received per second, and the event-loop time spent
 applying them (replica patch, facts, the closed loop's and the map's listeners).
 
@@ -93,8 +95,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def busy_stack(window: float, speed: float) -> tuple[float, float, float]:
-    """One stack with one active unit: (notifications/s at the orchestrator, loop
+def busy_stack(window: float, speed: float, full: bool) -> tuple[float, float, float]:
+    """One stack with one unit generating pairs: (notifications/s at the orchestrator, loop
     seconds per second applying them, map rebuilds/s) over ``window`` seconds."""
     with tempfile.TemporaryDirectory(prefix="qnms-bench-") as tmp, BackgroundLoop() as bg:
         options = StackOptions(network=load_network(), state_dir=Path(tmp), speed=speed)
@@ -107,8 +109,14 @@ def busy_stack(window: float, speed: float) -> tuple[float, float, float]:
             assert tel is not None
             m = connect(stack.port, username=options.user, password=options.password)
             m.edit_config(target="running", config=unit_xml("busy", ALICE, BOB, 100000))
-            wait(lambda: bg.call(lambda: ctl.records["busy"].state.value) == "active",
-                 300, "busy active")  # fmt: skip
+            # size 100000: it stays establishing, generating pairs, for the whole window
+            wait(lambda: bg.call(lambda: ctl.records["busy"].state.value) == "establishing",
+                 300, "busy establishing")  # fmt: skip
+            merge = telemetry.merge_facts
+            if full:  # as before this branch: every agent's facts on every notification
+                telemetry.merge_facts = lambda _parts: merge(  # type: ignore[assignment]
+                    telemetry.agent_facts(a, r) for a, r in tel.replicas.items()
+                )
             spent: list[float] = []
             apply = tel._apply
 
@@ -127,6 +135,7 @@ def busy_stack(window: float, speed: float) -> tuple[float, float, float]:
             time.sleep(window)
             n1, r1 = bg.call(counts)
             tel._apply = apply  # type: ignore[method-assign]
+            telemetry.merge_facts = merge
             m.close_session()
         finally:
             bg.run(stack.stop(), timeout=120)
@@ -138,17 +147,22 @@ def load(window: float, speed: float) -> None:
     start = today.index("<telemetry>")
     before = today[:start] + today[today.index("</telemetry>") + len("</telemetry>") :]
     rows = []
-    for label, selection in (("before the map", before), ("with link telemetry", today)):
+    for label, selection, full in (
+        ("before (no link telemetry, all facts per notification)", before, True),
+        ("link telemetry, all facts per notification", today, True),
+        ("this branch (link telemetry, one agent's facts)", today, False),
+    ):
         telemetry.SELECTIONS["qfs"] = selection
-        rows.append((label, *busy_stack(window, speed)))
+        rows.append((label, *busy_stack(window, speed, full)))
     telemetry.SELECTIONS["qfs"] = today
-    print(f"load: one active unit for {window:g} s per stack (twin speed {speed:g})")
+    print(f"load: one generating unit for {window:g} s per stack (twin speed {speed:g})")
     for label, rate, busy, rebuilds in rows:
         print(f"  {label}: {rate:.1f} notifications/s at the orchestrator, applying them "
               f"{1000 * busy:.1f} ms of loop time per s, {rebuilds:.1f} map rebuilds/s",
               flush=True)  # fmt: skip
-    print(f"  ratio with / before: notifications {rows[1][1] / max(rows[0][1], 1e-9):.2f}x, "
-          f"loop time {rows[1][2] / max(rows[0][2], 1e-9):.2f}x")  # fmt: skip
+    for label, rate, busy, _r in rows[1:]:
+        print(f"  {label} / before: notifications {rate / max(rows[0][1], 1e-9):.2f}x, "
+              f"loop time {busy / max(rows[0][2], 1e-9):.2f}x")  # fmt: skip
 
 
 def cuts(trials: int, speed: float) -> None:
