@@ -90,14 +90,15 @@ class AssignMixin:
         return queued
 
     async def _flush(self, dest: str) -> None:
-        """Tell ``dest`` every assignment queued for it, until it acknowledges them (one
-        flush per destination at a time; what queues meanwhile goes in the next one)."""
+        """Tell ``dest`` every assignment queued for it, until it acknowledges them: one
+        flush per destination at a time, one message per linger (what queues while one
+        is on its way waits for the next linger, unless a slave's KME asks)."""
         hurry = self._hurry.setdefault(dest, asyncio.Event())
+        delay = ASSIGN_LINGER
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(hurry.wait(), ASSIGN_LINGER)
-            delay = 0.05
             while self.outbox.get(dest):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(hurry.wait(), delay)
                 hurry.clear()
                 groups = self.outbox.pop(dest)
                 msg = {
@@ -109,14 +110,13 @@ class AssignMixin:
                 }
                 try:
                     await self._send(dest, "/kme/v1/assign", msg)
+                    delay = ASSIGN_LINGER
                 except KmeError as err:
                     log.warning("assignments to %s not delivered (%s): retrying", dest, err.message)
                     for group, keys in self.outbox.pop(dest, {}).items():  # keep the order
                         groups.setdefault(group, []).extend(keys)
                     self.outbox[dest] = groups
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(hurry.wait(), delay)
-                    delay = min(2.0, delay * 2)
+                    delay = min(2.0, max(0.05, delay * 2))
         finally:
             self._flushing.discard(dest)
 
