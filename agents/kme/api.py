@@ -79,6 +79,14 @@ def caller(request: web.Request) -> str:
     return ident
 
 
+def container(keys: list[tuple[str, bytes]]) -> web.Response:
+    """A Key container (clause 6.3) of keys this KME made: joined as text, no json.dumps
+    per request. Safe only because a key ID made here is a UUID and base64 has no
+    character JSON escapes; keys named by a request or a peer go through ``json``."""
+    items = ",".join(f'{{"key_ID":"{kid}","key":"{b64(k)}"}}' for kid, k in keys)
+    return web.json_response(text=f'{{"keys":[{items}]}}')
+
+
 def _int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise KmeError(400, f"{name} must be an integer")
@@ -184,8 +192,7 @@ class Api:
         if len(kmes) != 1:
             raise KmeError(400, "all slave SAEs must be attached to one KME")
         self._limit(master)
-        keys = self.kme.enc_keys(master, slaves, number, size)
-        return web.json_response({"keys": [{"key_ID": kid, "key": b64(k)} for kid, k in keys]})
+        return container(self.kme.enc_keys(master, slaves, number, size))
 
     async def dec_keys(self, request: web.Request) -> web.Response:
         slave = self._sae(request)
@@ -241,6 +248,14 @@ class Api:
             raise KmeError(401, "assignments come from the master's KME")
         return web.json_response({"assigned": self.kme.take_assignments(msg)})
 
+    async def flush(self, request: web.Request) -> web.Response:
+        """A slave's KME waits for a key this KME gave out: send its assignments now."""
+        peer = self._peer(request)
+        msg = await _json(request)
+        if msg.get("from") != peer:
+            raise KmeError(401, "a flush request comes from the KME that sends it")
+        return web.json_response({"queued": self.kme.flush_now(peer)})
+
     async def commit(self, request: web.Request) -> web.Response:
         self._peer(request)
         return web.json_response(await self.kme.settle(await _json(request)))
@@ -272,4 +287,5 @@ def make_app(kme: Kme, limiter: Limiter | None = None) -> web.Application:
     r.add_post("/kme/v1/commit", api.commit)
     r.add_post("/kme/v1/ready", api.ready)
     r.add_post("/kme/v1/assign", api.assign)
+    r.add_post("/kme/v1/flush", api.flush)
     return app

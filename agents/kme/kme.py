@@ -6,12 +6,12 @@ QKD 014 it enforces here:
 
 * ``enc_keys`` (master SAE): keys come from the end-to-end store towards the slave's
   KME, allocated locally and at once; the slave's KME is told only the key ids, the
-  segments of the shared store they use, the master and the named slaves
-  (``/kme/v1/assign``, sent in the background, batched, retried until acknowledged);
+  segments of the shared store they use, the master and the named slaves (assign.py:
+  in the background, batched, retried until acknowledged);
 * ``dec_keys`` (slave SAE): only a slave named in the request gets the key (401
   otherwise), only once, and all requested keys or none. No ``await`` lies between the
   checks and the handing out, so two slaves racing for one key cannot both win. A key
-  whose assignment is still on its way is waited for briefly.
+  whose assignment is still on its way is asked for and waited for briefly.
 
 Key bits never leave a KME except to the SAE that asked, and never reach a log: logs
 name key ids, sizes and counts only.
@@ -20,18 +20,16 @@ name key ids, sizes and counts only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
-import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from qnms.service.qkd import KeyYield
-from qnms_agents.kme.pool import Assignment, Pool
-from qnms_agents.kme.relay import RelayMixin, segments
+from qnms_agents.kme.assign import AssignMixin, entry
+from qnms_agents.kme.pool import Pool
+from qnms_agents.kme.relay import RelayMixin
 from qnms_agents.kme.wire import KmeError, b64, unb64
 
 __all__ = ["Kme", "KmeError", "KmeLimits", "b64"]
@@ -40,8 +38,6 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 ReservedSource = Callable[[str, list[str], int, int], list[tuple[str, bytes]] | None]
-ASSIGN_WAIT = 2.0  # s a dec_keys waits for an assignment still on its way
-ASSIGN_LINGER = 0.02  # s assignments gather before they are sent (fewer, larger messages)
 
 
 @dataclass
@@ -60,7 +56,7 @@ class KmeLimits:
 
 
 @dataclass
-class Kme(RelayMixin):
+class Kme(RelayMixin, AssignMixin):
     """One KME: link pools, end-to-end stores, assignments for its slaves."""
 
     kme_id: str
@@ -77,11 +73,7 @@ class Kme(RelayMixin):
         self.stores: dict[str, Pool] = {}  # end-to-end stores, by distant KME
         self.yields: dict[str, KeyYield] = {}
         self.pending: dict[str, tuple[str, bytes, float]] = {}
-        self.assignments: dict[str, Assignment] = {}  # for this KME's slaves
-        self.gone: deque[str] = deque(maxlen=100_000)  # ids already handed to a slave
-        self.assigned = asyncio.Event()
-        self.outbox: dict[str, list[dict[str, Any]]] = {}
-        self._flushing: set[str] = set()
+        self._init_assign()
         self.relayed = self.failed_relays = self.delivered = 0
         self.spare: dict[str, int] = {}  # secret bytes not yet a whole chunk, per link
         self._seq = 0
@@ -89,7 +81,7 @@ class Kme(RelayMixin):
         self._fill_lock = asyncio.Lock()
         self._retry_at: dict[str, float] = {}
         self._fill_kicked = False
-        self._id_pool = bytearray()
+        self._ids: list[str] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         # Service units (units.py): told when a store grew, asked first by enc_keys, told
         # when a slave took a unit's key.
@@ -145,12 +137,20 @@ class Kme(RelayMixin):
         task.add_done_callback(self._tasks.discard)
 
     def _key_id(self) -> str:
-        """A random (version 4) UUID; the randomness is read from the OS 4 KiB at a time."""
-        if len(self._id_pool) < 16:
-            self._id_pool = bytearray(secrets.token_bytes(4096))
-        raw = bytes(self._id_pool[:16])
-        del self._id_pool[:16]
-        return str(uuid.UUID(bytes=raw, version=4))
+        """A random (version 4) UUID, made 256 at a time from 4 KiB read from the OS (the
+        uuid module's objects cost more than the rest of an enc_keys)."""
+        if not self._ids:
+            raw = bytearray(secrets.token_bytes(4096))
+            for i in range(0, 4096, 16):
+                raw[i + 6] = raw[i + 6] & 0x0F | 0x40  # version 4
+                raw[i + 8] = raw[i + 8] & 0x3F | 0x80  # RFC 4122 variant
+            h = raw.hex()
+            self._ids = [
+                f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-{h[i + 12 : i + 16]}-"
+                f"{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+                for i in range(0, 8192, 32)
+            ]
+        return self._ids.pop()
 
     def kick_fill(self) -> None:
         """Top the stores up soon (once, however many callers ask meanwhile)."""
@@ -237,14 +237,14 @@ class Kme(RelayMixin):
         store = self.stores.get(dest)
         if store is None or store.mine.available() < nbytes * number:
             raise KmeError(503, f"not enough key material towards {dest}: try later")
-        out, assigned = [], []
+        out, entries = [], []
         for _ in range(number):
             got = store.mine.allocate(nbytes)
             assert got is not None
             kid = self._key_id()
             out.append((kid, got[1]))
-            assigned.append({"key_ID": kid, "master": master, "slaves": slaves, "segments": got[0]})
-        self.queue_assignments(dest, assigned)
+            entries.append(entry(kid, got[0]))
+        self.queue_assignments(dest, master, slaves, entries)
         if log.isEnabledFor(logging.INFO):
             ids = [k for k, _ in out]
             log.info("keys %s (%d bits) for %s, slaves %s", ids, size_bits, master, slaves)
@@ -253,40 +253,6 @@ class Kme(RelayMixin):
             if hop is not None and hop.mine.available() >= self.chunk_bytes:
                 self.kick_fill()
         return out
-
-    def queue_assignments(self, dest: str, assigned: list[dict[str, Any]]) -> None:
-        """Tell ``dest`` of these assignments soon (batched, retried: ``_flush``)."""
-        self.outbox.setdefault(dest, []).extend(assigned)
-        if dest not in self._flushing:
-            self._flushing.add(dest)
-            self._background(self._flush(dest))
-
-    async def _flush(self, dest: str) -> None:
-        """Tell ``dest`` every assignment queued for it, until it acknowledges them.
-
-        One flush per destination at a time, after a short linger: what queues up
-        meanwhile goes in the same or the next message, so a busy KME sends fewer,
-        larger messages (a slave asking meanwhile waits for it: ``dec_keys``).
-        """
-        try:
-            await self._flush_all(dest)
-        finally:
-            self._flushing.discard(dest)
-
-    async def _flush_all(self, dest: str) -> None:
-        delay = 0.05
-        await asyncio.sleep(ASSIGN_LINGER)
-        while self.outbox.get(dest):
-            batch = self.outbox.pop(dest)
-            try:
-                await self._send(
-                    dest, "/kme/v1/assign", {"origin": self.kme_id, "assignments": batch}
-                )
-            except KmeError as err:
-                log.warning("assignments to %s not delivered (%s): retrying", dest, err.message)
-                self.outbox[dest] = batch + self.outbox.get(dest, [])
-                await asyncio.sleep(delay)
-                delay = min(2.0, delay * 2)
 
     async def _send(self, peer: str, path: str, msg: dict[str, Any]) -> dict[str, Any]:
         if self.send is None:
@@ -300,31 +266,11 @@ class Kme(RelayMixin):
 
     # -- the slave's side ----------------------------------------------------------------
 
-    def take_assignments(self, msg: dict[str, Any]) -> int:
-        for a in msg["assignments"]:
-            self.assignments[a["key_ID"]] = Assignment(
-                a["key_ID"],
-                msg["origin"],
-                a["master"],
-                tuple(a["slaves"]),
-                segments(a["segments"]),
-                str(a.get("unit", "")),
-            )
-        self.assigned.set()
-        self.assigned = asyncio.Event()
-        return len(msg["assignments"])
-
     async def dec_keys(
         self, slave: str, master: str, key_ids: list[str]
     ) -> list[tuple[str, bytes]]:
         """Hand the keys to a named slave, all or none; each key once."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + ASSIGN_WAIT
-        while missing := [k for k in key_ids if k not in self.assignments]:
-            if loop.time() >= deadline or any(k in self.gone for k in missing):
-                raise KmeError(400, f"key_ID {missing[0]} is not available")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.assigned.wait(), deadline - loop.time())
+        await self._wait_assigned(key_ids, master)
         found = [self.assignments[k] for k in key_ids]  # from here on: no await
         for a in found:
             if a.master != master:
@@ -336,9 +282,10 @@ class Kme(RelayMixin):
             raise KmeError(400, "a key_ID is asked for twice")
         keys = []
         for a in found:
-            key = theirs[a.origin].extract(a.segments)
+            segs = a.segments()
+            key = theirs[a.origin].extract(segs) if segs is not None else None
             del self.assignments[a.key_id]
-            self.gone.append(a.key_id)
+            self._gone(a.key_id)
             if key is None:  # cannot happen unless the stores disagree: refuse the key
                 raise KmeError(503, f"key material of key_ID {a.key_id} is missing")
             if a.unit:

@@ -20,6 +20,7 @@ never reused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 Segment = tuple[str, int, int]  # chunk id, start, end (bytes within the chunk)
 
@@ -116,13 +117,24 @@ class Pool:
         return True
 
 
-@dataclass
+@dataclass(slots=True)
 class Assignment:
-    """Keys the master's KME handed out, told to the slave's KME: ids and segments only."""
+    """Keys the master's KME handed out, told to the slave's KME: ids and segments only.
+
+    ``flat`` is the segments as they came over the wire (chunk, start, end, chunk, ...):
+    read (``segments``) only when a slave asks for the key, most never are twice."""
 
     key_id: str
     origin: str  # the master's KME
     master: str
     slaves: tuple[str, ...]
-    segments: list[Segment]
+    flat: list[Any]
     unit: str = ""  # the qkd-key service unit it was reserved for (units.py), if any
+
+    def segments(self) -> list[Segment] | None:
+        """The segments, or None when the master's KME named them wrongly."""
+        it = iter(self.flat)
+        try:
+            return [(str(c), int(s), int(e)) for c, s, e in zip(it, it, it, strict=True)]
+        except (TypeError, ValueError):
+            return None

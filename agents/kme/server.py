@@ -111,6 +111,7 @@ class KmeServer:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=ctx, limit=64),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),  # KMEs set no cookies: skip the jar
             )
         try:
             async with self._session.post(base + path, json=msg) as resp:

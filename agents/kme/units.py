@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from qnms_agents.kme.assign import entry
 from qnms_agents.kme.kme import Kme
 from qnms_agents.ss import E
 
@@ -151,17 +152,11 @@ class UnitBook:
                 kid = unit.ids[unit.issued]
                 unit.issued += 1
                 unit.held[kid] = got[1]
-                assigned.append(
-                    {
-                        "key_ID": kid,
-                        "master": unit.master_sae,
-                        "slaves": [unit.slave_sae],
-                        "segments": got[0],
-                        "unit": unit.spec.name,
-                    }
-                )
+                assigned.append(entry(kid, got[0]))
             if assigned:
-                self.kme.queue_assignments(unit.peer_kme, assigned)
+                self.kme.queue_assignments(
+                    unit.peer_kme, unit.master_sae, [unit.slave_sae], assigned, unit.spec.name
+                )
                 made += len(assigned)
                 log.info("qkd-key unit %s: %d key(s) reserved", unit.spec.name, len(assigned))
         return made
