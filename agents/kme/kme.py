@@ -280,14 +280,19 @@ class Kme(RelayMixin, AssignMixin):
         theirs = {a.origin: self.store(a.origin).theirs for a in found}
         if len(set(key_ids)) != len(key_ids):
             raise KmeError(400, "a key_ID is asked for twice")
-        keys = []
-        for a in found:
+        named = []
+        for a in found:  # check every key before taking any: all or none
             segs = a.segments()
-            key = theirs[a.origin].extract(segs) if segs is not None else None
+            if segs is None or not theirs[a.origin].holds(segs):
+                # cannot happen unless the stores disagree: refuse, keep every key
+                raise KmeError(503, f"key material of key_ID {a.key_id} is missing")
+            named.append((a, segs))
+        keys = []
+        for a, segs in named:
+            key = theirs[a.origin].extract(segs)
+            assert key is not None  # held a moment ago, with no await in between
             del self.assignments[a.key_id]
             self._gone(a.key_id)
-            if key is None:  # cannot happen unless the stores disagree: refuse the key
-                raise KmeError(503, f"key material of key_ID {a.key_id} is missing")
             if a.unit:
                 self.on_unit_delivery(a.unit)
             keys.append((a.key_id, key))

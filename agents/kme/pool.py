@@ -62,14 +62,20 @@ class Stream:
         self._available -= n
         return segs, bytes(out)
 
-    def extract(self, segs: list[Segment]) -> bytes | None:
-        """The bytes the owner named, all or none (None if any is missing or used)."""
+    def holds(self, segs: list[Segment]) -> bool:
+        """Every byte the owner named is here and unused (what ``extract`` would take)."""
         for cid, s, e in segs:
             data = self.chunks.get(cid)
             if data is None or not 0 <= s < e <= len(data):
-                return None
+                return False
             if any(s < ue and us < e for us, ue in self.used.get(cid, ())):
-                return None
+                return False
+        return True
+
+    def extract(self, segs: list[Segment]) -> bytes | None:
+        """The bytes the owner named, all or none (None if any is missing or used)."""
+        if not self.holds(segs):
+            return None
         out = bytearray()
         for cid, s, e in segs:
             out += self.chunks[cid][s:e]

@@ -140,3 +140,29 @@ def test_only_the_kme_itself_may_ask_for_a_flush(pki: Path) -> None:
         return [ok, forged, sae]
 
     assert run(go()) == [200, 401, 401]
+
+
+def test_dec_keys_with_one_key_whose_material_is_missing_hands_out_none(pki: Path) -> None:
+    """All or none: a refused dec_keys leaves every key it named with the slave's KME."""
+
+    async def go() -> None:
+        async with Chain(pki, LIMITS) as chain:
+            await chain.fill("kme-a", "kme-b")
+            first, second = await enc(chain, pki, number=2)
+            slave_kme = chain.kme("kme-b")
+            for _ in range(50):  # the assignment message, after its linger
+                if second["key_ID"] in slave_kme.assignments:
+                    break
+                await asyncio.sleep(0.05)
+            a = slave_kme.assignments[second["key_ID"]]
+            segs = a.segments()
+            assert segs is not None
+            theirs = slave_kme.store(a.origin).theirs
+            for cid, s, e in segs:  # the stores disagree: the second key's bytes are gone
+                theirs.used.setdefault(cid, []).append((s, e))
+            st, body = await dec(chain, pki, [first["key_ID"], second["key_ID"]])
+            assert st == 503 and second["key_ID"] in body["message"]
+            st, got = await dec(chain, pki, [first["key_ID"]])
+        assert st == 200 and got["keys"] == [first]
+
+    run(go())
