@@ -43,6 +43,9 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--multi-domain", action="store_true",
                     help="one orchestrator per domain under a parent (MDSC) that serves "
                     "the northbound")  # fmt: skip
+    up.add_argument("--console-port", type=int, default=8831,
+                    help="web console port (8831; 0: any free port)")  # fmt: skip
+    up.add_argument("--no-console", action="store_true", help="do not serve the web console")
     up.set_defaults(func=cmd_up)
 
     req = sub.add_parser("request", help="create a service unit and wait for its outcome")
@@ -112,6 +115,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         seed=args.seed,
         multi_domain=args.multi_domain,
         kme_pki=args.kme_pki,
+        console=not args.no_console,
+        console_port=args.console_port,
     )
     try:
         return asyncio.run(_up(Stack(options)))
@@ -136,6 +141,12 @@ async def _up(stack: object) -> int:
             f"(qnms status --port {stack.port}); Ctrl-C stops everything",
             flush=True,
         )
+        if stack.console is not None:
+            print(
+                f"console:    {stack.console.url}  (log in as {o.user} with its password, "
+                "or as any northbound user)",
+                flush=True,
+            )
         await stop.wait()
     finally:
         print("stopping orchestrator, agents and twin", file=sys.stderr, flush=True)
