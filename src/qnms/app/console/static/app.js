@@ -122,7 +122,7 @@ function onNetworks(doc) {
   for (const n of net.nodes) {
     const h = (state.elementHistory["node:" + n.id] ||= []);
     const last = h[h.length - 1];
-    if (!last || last.occupancy !== n.occupancy) h.push({t, occupancy: n.occupancy});
+    if (!last || last.occupancy !== n.occupancy || last.quis !== n.quis) h.push({t, occupancy: n.occupancy, quis: n.quis});
   }
   highlightSelected();
   if (state.selected) showPanel();
@@ -242,11 +242,10 @@ function select(kind, id) {
 }
 
 function channelUnder(link) {
-  // the CS channel carrying a link: itself, or the channel between the same two nodes
-  if (link.kind !== "quantum-link") return link;
-  const same = (l) => (l.source === link.source && l.dest === link.dest) || (l.source === link.dest && l.dest === link.source);
-  return state.net.links.find((l) => l.kind !== "quantum-link" && l.kind !== "classical-assist" && same(l)) ||
-    state.net.links.find((l) => l.kind !== "quantum-link" && same(l));
+  // the channel a fault cuts: a quantum channel itself, or the one a quantum link runs over
+  if (link.kind === "quantum-channel") return link;
+  if (link.kind === "quantum-link" && link.channel) return state.net.links.find((l) => l.id === link.channel);
+  return null;
 }
 
 function showPanel() {
@@ -259,8 +258,10 @@ function showPanel() {
   const h = state.elementHistory[`${kind}:${id}`] || [];
   if (kind === "node") {
     drawChart($("#element-chart"), h.map((p) => ({t: p.t, v: p.occupancy})), "memory occupancy (%)");
+    drawChart($("#element-chart-2"), h.map((p) => ({t: p.t, v: p.quis})), "active QUIs");
   } else {
-    drawChart($("#element-chart"), h.map((p) => ({t: p.t, v: p.fidelity})), "link fidelity");
+    drawChart($("#element-chart"), h.map((p) => ({t: p.t, v: p.fidelity})), "link fidelity (mean)");
+    drawChart($("#element-chart-2"), h.map((p) => ({t: p.t, v: p.rate})), "generation rate (pairs/s)");
   }
   const channel = kind === "link" && item ? channelUnder(item) : null;
   const canFault = state.me.faults && channel;

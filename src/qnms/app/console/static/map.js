@@ -27,16 +27,19 @@ function quantumNetwork(doc) {
       id: member(n, "node-id"), raw: n, domain: member(q, "domain") || "", role: String(member(q, "role") || ""),
       state: member(q, "oper-state") || "", border: member(q, "border") === true,
       occupancy: occ.length ? occ.reduce((a, b) => a + b, 0) / occ.length : undefined,
+      quis: num(member(q, "active-quis")),
     };
   });
   const links = (member(net, "link") || []).map((l) => {
     const q = member(l, "quantum-link") || {};
+    const tm = member(q, "telemetry") || {};
     return {
       id: member(l, "link-id"), raw: l,
       source: member(member(l, "source"), "source-node"), dest: member(member(l, "destination"), "dest-node"),
       kind: member(q, "kind") || "quantum-link", state: member(q, "oper-state") || "",
-      fidelity: num(member(q, "mean-fidelity")) ?? num(member(q, "last-fidelity")),
-      rate: num(member(q, "generation-rate")),
+      channel: member(q, "channel"),
+      fidelity: num(member(tm, "mean-fidelity")) ?? num(member(tm, "last-fidelity")),
+      rate: num(member(tm, "generation-rate")),
     };
   });
   return {id: member(net, "network-id"), nodes, links};
@@ -114,8 +117,9 @@ class TopologyMap {
       const a = this.pos[l.source], b = this.pos[l.dest];
       if (!a || !b) continue;
       // the two directions of a quantum link side by side; channels of the CS further out
-      const off = l.kind === "quantum-link" ? (l.source < l.dest ? 3 : -3) : 10;
-      const dx = b.x - a.x, dy = b.y - a.y, len = Math.hypot(dx, dy) || 1;
+      const off = l.kind === "quantum-link" ? (l.source < l.dest ? 3 : -3) : l.kind === "classical-assist" ? -11 : 11;
+      const [p, q] = l.source < l.dest ? [a, b] : [b, a]; // one orientation per node pair
+      const dx = q.x - p.x, dy = q.y - p.y, len = Math.hypot(dx, dy) || 1;
       const ox = (-dy / len) * off, oy = (dx / len) * off;
       const el = svgEl("line", {
         class: "link", "data-link": l.id, "data-kind": l.kind, "data-source": l.source, "data-dest": l.dest,
