@@ -5,10 +5,11 @@ agent gets one RFC 8641 subscription to ``ds:operational`` (on-change; periodic 
 the agent refuses on-change) on its own NETCONF session, separate from the southbound
 sessions that edit, so a long notification stream never queues behind a transaction:
 
-* QFS agents: node oper-state, quantum-link oper-state, memory occupancy, and for each
-  QUI its state, achieved fidelity and expiry (its age moves continuously and is not
-  an on-change leaf);
-* CS agents: channel oper-state (a cut or restored fibre);
+* QFS agents: node oper-state, quantum-link oper-state and link-level telemetry (rate,
+  success probability, fidelities: the topology map shows them), memory occupancy,
+  and for each QUI its state, achieved fidelity and expiry (its age moves
+  continuously and is not an on-change leaf);
+* CS agents: channel and classical-assist channel oper-state (a cut or restored fibre);
 * SS agents: each service unit's store (units delivered, achieved fidelity).
 
 A receiver keeps a replica of each selection: the first ``push-update`` fills it and
@@ -45,6 +46,7 @@ CS = "urn:qnms:yang:qnms-connectivity"
 SS = "urn:qnms:yang:qnms-service-stratum"
 KEYS = {  # list -> key leaf, for the lists the selections below contain
     "channel": "name",
+    "classical-channel": "name",
     "quantum-link": "name",
     "memory": "name",
     "qui": "id",
@@ -53,11 +55,14 @@ KEYS = {  # list -> key leaf, for the lists the selections below contain
 SELECTIONS = {
     "qfs": f"""<quantum-fabric xmlns="{QFS}"><node><oper-state/></node>
  <memories><memory><name/><state><occupancy/></state></memory></memories>
- <quantum-links><quantum-link><name/><oper-state/></quantum-link></quantum-links>
+ <quantum-links><quantum-link><name/><oper-state/><telemetry><generation-rate/>
+ <success-probability/><mean-fidelity/><last-fidelity/></telemetry></quantum-link>
+ </quantum-links>
  <qui-table><qui><id/><state/><fidelity/><lifecycle><expiry/></lifecycle></qui></qui-table>
  </quantum-fabric>""",
     "cs": f"""<connectivity xmlns="{CS}"><channels><channel><name/><oper-state/></channel>
- </channels></connectivity>""",
+ </channels><classical-channels><classical-channel><name/><oper-state/></classical-channel>
+ </classical-channels></connectivity>""",
     "ss": f"""<service-stratum xmlns="{SS}"><service-units><service-unit><name/>
  <store><delivered-units/><achieved-fidelity/></store></service-unit></service-units>
  </service-stratum>""",
@@ -150,8 +155,11 @@ class Facts:
     """What the loop reads, derived from every replica after each notification."""
 
     channels: dict[str, str] = field(default_factory=dict)  # channel -> up/down
+    classical: dict[str, str] = field(default_factory=dict)  # classical channel -> up/down
     nodes: dict[str, str] = field(default_factory=dict)  # node -> up/down
     links: dict[tuple[str, str], str] = field(default_factory=dict)  # (node, link) -> state
+    # (node, link) -> {telemetry leaf: canonical text}, as the agent serves them
+    link_telemetry: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     occupancy: dict[tuple[str, str], float] = field(default_factory=dict)  # (node, memory)
     quis: dict[tuple[str, str], QuiFacts] = field(default_factory=dict)  # (node, qui id)
     stores: dict[str, dict[str, tuple[int, float | None]]] = field(default_factory=dict)
@@ -163,12 +171,20 @@ def facts_of(replicas: dict[AgentAddress, Replica]) -> Facts:
         if addr.stratum == "cs":
             for name, leaves in rep.entries("connectivity", "channels", "channel").items():
                 f.channels[name] = leaves.get(("oper-state",), "up")
+            assists = rep.entries("connectivity", "classical-channels", "classical-channel")
+            for name, leaves in assists.items():
+                f.classical[name] = leaves.get(("oper-state",), "up")
         elif addr.stratum == "qfs":
             node = addr.name
             f.nodes[node] = rep.leaves.get(("quantum-fabric", "node", "oper-state"), "up")
             links = rep.entries("quantum-fabric", "quantum-links", "quantum-link")
             for link, leaves in links.items():
                 f.links[(node, link)] = leaves.get(("oper-state",), "up")
+                f.link_telemetry[(node, link)] = {
+                    path[1]: text
+                    for path, text in leaves.items()
+                    if len(path) == 2 and path[0] == "telemetry" and text
+                }
             for mem, leaves in rep.entries("quantum-fabric", "memories", "memory").items():
                 occ = leaves.get(("state", "occupancy"))
                 if occ:
