@@ -92,13 +92,13 @@ def test_an_operator_sees_the_network_creates_a_unit_and_watches_it_reroute(
 
     # cut the fibre under the first hop: the link turns red, the unit re-routes
     first_hop = f"#topology .link.on-path[data-source='{old_path[0]}'][data-dest='{old_path[1]}']"
-    page.click(first_hop)
+    page.click(first_hop, force=True)  # a line: its box may have no width
     page.wait_for_selector("#panel-faults:not([hidden])")
     channel = page.get_attribute("#panel-faults", "data-channel")
     page.click("#fault-cut")
     page.wait_for_selector("#fault-result:has-text('sent')")
     down = f"#topology .link[data-link$='/{channel}'][data-state='down']"
-    page.wait_for_selector(down, timeout=WAIT)
+    page.wait_for_selector(down, state="attached", timeout=WAIT)  # a vertical line: no width
     assert page.eval_on_selector(down, "el => getComputedStyle(el).stroke") == RED
     page.wait_for_selector("#events li[data-unit='su-console'][data-state='re-binding']",
                            timeout=WAIT)  # fmt: skip
@@ -115,7 +115,7 @@ def test_an_operator_sees_the_network_creates_a_unit_and_watches_it_reroute(
     shot(page, tmp_path, "04-rerouted")
     page.click("#fault-restore")
     page.wait_for_selector(f"#topology .link[data-link$='/{channel}'][data-state='up']",
-                           timeout=WAIT)  # fmt: skip
+                           state="attached", timeout=WAIT)  # fmt: skip
 
     # delete from the table: the row goes away
     page.click(f"{row} button.delete")

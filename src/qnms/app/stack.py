@@ -20,9 +20,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from qnms.app.console.server import Console, ConsoleConfig
 from qnms.mdsc.northbound import ParentConfig, ParentOrchestrator, domain_address
 from qnms.network.inventory import Network
 from qnms.orchestrator.inventory import in_domain
@@ -34,6 +33,9 @@ from qnms_agents.kme.attach import KmeGroup
 from qnms_agents.kme.kme import KmeLimits
 from qnms_agents.qndt_feed import follow_twin
 from qnms_agents.runner import network_agents
+
+if TYPE_CHECKING:
+    from qnms.app.console.server import Console
 
 Progress = Callable[[str], None]
 AGENT_USER = "orchestrator"  # the orchestrator's login on every agent
@@ -256,6 +258,10 @@ class Stack:
             twin.close()
 
     async def _start_console(self, progress: Progress) -> None:
+        # imported here, not above: the web stack (uvicorn, starlette) costs ~0.2 s of
+        # imports that the demo and the tests without a console should not pay
+        from qnms.app.console.server import Console, ConsoleConfig
+
         o = self.options
         self.console = Console(
             ConsoleConfig(

@@ -39,12 +39,16 @@ function fmt(v) {
   return Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
 }
 
-// the rate of a counter: per-second differences of {t, v} samples
-function rateOf(points) {
+// the rate of a counter: its increase over the last 2 s of samples, per second
+// (updates arrive in bursts; differences of neighbours would spike)
+function rateOf(points, windowMs = 2000) {
   const out = [];
+  let j = 0;
   for (let i = 1; i < points.length; i++) {
-    const dt = (points[i].t - points[i - 1].t) / 1000;
-    if (dt > 0) out.push({t: points[i].t, v: (points[i].v - points[i - 1].v) / dt});
+    while (points[i].t - points[j].t > windowMs) j++;
+    const dt = (points[i].t - points[j].t) / 1000;
+    const dv = points[i].v - points[j].v; // a counter that went down was reset (re-route)
+    if (dt >= 0.5) out.push({t: points[i].t, v: Math.max(dv, 0) / dt});
   }
   return out;
 }
