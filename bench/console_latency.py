@@ -121,7 +121,7 @@ def main() -> int:
                 page.fill("#login-password", options.password)
                 page.click("#login-button")
                 sel = f"#topology .link[data-link='{link_id}'][data-state='up']"
-                page.wait_for_selector(sel, timeout=60_000)
+                page.wait_for_selector(sel, state="attached", timeout=60_000)
                 north, shown = [], []
                 for i in range(args.changes):
                     want = "down" if i % 2 == 0 else "up"

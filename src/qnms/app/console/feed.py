@@ -104,6 +104,14 @@ class Feed:
         if sub_id:
             self._subs[sub_id] = top
 
+    def _resync(self, sub_id: str) -> None:
+        """RFC 8641 resync-subscription: the server sends a fresh push-update."""
+        try:
+            self.m.dispatch(to_ele(f'<resync-subscription xmlns="{YP}"><id>{sub_id}</id>'
+                                   "</resync-subscription>"))  # fmt: skip
+        except RPCError as err:
+            log.warning("console: resync of subscription %s refused: %s", sub_id, err)
+
     def close(self) -> None:
         """Stop the reader and end the page's streams (any thread)."""
         self._stop.set()
@@ -172,8 +180,9 @@ class Feed:
                 if patch is not None:
                     try:
                         touched |= self.replica.patch(patch)
-                    except PatchError as err:
-                        log.warning("console: %s", err)
+                    except PatchError as err:  # out of step: ask for the whole again
+                        log.warning("console: %s; resynchronising", err)
+                        self._resync(change.findtext(f"{{{YP}}}id") or "")
             elif event is not None:
                 out.append(Message("notification", json.dumps(state_change(when, event))))
         for top in touched & set(TOPICS):

@@ -26,7 +26,8 @@ _YP = f"{{{YP}}}"
 
 
 class PatchError(ValueError):
-    """An edit whose target the schema does not know (the replica is left as it was)."""
+    """An edit whose target the schema does not know: the replica is out of step with
+    the server and must be resynchronised (RFC 8641 resync-subscription)."""
 
 
 def _steps(target: str) -> list[tuple[str, str, list[str] | None]]:
