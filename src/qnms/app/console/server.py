@@ -223,7 +223,7 @@ class Console:
         sel = f"<service-unit><name>{_xml_text(name)}</name></service-unit>" if name else ""
         resp = await self._get(request, f'<service-units xmlns="{SVC}">{sel}</service-units>')
         if name and resp.status_code == 200:
-            units = json.loads(resp.body).get(f"{MODULES[0]}:service-units", {})
+            units = json.loads(bytes(resp.body)).get(f"{MODULES[0]}:service-units", {})
             if not units.get("service-unit"):  # absent, or hidden from this user by NACM
                 return _problem(404, error="not-found", message=f"no service unit {name!r}")
         return resp
