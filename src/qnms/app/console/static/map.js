@@ -69,10 +69,17 @@ class TopologyMap {
       const x = pad + i * (dw + gap);
       this.boxes[d] = {x, y: pad, w: dw, h: H - 2 * pad};
       const mine = net.nodes.filter((n) => n.domain === d).sort((a, b) => a.id.localeCompare(b.id));
-      // border nodes on the side facing the other domains, the rest on an ellipse
+      // on an ellipse, end nodes and the others alternating (so a chain end - repeaters
+      // - end draws as a ring, not a knot), the first end node on the left
+      const ends = mine.filter((n) => /end/.test(n.role)), rest = mine.filter((n) => !/end/.test(n.role));
+      const ring = [];
+      while (ends.length || rest.length) {
+        if (ends.length) ring.push(ends.shift());
+        if (rest.length) ring.push(rest.shift());
+      }
       const cx = x + dw / 2, cy = H / 2, rx = dw / 2 - 60, ry = H / 2 - 80;
-      mine.forEach((n, k) => {
-        const a = (2 * Math.PI * k) / mine.length - Math.PI / 2;
+      ring.forEach((n, k) => {
+        const a = Math.PI + (2 * Math.PI * k) / ring.length;
         this.pos[n.id] = {x: cx + rx * Math.cos(a), y: cy + ry * Math.sin(a)};
       });
     });
