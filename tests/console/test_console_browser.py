@@ -70,6 +70,8 @@ def test_an_operator_sees_the_network_creates_a_unit_and_watches_it_reroute(
     assert borders == ["madqci-r2", "quditto-r1"]
     assert page.locator("#topology .link[data-kind='quantum-link']").count() >= 10
     assert page.locator("#topology .node[data-role='']").count() == 0
+    role = page.get_attribute("#topology .node[data-node='madqci-alice']", "data-role")
+    assert role == "qnms-types:end-node"  # an RFC 7951 identityref: module-qualified
     page.click("#topology .node[data-node='madqci-alice'] circle")
     page.wait_for_selector("#panel[data-selected='node:madqci-alice']")
     assert "madqci-alice" in (page.text_content("#panel-json") or "")

@@ -88,3 +88,27 @@ def test_an_unknown_target_is_refused(schema) -> None:
     r.load(UNITS, contents(UNIT))
     with pytest.raises(PatchError, match="unknown node"):
         r.patch(patch(("replace", "/qnms-service:service-units/nonsense", "<x/>")))
+
+
+def test_identityref_prefixes_declared_far_above_survive_the_move(schema) -> None:
+    """The server declares namespaces once at the root of a notification: an identity's
+    prefix in text must still resolve once the node lives in the replica."""
+    r = Replica(schema)
+    qt = "urn:qnms:yang:qnms-types"
+    node = (
+        f'<networks xmlns="{NWS}"><network><network-id>default</network-id><node>'
+        f'<node-id>a</node-id><quantum-node xmlns="{QTP}"><role>qt:end-node</role>'
+        "</quantum-node></node></network></networks>"
+    )
+    root = etree.fromstring(
+        f'<notification xmlns:qt="{qt}"><datastore-contents xmlns="{YP}">{node}'
+        "</datastore-contents></notification>"
+    )
+    r.load(NETWORKS, root[0])
+    role = f'<role xmlns="{QTP}" xmlns:x="{qt}">x:repeater</role>'
+    target = "/ietf-network-state:networks/network=default/node=a/qnms-topology:quantum-node/role"
+    doc = r.json(NETWORKS)["ietf-network-state:networks"]["network"][0]
+    assert doc["node"][0]["qnms-topology:quantum-node"]["role"] == "qnms-types:end-node"
+    r.patch(patch(("replace", target, role)))
+    doc = r.json(NETWORKS)["ietf-network-state:networks"]["network"][0]
+    assert doc["node"][0]["qnms-topology:quantum-node"]["role"] == "qnms-types:repeater"

@@ -47,8 +47,10 @@ class Replica:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self.data = etree.Element(NC_DATA)
         self._ns = {m.name: m.namespace for m in schema.modules}
+        self._module_of = {ns: name for name, ns in self._ns.items()}
+        # every module's name declared as its prefix: identityrefs are pinned to them
+        self.data = etree.Element(NC_DATA, nsmap=dict(self._ns))
 
     # -- whole top-level nodes (a <get> reply, a push-update) ---------------------------
 
@@ -58,7 +60,28 @@ class Replica:
         for old in self.data.findall(top):
             self.data.remove(old)
         for new in contents.findall(top):
+            root = self.schema.roots.get(_key(new))
+            if root is not None:
+                self._pin(new, root)
             self.data.append(new)
+
+    def _pin(self, el: etree._Element, node: SchemaNode) -> None:
+        """Rewrite the identityrefs under ``el`` (still in its own tree) as
+        ``module:identity``, a prefix the replica's root declares: moving a node keeps
+        the namespaces of its tags, but lxml may drop a declaration that only text uses
+        (``qt:end-node``), and the server declares namespaces once at the top."""
+        if node.keyword in ("leaf", "leaf-list"):
+            if node.type is not None and node.type.base == "identityref" and el.text:
+                prefix, _, ident = el.text.strip().rpartition(":")
+                module = self._module_of.get(el.nsmap.get(prefix or None, ""), "")
+                if module:
+                    el.text = f"{module}:{ident}"
+            return
+        for child_el in el:
+            if isinstance(child_el.tag, str):
+                child = node.children.get(_key(child_el))
+                if child is not None:
+                    self._pin(child_el, child)
 
     # -- RFC 8072 edits ----------------------------------------------------------------
 
@@ -93,6 +116,7 @@ class Replica:
                     parent.remove(e)
                 if op in ("create", "replace", "merge") and value is not None:
                     for new in value.iterchildren(child.tag):
+                        self._pin(new, child)
                         parent.append(new)
             elif matches:
                 parent = matches[0]
@@ -107,13 +131,18 @@ class Replica:
 
     def json(self, top: str) -> dict[str, Any]:
         """Top-level node ``top`` as an RFC 7951 document (``{"module:name": {...}}``)."""
-        wrapper = etree.Element(NC_DATA)
+        wrapper = etree.Element(NC_DATA, nsmap=self.data.nsmap)
         nodes = self.data.findall(top)
         try:
             wrapper.extend(nodes)  # moved out for the encoding, then back
             return xml_to_json(wrapper, self.schema)
         finally:
             self.data.extend(nodes)
+
+
+def _key(el: etree._Element) -> tuple[str, str]:
+    qn = etree.QName(el)
+    return (qn.namespace or "", qn.localname)
 
 
 def _matches(node: SchemaNode, el: etree._Element, keys: list[str] | None) -> bool:
