@@ -11,7 +11,6 @@ twin here: the test plays the twin's bus for the fault (as test_restoration does
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import sys
 import time
@@ -23,10 +22,11 @@ import pytest
 from conftest import Fleet
 from lxml import etree
 from ncclient.xml_ import to_ele
-from orch_support import PASSWORD, USER, connect, poll
+from orch_support import PASSWORD, USER, bus, connect, poll, yanglint_data
 
 from qnms.orchestrator.discovery import Discovery
-from qnms.orchestrator.telemetry import Facts
+from qnms.orchestrator.southbound import AgentAddress
+from qnms.orchestrator.telemetry import Facts, QuiFacts
 from qnms.orchestrator.topology import NodeInfo
 from qnms.orchestrator.topology_state import TopologyState
 
@@ -38,8 +38,11 @@ SN = "urn:ietf:params:xml:ns:yang:ietf-subscribed-notifications"
 N = {"nw": NW, "nt": NT, "q": QTP, "yp": YP}
 FILTER = f'<networks xmlns="{NW}"/>'
 TENANTS = {"ccips": "ccips-pw"}
-ROOT = Path(__file__).parents[2]
-YANGLINT = shutil.which("yanglint")
+TOPOLOGY_MODULES = (
+    "ietf-network-state@2018-02-26.yang",
+    "ietf-network-topology-state@2018-02-26.yang",
+    "qnms-topology.yang",
+)
 CONSOLE = Path(sys.executable).parent / "netconf-console2"
 
 
@@ -83,24 +86,6 @@ def in_state(m, link_id: str, state: str) -> etree._Element | None:
     """The map once ``link_id`` has oper-state ``state``."""
     top = networks(m)
     return top if q(link(top, link_id), "q:quantum-link/q:oper-state") == state else None
-
-
-def yanglint_topology(xml: bytes, tmp: Path) -> None:
-    """libyang validates the reply against the RFC 8345 state modules and qnms-topology."""
-    if YANGLINT is None:
-        pytest.skip("yanglint not installed")
-    doc = tmp / "networks.xml"
-    doc.write_bytes(xml)
-    ietf = ROOT / "src" / "qnms" / "yang" / "ietf"
-    mods = [
-        ROOT / "yang" / "qnms-types.yang",
-        ietf / "ietf-network-state@2018-02-26.yang",
-        ietf / "ietf-network-topology-state@2018-02-26.yang",
-        ROOT / "yang" / "qnms-topology.yang",
-    ]
-    cmd = [YANGLINT, "-p", str(ROOT / "yang"), "-p", str(ietf), "-t", "data", *map(str, mods)]
-    out = subprocess.run([*cmd, str(doc)], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_get_returns_every_node_and_link_with_roles_and_border_flags(
@@ -150,7 +135,7 @@ def test_get_returns_every_node_and_link_with_roles_and_border_flags(
     assert q(one, "q:quantum-link/q:classical-assist") == "madqci/c-r2-bob"
     back = link(top, "madqci-bob/f-r2-bob")
     assert q(back, "nt:source/nt:source-node") == "madqci-bob"
-    yanglint_topology(etree.tostring(top), tmp_path)
+    yanglint_data(etree.tostring(top), tmp_path, TOPOLOGY_MODULES)
 
 
 def test_an_application_user_reads_the_map(orch) -> None:
@@ -160,8 +145,12 @@ def test_an_application_user_reads_the_map(orch) -> None:
     assert len(top.findall("nw:network/nt:link", N)) == 40
 
 
-def test_netconf_console2_gets_the_map(orch) -> None:
+def test_netconf_console2_gets_the_map_and_its_modules(orch) -> None:
     cmd = [str(CONSOLE), "--host", "127.0.0.1", "--port", str(orch.port), "-u", USER]
+    for module in ("qnms-topology", "ietf-network-topology-state"):
+        got = subprocess.run([*cmd, "-p", PASSWORD, "--get-schema", module],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert got.returncode == 0 and f"module {module} {{" in got.stdout, got.stderr
     done = subprocess.run(
         [*cmd, "-p", PASSWORD, "--get", "-x", "/nw-s:networks", "--ns", f"nw-s={NW}"],
         capture_output=True,
@@ -187,17 +176,6 @@ def subscribe(m) -> None:
             "</establish-subscription>"
         )
     )
-
-
-def bus(fleet: Fleet, key: str, msg: dict[str, Any]) -> None:
-    """Hand one QNDT result to an agent, as its bus feed would (qndt_feed.py)."""
-    agent = fleet.agents[key]
-
-    def deliver() -> None:
-        if agent.live.apply(msg):
-            agent.state_changed()
-
-    fleet.bg.call(deliver)
 
 
 def patched(m, target: str, value: str, deadline: float) -> float:
@@ -271,24 +249,34 @@ def test_a_quantum_link_the_twin_reports_down_goes_down_with_its_telemetry(
 
 def test_a_burst_of_telemetry_is_one_rebuild_and_an_unchanged_map_no_push() -> None:
     """Coalescing, on a loop of its own: a hundred notifications in one loop turn are
-    one rebuild; a rebuild that finds the same map does not wake the server."""
+    one rebuild; notifications that change nothing the map shows (or come from SS
+    agents) build nothing and do not wake the server."""
     disc = Discovery()
     disc.topology.nodes["n1"] = NodeInfo("n1", "d", "repeater", ())
     facts = Facts(nodes={"n1": "up"})
     told: list[int] = []
     topo = TopologyState("net", lambda: disc, lambda: facts, lambda: told.append(1))
+    qfs = AgentAddress("qfs", "n1", "127.0.0.1", 1, "u", "p")
+    ss = AgentAddress("ss", "n1", "127.0.0.1", 2, "u", "p")
 
-    async def burst(n: int) -> None:
+    async def burst(n: int, addr: AgentAddress = qfs) -> None:
         for _ in range(n):
-            topo.on_telemetry(None, 0.0)  # type: ignore[arg-type]
+            topo.on_telemetry(addr, 0.0)
         await asyncio.sleep(0.2)
 
     asyncio.run(burst(100))
     assert (topo.rebuilds, len(told)) == (1, 1)
-    asyncio.run(burst(100))  # the same facts: rebuilt, nothing to tell
-    assert (topo.rebuilds, len(told)) == (2, 1)
-    facts = Facts(nodes={"n1": "down"})
+    facts = Facts(nodes={"n1": "up"}, quis={("n1", "q1"): QuiFacts("bound", 0.9, None)})
+    asyncio.run(burst(100))  # one more active QUI: shown
+    assert (topo.rebuilds, len(told)) == (2, 2)
+    facts = Facts(nodes={"n1": "up"}, quis={("n1", "q1"): QuiFacts("bound", 0.8, None)})
+    asyncio.run(burst(100))  # only its fidelity moved: not on the map
+    assert (topo.rebuilds, len(told)) == (2, 2)
+    facts = Facts(nodes={"n1": "down"}, quis=facts.quis)
+    asyncio.run(burst(3, ss))  # SS telemetry is not on the map
+    assert (topo.rebuilds, len(told)) == (2, 2)
     asyncio.run(burst(3))
-    assert (topo.rebuilds, len(told)) == (3, 2)
+    assert (topo.rebuilds, len(told)) == (3, 3)
     (tree,) = topo.state()
     assert tree.findtext(f".//{{{QTP}}}oper-state") == "down"
+    assert tree.findtext(f".//{{{QTP}}}active-quis") == "1"

@@ -183,7 +183,7 @@ def _e(parent: etree._Element, ns: str, tag: str, text: object | None = None) ->
     return el
 
 
-def _node(network: etree._Element, node: MapNode, facts: Facts) -> None:
+def _node(network: etree._Element, node: MapNode, facts: Facts, active: int) -> None:
     el = _e(network, NW, "node")
     _e(el, NW, "node-id", node.name)
     q = _e(el, QTP, "quantum-node")
@@ -201,8 +201,6 @@ def _node(network: etree._Element, node: MapNode, facts: Facts) -> None:
         _e(mem, QTP, "size", size)
         if (occ := facts.occupancy.get((node.name, name))) is not None:
             _e(mem, QTP, "occupancy", _decimal(occ, 2))
-    quis = facts.quis.items()
-    active = sum(1 for (n, _q), qui in quis if n == node.name and qui.state not in GONE)
     _e(q, QTP, "active-quis", active)
 
 
@@ -240,14 +238,38 @@ def _link(network: etree._Element, link: MapLink, facts: Facts) -> None:
                 _e(tel, QTP, leaf, values[leaf])
 
 
+def active_quis(facts: Facts) -> dict[str, int]:
+    """Per node, the QUIs neither expired nor released."""
+    active: dict[str, int] = {}
+    for (node, _q), qui in facts.quis.items():
+        if qui.state not in GONE:
+            active[node] = active.get(node, 0) + 1
+    return active
+
+
+def _inputs(facts: Facts) -> tuple[object, ...]:
+    """What the tree reads from the facts (the facts' dicts are replaced, never changed,
+    on each notification, so they compare as they were)."""
+    return (
+        facts.nodes,
+        facts.links,
+        facts.link_telemetry,
+        facts.occupancy,
+        facts.channels,
+        facts.classical,
+        active_quis(facts),
+    )
+
+
 def topology_tree(network_id: str, nmap: NetworkMap, facts: Facts) -> etree._Element:
     """``/nw-s:networks`` with the one quantum network, as XML."""
-    top = etree.Element(f"{{{NW}}}networks", nsmap={None: NW})
+    top = etree.Element(f"{{{NW}}}networks", nsmap={None: NW, "nt": NT, "qtp": QTP, "qt": QT})
     network = _e(top, NW, "network")
     _e(network, NW, "network-id", network_id)
     _e(_e(network, NW, "network-types"), QTP, "quantum-network")
+    active = active_quis(facts)
     for node in nmap.nodes:
-        _node(network, node, facts)
+        _node(network, node, facts, active.get(node.name, 0))
     for link in nmap.links:
         _link(network, link, facts)
     return top
@@ -280,6 +302,7 @@ class TopologyState:
         self._map: tuple[Discovery, NetworkMap] | None = None
         self._tree: etree._Element | None = None
         self._bytes = b""
+        self._inputs: tuple[object, ...] = ()
         self._last = float("-inf")  # monotonic time of the last rebuild
         self._pending: asyncio.TimerHandle | None = None
 
@@ -290,10 +313,16 @@ class TopologyState:
         return self._map[1]
 
     def rebuild(self) -> bool:
-        """Build the tree now; True when it differs from the last one."""
-        tree = topology_tree(self.network_id, self.network(), self.facts())
+        """Build the tree now; True when it differs from the last one. Nothing is built
+        when what the map reads did not change (a QUI's fidelity moved, say)."""
+        facts, nmap = self.facts(), self.network()
+        inputs = (nmap, *_inputs(facts))
+        if self._tree is not None and inputs == self._inputs:
+            return False
+        tree = topology_tree(self.network_id, nmap, facts)
         self.rebuilds += 1
         self._last = time.monotonic()
+        self._inputs = inputs
         raw = etree.tostring(tree)
         if raw == self._bytes:
             return False
@@ -306,9 +335,10 @@ class TopologyState:
         assert self._tree is not None
         return [copy.deepcopy(self._tree)]
 
-    def on_telemetry(self, _addr: AgentAddress, _arrived: float) -> None:
-        """A ``telemetry.Listener`` (on the event loop): rebuild soon, coalesced."""
-        if self._pending is not None:
+    def on_telemetry(self, addr: AgentAddress, _arrived: float) -> None:
+        """A ``telemetry.Listener`` (on the event loop): rebuild soon, coalesced. SS
+        telemetry (endpoint stores, one change per pair delivered) is not on the map."""
+        if self._pending is not None or addr.stratum == "ss":
             return
         loop = asyncio.get_running_loop()
         delay = max(0.0, self._last + self.min_interval - time.monotonic())
