@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support.polling import poll
+from support.processes import stop_process
 
 from qnms.yang.catalog import IETF_DIR, YANG_DIR
 
@@ -144,3 +146,32 @@ def test_units_are_rfc_7951_json_that_libyang_accepts(system, tmp_path: Path) ->
         assert c.delete("/api/service-units/su-api").status_code == 204
         assert poll(lambda: c.get("/api/data/service-units/su-api").status_code,
                     lambda s: s == 404, timeout=30, interval=0.5) == 404  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_qnms_up_serves_the_console_and_prints_its_url(tmp_path: Path) -> None:
+    """`qnms up` (the command, in its own process) starts the console beside the
+    northbound, prints where, and lets an application's user from --users log in."""
+    users = tmp_path / "users"
+    users.write_text("clock-sync:clock-pw\n")
+    cmd = [sys.executable, "-m", "qnms.app.cli", "up", "--port", "0", "--console-port", "0",
+           "--state-dir", str(tmp_path / "state"), "--users", str(users)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        url = ""
+        for line in proc.stdout:  # ends if the command dies
+            if line.startswith("console:"):
+                url = line.split()[1]
+                break
+        assert url.startswith("http://127.0.0.1:"), url
+        with httpx.Client(base_url=url, timeout=60) as c:
+            assert "qnms console" in c.get("/").text
+            r = c.post("/api/login", json={"user": "clock-sync", "password": "clock-pw"})
+            assert r.status_code == 200 and r.json()["operator"] is False
+            r = c.post("/api/login", json={"user": "admin", "password": "admin"})
+            assert r.status_code == 200 and r.json()["operator"] is True
+    finally:
+        stop_process(proc, timeout=30)
+    assert proc.returncode == 0  # SIGTERM: the stack stopped cleanly
