@@ -43,6 +43,12 @@ def add_arguments(sub: argparse._SubParsersAction) -> None:
     up.add_argument("--multi-domain", action="store_true",
                     help="one orchestrator per domain under a parent (MDSC) that serves "
                     "the northbound")  # fmt: skip
+    up.add_argument("--users", type=Path, metavar="FILE",
+                    help="more northbound users, 'name:password' lines: a user named as an "
+                    "application or its owner acts for it (tenancy)")  # fmt: skip
+    up.add_argument("--console-port", type=int, default=8831,
+                    help="web console port (8831; 0: any free port)")  # fmt: skip
+    up.add_argument("--no-console", action="store_true", help="do not serve the web console")
     up.set_defaults(func=cmd_up)
 
     req = sub.add_parser("request", help="create a service unit and wait for its outcome")
@@ -96,10 +102,12 @@ def _fail(message: str, code: int = 2) -> int:
 def cmd_up(args: argparse.Namespace) -> int:
     from qnms.app.stack import Stack, StackOptions
     from qnms.network.inventory import NetworkError, load_network
+    from qnms_agents.runner import read_users
 
     try:
         network = load_network(args.network)
-    except NetworkError as err:
+        users = read_users(args.users) if args.users else {}
+    except (NetworkError, ValueError, OSError) as err:
         return _fail(str(err))
     state = args.state_dir or Path.home() / ".local/state/qnms/up" / network.name
     options = StackOptions(
@@ -112,6 +120,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         seed=args.seed,
         multi_domain=args.multi_domain,
         kme_pki=args.kme_pki,
+        users=users,
+        console=not args.no_console,
+        console_port=args.console_port,
     )
     try:
         return asyncio.run(_up(Stack(options)))
@@ -136,6 +147,12 @@ async def _up(stack: object) -> int:
             f"(qnms status --port {stack.port}); Ctrl-C stops everything",
             flush=True,
         )
+        if stack.console is not None:
+            print(
+                f"console:    {stack.console.url}  (log in as {o.user} with its password, "
+                "or as any northbound user)",
+                flush=True,
+            )
         await stop.wait()
     finally:
         print("stopping orchestrator, agents and twin", file=sys.stderr, flush=True)

@@ -20,17 +20,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from qnms.mdsc.northbound import ParentConfig, ParentOrchestrator, domain_address
 from qnms.network.inventory import Network
 from qnms.orchestrator.inventory import in_domain
 from qnms.orchestrator.northbound import Orchestrator, OrchestratorConfig
 from qnms.orchestrator.southbound import AgentAddress
+from qnms.qndt.client import BusClient
 from qnms_agents.base import Agent
 from qnms_agents.kme.attach import KmeGroup
 from qnms_agents.kme.kme import KmeLimits
 from qnms_agents.qndt_feed import follow_twin
 from qnms_agents.runner import network_agents
+
+if TYPE_CHECKING:
+    from qnms.app.console.server import Console
 
 Progress = Callable[[str], None]
 AGENT_USER = "orchestrator"  # the orchestrator's login on every agent
@@ -53,6 +58,11 @@ class StackOptions:
     multi_domain: bool = False  # one orchestrator per domain under a parent (MDSC)
     kme_pki: Path | None = None  # KMEs on the SS agents, with this PKI (qnms pki)
     kme_limits: KmeLimits | None = None
+    # more northbound users, e.g. applications' (tenancy: a user named as an application
+    # or its owner acts for it); ``user`` stays the one operator (NACM group admin)
+    users: dict[str, str] = field(default_factory=dict)
+    console: bool = False  # serve the web console (qnms.app.console) on the northbound
+    console_port: int = 0  # 0: any free port
 
 
 def free_port_pair(host: str = "127.0.0.1") -> int:
@@ -79,6 +89,7 @@ class Stack:
         self.domains: dict[str, Orchestrator] = {}  # multi-domain: per-domain orchestrators
         self.parent: ParentOrchestrator | None = None  # multi-domain: the northbound
         self.kmes: KmeGroup | None = None
+        self.console: Console | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._agent_password = secrets.token_urlsafe(12)
 
@@ -112,6 +123,8 @@ class Stack:
                 await self._start_multi_domain(progress)
             else:
                 await self._start_orchestrator(progress)
+            if self.options.console:
+                await self._start_console(progress)
         except BaseException:
             await self.stop()
             raise
@@ -197,7 +210,8 @@ class Stack:
                 state_dir=o.state_dir / "parent",
                 host=o.host,
                 port=o.port,
-                users={o.user: o.password},
+                users=self.northbound_users,
+                admins=[o.user],
                 applications=o.network.applications,
             )
         )
@@ -216,7 +230,8 @@ class Stack:
             state_dir=o.state_dir / "orchestrator",
             host=o.host,
             port=o.port,
-            users={o.user: o.password},
+            users=self.northbound_users,
+            admins=[o.user],
             applications=o.network.applications,
         )
         self.orchestrator = Orchestrator(config)
@@ -228,7 +243,43 @@ class Stack:
             f"in {time.monotonic() - t0:.1f} s"
         )
 
+    @property
+    def northbound_users(self) -> dict[str, str]:
+        """Every northbound login: the operator's and the extra (application) users."""
+        return {**self.options.users, self.options.user: self.options.password}
+
+    def send_fault(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send one fault request to the twin's bus and return its reply (blocking): the
+        console's fault buttons, as ``demo_fault`` injects them."""
+        twin = BusClient(self.twin_bind, topics=())
+        try:
+            return twin.request(request)
+        finally:
+            twin.close()
+
+    async def _start_console(self, progress: Progress) -> None:
+        # imported here, not above: the web stack (uvicorn, starlette) costs ~0.2 s of
+        # imports that the demo and the tests without a console should not pay
+        from qnms.app.console.server import Console, ConsoleConfig
+
+        o = self.options
+        self.console = Console(
+            ConsoleConfig(
+                northbound_host=o.host,
+                northbound_port=self.port,
+                host=o.host,
+                port=o.console_port,
+                operators=frozenset({o.user}),
+                fault=self.send_fault,
+            )
+        )
+        await self.console.start()
+        progress(f"console on {self.console.url} (log in as {o.user})")
+
     async def stop(self) -> None:
+        if self.console is not None:
+            await self.console.stop()
+            self.console = None
         if self.parent is not None:
             await self.parent.stop()
             self.parent = None
