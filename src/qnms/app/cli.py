@@ -180,6 +180,7 @@ def _cmd_orchestrator(args: argparse.Namespace) -> int:
         port=args.port,
         users=users,
         applications=network.applications,
+        network=network.name,
         discovery_wait=args.wait,
         domain=args.domain,
     )

@@ -191,6 +191,7 @@ class Stack:
                     host=o.host,
                     users={PARENT_USER: self._agent_password},
                     applications=o.network.applications,
+                    network=o.network.name,
                     domain=name,
                 )
             )
@@ -233,6 +234,7 @@ class Stack:
             users=self.northbound_users,
             admins=[o.user],
             applications=o.network.applications,
+            network=o.network.name,
         )
         self.orchestrator = Orchestrator(config)
         await self.orchestrator.start()
