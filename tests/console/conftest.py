@@ -63,7 +63,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSystem]:
             bg.run(stack.stop(), timeout=60)
 
 
-@pytest.fixture(scope="package")
+# module scope: Playwright's sync API keeps an event loop running in this thread while
+# it lives, and any later test's asyncio.run() would fail under it
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} missing: scripts/bootstrap.sh installs Debian's chromium")
