@@ -2098,7 +2098,7 @@ class yc_capabilities_qnms_network__network_node_quantum_fabric_node_capabilitie
 
   YANG Description: What the node can do, advertised for path evaluation.
   """
-  __slots__ = ('_path_helper', '_extmethods', '__swapping_success_probability','__swapping_degradation','__purification','__repeater_generation',)
+  __slots__ = ('_path_helper', '_extmethods', '__swapping_success_probability','__swapping_degradation','__detector_efficiency','__purification','__repeater_generation',)
 
   _yang_name = 'capabilities'
   _yang_namespace = 'urn:qnms:yang:qnms-network'
@@ -2112,6 +2112,7 @@ class yc_capabilities_qnms_network__network_node_quantum_fabric_node_capabilitie
     self._extmethods = False
     self.__swapping_success_probability = YANGDynClass(base=RestrictedClassType(base_type=Decimal, restriction_dict={'range': ['0..1']}), default=Decimal(1), is_leaf=True, yang_name="swapping-success-probability", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='qt:probability', is_config=True)
     self.__swapping_degradation = YANGDynClass(base=RestrictedClassType(base_type=Decimal, restriction_dict={'range': ['0..1']}), default=Decimal(1), is_leaf=True, yang_name="swapping-degradation", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='qt:fidelity', is_config=True)
+    self.__detector_efficiency = YANGDynClass(base=RestrictedClassType(base_type=Decimal, restriction_dict={'range': ['0..1']}), default=Decimal(1), is_leaf=True, yang_name="detector-efficiency", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='qt:probability', is_config=True)
     self.__purification = YANGDynClass(unique=True, base=TypedListType(allowed_type=RestrictedClassType(base_type=str, restriction_type="dict_key", restriction_arg={'bbpssw': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}, 'qnms-types:bbpssw': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}, 'qt:bbpssw': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}, 'dejmps': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}, 'qnms-types:dejmps': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}, 'qt:dejmps': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}, 'entanglement-pumping': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}, 'qnms-types:entanglement-pumping': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}, 'qt:entanglement-pumping': {'@module': 'qnms-types', '@namespace': 'urn:qnms:yang:qnms-types'}},)), is_leaf=False, yang_name="purification", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='identityref', is_config=True)
     self.__repeater_generation = YANGDynClass(base=RestrictedClassType(base_type=str,                                     restriction_type="dict_key",                                     restriction_arg={'none': {}, 'first': {}, 'second': {}, 'third': {}},), default=str("none"), is_leaf=True, yang_name="repeater-generation", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='enumeration', is_config=True)
 
@@ -2220,6 +2221,57 @@ degradation beyond the Werner composition).
     self.__swapping_degradation = YANGDynClass(base=RestrictedClassType(base_type=Decimal, restriction_dict={'range': ['0..1']}), default=Decimal(1), is_leaf=True, yang_name="swapping-degradation", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='qt:fidelity', is_config=True)
 
 
+  def _get_detector_efficiency(self):
+    """
+    Getter method for detector_efficiency, mapped from YANG variable /network/node/quantum_fabric/node/capabilities/detector_efficiency (qt:probability)
+
+    YANG Description: Efficiency of the single-photon detector the node
+contributes to the heralding station (Bell-state
+measurement in the middle of the fibre) of each of its
+quantum links. The station of a link has one detector
+from each end; a heralding photon reaches either with
+equal probability, so a link's photons are detected with
+the mean of its two ends' efficiencies. 1 means ideal
+detectors (no dark counts are modelled).
+    """
+    return self.__detector_efficiency
+      
+  def _set_detector_efficiency(self, v, load=False):
+    """
+    Setter method for detector_efficiency, mapped from YANG variable /network/node/quantum_fabric/node/capabilities/detector_efficiency (qt:probability)
+    If this variable is read-only (config: false) in the
+    source YANG file, then _set_detector_efficiency is considered as a private
+    method. Backends looking to populate this variable should
+    do so via calling thisObj._set_detector_efficiency() directly.
+
+    YANG Description: Efficiency of the single-photon detector the node
+contributes to the heralding station (Bell-state
+measurement in the middle of the fibre) of each of its
+quantum links. The station of a link has one detector
+from each end; a heralding photon reaches either with
+equal probability, so a link's photons are detected with
+the mean of its two ends' efficiencies. 1 means ideal
+detectors (no dark counts are modelled).
+    """
+    if hasattr(v, "_utype"):
+      v = v._utype(v)
+    try:
+      t = YANGDynClass(v,base=RestrictedClassType(base_type=Decimal, restriction_dict={'range': ['0..1']}), default=Decimal(1), is_leaf=True, yang_name="detector-efficiency", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='qt:probability', is_config=True)
+    except (TypeError, ValueError):
+      raise ValueError({
+          'error-string': """detector_efficiency must be of a type compatible with qt:probability""",
+          'defined-type': "qt:probability",
+          'generated-type': """YANGDynClass(base=RestrictedClassType(base_type=Decimal, restriction_dict={'range': ['0..1']}), default=Decimal(1), is_leaf=True, yang_name="detector-efficiency", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='qt:probability', is_config=True)""",
+        })
+
+    self.__detector_efficiency = t
+    if hasattr(self, '_set'):
+      self._set()
+
+  def _unset_detector_efficiency(self):
+    self.__detector_efficiency = YANGDynClass(base=RestrictedClassType(base_type=Decimal, restriction_dict={'range': ['0..1']}), default=Decimal(1), is_leaf=True, yang_name="detector-efficiency", parent=self, path_helper=self._path_helper, extmethods=self._extmethods, register_paths=True, namespace='urn:qnms:yang:qnms-network', defining_module='qnms-network', yang_type='qt:probability', is_config=True)
+
+
   def _get_purification(self):
     """
     Getter method for purification, mapped from YANG variable /network/node/quantum_fabric/node/capabilities/purification (identityref)
@@ -2295,11 +2347,12 @@ degradation beyond the Werner composition).
 
   swapping_success_probability = __builtin__.property(_get_swapping_success_probability, _set_swapping_success_probability)
   swapping_degradation = __builtin__.property(_get_swapping_degradation, _set_swapping_degradation)
+  detector_efficiency = __builtin__.property(_get_detector_efficiency, _set_detector_efficiency)
   purification = __builtin__.property(_get_purification, _set_purification)
   repeater_generation = __builtin__.property(_get_repeater_generation, _set_repeater_generation)
 
 
-  _pyangbind_elements = OrderedDict([('swapping_success_probability', swapping_success_probability), ('swapping_degradation', swapping_degradation), ('purification', purification), ('repeater_generation', repeater_generation), ])
+  _pyangbind_elements = OrderedDict([('swapping_success_probability', swapping_success_probability), ('swapping_degradation', swapping_degradation), ('detector_efficiency', detector_efficiency), ('purification', purification), ('repeater_generation', repeater_generation), ])
 
 
 class yc_statistics_qnms_network__network_node_quantum_fabric_node_statistics(PybindBase):

@@ -78,6 +78,18 @@ def test_fidelity_out_of_range_is_named_with_its_path(data):
     ]
 
 
+def test_detector_efficiency_out_of_range_is_named_with_its_path(data):
+    caps = node(data, "madqci-bob")["quantum-fabric"]["node"]["capabilities"]
+    caps["detector-efficiency"] = "1.2"
+    assert problems_of(data) == [
+        "/qnms-network:network/node[name='madqci-bob']/quantum-fabric/node/capabilities/"
+        "detector-efficiency: invalid value for detector-efficiency: '1.2' violates "
+        "qt:probability: decimal64 range 0..1 fraction-digits 6"
+    ]
+    caps["detector-efficiency"] = "0.85"
+    assert validate_network(data).node("madqci-bob") is not None
+
+
 def test_every_problem_is_reported_not_only_the_first(data):
     node(data, "madqci-r1")["quantum-fabric"]["memories"]["memory"][0]["size"] = 0
     node(data, "madqci-bob")["quantum-fabric"]["node"]["role"] = "qnms-types:wizard"

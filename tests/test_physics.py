@@ -9,7 +9,10 @@ from qnms.network.physics import (
     bbpssw_success,
     expected_rate,
     link_cycle,
+    link_detector_efficiency,
     parallel_links_time,
+    round_probabilities,
+    same_detector_factor,
     werner_decay,
     werner_swap,
 )
@@ -41,3 +44,29 @@ def test_werner_formulas() -> None:
     assert werner_decay(0.9, 1e6, 1.0) == pytest.approx(0.25)
     assert bbpssw_success(0.9) == bbpssw_success(0.9, 0.9)
     assert bbpssw_fidelity(0.9) == pytest.approx((0.81 + (0.1 / 3) ** 2) / bbpssw_success(0.9))
+
+
+@pytest.mark.parametrize(("d0", "d1"), [(0.8, 0.8), (1.0, 0.4), (0.3, 0.9)])
+def test_round_one_with_one_detector_from_each_end(d0: float, d1: float) -> None:
+    """Against an enumeration of SeQUeNCe's single-atom BSM: each photon reaches the
+    station with x, picks either detector with 1/2, registers with that detector's
+    efficiency; a second photon on the same detector is inside its dead time."""
+    xa, xb = 0.8, 0.6
+
+    def photon(x: float) -> list[tuple[int | None, float]]:
+        """(detector that registers it or None, probability) of one photon."""
+        return [(None, 1 - x + x * ((1 - d0) + (1 - d1)) / 2), (0, x * d0 / 2), (1, x * d1 / 2)]
+
+    one_click = sum(
+        pa * pb
+        for (ka, pa) in photon(xa)
+        for (kb, pb) in photon(xb)
+        if (ka is None) != (kb is None) or (ka is not None and ka == kb)
+    )
+    single = (xa + xb) / 2 * (d0 + d1) / 2  # one memory emitted: its photon registers
+    mean = link_detector_efficiency(d0, d1)
+    assert mean == pytest.approx((d0 + d1) / 2)
+    p_true, p_false, p2 = round_probabilities(xa * mean, xb * mean, same_detector_factor(d0, d1))
+    assert p_true == pytest.approx(single / 2)  # |01> or |10>: half of round 1
+    assert p_false == pytest.approx(one_click / 4)  # |11>: a quarter of round 1
+    assert p2 == pytest.approx(single)

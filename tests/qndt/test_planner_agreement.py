@@ -8,8 +8,9 @@ delivered mean fidelity and pair rate are compared with the planner's estimate o
 same path: fidelity within 0.01, rate within 10%.
 
 The planner sees the network as the agents report it (discovery.build_topology); the
-topology is built here straight from the network model, field for field as discovery
-reads the agents' YANG data, so no NETCONF agents are started for a physics check.
+topology is built here straight from the network model (support.planner), field for
+field as discovery reads the agents' YANG data, so no NETCONF agents are started for a
+physics check.
 """
 
 from __future__ import annotations
@@ -17,40 +18,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from support.planner import topology_of
 
-from qnms.network.model import NetworkModel, as_model
+from qnms.network.model import as_model
 from qnms.orchestrator.paths import PathRequirements, estimate_path
-from qnms.orchestrator.topology import EdgeInfo, MemoryInfo, NodeInfo, Topology
 
 SECONDS = 10.0  # simulated: >= 1000 pairs a path, the rate known to ~3%
-
-
-def topology_of(model: NetworkModel) -> Topology:
-    """The planner's view of ``model``, as discovery builds it from the agents."""
-    topo = Topology()
-    for node in model.nodes.values():
-        mems = tuple(
-            MemoryInfo(m.name, m.size, m.coherence_time_s, m.raw_fidelity, m.efficiency,
-                       m.frequency_hz)
-            for m in node.memories.values()
-        )  # fmt: skip
-        topo.nodes[node.name] = NodeInfo(
-            node.name, node.domain, node.role, mems, node.swapping_success_probability,
-            node.swapping_degradation, node.purification,
-        )  # fmt: skip
-    assist = {frozenset((c.node_a, c.node_b)): c for c in model.classical.values()}
-    for a, b, ch in model.hops():
-        a, b = sorted((a, b))
-        la, lb = model.nodes[a].link_to(b), model.nodes[b].link_to(a)
-        assert la is not None and lb is not None
-        cc = assist.get(frozenset((a, b)))
-        topo.edges[frozenset((a, b))] = EdgeInfo(
-            a, b, la.name, la.local_memory, lb.local_memory,
-            length_km=ch.length_km, attenuation_db_per_km=ch.attenuation_db_per_km,
-            classical_latency_ms=cc.latency_ms if cc else 0.0,
-            classical_channel=cc.name if cc else None, channel=ch.name,
-        )  # fmt: skip
-    return topo
 
 
 def _twin(

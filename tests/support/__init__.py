@@ -10,4 +10,5 @@ modules are registered by the conftest.py of the directories that use them.
     support.push        yang-push servers with live state, subscription helpers
     support.agents      agents of the default network on a background loop
     support.processes   an agent for third-party clients, in a thread or a process
+    support.planner     the planner's Topology of a network model, without agents
 """

@@ -84,6 +84,7 @@ class Node:
     domain: str
     swapping_success_probability: float = 1.0
     swapping_degradation: float = 1.0
+    detector_efficiency: float = 1.0  # of the detector it gives its links' BSM stations
     purification: tuple[str, ...] = ()
     memories: dict[str, MemoryBank] = field(default_factory=dict)
     links: dict[str, QuantumLink] = field(default_factory=dict)
@@ -172,6 +173,7 @@ def network_model(network: Network) -> NetworkModel:
             domain=qfs["node"]["domain"],
             swapping_success_probability=_f(caps.get("swapping-success-probability"), 1.0),
             swapping_degradation=_f(caps.get("swapping-degradation"), 1.0),
+            detector_efficiency=_f(caps.get("detector-efficiency"), 1.0),
             purification=tuple(short_identity(p) for p in caps.get("purification", [])),
         )
         for mem in qfs.get("memories", {}).get("memory", []):

@@ -85,15 +85,41 @@ def detection_probability(
     return memory_efficiency * 10 ** (-half_loss_db / 10) * detector_efficiency
 
 
-def round_probabilities(eta_a: float, eta_b: float) -> tuple[float, float, float]:
+def link_detector_efficiency(node_a: float, node_b: float) -> float:
+    """Efficiency with which a link's heralding station detects either end's photon.
+
+    Each end node contributes one of the station's two detectors (its
+    ``detector-efficiency`` capability) and SeQUeNCe's single-atom BSM sends every
+    photon to either detector with probability 1/2, so each photon is detected with the
+    mean of the two: equal efficiencies give that efficiency, as before the leaf.
+    """
+    return (node_a + node_b) / 2
+
+
+def same_detector_factor(node_a: float, node_b: float) -> float:
+    """How much likelier two detected photons share one detector than if both detectors
+    had the mean efficiency: ``(d_a^2 + d_b^2) / 2`` over ``mean^2``, 1 when they are equal.
+
+    Both photons landing on one detector give a single click (the second is inside the
+    dead time): a false herald, ``eta_a eta_b / 2`` of round 1 for equal detectors.
+    """
+    mean = link_detector_efficiency(node_a, node_b)
+    return (node_a**2 + node_b**2) / 2 / mean**2 if mean > 0 else 1.0
+
+
+def round_probabilities(
+    eta_a: float, eta_b: float, same_detector: float = 1.0
+) -> tuple[float, float, float]:
     """(p_true, p_false, p2) of one Barrett-Kok cycle in SeQUeNCe's model.
 
     Round 1 heralds truly with ``(eta_a + eta_b) / 4``, falsely (a photon lost, or both
-    on one detector) with ``(eta_a (1 - eta_b) + eta_b (1 - eta_a) + eta_a eta_b / 2) / 4``;
+    on one detector) with ``(eta_a (1 - eta_b) + eta_b (1 - eta_a) + s eta_a eta_b / 2) / 4``
+    (``s`` the ``same_detector_factor`` of the link's detectors);
     round 2 succeeds after a true herald with ``(eta_a + eta_b) / 2``.
     """
     p_true = (eta_a + eta_b) / 4
-    p_false = (eta_a * (1 - eta_b) + eta_b * (1 - eta_a) + eta_a * eta_b / 2) / 4
+    both = same_detector * eta_a * eta_b / 2
+    p_false = (eta_a * (1 - eta_b) + eta_b * (1 - eta_a) + both) / 4
     return p_true, p_false, (eta_a + eta_b) / 2
 
 
@@ -111,6 +137,7 @@ def link_cycle(
     m_ps: float,
     period_ps: float,
     initiator_primary: bool,
+    same_detector: float = 1.0,
 ) -> tuple[float, float]:
     """(success probability, mean duration in seconds) of one pairing cycle of a link.
 
@@ -121,7 +148,7 @@ def link_cycle(
     with ``r`` the re-pairing time (``c``, ``2c`` when the primary is the initiator). A
     cycle succeeds with ``p_true p2`` and lasts ``B + (p_true + p_false) A`` on average.
     """
-    p_true, p_false, p2 = round_probabilities(eta_a, eta_b)
+    p_true, p_false, p2 = round_probabilities(eta_a, eta_b, same_detector)
     restart = 2 * c_ps if initiator_primary else c_ps
     a = max(q_ps + m_ps + c_ps, period_ps) + c_ps
     b = max(q_ps + m_ps + restart + c_ps, period_ps) + c_ps
@@ -136,13 +163,16 @@ def expected_rate(
     m_ps: float,
     period_ps: float,
     initiator_primary: bool,
+    same_detector: float = 1.0,
 ) -> float:
     """Pairs per second of one link whose pairs are used as soon as they are heralded.
 
     Success probability per cycle over the mean cycle duration (``link_cycle``): success
     probability per channel use times the channel-use rate.
     """
-    p, cycle_s = link_cycle(eta_a, eta_b, c_ps, q_ps, m_ps, period_ps, initiator_primary)
+    p, cycle_s = link_cycle(
+        eta_a, eta_b, c_ps, q_ps, m_ps, period_ps, initiator_primary, same_detector
+    )
     return p / cycle_s
 
 
@@ -153,6 +183,7 @@ def model_link_cycle(
     length_km: float,
     frequency_hz: float,
     initiator_primary: bool,
+    same_detector: float = 1.0,
 ) -> tuple[float, float]:
     """``link_cycle`` of a link described as the network model describes it.
 
@@ -164,7 +195,7 @@ def model_link_cycle(
     c = max(1, int(classical_ms * PS_PER_MS))
     q = length_km / 2 * FIBRE_MS_PER_KM * PS_PER_MS
     period = 1e12 / frequency_hz if frequency_hz > 0 else 0.0
-    return link_cycle(eta_a, eta_b, c, q, c // 2, period, initiator_primary)
+    return link_cycle(eta_a, eta_b, c, q, c // 2, period, initiator_primary, same_detector)
 
 
 # -- paths ----------------------------------------------------------------------------------

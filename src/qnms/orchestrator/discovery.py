@@ -183,4 +183,5 @@ def _node(d: etree._Element) -> NodeInfo:
         swap_success=float(_t(d, f"{caps}/swapping-success-probability", QFS, "1")),
         swap_degradation=float(_t(d, f"{caps}/swapping-degradation", QFS, "1")),
         purification=tuple(_local(p.text or "") for p in _all(d, f"{caps}/purification", QFS)),
+        detector_efficiency=float(_t(d, f"{caps}/detector-efficiency", QFS, "1")),
     )

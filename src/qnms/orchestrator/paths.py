@@ -38,9 +38,11 @@ from qnms.network.physics import (
     bbpssw_fidelity,
     bbpssw_success,
     detection_probability,
+    link_detector_efficiency,
     model_link_cycle,
     pair_coherence,
     parallel_links_time,
+    same_detector_factor,
     werner_decay,
     werner_swap,
 )
@@ -55,15 +57,18 @@ def link_cycle(topo: Topology, edge: EdgeInfo, upstream: str) -> tuple[float, fl
     """(success probability, mean seconds) of one pairing cycle of one memory pair of
     ``edge`` (the twin's link physics; its rate is the ratio).
 
-    Each end's photon reaches the BSM mid-fibre with its memory's efficiency (detectors
-    taken as ideal, the twin's default); the ends negotiate over the classical-assist
+    Each end's photon reaches the BSM mid-fibre with its memory's efficiency and is
+    detected with the mean of the two ends' detector efficiencies (each node contributes
+    one of the station's two detectors); the ends negotiate over the classical-assist
     channel, or at fibre speed when none is reported (as the twin builds the link); the
     upstream end of the path requests, the end with the larger name is primary.
     """
     mem_a = _memory(topo, edge.a, edge.memory_a)
     mem_b = _memory(topo, edge.b, edge.memory_b)
+    detectors = (topo.nodes[edge.a].detector_efficiency, topo.nodes[edge.b].detector_efficiency)
+    detector = link_detector_efficiency(*detectors)
     eta_a, eta_b = (
-        detection_probability(m.efficiency, edge.length_km, edge.attenuation_db_per_km)
+        detection_probability(m.efficiency, edge.length_km, edge.attenuation_db_per_km, detector)
         for m in (mem_a, mem_b)
     )
     frequency = min(
@@ -71,8 +76,9 @@ def link_cycle(topo: Topology, edge: EdgeInfo, upstream: str) -> tuple[float, fl
     )
     downstream = edge.b if upstream == edge.a else edge.a
     return model_link_cycle(
-        eta_a, eta_b, _classical_ms(edge), edge.length_km, frequency, upstream > downstream
-    )
+        eta_a, eta_b, _classical_ms(edge), edge.length_km, frequency, upstream > downstream,
+        same_detector_factor(*detectors),
+    )  # fmt: skip
 
 
 def _link_coherences(topo: Topology, edges: list[EdgeInfo]) -> list[float]:

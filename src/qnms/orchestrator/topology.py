@@ -36,6 +36,7 @@ class NodeInfo:
     swap_success: float = 1.0
     swap_degradation: float = 1.0
     purification: tuple[str, ...] = ()
+    detector_efficiency: float = 1.0  # of its detector at its links' heralding stations
 
     @property
     def qubits(self) -> int:

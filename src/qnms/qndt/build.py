@@ -4,9 +4,10 @@ Every physical number the simulator uses comes from the YANG instance data:
 channel length and attenuation (CS), classical latency (CS classical-assist channels,
 routed all-pairs because SeQUeNCe routers signal non-adjacent path nodes), memory
 raw fidelity, efficiency, coherence time and frequency per bank (QFS), swapping
-success probability and degradation per node (QFS capabilities). A node's banks are
-laid out back to back in one SeQUeNCe MemoryArray; each memory then receives its own
-bank's parameters, and :class:`BankMap` translates (bank, index) handles.
+success probability, swapping degradation and detector efficiency per node (QFS
+capabilities; a link's heralding station gets one detector from each end). A node's
+banks are laid out back to back in one SeQUeNCe MemoryArray; each memory then receives
+its own bank's parameters, and :class:`BankMap` translates (bank, index) handles.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a < b else (b, a)
 
 
-def sequence_config(model: NetworkModel, seed: int, detector_efficiency: float = 1.0) -> dict:
+def sequence_config(model: NetworkModel, seed: int) -> dict:
     """The RouterNetTopo configuration dict for ``model`` (no SeQUeNCe objects yet)."""
     templates: dict[str, dict] = {}
     nodes = []
@@ -97,8 +98,6 @@ def sequence_config(model: NetworkModel, seed: int, detector_efficiency: float =
                 "template": f"tpl.{name}",
             }
         )
-    detector = {"efficiency": detector_efficiency, "count_rate": DETECTOR_COUNT_RATE}
-    templates["tpl.bsm"] = {"SingleAtomBSM": {"detectors": [detector] * 2}}
     latency = classical_latencies(model)
     names = list(model.nodes)
     cconnections = []
@@ -110,6 +109,7 @@ def sequence_config(model: NetworkModel, seed: int, detector_efficiency: float =
             cconnections.append({"node1": a, "node2": b, "delay": max(1, int(ms * MS_PS))})
     qconnections = []
     for j, (a, b, ch) in enumerate(model.hops()):
+        templates[f"tpl.bsm.{j}"] = bsm_template(model, a, b)
         qconnections.append(
             {
                 "node1": a,
@@ -118,7 +118,7 @@ def sequence_config(model: NetworkModel, seed: int, detector_efficiency: float =
                 "attenuation": ch.attenuation_db_per_km / 1000,
                 "type": RouterNetTopo.MEET_IN_THE_MID,
                 "seed": seed * 7919 + 100000 + j,
-                "template": "tpl.bsm",
+                "template": f"tpl.bsm.{j}",
             }
         )
     return {
@@ -130,19 +130,29 @@ def sequence_config(model: NetworkModel, seed: int, detector_efficiency: float =
     }
 
 
-def build(
-    model: NetworkModel,
-    seed: int = 0,
-    detector_efficiency: float = 1.0,
-    tier: str = DEFAULT_MODEL,
-) -> Built:
+def bsm_template(model: NetworkModel, a: str, b: str) -> dict:
+    """The heralding station of the link a-b: one detector from each end node.
+
+    Each detector has its node's ``detector-efficiency``; SeQUeNCe's single-atom BSM sends
+    each photon to either detector with probability 1/2, so both ends' photons are
+    detected with ``physics.link_detector_efficiency`` of the two, the value the planner
+    uses and the link tier reads back from these detectors (linktier.detector_efficiency).
+    """
+    detectors = [
+        {"efficiency": model.nodes[n].detector_efficiency, "count_rate": DETECTOR_COUNT_RATE}
+        for n in (a, b)
+    ]
+    return {"SingleAtomBSM": {"detectors": detectors}}
+
+
+def build(model: NetworkModel, seed: int = 0, tier: str = DEFAULT_MODEL) -> Built:
     """Instantiate and initialise the SeQUeNCe network for ``model``.
 
     ``tier`` is the generation model: ``full`` (every photon) or ``link`` (linktier.py).
     """
     install()
     select(tier)
-    config = sequence_config(model, seed, detector_efficiency)
+    config = sequence_config(model, seed)
     topo = RouterNetTopo(config)
     tl = topo.get_timeline()
     tl.seed(seed)

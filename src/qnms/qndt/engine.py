@@ -76,7 +76,6 @@ class Engine:
         seed: int = 0,
         sink: Sink | None = None,
         telemetry_period: float | None = 0.1,
-        detector_efficiency: float = 1.0,
         tier: str = DEFAULT_MODEL,
     ) -> None:
         self.model = as_model(network)
@@ -84,7 +83,7 @@ class Engine:
         self.tier = tier  # generation model: "full" or "link" (linktier.py)
         self.results: list[tuple[str, dict[str, Any]]] = []
         self.sink: Sink = sink or (lambda topic, msg: self.results.append((topic, msg)))
-        self.built = build(self.model, seed, detector_efficiency, tier)
+        self.built = build(self.model, seed, tier)
         if tier == "link":
             pairing.install(self.built.routers)
         self.tl = self.built.tl

@@ -15,11 +15,14 @@ What is sampled, per cycle (one pairing of the two memories), as SeQUeNCe 1.3.1 
 (``BarretKokA``, ``SingleAtomBSM``, ``Detector``, ``QuantumChannel``):
 
 * each end's photon is detected with ``eta = memory efficiency x 10^(-alpha L/2 / 10) x
-  detector efficiency`` (the BSM sits in the middle of the fibre);
+  detector efficiency`` (the BSM sits in the middle of the fibre; its two detectors are
+  one from each end node, and a photon reaches either with probability 1/2, so the
+  detector efficiency is their mean);
 * round 1 heralds (exactly one click) with ``p_true = (eta_a + eta_b) / 4`` from the
   entangling branch, and falsely with ``p_false = (eta_a (1 - eta_b) + eta_b (1 - eta_a) +
   eta_a eta_b / 2) / 4`` when both memories emitted (one photon lost, or both on the same
-  detector inside its dead time); a false herald always fails round 2 (both memories are
+  detector inside its dead time; the last term times ``same_detector_factor`` when the
+  two detectors differ); a false herald always fails round 2 (both memories are
   then in |0> and emit nothing);
 * round 2 succeeds after a true herald with ``p2 = (eta_a + eta_b) / 2``;
 * timing: the primary's NEGOTIATE reaches the other end one classical delay ``c`` after
@@ -54,7 +57,11 @@ from sequence.kernel.event import Event
 from sequence.kernel.process import Process
 from sequence.resource_management.memory_manager import MemoryInfo
 
-from qnms.network.physics import round_probabilities
+from qnms.network.physics import (
+    link_detector_efficiency,
+    round_probabilities,
+    same_detector_factor,
+)
 
 from .messages import MODELS
 from .protocols import QNMS_TYPE, observer_of, pair_of
@@ -74,9 +81,16 @@ def detection_probability(memory: Memory, qchannel: Any, detector_efficiency: fl
 
 
 def detector_efficiency(bsm_node: Any) -> float:
-    """Mean efficiency of the detectors of the BSM node in the middle of a link."""
+    """Efficiency with which the BSM node in the middle of a link detects a photon: the
+    mean of its two detectors' (one from each end node, build.bsm_template)."""
+    return link_detector_efficiency(*_detectors(bsm_node))
+
+
+def _detectors(bsm_node: Any) -> tuple[float, float]:
+    """Efficiencies of the two detectors of a link's BSM node."""
     bsm = next(iter(bsm_node.components.values()))
-    return sum(d.efficiency for d in bsm.detectors) / len(bsm.detectors)
+    first, second = (d.efficiency for d in bsm.detectors)
+    return first, second
 
 
 def next_bin(qchannel: Any, t_ps: float) -> int:
@@ -150,11 +164,12 @@ class QnmsLinkA(EntanglementGenerationA):
         other, other_mem = self._partner()
         if other is None or other_mem is None:
             return
-        det = detector_efficiency(tl.get_entity_by_name(self.middle))
+        detectors = _detectors(tl.get_entity_by_name(self.middle))
+        det = link_detector_efficiency(*detectors)
         qc_p, qc_n = self.owner.qchannels[self.middle], other.qchannels[self.middle]
         eta_p = detection_probability(self.memory, qc_p, det)
         eta_n = detection_probability(other_mem, qc_n, det)
-        p_true, p_false, p2 = round_probabilities(eta_p, eta_n)
+        p_true, p_false, p2 = round_probabilities(eta_p, eta_n, same_detector_factor(*detectors))
         if p_true <= 0:
             return  # nothing can herald (channel cut, dead memory): wait for a replan
         c = int(self.owner.cchannels[self.remote_node_name].delay)
