@@ -14,10 +14,14 @@ from typing import Any
 import pytest
 from support.planner import topology_of
 
+from qnms.network.inventory import network_schema, validate_network
 from qnms.network.model import as_model
+from qnms.orchestrator.discovery import QFS, AgentFacts, build_topology
 from qnms.orchestrator.paths import PathRequirements, estimate_path
+from qnms.orchestrator.southbound import AgentAddress
 from qnms.qndt import linktier
 from qnms.qndt.topologies import chain
+from qnms.yang.codec import json_to_xml
 
 LOW = 0.4  # bob's detector: the link detects with (1 + 0.4) / 2 = 0.7
 BASE = chain(2, km=10, size=1)
@@ -43,6 +47,15 @@ def test_the_leaf_defaults_to_ideal_detectors_and_is_read_per_node() -> None:
         1.0,
         LOW,
     )
+
+
+def test_discovery_reads_the_leaf_from_a_qfs_agents_data() -> None:
+    """The planner learns the value from the QFS agent's data (the node's subtree of the
+    network file, as the agent serves it), not from the file."""
+    served = json_to_xml(validate_network(LOWER).qfs_data("bob"), network_schema())
+    facts = AgentFacts(AgentAddress("qfs", "bob", "127.0.0.1", 830), [], [], served.find(
+        f"{{{QFS}}}quantum-fabric"))  # fmt: skip
+    assert build_topology([facts]).nodes["bob"].detector_efficiency == LOW
 
 
 @pytest.mark.parametrize("tier", ["full", "link"])

@@ -1,4 +1,5 @@
-"""No silent stall: a target the twin cannot reach is refused at once, naming the best.
+"""No silent stall: a target the twin cannot reach is refused at once, naming the best;
+one that only purified link pairs reach is reached that way (qndt/linkpurify.py).
 
 Before, such an allocation stayed active and delivered nothing (SeQUeNCe's rules keep
 end-to-end pairs below the target waiting for a purification partner that never comes).
@@ -8,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from qnms.network.physics import bbpssw_fidelity
+import pytest
+
+from qnms.network.model import as_model
+from qnms.network.physics import bbpssw_fidelity, werner_swap
+from qnms.qndt.allocation import best_fidelity, plain_fidelity
 from qnms.qndt.cli import main
 from qnms.qndt.protocols import uninstall
 from qnms.qndt.topologies import chain
@@ -29,13 +34,39 @@ def _allocate(engine: Any, path: list[str], target: float, memories: int) -> dic
     )
 
 
+PATH = ["madqci-alice", "madqci-r1", "madqci-bob"]  # links 0.94, swap degradation 0.99 at r1
+
+
 def test_unreachable_target_fails_fast_with_the_best_fidelity(make_engine: Any) -> None:
     engine = make_engine(None, seed=1, telemetry_period=None)
-    reply = _allocate(engine, ["madqci-alice", "madqci-r1", "madqci-bob"], 0.9, 2)
+    reply = _allocate(engine, PATH, 0.95, 2)
     assert not reply["ok"] and reply["error"]["code"] == "unreachable-target"
-    # link pairs 0.94 meet the target (no link purification); Werner swap at r1 (0.99)
-    assert "best achievable 0.8760" in reply["error"]["message"]
+    # the best: every link's fresh pairs purified once, then the Werner swap at r1
+    best = werner_swap(bbpssw_fidelity(0.94), bbpssw_fidelity(0.94), 0.99)
+    assert f"best achievable {best:.4f}" in reply["error"]["message"]
     assert engine.allocations == {} and not any(engine.busy.values())  # nothing changed
+    # one memory per hop: no purification at all, the swapped raw pairs are the best
+    reply = _allocate(engine, PATH, 0.9, 1)
+    assert "best achievable 0.8760" in reply["error"]["message"]
+    assert engine.allocations == {} and not any(engine.busy.values())
+
+
+@pytest.mark.parametrize("tier", ["link", "full"])
+def test_a_target_only_purified_link_pairs_reach_is_reached(make_engine: Any, tier: str) -> None:
+    """Links at 0.94 meet 0.9, so SeQUeNCe's rules would never purify them, and the
+    swapped pairs (0.876) fall short: each link's fresh pairs are purified once first."""
+    model = as_model(None)
+    assert plain_fidelity(model, PATH, 2, 0.9) < 0.9 <= best_fidelity(model, PATH, 2, 0.9)
+    engine = make_engine(None, seed=1, telemetry_period=None, tier=tier)
+    assert _allocate(engine, PATH, 0.9, 2)["ok"]
+    engine.run_until(0.3)
+    alloc = engine.allocations["x"]
+    assert alloc.state == "active" and alloc.delivered >= 20
+    assert sum(alloc.fidelities) / alloc.delivered >= 0.9
+    assert min(alloc.fidelities) > 0.89  # below the target only by storage decay
+    # purified on both links (every node took part), one swap per delivered pair at r1
+    assert all(alloc.purifications[n][1] > 0 for n in PATH)
+    assert alloc.swaps["madqci-r1"][1] >= alloc.delivered
 
 
 def test_purification_bound_of_a_single_link(make_engine: Any) -> None:
@@ -56,11 +87,11 @@ def test_reachable_by_link_purification_delivers(make_engine: Any) -> None:
 
 def test_cli_names_the_best_fidelity(capsys: Any) -> None:
     try:
-        code = main(["run", "--duration", "0.5", "--request", "madqci-alice,madqci-bob,0,0.9"])
+        code = main(["run", "--duration", "0.5", "--request", "madqci-alice,madqci-bob,0,0.95"])
     finally:
         uninstall()
     assert code == 2
-    assert "best achievable 0.8760" in capsys.readouterr().err
+    assert "best achievable 0.9083" in capsys.readouterr().err
 
 
 def test_without_purification_pairs_below_target_are_delivered(make_engine: Any) -> None:

@@ -217,7 +217,9 @@ class Engine:
             hold=req.get("hold", False),
         )
         if alloc.purification and alloc.target > 0:
-            check_reachable(self.model, alloc.path, alloc.memories, alloc.target)
+            alloc.link_thresholds = check_reachable(
+                self.model, alloc.path, alloc.memories, alloc.target
+            )
         pick_memories(self.model, self.built, alloc, hop_banks, self.busy)
         self.allocations[aid] = alloc
         self.by_ident[alloc.ident] = alloc
