@@ -28,6 +28,8 @@ from qnms.netconf.protocol import confirmed_commit, with_defaults
 from qnms.netconf.protocol.access import AccessControl
 from qnms.netconf.protocol.audit import AuditLog
 from qnms.netconf.protocol.auth import Backoff, check_passwords, load_user_keys
+from qnms.netconf.protocol.create_subscription import op_create_subscription
+from qnms.netconf.protocol.dispatch import Handler, OperationRegistry
 from qnms.netconf.protocol.fairness import Fairness, FairnessOptions
 from qnms.netconf.protocol.limits import Admission, IdleWatch, SessionSlots
 from qnms.netconf.protocol.monitoring import (
@@ -37,12 +39,7 @@ from qnms.netconf.protocol.monitoring import (
     merge_modules,
     served_schema,
 )
-from qnms.netconf.protocol.notifications import (
-    NOTIF_NS,
-    NotificationHub,
-    op_create_subscription,
-)
-from qnms.netconf.protocol.operations import Handler, OperationRegistry
+from qnms.netconf.protocol.notifications import NOTIF_NS, NotificationHub
 from qnms.netconf.protocol.options import ServerOptions
 from qnms.netconf.protocol.registry import base_registry
 from qnms.netconf.protocol.security import install_security
@@ -130,7 +127,7 @@ class ProtocolServer:
             session_lookup=self.monitoring.sessions.get,
             queue_size=self.options.notification_queue_size,
         )
-        self.operations: OperationRegistry = base_registry()
+        self.operations: OperationRegistry[NetconfSession] = base_registry()
         self.operations.register(NOTIF_NS, "create-subscription", op_create_subscription)
         self.capabilities = self._capabilities()
         self.monitoring.capabilities = self.capabilities
@@ -201,7 +198,9 @@ class ProtocolServer:
         )
         return caps
 
-    def register_operation(self, namespace: str, name: str, handler: Handler) -> None:
+    def register_operation(
+        self, namespace: str, name: str, handler: Handler[NetconfSession]
+    ) -> None:
         """Serve an additional RPC (an agent's YANG rpc, or a protocol extension)."""
         self.operations.register(namespace, name, handler)
 

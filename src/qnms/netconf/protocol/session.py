@@ -14,11 +14,12 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from lxml import etree
 
 from qnms.netconf.interfaces import Datastores, StateProvider
+from qnms.netconf.protocol.dispatch import OperationRegistry
 from qnms.netconf.protocol.fairness import Fairness
 from qnms.netconf.protocol.framing import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -36,9 +37,6 @@ from qnms.netconf.protocol.notifications import (
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError, RpcErrors
 from qnms.yang.schema import Schema
 from qnms.yang.secure_xml import parse_secure
-
-if TYPE_CHECKING:
-    from qnms.netconf.protocol.operations import OperationRegistry
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ class ServerCore:
     datastores: Datastores
     monitoring: Monitoring
     hub: NotificationHub
-    operations: OperationRegistry
+    operations: OperationRegistry[NetconfSession]
     capabilities: list[str]
     state_providers: list[StateProvider] = field(default_factory=list)
     sessions: dict[int, NetconfSession] = field(default_factory=dict)
@@ -312,7 +310,8 @@ class NetconfSession:
         self.last_rpc = asyncio.get_running_loop().time()
         op = rpc[0]
         try:
-            result = self.core.operations.dispatch(self, op)
+            served = (m.namespace for m in self.core.monitoring.modules)
+            result = self.core.operations.dispatch(self, op, served)
             if inspect.isawaitable(result):
                 result = await result
         except RpcError as err:
