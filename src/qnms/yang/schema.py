@@ -119,8 +119,6 @@ class Schema:
         self.namespaces = {p: ns for ns, p in prefixes.items()}
         self.module_of_ns = {m.namespace: m.name for m in modules}
         self.root_choices: dict[str, ChoiceInfo] = {}  # choices at module top level
-        # filled on first use by qnms.yang.leafrefs.leafref_paths
-        self._leafref_paths: list[tuple[SchemaNode, ...]] | None = None
 
     def child(self, parent: SchemaNode | None, key: Key) -> SchemaNode | None:
         table = self.roots if parent is None else parent.children
