@@ -5,7 +5,7 @@ VENV    ?= .venv
 PY      := $(VENV)/bin/python
 PYANG   := $(VENV)/bin/pyang
 IETF    := $(VENV)/share/yang/modules/ietf
-MODULES := qnms-types qnms-quantum-fabric qnms-connectivity qnms-service-stratum qnms-service qnms-network qnms-domain-abstract
+MODULES := qnms-types qnms-quantum-fabric qnms-connectivity qnms-service-stratum qnms-service qnms-network qnms-domain-abstract qnms-topology
 YANG    := $(addprefix yang/,$(addsuffix .yang,$(MODULES)))
 
 .PHONY: bootstrap demo test lint bindings check-bindings pytest clean

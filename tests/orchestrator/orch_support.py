@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import ncclient.transport.session
 from lxml import etree
 from ncclient import manager
+
+if TYPE_CHECKING:
+    from conftest import Fleet
 
 ncclient.transport.session.TICK = 0.005  # STACK-NOTES: 0.1 s polling otherwise
 
@@ -19,6 +25,8 @@ SS = "urn:qnms:yang:qnms-service-stratum"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 ALICE, BOB = "urn:qkd:madqci:ccips", "urn:qkd:madqci:teleport"
 NS = {"s": SVC, "q": QFS, "ss": SS}
+ROOT = Path(__file__).parents[2]
+YANGLINT = shutil.which("yanglint")
 
 
 def connect(port: int, user: str = USER, password: str = PASSWORD) -> manager.Manager:
@@ -108,3 +116,31 @@ def nothing_allocated(agents: Mapping[str, Any]) -> dict[str, dict[str, list[str
     ``agents``: {key: agent with a ``port``}, e.g. ``fleet.agents``."""
     found = {k: allocations(a.port) for k, a in agents.items()}
     return {k: v for k, v in found.items() if any(v.values())}
+
+
+def bus(fleet: Fleet, key: str, msg: dict[str, Any]) -> None:
+    """Hand one QNDT result to an agent, as its bus feed would (qndt_feed.py)."""
+    agent = fleet.agents[key]
+
+    def deliver() -> None:
+        if agent.live.apply(msg):
+            agent.state_changed()
+
+    fleet.bg.call(deliver)
+
+
+def yanglint_data(
+    xml: str | bytes, tmp: Path, modules: Sequence[str] = ("qnms-service.yang",)
+) -> None:
+    """The northbound's state is valid data of ``modules`` (files under yang/ or the
+    package's IETF modules; qnms-types comes first), as libyang sees it."""
+    if YANGLINT is None:
+        return
+    doc = tmp / f"state-{time.monotonic_ns()}.xml"
+    doc.write_bytes(xml.encode() if isinstance(xml, str) else xml)
+    yang, ietf = ROOT / "yang", ROOT / "src" / "qnms" / "yang" / "ietf"
+    mods = [yang / "qnms-types.yang"]
+    mods += [yang / m if (yang / m).exists() else ietf / m for m in modules]
+    cmd = [YANGLINT, "-p", str(yang), "-p", str(ietf), "-t", "data", *map(str, mods), str(doc)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr

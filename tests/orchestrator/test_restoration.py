@@ -10,11 +10,9 @@ fault only through its YANG-Push subscriptions to the agents.
 from __future__ import annotations
 
 import itertools
-import shutil
-import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lxml import etree
 from orch_support import (
@@ -24,12 +22,14 @@ from orch_support import (
     NS,
     SVC,
     allocations,
+    bus,
     connect,
     nothing_allocated,
     path_of,
     poll,
     unit_state,
     wait_state,
+    yanglint_data,
 )
 
 from qnms.orchestrator.damping import DampingParams
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     from qnms.orchestrator.northbound import Orchestrator
 
 SENSING = "urn:qkd:quditto:sensing"
-YANG = Path(__file__).parents[2] / "yang"
-IETF = Path(__file__).parents[2] / "src" / "qnms" / "yang" / "ietf"
-YANGLINT = shutil.which("yanglint")
 
 
 def unit_xml(
@@ -70,17 +67,6 @@ def activate_xml(name: str) -> str:
  </service-unit></service-units></config>"""
 
 
-def bus(fleet: Fleet, key: str, msg: dict[str, Any]) -> None:
-    """Hand one QNDT result to an agent, as its bus feed would (qndt_feed.py)."""
-    agent = fleet.agents[key]
-
-    def deliver() -> None:
-        if agent.live.apply(msg):
-            agent.state_changed()
-
-    fleet.bg.call(deliver)
-
-
 def channel(fleet: Fleet, name: str, *, cut: bool, domain: str = "madqci") -> None:
     fault = "channel-cut" if cut else "channel-restored"
     bus(fleet, f"cs:{domain}", {"type": "fault", "fault": fault, "channel": name})
@@ -95,18 +81,6 @@ def deliver(fleet: Fleet, unit: str, ends: tuple[str, str], count: int, fidelity
 
 def field(unit, path: str) -> str | None:
     return unit.findtext("/".join(f"s:{p}" for p in path.split("/")), namespaces=NS)
-
-
-def yanglint_data(xml: str, tmp: Path) -> None:
-    """The northbound's state, counters included, is valid qnms-service data (libyang)."""
-    if YANGLINT is None:
-        return
-    doc = tmp / "state.xml"
-    doc.write_text(xml, encoding="utf-8")
-    mods = [str(YANG / "qnms-types.yang"), str(YANG / "qnms-service.yang")]
-    cmd = [YANGLINT, "-p", str(YANG), "-p", str(IETF), "-t", "data", *mods, str(doc)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 def edges_of(path: list[str]) -> set[frozenset[str]]:

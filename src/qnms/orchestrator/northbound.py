@@ -8,7 +8,10 @@ controller plugs into three seams of the core: a pre-apply check (admission refu
 the edit itself), a change listener (provision or release after the change) and the
 state provider (config-false leaves of each unit, so ``<get>`` and on-change
 subscriptions see them; ``state_changed`` is called on every change). The closed loop
-(``restoration``) follows the agents' YANG-Push telemetry beside it. Per-application
+(``restoration``) follows the agents' YANG-Push telemetry beside it, and the network's
+live map (``topology_state``: RFC 8345 ``/nw-s:networks`` with qnms-topology) is a
+second state provider fed by the same telemetry; the controller knows nothing of it.
+Per-application
 access (``tenancy``) sits in front of the server's NACM: each application's user sees
 and touches only its own units, operators (``admins``) everything.
 """
@@ -21,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lxml import etree
+
 from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.interfaces import StateProvider
 from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.orchestrator.abstract import MODULE as ABSTRACT
 from qnms.orchestrator.controller import AccessCheck, Controller, Loop
@@ -33,6 +39,8 @@ from qnms.orchestrator.southbound import AgentAddress, Southbound
 from qnms.orchestrator.store import Store
 from qnms.orchestrator.tenancy import Tenancy
 from qnms.orchestrator.tenancy import install as install_tenancy
+from qnms.orchestrator.topology_state import MODULES as TOPOLOGY_MODULES
+from qnms.orchestrator.topology_state import TopologyState
 from qnms.orchestrator.upkeep import expire_loop, upkeep_loop
 from qnms.yang.bindings import binding_classes
 from qnms.yang.catalog import IETF_DIR, YANG_DIR, module_file
@@ -64,14 +72,30 @@ class OrchestratorConfig:
     # set: a domain orchestrator under a parent (ACTN PNC): its northbound also serves
     # qnms-domain-abstract (the abstract view and the segments the parent asks for)
     domain: str | None = None
+    network: str = "default"  # the network file's name: network-id of the topology map
+
+
+class StateProviders:
+    """Several state providers behind the datastores' one seam, in order."""
+
+    def __init__(self, *providers: StateProvider | None) -> None:
+        self.providers = [p for p in providers if p is not None]
+
+    def state(self) -> list[etree._Element]:
+        return [el for p in self.providers for el in p.state()]
 
 
 def service_datastores(
-    state_dir: Path, applications: list[dict[str, Any]], modules: Sequence[str] = (MODULE,)
+    state_dir: Path,
+    applications: list[dict[str, Any]],
+    modules: Sequence[str] = (MODULE,),
+    state_modules: Sequence[str] = (),
 ) -> DatastoreManager:
-    """The northbound datastores over qnms-service (and ``modules``), seeded with the
-    application registry the first time (after that, running as persisted wins)."""
-    schema = load_schema([module_file(m) for m in modules], search_dirs=[YANG_DIR, IETF_DIR])
+    """The northbound datastores over qnms-service (and ``modules``; ``state_modules``
+    only serve config-false data, and have no bindings), seeded with the application
+    registry the first time (after that, running as persisted wins)."""
+    files = [module_file(m) for m in (*modules, *state_modules)]
+    schema = load_schema(files, search_dirs=[YANG_DIR, IETF_DIR])
     initial = None
     if applications:
         initial = json_to_xml({f"{MODULE}:applications": {"application": applications}}, schema)
@@ -116,7 +140,9 @@ class Orchestrator:
         )
         self.restoration = Restoration(self.controller, damping=config.damping)
         modules = (MODULE, ABSTRACT) if config.domain else (MODULE,)
-        self.datastores = service_datastores(config.state_dir, config.applications, modules)
+        self.datastores = service_datastores(
+            config.state_dir, config.applications, modules, TOPOLOGY_MODULES
+        )
         self.datastores.state_provider = self.controller
         self.datastores.write_checks.append(self.controller.check)
         self.segments = (
@@ -124,12 +150,20 @@ class Orchestrator:
             if config.domain
             else None
         )
+        self.topology = TopologyState(
+            config.network, lambda: self.controller.discovery, self.restoration.facts
+        )
+        self.restoration.followers.append(self.topology.on_telemetry)
+        self.datastores.state_provider = StateProviders(
+            self.datastores.state_provider, self.topology
+        )
         self.datastores.add_listener(self._running_changed)
         self.server, self.tenancy = service_server(
             self.datastores, config.host, config.port, config.state_dir, config.users, config.admins
         )
         self.controller.publish = self.server.hub.publish
         self.controller.changed = self.server.state_changed
+        self.topology.changed = self.server.state_changed
 
     def _running_changed(self, _changes: object, _session: int) -> None:
         running = self.datastores.get_config("running")
@@ -171,6 +205,7 @@ class Orchestrator:
         )
 
     async def stop(self) -> None:
+        self.topology.close()
         await self.server.stop()
         await self.controller.stop()
         if self.segments is not None:

@@ -39,7 +39,7 @@ from qnms.orchestrator.damping import DampingParams, Elements, path_elements, us
 from qnms.orchestrator.lifecycle import UnitRecord, UnitState
 from qnms.orchestrator.monitor import StoreReading, update_units
 from qnms.orchestrator.southbound import AgentAddress
-from qnms.orchestrator.telemetry import Telemetry
+from qnms.orchestrator.telemetry import Facts, Listener, Telemetry
 from qnms.orchestrator.transaction import remove_everywhere
 
 if TYPE_CHECKING:
@@ -92,6 +92,8 @@ class Restoration:
         self.elements = Elements(damping or DampingParams())
         self.dampening_cs = dampening_cs
         self.telemetry: Telemetry | None = None
+        # told after the loop itself of every notification applied (the topology map)
+        self.followers: list[Listener] = []
         self.episodes: dict[str, Episode] = {}
         self.events: deque[Event] = deque(maxlen=1000)
         self._busy: set[str] = set()
@@ -103,6 +105,7 @@ class Restoration:
         addresses = [s.address for s in self.ctl.sb.sessions.values()]
         self.telemetry = Telemetry(addresses, dampening_cs=self.dampening_cs)
         self.telemetry.listeners.append(self.on_telemetry)
+        self.telemetry.listeners.extend(self.followers)
         self.telemetry.start()
         self.ctl.usable = lambda topo: usable(topo, self.elements, time.monotonic())
         try:
@@ -119,6 +122,10 @@ class Restoration:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.telemetry.stop()
+
+    def facts(self) -> Facts:
+        """The telemetry facts now (empty before the loop runs)."""
+        return self.telemetry.facts if self.telemetry is not None else Facts()
 
     def on_telemetry(self, addr: AgentAddress, arrived: float) -> None:
         """A notification from ``addr`` was applied: update elements and stores, act."""

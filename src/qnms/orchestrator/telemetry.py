@@ -5,10 +5,11 @@ agent gets one RFC 8641 subscription to ``ds:operational`` (on-change; periodic 
 the agent refuses on-change) on its own NETCONF session, separate from the southbound
 sessions that edit, so a long notification stream never queues behind a transaction:
 
-* QFS agents: node oper-state, quantum-link oper-state, memory occupancy, and for each
-  QUI its state, achieved fidelity and expiry (its age moves continuously and is not
-  an on-change leaf);
-* CS agents: channel oper-state (a cut or restored fibre);
+* QFS agents: node oper-state, quantum-link oper-state and link-level telemetry (rate,
+  success probability, fidelities: the topology map shows them), memory occupancy,
+  and for each QUI its state, achieved fidelity and expiry (its age moves
+  continuously and is not an on-change leaf);
+* CS agents: channel and classical-assist channel oper-state (a cut or restored fibre);
 * SS agents: each service unit's store (units delivered, achieved fidelity).
 
 A receiver keeps a replica of each selection: the first ``push-update`` fills it and
@@ -27,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from urllib.parse import unquote
 
 from lxml import etree
@@ -45,6 +46,7 @@ CS = "urn:qnms:yang:qnms-connectivity"
 SS = "urn:qnms:yang:qnms-service-stratum"
 KEYS = {  # list -> key leaf, for the lists the selections below contain
     "channel": "name",
+    "classical-channel": "name",
     "quantum-link": "name",
     "memory": "name",
     "qui": "id",
@@ -53,11 +55,14 @@ KEYS = {  # list -> key leaf, for the lists the selections below contain
 SELECTIONS = {
     "qfs": f"""<quantum-fabric xmlns="{QFS}"><node><oper-state/></node>
  <memories><memory><name/><state><occupancy/></state></memory></memories>
- <quantum-links><quantum-link><name/><oper-state/></quantum-link></quantum-links>
+ <quantum-links><quantum-link><name/><oper-state/><telemetry><generation-rate/>
+ <success-probability/><mean-fidelity/><last-fidelity/></telemetry></quantum-link>
+ </quantum-links>
  <qui-table><qui><id/><state/><fidelity/><lifecycle><expiry/></lifecycle></qui></qui-table>
  </quantum-fabric>""",
     "cs": f"""<connectivity xmlns="{CS}"><channels><channel><name/><oper-state/></channel>
- </channels></connectivity>""",
+ </channels><classical-channels><classical-channel><name/><oper-state/></classical-channel>
+ </classical-channels></connectivity>""",
     "ss": f"""<service-stratum xmlns="{SS}"><service-units><service-unit><name/>
  <store><delivered-units/><achieved-fidelity/></store></service-unit></service-units>
  </service-stratum>""",
@@ -150,46 +155,71 @@ class Facts:
     """What the loop reads, derived from every replica after each notification."""
 
     channels: dict[str, str] = field(default_factory=dict)  # channel -> up/down
+    classical: dict[str, str] = field(default_factory=dict)  # classical channel -> up/down
     nodes: dict[str, str] = field(default_factory=dict)  # node -> up/down
     links: dict[tuple[str, str], str] = field(default_factory=dict)  # (node, link) -> state
+    # (node, link) -> {telemetry leaf: canonical text}, as the agent serves them
+    link_telemetry: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     occupancy: dict[tuple[str, str], float] = field(default_factory=dict)  # (node, memory)
     quis: dict[tuple[str, str], QuiFacts] = field(default_factory=dict)  # (node, qui id)
     stores: dict[str, dict[str, tuple[int, float | None]]] = field(default_factory=dict)
 
 
-def facts_of(replicas: dict[AgentAddress, Replica]) -> Facts:
+def agent_facts(addr: AgentAddress, rep: Replica) -> Facts:
+    """One agent's part of the facts (recomputed when its replica changes)."""
     f = Facts()
-    for addr, rep in replicas.items():
-        if addr.stratum == "cs":
-            for name, leaves in rep.entries("connectivity", "channels", "channel").items():
-                f.channels[name] = leaves.get(("oper-state",), "up")
-        elif addr.stratum == "qfs":
-            node = addr.name
-            f.nodes[node] = rep.leaves.get(("quantum-fabric", "node", "oper-state"), "up")
-            links = rep.entries("quantum-fabric", "quantum-links", "quantum-link")
-            for link, leaves in links.items():
-                f.links[(node, link)] = leaves.get(("oper-state",), "up")
-            for mem, leaves in rep.entries("quantum-fabric", "memories", "memory").items():
-                occ = leaves.get(("state", "occupancy"))
-                if occ:
-                    f.occupancy[(node, mem)] = float(occ)
-            for qid, leaves in rep.entries("quantum-fabric", "qui-table", "qui").items():
-                fid = leaves.get(("fidelity",))
-                f.quis[(node, qid)] = QuiFacts(
-                    leaves.get(("state",), ""),
-                    float(fid) if fid else None,
-                    leaves.get(("lifecycle", "expiry")),
-                )
-        elif addr.stratum == "ss":
-            units = rep.entries("service-stratum", "service-units", "service-unit")
-            f.stores[addr.name] = {
-                unit: (
-                    int(leaves.get(("store", "delivered-units"), "0") or 0),
-                    float(fid) if (fid := leaves.get(("store", "achieved-fidelity"))) else None,
-                )
-                for unit, leaves in units.items()
+    if addr.stratum == "cs":
+        for name, leaves in rep.entries("connectivity", "channels", "channel").items():
+            f.channels[name] = leaves.get(("oper-state",), "up")
+        assists = rep.entries("connectivity", "classical-channels", "classical-channel")
+        for name, leaves in assists.items():
+            f.classical[name] = leaves.get(("oper-state",), "up")
+    elif addr.stratum == "qfs":
+        node = addr.name
+        f.nodes[node] = rep.leaves.get(("quantum-fabric", "node", "oper-state"), "up")
+        links = rep.entries("quantum-fabric", "quantum-links", "quantum-link")
+        for link, leaves in links.items():
+            f.links[(node, link)] = leaves.get(("oper-state",), "up")
+            f.link_telemetry[(node, link)] = {
+                path[1]: text
+                for path, text in leaves.items()
+                if len(path) == 2 and path[0] == "telemetry" and text
             }
+        for mem, leaves in rep.entries("quantum-fabric", "memories", "memory").items():
+            occ = leaves.get(("state", "occupancy"))
+            if occ:
+                f.occupancy[(node, mem)] = float(occ)
+        for qid, leaves in rep.entries("quantum-fabric", "qui-table", "qui").items():
+            fid = leaves.get(("fidelity",))
+            f.quis[(node, qid)] = QuiFacts(
+                leaves.get(("state",), ""),
+                float(fid) if fid else None,
+                leaves.get(("lifecycle", "expiry")),
+            )
+    elif addr.stratum == "ss":
+        units = rep.entries("service-stratum", "service-units", "service-unit")
+        f.stores[addr.name] = {
+            unit: (
+                int(leaves.get(("store", "delivered-units"), "0") or 0),
+                float(fid) if (fid := leaves.get(("store", "achieved-fidelity"))) else None,
+            )
+            for unit, leaves in units.items()
+        }
     return f
+
+
+def merge_facts(parts: Iterable[Facts]) -> Facts:
+    """The facts of the network: every agent's part (keys do not overlap)."""
+    f = Facts()
+    names = [fl.name for fl in fields(Facts)]
+    for part in parts:
+        for name in names:
+            getattr(f, name).update(getattr(part, name))
+    return f
+
+
+def facts_of(replicas: dict[AgentAddress, Replica]) -> Facts:
+    return merge_facts(agent_facts(addr, rep) for addr, rep in replicas.items())
 
 
 def subscription(stratum: str, *, on_change: bool, dampening_cs: int = 0) -> str:
@@ -219,6 +249,7 @@ class Telemetry:
         self.dampening_cs = dampening_cs
         self.replicas: dict[AgentAddress, Replica] = {}
         self.facts = Facts()
+        self._parts: dict[AgentAddress, Facts] = {}
         self.mode: dict[str, str] = {}  # agent key -> on-change | periodic
         self.received = 0
         self.listeners: list[Listener] = []
@@ -291,7 +322,8 @@ class Telemetry:
         else:
             return  # subscription-started, -modified, ...: nothing about the network
         self.received += 1
-        self.facts = facts_of(self.replicas)
+        self._parts[addr] = agent_facts(addr, replica)  # only this agent's part
+        self.facts = merge_facts(self._parts.values())
         for listener in list(self.listeners):
             try:
                 listener(addr, arrived)

@@ -23,6 +23,7 @@ MODULES = [
     "qnms-service",
     "qnms-network",
     "qnms-domain-abstract",
+    "qnms-topology",
 ]
 
 STRATUM_MODULES = {
