@@ -26,9 +26,6 @@ from typing import Any
 from lxml import etree
 from pyangbind.lib.yangtypes import safe_name as pb_safe
 
-# Re-exported for qnms.orchestrator.northbound (left to the branch that edits it);
-# new code imports it from qnms.yang.binding_classes.
-from qnms.yang.binding_classes import binding_classes as binding_classes
 from qnms.yang.diff import Change
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.schema import Schema, SchemaNode
