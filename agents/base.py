@@ -21,7 +21,7 @@ from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.protocol.monitoring import IETF_DIR as SERVED_IETF_DIR
 from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms.network.inventory import Network
-from qnms.yang.bindings import LazyBindingClasses
+from qnms.yang.binding_classes import LazyBindingClasses
 from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
 from qnms.yang.codec import json_to_xml
 from qnms.yang.schema import Schema, load_schema

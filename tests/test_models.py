@@ -122,7 +122,8 @@ def test_instance_data_round_trips_xml_bindings_json_unchanged():
     from lxml import etree
 
     from qnms.network.inventory import network_schema
-    from qnms.yang.bindings import BindingValidator, binding_classes
+    from qnms.yang.binding_classes import binding_classes
+    from qnms.yang.bindings import BindingValidator
     from qnms.yang.codec import json_to_xml
 
     schema = network_schema()

@@ -20,7 +20,8 @@ from support.datastores import (
 )
 
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.yang.bindings import BindingValidator, binding_classes
+from qnms.yang.binding_classes import binding_classes
+from qnms.yang.bindings import BindingValidator
 from qnms.yang.errors import ErrorTag, RpcError, RpcErrors
 from qnms.yang.validation import validate_tree
 

@@ -14,7 +14,7 @@ from lxml import etree
 from ncclient import manager
 
 if TYPE_CHECKING:
-    from conftest import Fleet
+    from orch_fleet import Fleet
 
 ncclient.transport.session.TICK = 0.005  # STACK-NOTES: 0.1 s polling otherwise
 

@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from orch_processes import orchestrator_cmd, start_agents, start_orchestrator, write_inventory
 from orch_support import (
     ALICE,
     BOB,
@@ -26,7 +27,6 @@ from orch_support import (
     poll,
     unit_xml,
 )
-from processes import orchestrator_cmd, start_agents, start_orchestrator, write_inventory
 from support.processes import stop_process as stop
 
 SENSING = "urn:qkd:quditto:sensing"

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Fleet
 from lxml import etree
+from orch_fleet import Fleet
 from orch_support import NS, PASSWORD, USER, poll, unit_xml
 
 CONSOLE = Path(sys.executable).parent / "netconf-console2"

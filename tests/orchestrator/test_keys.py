@@ -37,7 +37,7 @@ from qnms_agents.kme.kme import KmeLimits
 from qnms_agents.kme.units import unit_key_ids
 
 if TYPE_CHECKING:
-    from conftest import Fleet
+    from orch_fleet import Fleet
 
 CHARLIE = "urn:qkd:quditto:emulator:ipsec:controller"
 PATH = ["madqci-alice", "madqci-r2", "quditto-r1", "quditto-charlie"]

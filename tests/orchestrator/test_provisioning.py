@@ -29,8 +29,8 @@ from qnms.orchestrator.reconcile import check_sync
 from qnms.orchestrator.transaction import Phase
 from qnms_agents.base import Agent, AgentConfig
 
-if TYPE_CHECKING:  # the fixture's type; conftest modules are not imported by name
-    from conftest import Fleet
+if TYPE_CHECKING:  # the fixture's type
+    from orch_fleet import Fleet
 
 STATE_CHANGE = "{urn:qnms:yang:qnms-service}service-unit-state-change"
 

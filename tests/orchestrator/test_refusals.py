@@ -13,8 +13,8 @@ from qnms.orchestrator.northbound import Orchestrator
 from qnms.yang.errors import ErrorTag
 from qnms.yang.errors import RpcError as RpcError_
 
-if TYPE_CHECKING:  # the fixture's type; conftest modules are not imported by name
-    from conftest import Fleet
+if TYPE_CHECKING:  # the fixture's type
+    from orch_fleet import Fleet
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from orch_support import (
 from qnms.orchestrator.damping import DampingParams
 
 if TYPE_CHECKING:
-    from conftest import Fleet
+    from orch_fleet import Fleet
 
     from qnms.orchestrator.northbound import Orchestrator
 

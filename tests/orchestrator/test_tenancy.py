@@ -9,9 +9,9 @@ operator sees both, and nothing of the agents' local handles is on the northboun
 from __future__ import annotations
 
 import pytest
-from conftest import Fleet
 from ncclient.operations import RPCError
 from ncclient.xml_ import to_ele
+from orch_fleet import Fleet
 from orch_support import (
     ALICE,
     BOB,

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Fleet
 from lxml import etree
 from ncclient.xml_ import to_ele
+from orch_fleet import Fleet
 from orch_support import PASSWORD, USER, bus, connect, poll, yanglint_data
 
 from qnms.orchestrator.discovery import Discovery

@@ -15,9 +15,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
+from orch_processes import start_agents, start_orchestrator, start_twin, write_inventory
 from orch_support import ALICE, BOB, NS, allocations, connect, delete_xml, poll, unit_state
 from orch_support import unit_xml as base_unit_xml
-from processes import start_agents, start_orchestrator, start_twin, write_inventory
 from support.processes import stop_process
 
 from qnms.qndt.client import BusClient

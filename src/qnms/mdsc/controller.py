@@ -25,7 +25,6 @@ removal pending and retried.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -54,8 +53,8 @@ from qnms.orchestrator.lifecycle import (
     Hop,
     QuiRef,
     UnitRecord,
+    apply_transition,
     now_rfc3339,
-    state_change_notification,
 )
 from qnms.orchestrator.lifecycle import UnitState as S
 from qnms.orchestrator.southbound import Southbound, SouthboundError
@@ -63,8 +62,6 @@ from qnms.orchestrator.store import Store
 from qnms.orchestrator.transaction import remove_everywhere
 from qnms.service.identifiers import ServiceUnitId
 from qnms.yang.errors import ErrorTag
-
-log = logging.getLogger(__name__)
 
 
 class ParentController:
@@ -163,21 +160,8 @@ class ParentController:
         return [top] if len(top) else []
 
     def transition(self, rec: UnitRecord, state: S, reason: str | None) -> None:
-        previous = rec.state if rec.timestamps.get("last-change") else None
-        rec.state = state
-        if state == S.FAILED:
-            rec.failure_reason = reason
-        rec.timestamps["last-change"] = stamp = now_rfc3339()
-        if state == S.ACTIVE:
-            rec.timestamps.setdefault("activated", stamp)
-        intent = self.intents.get(rec.name)
-        self.store.save(rec, intent.fingerprint if intent else "")
-        log.info("parent unit %s: %s -> %s (%s)", rec.name, previous, state, reason)
-        try:
-            self.publish(state_change_notification(rec.name, previous, state, reason))
-        except Exception:
-            log.exception("cannot publish state change of %s", rec.name)
-        self.changed()
+        """Record and announce a parent unit's new state (as a domain unit's)."""
+        apply_transition(self, rec, state, reason, kind="parent unit")
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -39,8 +39,8 @@ from qnms.orchestrator.lifecycle import (
     QuiRef,
     UnitRecord,
     UnitState,
+    apply_transition,
     now_rfc3339,
-    state_change_notification,
     unit_state_element,
 )
 from qnms.orchestrator.paths import PathEstimate
@@ -278,21 +278,8 @@ class Controller:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def transition(self, rec: UnitRecord, state: UnitState, reason: str | None = None) -> None:
-        previous = rec.state if rec.timestamps.get("last-change") else None
-        rec.state = state
-        rec.failure_reason = reason if state in (UnitState.FAILED, UnitState.DEGRADED) else None
-        stamp = now_rfc3339()
-        rec.timestamps["last-change"] = stamp
-        if state == UnitState.ACTIVE:
-            rec.timestamps.setdefault("activated", stamp)
-        intent = self.intents.get(rec.name)
-        self.store.save(rec, intent.fingerprint if intent else "")
-        log.info("service unit %s: %s -> %s (%s)", rec.name, previous, state, reason)
-        try:
-            self.publish(state_change_notification(rec.name, previous, state, reason))
-        except Exception:
-            log.exception("cannot publish state change of %s", rec.name)
-        self.changed()
+        """Record and announce a unit's new state (``lifecycle.apply_transition``)."""
+        apply_transition(self, rec, state, reason, kind="service unit")
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())

@@ -111,7 +111,11 @@ def qui_id(unit: str, domain: str) -> str:
     return f"su-{hashlib.sha256(unit.encode()).hexdigest()[:24]}.{domain}"[:64]
 
 
-def _sub(parent: etree._Element, tag: str, text: str | None = None, ns: str = QFS):
+def sub_element(
+    parent: etree._Element, tag: str, text: str | None = None, ns: str = QFS
+) -> etree._Element:
+    """A child ``tag`` of ``parent`` in namespace ``ns`` (qnms-quantum-fabric unless
+    given), with ``text`` if any: the one way the allocation edits are built."""
     el = etree.SubElement(parent, f"{{{ns}}}{tag}")
     if text is not None:
         el.text = text
@@ -121,35 +125,37 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None, ns: str = QF
 def qui_element(plan: AllocationPlan, hop: HopAllocation) -> etree._Element:
     """The QUI entry of one node (qnms-quantum-fabric qui-table/qui)."""
     qui = etree.Element(f"{{{QFS}}}qui")
-    _sub(qui, "id", hop.qui)
-    _sub(qui, "scope", hop.domain)
-    _sub(qui, "service-unit", plan.unit)
-    _sub(qui, "nonce", hop.nonce)
+    sub_element(qui, "id", hop.qui)
+    sub_element(qui, "scope", hop.domain)
+    sub_element(qui, "service-unit", plan.unit)
+    sub_element(qui, "nonce", hop.nonce)
     if plan.time_to_live_s is not None or plan.coherence_window_ms is not None:
-        life = _sub(qui, "lifecycle")
+        life = sub_element(qui, "lifecycle")
         if plan.time_to_live_s is not None:
-            _sub(life, "time-to-live", f"{plan.time_to_live_s:.6f}")
+            sub_element(life, "time-to-live", f"{plan.time_to_live_s:.6f}")
         if plan.coherence_window_ms is not None:
-            _sub(life, "coherence-window", f"{plan.coherence_window_ms:.3f}")
+            sub_element(life, "coherence-window", f"{plan.coherence_window_ms:.3f}")
     for h in hop.handles:
-        handle = _sub(qui, "local-handle")
-        _sub(handle, "memory", h.memory)
-        _sub(handle, "index", str(h.index))
+        handle = sub_element(qui, "local-handle")
+        sub_element(handle, "memory", h.memory)
+        sub_element(handle, "index", str(h.index))
     gen = plan.generation
     if gen is not None and hop is plan.hops[0]:  # head-end: path[0] is this node
         for node in [*(h.node for h in plan.hops), *plan.continuation]:  # may span domains
-            _sub(qui, "path", node)
-        g = _sub(qui, "generation")
-        _sub(g, "pairs", str(gen.pairs))
+            sub_element(qui, "path", node)
+        g = sub_element(qui, "generation")
+        sub_element(g, "pairs", str(gen.pairs))
         if gen.target_fidelity is not None:
-            _sub(g, "target-fidelity", f"{gen.target_fidelity:.6f}")
-        _sub(g, "purification", str(gen.purification).lower())
-        _sub(g, "max-swaps", str(min(gen.max_swaps, 255)))
-        _sub(g, "hold", str(gen.hold).lower())
+            sub_element(g, "target-fidelity", f"{gen.target_fidelity:.6f}")
+        sub_element(g, "purification", str(gen.purification).lower())
+        sub_element(g, "max-swaps", str(min(gen.max_swaps, 255)))
+        sub_element(g, "hold", str(gen.hold).lower())
     return qui
 
 
-def _config(top: etree._Element) -> str:
+def config_text(top: etree._Element) -> str:
+    """``top`` wrapped in an edit-config ``<config>``, as the text an ``AgentEdit``
+    carries (its apply and undo edits alike)."""
     config = etree.Element(f"{{{NC}}}config", nsmap={None: NC})
     config.append(top)
     return etree.tostring(config, pretty_print=True).decode()
@@ -157,49 +163,49 @@ def _config(top: etree._Element) -> str:
 
 def qfs_edit(plan: AllocationPlan, hop: HopAllocation) -> AgentEdit:
     top = etree.Element(f"{{{QFS}}}quantum-fabric", nsmap={None: QFS})
-    _sub(top, "qui-table").append(qui_element(plan, hop))
-    entry = _sub(_sub(top, "forwarding-table"), "entry")
-    _sub(entry, "qui", hop.qui)
+    sub_element(top, "qui-table").append(qui_element(plan, hop))
+    entry = sub_element(sub_element(top, "forwarding-table"), "entry")
+    sub_element(entry, "qui", hop.qui)
     if hop.upstream:
-        _sub(entry, "upstream", hop.upstream)
+        sub_element(entry, "upstream", hop.upstream)
     if hop.downstream:
-        _sub(entry, "downstream", hop.downstream)
-    _sub(entry, "action", hop.action)
-    return AgentEdit(f"qfs:{hop.node}", _config(top), _qfs_undo(hop.qui))
+        sub_element(entry, "downstream", hop.downstream)
+    sub_element(entry, "action", hop.action)
+    return AgentEdit(f"qfs:{hop.node}", config_text(top), _qfs_undo(hop.qui))
 
 
 def _qfs_undo(qui: str) -> str:
     undo = etree.Element(f"{{{QFS}}}quantum-fabric", nsmap={None: QFS, "nc": NC})
-    gone = _sub(_sub(undo, "forwarding-table"), "entry")
+    gone = sub_element(sub_element(undo, "forwarding-table"), "entry")
     gone.attrib.update(REMOVE)
-    _sub(gone, "qui", qui)
-    gone = _sub(_sub(undo, "qui-table"), "qui")
+    sub_element(gone, "qui", qui)
+    gone = sub_element(sub_element(undo, "qui-table"), "qui")
     gone.attrib.update(REMOVE)
-    _sub(gone, "id", qui)
-    return _config(undo)
+    sub_element(gone, "id", qui)
+    return config_text(undo)
 
 
 def ss_edit(plan: AllocationPlan, ep: EndpointBinding) -> AgentEdit:
     top = etree.Element(f"{{{SS}}}service-stratum", nsmap={None: SS, "qt": QT})
-    unit = _sub(_sub(top, "service-units", ns=SS), "service-unit", ns=SS)
-    _sub(unit, "name", plan.unit, SS)
-    _sub(unit, "service-type", f"qt:{plan.service_type}", SS)
-    _sub(unit, "local-endpoint", ep.urn, SS)
+    unit = sub_element(sub_element(top, "service-units", ns=SS), "service-unit", ns=SS)
+    sub_element(unit, "name", plan.unit, SS)
+    sub_element(unit, "service-type", f"qt:{plan.service_type}", SS)
+    sub_element(unit, "local-endpoint", ep.urn, SS)
     for urn in plan.identifier:
-        _sub(unit, "identifier", urn, SS)
-    _sub(unit, "qui", ep.qui, SS)
-    life = _sub(unit, "lifecycle", ns=SS)
-    _sub(life, "size", str(plan.size), SS)
-    _sub(life, "valid-until", str(plan.valid_until), SS)
-    return AgentEdit(f"ss:{ep.node}", _config(top), _ss_undo(plan.unit))
+        sub_element(unit, "identifier", urn, SS)
+    sub_element(unit, "qui", ep.qui, SS)
+    life = sub_element(unit, "lifecycle", ns=SS)
+    sub_element(life, "size", str(plan.size), SS)
+    sub_element(life, "valid-until", str(plan.valid_until), SS)
+    return AgentEdit(f"ss:{ep.node}", config_text(top), _ss_undo(plan.unit))
 
 
 def _ss_undo(unit: str) -> str:
     undo = etree.Element(f"{{{SS}}}service-stratum", nsmap={None: SS, "nc": NC})
-    gone = _sub(_sub(undo, "service-units", ns=SS), "service-unit", ns=SS)
+    gone = sub_element(sub_element(undo, "service-units", ns=SS), "service-unit", ns=SS)
     gone.attrib.update(REMOVE)
-    _sub(gone, "name", unit, SS)
-    return _config(undo)
+    sub_element(gone, "name", unit, SS)
+    return config_text(undo)
 
 
 def agent_edits(plan: AllocationPlan) -> list[AgentEdit]:
@@ -225,7 +231,9 @@ def owning_unit(owner: str, known: Collection[str]) -> str:
 def _entry(top: etree._Element, container: str, entry: str, ns: str) -> etree._Element:
     """A new list entry marked for removal, in ``top``'s ``container`` (made once)."""
     found = top.find(f"{{{ns}}}{container}")
-    gone = _sub(found if found is not None else _sub(top, container, ns=ns), entry, ns=ns)
+    gone = sub_element(
+        found if found is not None else sub_element(top, container, ns=ns), entry, ns=ns
+    )
     gone.attrib.update(REMOVE)
     return gone
 
@@ -239,17 +247,17 @@ def undo_held(agent: str, held: Iterable[tuple[str, str]]) -> AgentEdit:
     ss = etree.Element(f"{{{SS}}}service-stratum", nsmap={None: SS, "nc": NC})
     for kind, ident in held:
         if kind == "qui":
-            _sub(_entry(qfs, "forwarding-table", "entry", QFS), "qui", ident)
-            _sub(_entry(qfs, "qui-table", "qui", QFS), "id", ident)
+            sub_element(_entry(qfs, "forwarding-table", "entry", QFS), "qui", ident)
+            sub_element(_entry(qfs, "qui-table", "qui", QFS), "id", ident)
         elif kind == "store":
-            _sub(_entry(ss, "service-units", "service-unit", SS), "name", ident, SS)
+            sub_element(_entry(ss, "service-units", "service-unit", SS), "name", ident, SS)
         elif kind == "session":
-            _sub(_entry(ss, "sessions", "session", SS), "id", ident, SS)
+            sub_element(_entry(ss, "sessions", "session", SS), "id", ident, SS)
         elif kind == "route":
             dest, _, unit = ident.partition("/")
             route = _entry(ss, "key-forwarding", "route", SS)
-            _sub(route, "destination", dest, SS)
-            _sub(route, "service-unit", unit, SS)
+            sub_element(route, "destination", dest, SS)
+            sub_element(route, "service-unit", unit, SS)
     config = etree.Element(f"{{{NC}}}config", nsmap={None: NC})
     config.extend([top for top in (qfs, ss) if len(top)])
     return AgentEdit(agent, "", etree.tostring(config, pretty_print=True).decode())

@@ -61,12 +61,12 @@ from qnms.orchestrator.edits import (
     GenerationRequest,
     HopAllocation,
     agent_edits,
+    config_text,
     hop_unit,
     qfs_edit,
     qui_id,
+    sub_element,
 )
-from qnms.orchestrator.edits import _config as config_text
-from qnms.orchestrator.edits import _sub as sub_element
 from qnms.orchestrator.intent import Application, ServiceIntent
 from qnms.orchestrator.paths import PathEstimate, PathRequirements, estimate_path
 from qnms.orchestrator.planning import build_plan

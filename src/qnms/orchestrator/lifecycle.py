@@ -10,16 +10,20 @@ datastore's state provider (config false leaves of the unit).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from lxml import etree
 
 from qnms.orchestrator.admission import Handle
 from qnms.orchestrator.edits import AgentEdit
-from qnms.orchestrator.intent import SVC
+from qnms.orchestrator.intent import SVC, ServiceIntent
+
+log = logging.getLogger(__name__)
 
 
 class UnitState(StrEnum):
@@ -138,6 +142,52 @@ def state_change_notification(
     if reason:
         _e(n, "reason", reason)
     return n
+
+
+class RecordStore(Protocol):
+    """Where a unit's record is kept durably (``qnms.orchestrator.store.Store``)."""
+
+    def save(self, rec: UnitRecord, fingerprint: str) -> None: ...
+
+
+class UnitBook(Protocol):
+    """What a state transition touches on the controller that owns the unit: the
+    domain ``Controller`` and the parent ``ParentController`` (MDSC) are both one."""
+
+    @property
+    def intents(self) -> Mapping[str, ServiceIntent]: ...
+
+    @property
+    def store(self) -> RecordStore: ...
+
+    @property
+    def publish(self) -> Callable[[etree._Element], None]: ...
+
+    @property
+    def changed(self) -> Callable[[], None]: ...
+
+
+def apply_transition(
+    book: UnitBook, rec: UnitRecord, state: UnitState, reason: str | None, *, kind: str
+) -> None:
+    """Move ``rec`` to ``state``: the failure reason (kept for failed and degraded
+    units only), the last-change and first-activation stamps, the record saved with
+    its intent's fingerprint, then the ``service-unit-state-change`` notification
+    (a publishing failure is logged: the transition stands) and the change hook."""
+    previous = rec.state if rec.timestamps.get("last-change") else None
+    rec.state = state
+    rec.failure_reason = reason if state in (UnitState.FAILED, UnitState.DEGRADED) else None
+    rec.timestamps["last-change"] = stamp = now_rfc3339()
+    if state == UnitState.ACTIVE:
+        rec.timestamps.setdefault("activated", stamp)
+    intent = book.intents.get(rec.name)
+    book.store.save(rec, intent.fingerprint if intent else "")
+    log.info("%s %s: %s -> %s (%s)", kind, rec.name, previous, state, reason)
+    try:
+        book.publish(state_change_notification(rec.name, previous, state, reason))
+    except Exception:
+        log.exception("cannot publish state change of %s", rec.name)
+    book.changed()
 
 
 def unit_state_element(rec: UnitRecord) -> etree._Element:

@@ -39,7 +39,10 @@ class StoreReading:
     fidelity: float | None
 
 
-def _read_stores(m) -> dict[str, StoreReading]:
+def read_stores(m) -> dict[str, StoreReading]:
+    """Each service unit's entanglement store (delivered units, achieved fidelity) as
+    the agent behind the manager ``m`` reports it: the monitor's and the segment
+    follow-up's one reading of qnms-service-stratum."""
     flt = f'<service-stratum xmlns="{SS}"><service-units/></service-stratum>'
     data = m.get(filter=("subtree", flt)).data_ele
     out = {}
@@ -63,7 +66,7 @@ async def poll_once(ctl: Controller) -> None:
     if not agents:
         return
     allocated = {n: r.edits for n, r in watched.items()}
-    readings = await ctl.sb.fan_out(agents, "monitor", lambda _k, m: _read_stores(m))
+    readings = await ctl.sb.fan_out(agents, "monitor", lambda _k, m: read_stores(m))
     # a unit re-allocated while the stores were read would take the old store's counts
     same = {n for n, e in allocated.items() if n in ctl.records and ctl.records[n].edits is e}
     update_units(ctl, readings, same)

@@ -42,7 +42,7 @@ from qnms.orchestrator.tenancy import install as install_tenancy
 from qnms.orchestrator.topology_state import MODULES as TOPOLOGY_MODULES
 from qnms.orchestrator.topology_state import TopologyState
 from qnms.orchestrator.upkeep import expire_loop, upkeep_loop
-from qnms.yang.bindings import binding_classes
+from qnms.yang.binding_classes import binding_classes
 from qnms.yang.catalog import IETF_DIR, YANG_DIR, module_file
 from qnms.yang.codec import json_to_xml
 from qnms.yang.schema import load_schema

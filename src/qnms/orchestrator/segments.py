@@ -37,7 +37,7 @@ from qnms.orchestrator.edits import (
 )
 from qnms.orchestrator.lifecycle import HOLDS_RESOURCES, Estimate, Hop, QuiRef, UnitRecord
 from qnms.orchestrator.lifecycle import UnitState as S
-from qnms.orchestrator.monitor import _read_stores
+from qnms.orchestrator.monitor import read_stores
 from qnms.orchestrator.paths import PathEstimate, PathRequirements, candidate_paths, closest_miss
 from qnms.orchestrator.planning import memory_picker
 from qnms.orchestrator.segment_data import SegmentIntent, read_segments, refusal, segment_state
@@ -343,7 +343,7 @@ class Segments:
         )
         if not agents:
             return
-        readings = await self.ctl.sb.fan_out(agents, "segments", lambda _k, m: _read_stores(m))
+        readings = await self.ctl.sb.fan_out(agents, "segments", lambda _k, m: read_stores(m))
         for name, rec in watched.items():
             end = next((e.agent for e in rec.edits if e.agent.startswith("ss:")), "")
             got, seg = readings.get(end), self.intents.get(name)

@@ -21,8 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sequence.app.app import App
-
 from qnms.network.inventory import Network
 from qnms.network.model import NetworkModel, as_model
 
@@ -38,6 +36,7 @@ from .allocation import (
     remove_rules,
 )
 from .build import build
+from .endpoints import EndpointApp
 from .linktier import DEFAULT_MODEL
 from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
@@ -45,26 +44,6 @@ from .recorder import Recorder, Sink
 SECOND_PS = 10**12
 FINAL = ("completed", "expired", "released")
 INF = float("inf")
-
-
-class EndpointApp(App):
-    """Per-router application that pairs the two halves of end-to-end pairs."""
-
-    def __init__(self, node: Any, engine: Engine) -> None:
-        super().__init__(node)
-        self.engine = engine
-        self.owner_of: dict[int, Allocation] = {}
-
-    def get_memory(self, info: Any) -> None:
-        alloc = self.owner_of.get(info.index)
-        if alloc is not None and info.state in ("ENTANGLED", "PURIFIED"):
-            self.engine._half(alloc, self.node.name, info)
-
-    def get_reservation_result(self, reservation: Any, result: bool) -> None:  # unused
-        pass
-
-    def get_other_reservation(self, reservation: Any) -> None:  # unused
-        pass
 
 
 class Engine:
@@ -227,7 +206,7 @@ class Engine:
             for k in alloc.indices[node]:
                 self.apps[node].owner_of[k] = alloc
         self.at(start, lambda: self._activate(alloc))
-        self.at(end, lambda: self._finish(alloc, "expired"))
+        self.at(end, lambda: self.finish(alloc, "expired"))
         return msgs.ok_reply(
             req,
             allocation=aid,
@@ -241,7 +220,7 @@ class Engine:
 
     def _req_release(self, req: dict[str, Any]) -> dict[str, Any]:
         alloc = self._get(req["allocation"])
-        self._finish(alloc, "released")
+        self.finish(alloc, "released")
         return msgs.ok_reply(req, **alloc.summary())
 
     def _req_consume(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -288,7 +267,7 @@ class Engine:
             install_rules(self.built, alloc, self.tl.now())
         self.rec.emit(f"alloc.{alloc.id}", "allocation-state", **alloc.summary())
 
-    def _finish(self, alloc: Allocation, state: str) -> None:
+    def finish(self, alloc: Allocation, state: str) -> None:
         """End an allocation: completed (held pairs stay), expired or released (all go)."""
         final = alloc.state in FINAL
         if final and (state == "completed" or not alloc.held):
@@ -328,50 +307,6 @@ class Engine:
         res = rule.reservation if rule is not None else None
         return self.by_ident.get(res.identity) if res is not None else None
 
-    def _half(self, alloc: Allocation, node: str, info: Any) -> None:
-        """One end of an end-to-end pair is ready; deliver when both ends are."""
-        other = alloc.path[-1] if node == alloc.path[0] else alloc.path[0]
-        if info.remote_node != other or alloc.state != "active":
-            return
-        mine = info.memory.name
-        partner = alloc.halves.get((other, info.remote_memo))
-        if partner is None or partner[0] != mine:
-            alloc.halves[(node, mine)] = (info.remote_memo, self.tl.now())
-            return
-        del alloc.halves[(other, info.remote_memo)]
-        mem_a, mem_b = info.memory, self.built.memories[info.remote_memo]
-        if node != alloc.path[0]:
-            mem_a, mem_b = mem_b, mem_a
-        fidelity, age = self.rec.peek(mem_a)
-        latency = alloc.record_delivery(self.tl.now() * PS, fidelity)
-        pair_id = alloc.next_pair
-        alloc.next_pair += 1
-        body = dict(
-            allocation=alloc.id,
-            pair=pair_id,
-            endpoints=[alloc.path[0], alloc.path[-1]],
-            fidelity=fidelity,
-            latency=latency,
-            **{
-                "sequence-fidelity": mem_a.fidelity,
-                "age": age,
-                "meets-target": fidelity >= alloc.target,
-                "held": alloc.hold,
-            },
-            memories=[
-                self.rec.handle(alloc.path[0], mem_a.name),
-                self.rec.handle(alloc.path[-1], mem_b.name),
-            ],
-        )
-        self.rec.emit(f"alloc.{alloc.id}", "pair-delivered", **body)
-        if alloc.hold:
-            alloc.held[pair_id] = (mem_a, mem_b)
-        else:
-            self._free(alloc.path[0], mem_a)
-            self._free(alloc.path[-1], mem_b)
-        if alloc.pairs and alloc.delivered >= alloc.pairs:
-            self.at(self.tl.now(), lambda: self._finish(alloc, "completed"))
-
     def use_pair(self, alloc: Allocation, pair: int, kind: str) -> dict[str, Any]:
         mem_a, mem_b = alloc.held.pop(pair)
         fidelity, age = self.rec.peek(mem_a)
@@ -389,12 +324,13 @@ class Engine:
         if kind == "pair-expired":
             alloc.expired += 1
         self.rec.emit(f"alloc.{alloc.id}", kind, **body)
-        self._free(alloc.path[0], mem_a)
-        self._free(alloc.path[-1], mem_b)
+        self.free(alloc.path[0], mem_a)
+        self.free(alloc.path[-1], mem_b)
         self._release_busy(alloc)
         return body
 
-    def _free(self, node: str, memory: Any) -> None:
+    def free(self, node: str, memory: Any) -> None:
+        """Give ``memory`` of ``node`` back to its resource manager (RAW) if in use."""
         rm = self.built.routers[node].resource_manager
         if rm.memory_manager.get_info_by_memory(memory).state != "RAW":
             rm.update(None, memory, "RAW")

@@ -7,6 +7,7 @@ the common unfiltered paths (``../../node/name``, ``/a:x/a:y``) are exact.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 
 from lxml import etree
@@ -14,11 +15,17 @@ from lxml import etree
 from qnms.yang.schema import Schema, SchemaNode
 from qnms.yang.schema_types import Key
 
+# Computed once per schema (every validation of a tree asks); dropped with the schema.
+_PATHS: weakref.WeakKeyDictionary[Schema, list[tuple[SchemaNode, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
 
 def leafref_paths(schema: Schema) -> list[tuple[SchemaNode, ...]]:
     """Schema paths from the root to every config leafref that requires an instance."""
-    if schema._leafref_paths is not None:
-        return schema._leafref_paths
+    known = _PATHS.get(schema)
+    if known is not None:
+        return known
     out: list[tuple[SchemaNode, ...]] = []
     stack: list[tuple[SchemaNode, ...]] = [(n,) for n in schema.roots.values() if n.config]
     while stack:
@@ -28,7 +35,7 @@ def leafref_paths(schema: Schema) -> list[tuple[SchemaNode, ...]]:
         if ref is not None and ref.require_instance:
             out.append(path)
         stack.extend((*path, c) for c in node.children.values() if c.config)
-    schema._leafref_paths = out
+    _PATHS[schema] = out
     return out
 
 

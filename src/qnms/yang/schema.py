@@ -14,8 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyang import context, error, repository
+from pyang import context, repository
 
+from qnms.yang.pyang_statements import (
+    DATA_KEYWORDS,
+    flag,
+    leaf_path,
+    nacm_default_deny,
+    pyang_errors,
+    statement_id,
+)
 from qnms.yang.schema_types import (
     Key,
     LeafrefInfo,
@@ -24,8 +32,6 @@ from qnms.yang.schema_types import (
     build_type,
     identity_ancestors,
 )
-
-DATA_KEYWORDS = frozenset({"container", "list", "leaf", "leaf-list", "anydata", "anyxml"})
 
 
 @dataclass(slots=True, eq=False)
@@ -113,8 +119,6 @@ class Schema:
         self.namespaces = {p: ns for ns, p in prefixes.items()}
         self.module_of_ns = {m.namespace: m.name for m in modules}
         self.root_choices: dict[str, ChoiceInfo] = {}  # choices at module top level
-        # filled on first use by qnms.yang.leafrefs.leafref_paths
-        self._leafref_paths: list[tuple[SchemaNode, ...]] | None = None
 
     def child(self, parent: SchemaNode | None, key: Key) -> SchemaNode | None:
         table = self.roots if parent is None else parent.children
@@ -171,21 +175,13 @@ def load_schema(
     for f in files:
         mod = ctx.add_module(str(f), f.read_text(encoding="utf-8"))
         if mod is None:
-            raise SchemaError(_pyang_errors(ctx) or f"cannot parse {f}")
+            raise SchemaError(pyang_errors(ctx) or f"cannot parse {f}")
         main.append(mod)
     ctx.validate()
-    problems = _pyang_errors(ctx)
+    problems = pyang_errors(ctx)
     if problems:
         raise SchemaError(problems)
     return _Indexer(ctx, main).build()
-
-
-def _pyang_errors(ctx: context.Context) -> str:
-    msgs = []
-    for pos, tag, args in ctx.errors:
-        if error.is_error(error.err_level(tag)):
-            msgs.append(f"{pos}: {error.err_to_str(tag, args)}")
-    return "\n".join(msgs)
 
 
 class _Indexer:
@@ -267,7 +263,7 @@ class _Indexer:
             if getattr(ch, "i_not_implemented", False):
                 continue  # an if-feature whose feature is disabled: not in the schema
             if ch.keyword == "choice":
-                cid = _stmt_id(ch)
+                cid = statement_id(ch)
                 case_keys: dict[str, frozenset[Key]] = {}
                 for case in ch.i_children:
                     if getattr(case, "i_not_implemented", False):
@@ -281,7 +277,7 @@ class _Indexer:
                     table.update(sub)  # nested choices land in ``sub`` too, so they count
                     case_keys[case.arg] = frozenset(sub)
                 dflt = ch.search_one("default")
-                info = ChoiceInfo(ch.arg, _flag(ch, "mandatory"), case_keys,
+                info = ChoiceInfo(ch.arg, flag(ch, "mandatory"), case_keys,
                                   dflt.arg if dflt is not None else None)  # fmt: skip
                 (self.root_choices if parent is None else parent.choices)[cid] = info
             elif ch.keyword in DATA_KEYWORDS or ch.keyword in ("input", "output"):
@@ -304,12 +300,12 @@ class _Indexer:
             config=cfg,
             parent=parent,
             cases=cases,
-            nacm=_nacm_extension(stmt),
+            nacm=nacm_default_deny(stmt),
         )
         if keyword == "list":
             node.keys = tuple(k.arg for k in (getattr(stmt, "i_key", None) or ()))
             node.unique = tuple(
-                tuple(_leaf_path(leaf, stmt) for leaf in leaves)
+                tuple(leaf_path(leaf, stmt) for leaf in leaves)
                 for _u, leaves in getattr(stmt, "i_unique", ())
             )
         if keyword in ("list", "leaf-list"):
@@ -327,7 +323,7 @@ class _Indexer:
             else:
                 node.default = tuple(d.arg for d in stmt.search("default"))
         if keyword in ("leaf", "anydata", "anyxml"):
-            node.mandatory = _flag(stmt, "mandatory")
+            node.mandatory = flag(stmt, "mandatory")
             if node.mandatory:  # RFC 7950 7.6.1: no default, not even its type's
                 node.default = ()
         if keyword == "container":
@@ -353,44 +349,6 @@ def _mark_mandatory(node: SchemaNode) -> bool:
     if node.keyword == "container" and not node.presence:
         return found
     return False
-
-
-def _nacm_extension(stmt) -> str | None:
-    """The RFC 8341 default-deny-all / default-deny-write extension on a statement."""
-    found = None
-    for sub in stmt.substmts:
-        kw = sub.keyword
-        if isinstance(kw, tuple) and kw[1] in ("default-deny-all", "default-deny-write"):
-            prefixes = getattr(sub.i_module, "i_prefixes", {}) if hasattr(sub, "i_module") else {}
-            module = prefixes.get(kw[0], (kw[0],))[0]
-            if module != "ietf-netconf-acm" and kw[0] != "ietf-netconf-acm":
-                continue
-            if kw[1] == "default-deny-all" or found is None:
-                found = kw[1]
-    return found
-
-
-def _flag(stmt, keyword: str) -> bool:
-    s = stmt.search_one(keyword)
-    return s is not None and s.arg == "true"
-
-
-def _stmt_id(stmt) -> str:
-    parts = []
-    while stmt is not None and stmt.keyword != "module":
-        parts.append(f"{stmt.keyword}:{stmt.arg}")
-        stmt = stmt.parent
-    return "/".join(reversed(parts))
-
-
-def _leaf_path(leaf, ancestor) -> tuple[Key, ...]:
-    steps: list[Key] = []
-    s = leaf
-    while s is not None and s is not ancestor:
-        if s.keyword in DATA_KEYWORDS:
-            steps.append((s.i_module.search_one("namespace").arg, s.arg))
-        s = s.parent
-    return tuple(reversed(steps))
 
 
 __all__ = [

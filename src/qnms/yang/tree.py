@@ -1,10 +1,10 @@
-"""Schema-aware helpers over lxml data trees: identities, paths, diffs and merges.
+"""Schema-aware helpers over lxml data trees: identities, paths, lookups and merges.
 
 A data tree is a ``<data>`` (or ``<config>``) wrapper element whose children are the
 top-level data nodes. Two data nodes are "the same" when they have the same tag and,
 for list entries, the same key values, for leaf-list entries the same value. Values
 are compared canonically: an identityref is compared by (namespace, name) because its
-prefix is only a local alias.
+prefix is only a local alias. The changes between two trees are in ``qnms.yang.diff``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,11 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeGuard, cast, get_args
+from typing import Any, cast
 
 from lxml import etree
 
-from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import NC_NS
 from qnms.yang.schema import Key, Schema, SchemaNode
 
@@ -28,12 +26,6 @@ DATA_TAG = f"{{{NC_NS}}}data"
 Value = str | Key  # canonical leaf value: text, or (namespace, name) of an identity
 Ident = tuple[Value, ...] | Value | None  # what tells siblings of one schema node apart
 Chain = tuple[tuple[SchemaNode, Ident], ...]
-ChangeOp = Literal["create", "delete", "merge", "replace", "remove"]  # as ConfigChange's
-_CHANGE_OPS = frozenset(get_args(ChangeOp))
-
-
-def is_change_op(op: str) -> TypeGuard[ChangeOp]:
-    return op in _CHANGE_OPS
 
 
 def new_data() -> etree._Element:
@@ -258,100 +250,6 @@ def _entry_query(node: SchemaNode) -> etree.XPath | None:
         q = etree.XPath(f"n:{node.name}[.=$v0]", namespaces=ns)
     _queries[cache_key] = q
     return q
-
-
-@dataclass(slots=True)
-class Change:
-    """One change to a datastore, precise enough to replay it on binding objects."""
-
-    operation: ChangeOp
-    chain: Chain
-    path: str
-    nsmap: dict[str, str]
-    element: etree._Element | None = None  # the node in the new tree (None if gone)
-    parent: etree._Element | None = None  # its parent in the new tree
-
-    @property
-    def node(self) -> SchemaNode:
-        return self.chain[-1][0]
-
-    def public(self) -> ConfigChange:
-        return ConfigChange(self.path, self.operation, dict(self.nsmap))
-
-
-def make_change(
-    schema: Schema,
-    op: str,
-    chain: Chain,
-    element: etree._Element | None,
-    parent: etree._Element | None,
-) -> Change:
-    if not is_change_op(op):  # "none" changes nothing: never recorded
-        raise ValueError(f"not a change operation: {op!r}")
-    path, nsmap = chain_path(schema, chain)
-    return Change(op, chain, path, nsmap, element, parent)
-
-
-def same_content(a: etree._Element, b: etree._Element) -> bool:
-    return etree.tostring(a, method="c14n") == etree.tostring(b, method="c14n")
-
-
-def leaf_equal(node: SchemaNode, a: etree._Element, b: etree._Element) -> bool:
-    if node.keyword in ("anydata", "anyxml"):
-        return same_content(a, b)
-    return value_of(node, a) == value_of(node, b)
-
-
-def _children_by_ident(
-    schema: Schema, parent: SchemaNode | None, el: etree._Element
-) -> dict[tuple[str, Ident], tuple[SchemaNode, etree._Element]]:
-    out: dict[tuple[str, Ident], tuple[SchemaNode, etree._Element]] = {}
-    for c in el:
-        if not isinstance(c.tag, str):
-            continue
-        node = schema.child(parent, split_tag(c.tag))
-        if node is None:
-            continue
-        try:
-            ident = ident_of(node, c)
-        except LookupError:
-            continue
-        out.setdefault((node.tag, ident), (node, c))
-    return out
-
-
-def diff(schema: Schema, old: etree._Element, new: etree._Element) -> list[Change]:
-    """The changes that turn data tree ``old`` into ``new`` (for commit, copy-config)."""
-    out: list[Change] = []
-    _diff(schema, None, old, new, (), out)
-    return out
-
-
-def _diff(schema, parent, old, new, chain, out) -> None:
-    olds = _children_by_ident(schema, parent, old)
-    news = _children_by_ident(schema, parent, new)
-    for key, (node, _old) in olds.items():
-        if key not in news:
-            out.append(make_change(schema, "delete", (*chain, (node, key[1])), None, new))
-    moved: dict[str, list] = {}
-    for key, (node, n) in news.items():
-        sub = (*chain, (node, key[1]))
-        hit = olds.get(key)
-        if hit is None:
-            out.append(make_change(schema, "create", sub, n, new))
-        elif node.keyword in ("leaf", "anydata", "anyxml"):
-            if not leaf_equal(node, hit[1], n):
-                out.append(make_change(schema, "replace", sub, n, new))
-        elif node.keyword in ("container", "list"):
-            _diff(schema, node, hit[1], n, sub, out)
-        if node.user_ordered and hit is not None:
-            moved.setdefault(node.tag, []).append(key)
-    for tag, keys in moved.items():
-        old_order = [k for k in olds if k[0] == tag and k in news]
-        if old_order != keys:
-            node = news[keys[0]][0]
-            for k in keys:
-                out.append(make_change(schema, "merge", (*chain, (node, k[1])), news[k][1], new))
 
 
 def merge_into(schema: Schema, parent: SchemaNode | None, target, source) -> None:

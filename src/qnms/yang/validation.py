@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from qnms.yang.diff import Change
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.leafrefs import broken_leafrefs
 from qnms.yang.schema import Key, Schema, SchemaNode
-from qnms.yang.tree import Change, ident_of, path_of, split_tag
+from qnms.yang.tree import ident_of, path_of, split_tag
 from qnms.yang.values import check_value
 
 

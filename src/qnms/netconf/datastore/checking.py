@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from lxml import etree
 
 from qnms.yang.bindings import BindingValidator, Resync, Roots
+from qnms.yang.diff import Change, diff
 from qnms.yang.errors import RpcError, RpcErrors
 from qnms.yang.schema import Schema
-from qnms.yang.tree import Change, chain_of, copy_with_ns, diff, find_chain
+from qnms.yang.tree import chain_of, copy_with_ns, find_chain
 from qnms.yang.validation import Problem, validate_changes, validate_tree
 
 log = logging.getLogger(__name__)

@@ -16,16 +16,14 @@ import re
 from lxml import etree
 
 from qnms.netconf.datastore.ordering import INSERT_ATTR, place
+from qnms.yang.diff import Change, leaf_equal, make_change
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
 from qnms.yang.schema import Schema, SchemaNode
 from qnms.yang.tree import (
     Chain,
-    Change,
     ChildIndex,
     chain_path,
     ident_of,
-    leaf_equal,
-    make_change,
     resolve_qname,
     split_tag,
     strip_edit_attrs,

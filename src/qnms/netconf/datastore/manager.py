@@ -33,26 +33,25 @@ from lxml import etree
 from qnms.netconf.datastore import storage
 from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, raise_problems
 from qnms.netconf.datastore.edit import apply_edit
+from qnms.netconf.datastore.loading import load_stores
 from qnms.netconf.datastore.locks import LockTable
 from qnms.netconf.datastore.loop_bridge import LoopBridge
 from qnms.netconf.datastore.storage import DatastoreError
 from qnms.netconf.interfaces import ChangeListener, StateProvider
 from qnms.yang.bindings import BindingValidator, Roots
 from qnms.yang.changes import ConfigChange
+from qnms.yang.diff import Change, diff
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
 from qnms.yang.schema import Schema, load_schema
-from qnms.yang.tree import Change, as_data_tree, diff, merge_into, new_data
-from qnms.yang.validation import Problem, validate_tree
+from qnms.yang.tree import as_data_tree, merge_into, new_data
+from qnms.yang.validation import validate_tree
 
 log = logging.getLogger(__name__)
 WriteCheck = Callable[[str, etree._Element, etree._Element, int], None]
 """(datastore, old tree, new tree, session id), called before ``new`` replaces ``old``:
-raise RpcError to refuse the write, and nothing changes."""
-"""Called with (current running tree, proposed running tree, session id) after the
-schema checks and before a change to running is applied (edit-config, commit,
-copy-config); it may raise ``RpcError`` to refuse the change, which is then not applied.
-Applications built on the core (the orchestrator's admission control) put their
-semantic checks here so a refusal is an rpc-error on the edit itself."""
+raise RpcError to refuse the write, and nothing changes. Applications built on the core
+(the orchestrator's admission control) put their semantic checks here, after the schema
+checks, so a refusal is an rpc-error on the edit itself."""
 NAMES = ("running", "candidate", "startup")
 ROLLBACK = "confirmed-commit-rollback"  # state file of a pending confirmed commit
 _P = ErrorType.PROTOCOL
@@ -102,44 +101,14 @@ class DatastoreManager:
         # orchestrator's). Server-internal writes (session 0) are checked too; a check
         # decides what session 0 may do.
         self.write_checks: list[WriteCheck] = []
-        self._stores: dict[str, Store] = {}
-        self._load(initial, lazy_bindings)
+        self._stores: dict[str, Store] = load_stores(
+            self._files, self.schema, self.binder, initial, lazy=lazy_bindings
+        )
 
     @classmethod
     def for_tests(cls, directory: str | Path, **kwargs: Any) -> DatastoreManager:
         """An in-memory manager over every ``*.yang`` file in ``directory``."""
         return cls(sorted(Path(directory).glob("*.yang")), **kwargs)
-
-    # ------------------------------------------------------------------ loading
-
-    def _load(self, initial: Any, lazy: bool) -> None:
-        running = self._files.load("running")
-        startup = self._files.load("startup")
-        origin = f"persisted {self._files.path('running')}"
-        persisted = running is not None
-        if running is None and startup is not None:
-            running, origin = copy.deepcopy(startup), f"startup {self._files.path('startup')}"
-        elif running is None:
-            running, origin = as_data_tree(self.schema, initial), "initial configuration"
-        roots: Roots | None = None if lazy else self.binder.new_roots()
-        problems: list[Problem] = []
-        if len(running):
-            # lazily bound: pyang checks every value now, pyangbind decodes on demand
-            deep = frozenset(m.name for m in self.modules) if lazy else self.binder.unbound
-            problems = validate_tree(self.schema, running, deep_modules=deep)
-            if not lazy:
-                roots, more = self.binder.decode(running)
-                problems = dedupe(problems + more)
-        if problems:
-            lines = "\n".join(f"  {p.error.path}: {p.error.message}" for p in problems)
-            raise DatastoreError(f"invalid {origin}:\n{lines}")
-        self._stores["running"] = Store(running, roots)
-        self._stores["candidate"] = Store(running)
-        self._stores["startup"] = Store(
-            startup if startup is not None else new_data(), checked=startup is None
-        )
-        if not persisted:
-            self._files.save("running", running)
 
     # -------------------------------------------------------------------- reads
 

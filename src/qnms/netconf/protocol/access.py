@@ -29,9 +29,9 @@ from qnms.netconf.protocol.nacm import (
     parse_config,
     parse_path,
 )
+from qnms.yang.diff import diff
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
 from qnms.yang.schema import Schema, SchemaNode
-from qnms.yang.tree import diff
 
 if TYPE_CHECKING:
     from qnms.netconf.protocol.notifications import Event

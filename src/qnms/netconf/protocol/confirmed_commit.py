@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from lxml import etree
 
+from qnms.netconf.protocol.dispatch import Reply
 from qnms.netconf.protocol.notifications import NCN_NS
-from qnms.netconf.protocol.operations import Reply, params, perr
+from qnms.netconf.protocol.operations import params, perr
 from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
 

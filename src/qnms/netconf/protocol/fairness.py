@@ -31,18 +31,24 @@ import concurrent.futures
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from lxml import etree
 
 from qnms.yang.secure_xml import parse_secure
 from qnms.yang.xpath_cost import DEFAULT_MAX_COST, too_expensive
 
-if TYPE_CHECKING:
-    from qnms.netconf.protocol.session import NetconfSession
-
 T = TypeVar("T")
 PARSE_OFF_LOOP_BYTES = 256 * 1024  # requests at least this big are parsed in a worker
+
+
+class Requester(Protocol):
+    """What fair service needs of the session a request came from: to hand it an
+    evaluation that ran over budget, and to wait for the one it was handed before."""
+
+    def abandoned(self, work: asyncio.Future[Any]) -> None: ...
+
+    async def settle(self) -> None: ...
 
 
 @dataclass
@@ -73,7 +79,7 @@ class Fairness:
             )
         return pool
 
-    async def read(self, session: NetconfSession, fn: Callable[[], T], *,
+    async def read(self, session: Requester, fn: Callable[[], T], *,
                    select: str | None = None) -> T:  # fmt: skip
         """``fn()`` in a reader thread; with ``select`` (an XPath filter in it) within
         the time budget, else ``operation-failed`` / ``xpath-too-expensive``."""
@@ -90,7 +96,7 @@ class Fairness:
         session.abandoned(fut)  # it runs on; the session's next request waits for it
         raise too_expensive(select or "", f"not evaluated within {budget:g} s")
 
-    async def write(self, session: NetconfSession, fn: Callable[[], T]) -> T:
+    async def write(self, session: Requester, fn: Callable[[], T]) -> T:
         """``fn()`` (a datastore change) in the writer thread, in arrival order."""
         if not self.options.offload:
             return fn()

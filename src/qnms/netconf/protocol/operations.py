@@ -1,70 +1,27 @@
-"""RFC 6241 base operations, RFC 6022 get-schema and RFC 5277 create-subscription.
+"""RFC 6241 base operations and RFC 6022 get-schema, with their parameter helpers.
 
 Each handler checks its parameters completely before touching a datastore, so a bad
 request leaves all state unchanged and gets the precise error-tag, error-type and
 error-info a mature server would give. Handlers return the reply's children (``None``
 means ``<ok/>``) and raise ``RpcError``; the session renders both. Agents and later
-protocol extensions (RFC 8639) add operations through ``OperationRegistry.register``.
+protocol extensions (RFC 8639) add operations through ``OperationRegistry.register``
+(``dispatch``); RFC 5277 create-subscription is in ``create_subscription``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
-
 from lxml import etree
 
 from qnms.netconf.interfaces import DatastoreName, DefaultOperation, ErrorOption, TestOption
+from qnms.netconf.protocol.dispatch import Reply
 from qnms.netconf.protocol.monitoring import NCM_NS
+from qnms.netconf.protocol.session import NetconfSession, ServerCore
 from qnms.yang import filters
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
 from qnms.yang.schema import Schema
 
-if TYPE_CHECKING:
-    from qnms.netconf.protocol.session import NetconfSession, ServerCore
-
-Reply = list[etree._Element] | None
-Handler = Callable[["NetconfSession", etree._Element], Reply | Awaitable[Reply]]
 _Q = f"{{{NC_NS}}}"
 _PROTO = ErrorType.PROTOCOL
-
-
-class OperationRegistry:
-    """Maps (namespace, operation name) to a handler."""
-
-    def __init__(self) -> None:
-        self._handlers: dict[tuple[str, str], Handler] = {}
-        # Called before every known operation (RFC 8341 3.4.4); raises to deny.
-        self.guard: Callable[[NetconfSession, etree._Element], None] | None = None
-
-    def register(self, namespace: str, name: str, handler: Handler) -> None:
-        self._handlers[(namespace, name)] = handler
-
-    def handler(self, namespace: str, name: str) -> Handler | None:
-        """The current handler, so an extension (RFC 6243) can wrap it."""
-        return self._handlers.get((namespace, name))
-
-    def dispatch(self, session: NetconfSession, op: etree._Element) -> Reply | Awaitable[Reply]:
-        qn = etree.QName(op)
-        handler = self._handlers.get((qn.namespace or "", qn.localname))
-        if handler is not None:
-            if self.guard is not None:
-                self.guard(session, op)
-            return handler(session, op)
-        known = {ns for ns, _ in self._handlers}
-        known.update(m.namespace for m in session.core.monitoring.modules)
-        if qn.namespace in known:
-            raise perr(
-                ErrorTag.OPERATION_NOT_SUPPORTED,
-                f"operation {qn.localname!r} is not supported",
-                ("bad-element", qn.localname),
-            )
-        raise perr(
-            ErrorTag.UNKNOWN_NAMESPACE,
-            f"operation {qn.localname!r} is in an unknown namespace",
-            ("bad-element", qn.localname),
-            ("bad-namespace", qn.namespace or ""),
-        )
 
 
 # -- parameter helpers ------------------------------------------------------------------

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from qnms.netconf.protocol.dispatch import Reply
 from qnms.netconf.protocol.operations import (
     READ_DATASTORES,
-    Reply,
     apply_filter,
     datastore,
     merge_state,

@@ -7,9 +7,9 @@ neither imports the other's callers.
 
 from __future__ import annotations
 
+from qnms.netconf.protocol.dispatch import OperationRegistry
 from qnms.netconf.protocol.monitoring import NCM_NS
 from qnms.netconf.protocol.operations import (
-    OperationRegistry,
     op_close_session,
     op_commit,
     op_copy_config,
@@ -23,11 +23,12 @@ from qnms.netconf.protocol.operations import (
     op_validate,
 )
 from qnms.netconf.protocol.reads import op_get, op_get_config
+from qnms.netconf.protocol.session import NetconfSession
 from qnms.yang.errors import NC_NS
 
 
-def base_registry() -> OperationRegistry:
-    reg = OperationRegistry()
+def base_registry() -> OperationRegistry[NetconfSession]:
+    reg = OperationRegistry[NetconfSession]()
     for name, handler in {
         "get": op_get,
         "get-config": op_get_config,

@@ -1,12 +1,12 @@
 """The NETCONF-over-SSH server (RFC 6242) on asyncssh.
 
-Only the ``netconf`` subsystem is offered: no shell, no exec, no pty, no forwarding.
-Everyone authenticates (a password, or a key of that very user: ``auth``); the server
+It builds what every session shares (``ServerCore``: datastores, operations, the
+notification hub, monitoring), listens, and closes everything on stop. The SSH side
+(host key, authentication, the ``netconf`` subsystem channels) is ``ssh``. The server
 will not listen beyond loopback without credentials, nor start with an empty password.
-The Ed25519 host key is created once in the state directory and reused, so clients
-that pinned it keep trusting the restarted server. Each SSH channel gets its own
-``NetconfSession``; a session that breaks the protocol is closed alone. NACM (RFC 8341),
-the audit log, admission and timeouts are wired in by ``security.install_security``.
+Each SSH channel gets its own ``NetconfSession``; a session that breaks the protocol
+is closed alone. NACM (RFC 8341), the audit log, admission and timeouts are wired in
+by ``security.install_security``.
 """
 
 from __future__ import annotations
@@ -15,21 +15,20 @@ import asyncio
 import ipaddress
 import itertools
 import logging
-import os
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Self
 
 import asyncssh
 
-from qnms.netconf.datastore.storage import private_dir
 from qnms.netconf.interfaces import Datastores, StateProvider
 from qnms.netconf.protocol import confirmed_commit, with_defaults
 from qnms.netconf.protocol.access import AccessControl
 from qnms.netconf.protocol.audit import AuditLog
 from qnms.netconf.protocol.auth import Backoff, check_passwords, load_user_keys
+from qnms.netconf.protocol.create_subscription import op_create_subscription
+from qnms.netconf.protocol.dispatch import Handler, OperationRegistry
 from qnms.netconf.protocol.fairness import Fairness, FairnessOptions
-from qnms.netconf.protocol.limits import Admission, IdleWatch, SessionSlots
+from qnms.netconf.protocol.limits import IdleWatch, SessionSlots
 from qnms.netconf.protocol.monitoring import (
     YANGLIB_REVISION,
     Monitoring,
@@ -37,12 +36,7 @@ from qnms.netconf.protocol.monitoring import (
     merge_modules,
     served_schema,
 )
-from qnms.netconf.protocol.notifications import (
-    NOTIF_NS,
-    NotificationHub,
-    op_create_subscription,
-)
-from qnms.netconf.protocol.operations import Handler, OperationRegistry
+from qnms.netconf.protocol.notifications import NOTIF_NS, NotificationHub
 from qnms.netconf.protocol.options import ServerOptions
 from qnms.netconf.protocol.registry import base_registry
 from qnms.netconf.protocol.security import install_security
@@ -52,12 +46,13 @@ from qnms.netconf.protocol.session import (
     NetconfSession,
     ServerCore,
     SessionOptions,
+    Transport,
 )
+from qnms.netconf.protocol.ssh import SSHConnection, load_host_key
 from qnms.yang.schema_types import YangModule
 
 log = logging.getLogger(__name__)
 
-HOST_KEY_NAME = "ssh_host_ed25519_key"
 CAP = "urn:ietf:params:netconf:capability:"
 BASE_CAPABILITIES = (
     BASE_10,
@@ -83,23 +78,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def load_host_key(state_dir: Path) -> asyncssh.SSHKey:
-    """The server's Ed25519 key: created (mode 0600) on first start, reused after."""
-    path = state_dir / HOST_KEY_NAME
-    if path.exists():
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-        return asyncssh.read_private_key(path)
-    private_dir(state_dir)
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.export_private_key())
-    (state_dir / (HOST_KEY_NAME + ".pub")).write_bytes(key.export_public_key())
-    log.info("generated SSH host key %s", path)
-    return key
 
 
 class ProtocolServer:
@@ -130,7 +108,7 @@ class ProtocolServer:
             session_lookup=self.monitoring.sessions.get,
             queue_size=self.options.notification_queue_size,
         )
-        self.operations: OperationRegistry = base_registry()
+        self.operations: OperationRegistry[NetconfSession] = base_registry()
         self.operations.register(NOTIF_NS, "create-subscription", op_create_subscription)
         self.capabilities = self._capabilities()
         self.monitoring.capabilities = self.capabilities
@@ -161,8 +139,8 @@ class ProtocolServer:
         with_defaults.install(self.core)
         self._ids = itertools.count(1)
         self._acceptor: asyncssh.SSHAcceptor | None = None
-        self._connections: set[asyncssh.SSHServerConnection] = set()
-        self._user_keys: dict[str, asyncssh.SSHAuthorizedKeys] = {}
+        self.connections: set[asyncssh.SSHServerConnection] = set()
+        self.user_keys: dict[str, asyncssh.SSHAuthorizedKeys] = {}
         security = install_security(self.options, self.core, self.modules)
         self.access: AccessControl = security.access  # RFC 8341 enforcement
         self.audit: AuditLog = security.audit
@@ -201,7 +179,9 @@ class ProtocolServer:
         )
         return caps
 
-    def register_operation(self, namespace: str, name: str, handler: Handler) -> None:
+    def register_operation(
+        self, namespace: str, name: str, handler: Handler[NetconfSession]
+    ) -> None:
         """Serve an additional RPC (an agent's YANG rpc, or a protocol extension)."""
         self.operations.register(namespace, name, handler)
 
@@ -220,8 +200,8 @@ class ProtocolServer:
         check_passwords(opts.users)
         has_keys = False
         if opts.authorized_keys is not None:
-            self._user_keys = load_user_keys(opts.authorized_keys)
-            has_keys = bool(self._user_keys)
+            self.user_keys = load_user_keys(opts.authorized_keys)
+            has_keys = bool(self.user_keys)
         if not is_loopback(opts.host) and not (opts.users or has_keys):
             raise ValueError(
                 f"refusing to listen on non-loopback address {opts.host!r} without "
@@ -237,7 +217,7 @@ class ProtocolServer:
         if callable(bind):  # edits run in a worker; their callbacks on this loop
             bind(asyncio.get_running_loop())
         self._acceptor = await asyncssh.create_server(
-            lambda: _SSHServer(self),
+            lambda: SSHConnection(self),
             opts.host,
             opts.port,
             server_host_keys=[host_key],
@@ -264,7 +244,7 @@ class ProtocolServer:
             self.confirmed_commits.stop()
         if self._acceptor is not None:
             self._acceptor.close()
-        conns = list(self._connections)
+        conns = list(self.connections)
         for conn in conns:
             conn.close()
         if conns:
@@ -274,7 +254,7 @@ class ProtocolServer:
                 fut.cancel()
             for conn in conns:
                 conn.abort()
-        self._connections.clear()
+        self.connections.clear()
         if self._acceptor is not None:
             try:
                 await asyncio.wait_for(self._acceptor.wait_closed(), 2.0)
@@ -290,124 +270,6 @@ class ProtocolServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def _new_session(self, username: str, source_host: str, chan: _Channel) -> NetconfSession:
-        return NetconfSession(self.core, next(self._ids), username, source_host, chan)
-
-
-class _SSHServer(asyncssh.SSHServer):
-    """Authentication and channel admission for one SSH connection."""
-
-    def __init__(self, server: ProtocolServer) -> None:
-        self._server = server
-        self._conn: asyncssh.SSHServerConnection | None = None
-        self._admission = Admission(server.slots)
-
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        self._conn = conn
-        self._server._connections.add(conn)
-        self._admission.accept(conn)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._conn is not None:
-            self._server._connections.discard(self._conn)
-        self._admission.lost()
-
-    def begin_auth(self, username: str) -> bool:
-        keys = self._server._user_keys.get(username)
-        if keys is not None and self._conn is not None:
-            self._conn.set_authorized_keys(keys)  # this user's keys only
-        return True  # always authenticate: no anonymous access
-
-    def password_auth_supported(self) -> bool:
-        return bool(self._server.options.users)
-
-    async def validate_password(self, username: str, password: str) -> bool:
-        users = self._server.options.users
-        peer = self._admission.peer
-        return await self._server.backoff.check_password(users, username, password, peer)
-
-    def public_key_auth_supported(self) -> bool:
-        return bool(self._server._user_keys)
-
-    def kbdint_auth_supported(self) -> bool:
-        return False
-
-    def session_requested(self) -> asyncssh.SSHServerSession | bool:
-        user = (self._conn.get_extra_info("username") if self._conn else "") or ""
-        done = self._admission.open_channel(user)
-        return _Channel(self._server, done) if done is not None else False
-
-
-class _Channel(asyncssh.SSHServerSession):
-    """One SSH channel carrying the netconf subsystem; bridges bytes to the session."""
-
-    def __init__(self, server: ProtocolServer, done: Callable[[], None]) -> None:
-        self._server = server
-        self._chan: asyncssh.SSHServerChannel | None = None
-        self._session: NetconfSession | None = None
-        self._done: Callable[[], None] | None = done
-
-    # Transport protocol used by NetconfSession
-    def write(self, data: bytes) -> None:
-        if self._chan is not None and not self._chan.is_closing():
-            self._chan.write(data)
-
-    def close(self) -> None:
-        if self._chan is not None:
-            self._chan.close()
-
-    def pause_reading(self) -> None:
-        if self._chan is not None:
-            self._chan.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._chan is not None:
-            self._chan.resume_reading()
-
-    # asyncssh callbacks
-    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
-        self._chan = chan
-
-    def pty_requested(self, term_type: str, term_size: object, term_modes: object) -> bool:
-        return False
-
-    def shell_requested(self) -> bool:
-        return False
-
-    def exec_requested(self, command: str) -> bool:
-        return False
-
-    def subsystem_requested(self, subsystem: str) -> bool:
-        return subsystem == "netconf"
-
-    def session_started(self) -> None:
-        assert self._chan is not None
-        username = self._chan.get_extra_info("username") or ""
-        peer = self._chan.get_extra_info("peername") or ("", 0)
-        self._session = self._server._new_session(username, str(peer[0]), self)
-        log.info("session %d: %s from %s started", self._session.session_id, username, peer[0])
-        self._session.start()
-
-    def data_received(self, data: bytes, datatype: int | None) -> None:
-        if self._session is not None and datatype is None:
-            self._session.data_received(data)
-
-    def eof_received(self) -> bool:
-        if self._session is not None:
-            self._session.connection_lost()
-        return False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._session is not None:
-            self._session.connection_lost()
-        if self._done is not None:
-            self._done()
-            self._done = None
-
-    def pause_writing(self) -> None:
-        if self._session is not None:
-            self._session.pause_writing()
-
-    def resume_writing(self) -> None:
-        if self._session is not None:
-            self._session.resume_writing()
+    def new_session(self, username: str, source_host: str, transport: Transport) -> NetconfSession:
+        """A session for a channel that asked for the netconf subsystem (``ssh``)."""
+        return NetconfSession(self.core, next(self._ids), username, source_host, transport)

@@ -14,11 +14,12 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from lxml import etree
 
 from qnms.netconf.interfaces import Datastores, StateProvider
+from qnms.netconf.protocol.dispatch import OperationRegistry
 from qnms.netconf.protocol.fairness import Fairness
 from qnms.netconf.protocol.framing import (
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -26,6 +27,7 @@ from qnms.netconf.protocol.framing import (
     FramingError,
     encode_message,
 )
+from qnms.netconf.protocol.messages import XML_DECL, check_envelope, hello_message, rpc_reply
 from qnms.netconf.protocol.monitoring import Monitoring, SessionRecord
 from qnms.netconf.protocol.notifications import (
     NotificationHub,
@@ -33,19 +35,15 @@ from qnms.netconf.protocol.notifications import (
     TerminationReason,
     render_notification,
 )
-from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError, RpcErrors
+from qnms.yang.errors import NC_NS, ErrorTag, RpcError, RpcErrors
 from qnms.yang.schema import Schema
 from qnms.yang.secure_xml import parse_secure
-
-if TYPE_CHECKING:
-    from qnms.netconf.protocol.operations import OperationRegistry
 
 log = logging.getLogger(__name__)
 
 BASE_10 = "urn:ietf:params:netconf:base:1.0"
 BASE_11 = "urn:ietf:params:netconf:base:1.1"
 _Q = f"{{{NC_NS}}}"
-_XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 class Transport(Protocol):
@@ -76,7 +74,7 @@ class ServerCore:
     datastores: Datastores
     monitoring: Monitoring
     hub: NotificationHub
-    operations: OperationRegistry
+    operations: OperationRegistry[NetconfSession]
     capabilities: list[str]
     state_providers: list[StateProvider] = field(default_factory=list)
     sessions: dict[int, NetconfSession] = field(default_factory=dict)
@@ -133,19 +131,11 @@ class NetconfSession:
         """Send our hello and start answering; called once the channel is open."""
         self.core.sessions[self.session_id] = self
         self.core.monitoring.session_started(self.record)
-        self._write_now(self._hello_bytes())
+        self._write_now(hello_message(self.core.capabilities, self.session_id))
         loop = asyncio.get_running_loop()
         self.last_rpc = loop.time()
         self._hello_timer = loop.call_later(self.core.options.hello_timeout, self._hello_timed_out)
         self._tasks.append(asyncio.create_task(self._rpc_loop()))
-
-    def _hello_bytes(self) -> bytes:
-        hello = etree.Element(_Q + "hello", nsmap={None: NC_NS})
-        caps = etree.SubElement(hello, _Q + "capabilities")
-        for cap in self.core.capabilities:
-            etree.SubElement(caps, _Q + "capability").text = cap
-        etree.SubElement(hello, _Q + "session-id").text = str(self.session_id)
-        return encode_message(_XML_DECL + etree.tostring(hello, encoding="UTF-8"), False)
 
     def _hello_timed_out(self) -> None:
         if not self.hello_done:
@@ -300,7 +290,7 @@ class NetconfSession:
         rpc = None
         try:
             rpc = await self.core.fairness.parse(raw, self.core.options.max_depth)
-            self._check_envelope(rpc)
+            check_envelope(rpc)
         except RpcError as err:
             mon.rpc_received(self.record, bad=True)
             if err.tag is ErrorTag.MALFORMED_MESSAGE and not self.chunked:
@@ -312,7 +302,8 @@ class NetconfSession:
         self.last_rpc = asyncio.get_running_loop().time()
         op = rpc[0]
         try:
-            result = self.core.operations.dispatch(self, op)
+            served = (m.namespace for m in self.core.monitoring.modules)
+            result = self.core.operations.dispatch(self, op, served)
             if inspect.isawaitable(result):
                 result = await result
         except RpcError as err:
@@ -325,59 +316,12 @@ class NetconfSession:
             return self._reply(rpc, [failure])
         return self._reply(rpc, result)
 
-    @staticmethod
-    def _check_envelope(rpc: etree._Element) -> None:
-        """RFC 6241 4.1: an ``<rpc>`` in the base namespace, a message-id, one operation."""
-        qn = etree.QName(rpc)
-        name = qn.localname
-        ops = [child for child in rpc if isinstance(child.tag, str)]
-        if qn.namespace != NC_NS:
-            problem = (ErrorTag.UNKNOWN_NAMESPACE, f"<{name}> is not in the NETCONF namespace",
-                       [("bad-element", name), ("bad-namespace", qn.namespace or "")])  # fmt: skip
-        elif name != "rpc":
-            problem = (ErrorTag.UNKNOWN_ELEMENT, f"expected <rpc>, got <{name}>",
-                       [("bad-element", name)])  # fmt: skip
-        elif rpc.get("message-id") is None:
-            problem = (ErrorTag.MISSING_ATTRIBUTE, "<rpc> has no message-id attribute",
-                       [("bad-attribute", "message-id"), ("bad-element", "rpc")])  # fmt: skip
-        elif not ops:
-            problem = (ErrorTag.MISSING_ELEMENT, "<rpc> contains no operation",
-                       [("bad-element", "rpc")])  # fmt: skip
-        elif len(ops) > 1:
-            extra = etree.QName(ops[1]).localname
-            problem = (ErrorTag.UNKNOWN_ELEMENT, f"<rpc> has more than one operation ({extra})",
-                       [("bad-element", extra)])  # fmt: skip
-        else:
-            for child in list(rpc):
-                if not isinstance(child.tag, str):
-                    rpc.remove(child)  # comments: the operation must be rpc[0]
-            return
-        tag, message, info = problem
-        raise RpcError(tag, message, type=ErrorType.RPC, info=info)
-
     def _reply(
         self, rpc: etree._Element | None, result: list[etree._Element] | list[RpcError] | None
     ) -> bytes:
-        nsmap: dict[str | None, str] = {None: NC_NS}
-        if rpc is not None:
-            nsmap.update({p: ns for p, ns in rpc.nsmap.items() if p and ns != NC_NS})
-        reply = etree.Element(_Q + "rpc-reply", nsmap=nsmap)
-        if rpc is not None:
-            for name, value in rpc.attrib.items():
-                reply.set(name, value)
-        has_error = False
-        if not result:
-            etree.SubElement(reply, _Q + "ok")
-        else:
-            for item in result:
-                if isinstance(item, RpcError):
-                    has_error = True
-                    reply.append(item.to_xml())
-                else:
-                    reply.append(item)
-        if has_error:
+        if result and any(isinstance(item, RpcError) for item in result):
             self.core.monitoring.rpc_error_sent(self.record)
-        return _XML_DECL + etree.tostring(reply, encoding="UTF-8")
+        return rpc_reply(rpc, result)
 
     # -- output ---------------------------------------------------------------------
 
@@ -427,5 +371,5 @@ class NetconfSession:
             if access is not None and (event := access.notification_view(self, event)) is None:
                 continue
             body = etree.tostring(render_notification(event), encoding="UTF-8")
-            if await self.send(_XML_DECL + body):
+            if await self.send(XML_DECL + body):
                 self.core.monitoring.notification_sent(self.record)

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from qnms.netconf.protocol.dispatch import Handler, Reply
 from qnms.netconf.protocol.operations import (
     READ_DATASTORES,
-    Handler,
-    Reply,
     apply_filter,
     datastore,
     perr,
@@ -81,14 +80,14 @@ def take_mode(op: etree._Element) -> str | None:
     return mode
 
 
-async def _call(handler: Handler, s: NetconfSession, op: etree._Element) -> Reply:
+async def _call(handler: Handler[NetconfSession], s: NetconfSession, op: etree._Element) -> Reply:
     result = handler(s, op)
     if inspect.isawaitable(result):
         result = await result
     return result
 
 
-def _read_handler(original: Handler, config_only: bool) -> Handler:
+def _read_handler(original: Handler[NetconfSession], config_only: bool) -> Handler[NetconfSession]:
     async def handler(s: NetconfSession, op: etree._Element) -> Reply:
         mode = take_mode(op)
         schema = getattr(s.core.datastores, "schema", None)
@@ -107,7 +106,7 @@ def _read_handler(original: Handler, config_only: bool) -> Handler:
     return handler
 
 
-def _copy_handler(original: Handler) -> Handler:
+def _copy_handler(original: Handler[NetconfSession]) -> Handler[NetconfSession]:
     """RFC 6243 4.5.3: the source of copy-config is read in the given mode."""
 
     async def handler(s: NetconfSession, op: etree._Element) -> Reply:
@@ -133,7 +132,7 @@ def _copy_handler(original: Handler) -> Handler:
     return handler
 
 
-def _edit_handler(original: Handler) -> Handler:
+def _edit_handler(original: Handler[NetconfSession]) -> Handler[NetconfSession]:
     """RFC 6243 section 6: ``wd:default="true"`` in edited data must name a default value
     (it is accepted, so report-all-tagged output can be edited and sent back)."""
 

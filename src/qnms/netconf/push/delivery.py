@@ -26,7 +26,6 @@ from qnms.netconf.push.yang_patch import event_time
 
 if TYPE_CHECKING:
     from qnms.netconf.protocol.session import NetconfSession
-    from qnms.netconf.push.subscriptions import SubscriptionManager
 
 _XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 State = Literal["pending", "active", "suspended", "ended"]
@@ -60,6 +59,20 @@ class Target(Protocol):
 
     def resumed(self) -> None:
         """The subscription is active again after records were dropped."""
+
+
+class Manager(Protocol):
+    """What a subscription needs of the manager that holds it (``SubscriptionManager``):
+    its limits, and the state changes a pump or a target decides on (RFC 8639 2.7)."""
+
+    @property
+    def options(self) -> SubscriptionOptions: ...
+
+    def end(self, sub: Subscription, reason: str | None) -> None: ...
+
+    def suspend(self, sub: Subscription, reason: str) -> None: ...
+
+    def resume(self, sub: Subscription) -> None: ...
 
 
 class Outbox:
@@ -179,7 +192,7 @@ def state_notification(name: str, sub_id: int, reason: str | None = None,
 class Subscription:
     """One dynamic subscription: policy, receiver (its session), counters, outbox."""
 
-    manager: SubscriptionManager
+    manager: Manager
     id: int
     session: NetconfSession
     target: Target

@@ -36,8 +36,9 @@ from typing import TYPE_CHECKING, Literal
 
 from lxml import etree
 
+from qnms.netconf.protocol.dispatch import Reply
 from qnms.netconf.protocol.notifications import Event, EventStream, Subscriber
-from qnms.netconf.protocol.operations import Reply, perr
+from qnms.netconf.protocol.operations import perr
 from qnms.netconf.push.delivery import (
     Pump,
     Subscription,

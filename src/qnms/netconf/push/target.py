@@ -13,32 +13,82 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lxml import etree
 
+from qnms.netconf.push.delivery import Subscription, SubscriptionOptions
 from qnms.netconf.push.errors import DS_NS, YP_NS, Rpc, TargetKind, sub_error
 from qnms.netconf.push.rpcs import FilterSpec
+from qnms.netconf.push.selection import Selection
 from qnms.netconf.push.triggers import OnChange, Periodic, guarded
-from qnms.netconf.push.yang_patch import diff, event_time, push_change_update, push_update
+from qnms.netconf.push.yang_patch import (
+    PathNamer,
+    diff,
+    event_time,
+    push_change_update,
+    push_update,
+)
 from qnms.yang.errors import RpcError
 from qnms.yang.xpath_cost import APP_TAG
 
-if TYPE_CHECKING:  # annotations only: the engine imports this module, not the reverse
-    from qnms.netconf.push.delivery import Subscription
-    from qnms.netconf.push.yang_push import YangPush
+if TYPE_CHECKING:
+    from qnms.netconf.protocol.session import ServerCore
 
 _Q = f"{{{YP_NS}}}"
 LATE_LIMIT = 3  # late periodic updates in a row before period-unsupported (issue 9)
 LATE_SLICE = 0.05  # s: an update this quick is never late (scheduling noise, small periods)
 
 
+class Engine(Protocol):
+    """What a datastore target needs of the YANG-Push engine (``YangPush``, which
+    creates targets): the shared selection and snapshots of one batch, the server's
+    clock and timers, and the set of on-change targets it re-evaluates on a change."""
+
+    @property
+    def core(self) -> ServerCore: ...
+
+    @property
+    def options(self) -> SubscriptionOptions: ...
+
+    @property
+    def selection(self) -> Selection: ...
+
+    @property
+    def namer(self) -> PathNamer: ...
+
+    def batch(self, fn: Callable[[], object]) -> None: ...
+
+    def now(self) -> float: ...
+
+    def at(self, wall: float, fn: Callable[[], None]) -> None: ...
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle: ...
+
+    def snapshot(self, datastore: str, full: bool) -> tuple[float, etree._Element]: ...
+
+    def selected(
+        self, datastore: str, full: bool, flt: FilterSpec | None, on_change: bool
+    ) -> tuple[float, etree._Element]: ...
+
+    def select_off_loop(
+        self, datastore: str, full: bool, flt: FilterSpec, view: Callable[[etree._Element], Any]
+    ) -> asyncio.Future: ...
+
+    def body(self, data: etree._Element) -> bytes: ...
+
+    def watch(self, target: DatastoreTarget) -> None: ...
+
+    def unwatch(self, target: DatastoreTarget) -> None: ...
+
+
 @dataclass(eq=False)
 class DatastoreTarget:
     """One datastore selection and its update trigger, bound to a subscription."""
 
-    engine: YangPush
+    engine: Engine
     datastore: str
     filter: FilterSpec | None
     trigger: Periodic | OnChange
@@ -149,12 +199,12 @@ class DatastoreTarget:
                 self.engine.batch(self._rebase)
             else:  # report what changed since the request was checked
                 self.engine.batch(self.changed)
-            self.engine._on_change.add(self)
+            self.engine.watch(self)
             self._schedule_poll(self._token)
 
     def stop(self) -> None:
         self._token += 1
-        self.engine._on_change.discard(self)
+        self.engine.unwatch(self)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -302,8 +352,8 @@ class DatastoreTarget:
         if wait <= 0:
             self.evaluate()
             return
-        assert self.engine._loop is not None
-        self._timer = self.engine._loop.call_later(wait, self._dampened, self._token)
+        token = self._token
+        self._timer = self.engine.call_later(wait, lambda: self._dampened(token))
 
     def _dampened(self, token: int) -> None:
         self._timer = None

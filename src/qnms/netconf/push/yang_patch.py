@@ -29,8 +29,9 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from qnms.netconf.push.errors import NOTIF_NS, YP_NS
+from qnms.yang.diff import same_content
 from qnms.yang.schema import SchemaNode
-from qnms.yang.tree import ident_of, same_content, split_tag, value_of
+from qnms.yang.tree import ident_of, split_tag, value_of
 
 ChildLookup = Callable[[SchemaNode | None, tuple[str, str]], SchemaNode | None]
 _XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'

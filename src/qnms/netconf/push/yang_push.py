@@ -241,6 +241,18 @@ class YangPush:
             batch[key] = out
         return out
 
+    def call_later(self, delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle:
+        """Call ``fn`` after ``delay`` seconds on the server's loop (dampening)."""
+        assert self._loop is not None
+        return self._loop.call_later(delay, fn)
+
+    def watch(self, target: DatastoreTarget) -> None:
+        """Re-evaluate ``target`` (on-change) whenever the data may have changed."""
+        self._on_change.add(target)
+
+    def unwatch(self, target: DatastoreTarget) -> None:
+        self._on_change.discard(target)
+
     def at(self, wall: float, fn: Callable[[], None]) -> None:
         """Call ``fn`` at wall-clock time ``wall``, together with others due then."""
         assert self._loop is not None

@@ -1,0 +1,189 @@
+"""The SSH side of the NETCONF server (RFC 6242): host key, authentication, channels.
+
+Only the ``netconf`` subsystem is offered: no shell, no exec, no pty, no forwarding.
+Everyone authenticates (a password, or a key of that very user: ``auth``). The Ed25519
+host key is created once in the state directory and reused, so clients that pinned it
+keep trusting the restarted server. Each channel is the ``Transport`` of one
+``NetconfSession``, which the server (an ``SSHHost``) creates.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import asyncssh
+
+from qnms.netconf.datastore.storage import private_dir
+from qnms.netconf.protocol.auth import Backoff
+from qnms.netconf.protocol.limits import Admission, SessionSlots
+from qnms.netconf.protocol.options import ServerOptions
+from qnms.netconf.protocol.session import NetconfSession, Transport
+
+log = logging.getLogger(__name__)
+
+HOST_KEY_NAME = "ssh_host_ed25519_key"
+
+
+class SSHHost(Protocol):
+    """What the SSH layer needs of the server (``ProtocolServer``): its options and
+    credentials, its admission and back-off, the open connections (closed on stop),
+    and a new session for each netconf channel."""
+
+    @property
+    def options(self) -> ServerOptions: ...
+
+    @property
+    def slots(self) -> SessionSlots: ...
+
+    @property
+    def backoff(self) -> Backoff: ...
+
+    @property
+    def connections(self) -> set[asyncssh.SSHServerConnection]: ...
+
+    @property
+    def user_keys(self) -> dict[str, asyncssh.SSHAuthorizedKeys]: ...
+
+    def new_session(
+        self, username: str, source_host: str, transport: Transport
+    ) -> NetconfSession: ...
+
+
+def load_host_key(state_dir: Path) -> asyncssh.SSHKey:
+    """The server's Ed25519 key: created (mode 0600) on first start, reused after."""
+    path = state_dir / HOST_KEY_NAME
+    if path.exists():
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return asyncssh.read_private_key(path)
+    private_dir(state_dir)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.export_private_key())
+    (state_dir / (HOST_KEY_NAME + ".pub")).write_bytes(key.export_public_key())
+    log.info("generated SSH host key %s", path)
+    return key
+
+
+class SSHConnection(asyncssh.SSHServer):
+    """Authentication and channel admission for one SSH connection."""
+
+    def __init__(self, server: SSHHost) -> None:
+        self._server = server
+        self._conn: asyncssh.SSHServerConnection | None = None
+        self._admission = Admission(server.slots)
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
+        self._server.connections.add(conn)
+        self._admission.accept(conn)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._conn is not None:
+            self._server.connections.discard(self._conn)
+        self._admission.lost()
+
+    def begin_auth(self, username: str) -> bool:
+        keys = self._server.user_keys.get(username)
+        if keys is not None and self._conn is not None:
+            self._conn.set_authorized_keys(keys)  # this user's keys only
+        return True  # always authenticate: no anonymous access
+
+    def password_auth_supported(self) -> bool:
+        return bool(self._server.options.users)
+
+    async def validate_password(self, username: str, password: str) -> bool:
+        users = self._server.options.users
+        peer = self._admission.peer
+        return await self._server.backoff.check_password(users, username, password, peer)
+
+    def public_key_auth_supported(self) -> bool:
+        return bool(self._server.user_keys)
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def session_requested(self) -> asyncssh.SSHServerSession | bool:
+        user = (self._conn.get_extra_info("username") if self._conn else "") or ""
+        done = self._admission.open_channel(user)
+        return SSHChannel(self._server, done) if done is not None else False
+
+
+class SSHChannel(asyncssh.SSHServerSession):
+    """One SSH channel carrying the netconf subsystem; bridges bytes to the session."""
+
+    def __init__(self, server: SSHHost, done: Callable[[], None]) -> None:
+        self._server = server
+        self._chan: asyncssh.SSHServerChannel | None = None
+        self._session: NetconfSession | None = None
+        self._done: Callable[[], None] | None = done
+
+    # Transport protocol used by NetconfSession
+    def write(self, data: bytes) -> None:
+        if self._chan is not None and not self._chan.is_closing():
+            self._chan.write(data)
+
+    def close(self) -> None:
+        if self._chan is not None:
+            self._chan.close()
+
+    def pause_reading(self) -> None:
+        if self._chan is not None:
+            self._chan.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._chan is not None:
+            self._chan.resume_reading()
+
+    # asyncssh callbacks
+    def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
+        self._chan = chan
+
+    def pty_requested(self, term_type: str, term_size: object, term_modes: object) -> bool:
+        return False
+
+    def shell_requested(self) -> bool:
+        return False
+
+    def exec_requested(self, command: str) -> bool:
+        return False
+
+    def subsystem_requested(self, subsystem: str) -> bool:
+        return subsystem == "netconf"
+
+    def session_started(self) -> None:
+        assert self._chan is not None
+        username = self._chan.get_extra_info("username") or ""
+        peer = self._chan.get_extra_info("peername") or ("", 0)
+        self._session = self._server.new_session(username, str(peer[0]), self)
+        log.info("session %d: %s from %s started", self._session.session_id, username, peer[0])
+        self._session.start()
+
+    def data_received(self, data: bytes, datatype: int | None) -> None:
+        if self._session is not None and datatype is None:
+            self._session.data_received(data)
+
+    def eof_received(self) -> bool:
+        if self._session is not None:
+            self._session.connection_lost()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._session is not None:
+            self._session.connection_lost()
+        if self._done is not None:
+            self._done()
+            self._done = None
+
+    def pause_writing(self) -> None:
+        if self._session is not None:
+            self._session.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._session is not None:
+            self._session.resume_writing()
