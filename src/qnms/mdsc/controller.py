@@ -47,6 +47,7 @@ from qnms.mdsc.views import (
     unit_filter,
 )
 from qnms.orchestrator.admission import Refusal
+from qnms.orchestrator.controller import settle
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
 from qnms.orchestrator.lifecycle import (
     Estimate,
@@ -102,8 +103,7 @@ class ParentController:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def idle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await settle(self._tasks)
 
     # -- northbound hooks ----------------------------------------------------------------
 

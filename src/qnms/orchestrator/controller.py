@@ -61,6 +61,19 @@ AccessCheck = Callable[[int, ServiceIntent], None]
 seam where NACM-derived per-application rules plug in (issue 10, access control)."""
 
 
+async def settle(tasks: set[asyncio.Task]) -> None:
+    """Wait until ``tasks`` (a set its tasks leave in their done callbacks) is empty.
+
+    Since Python 3.12 ``gather`` of tasks that are already done completes at once,
+    without yielding, so a finished task whose done callback is still queued would make
+    a plain ``while tasks: await gather(...)`` spin forever and block the loop; the
+    ``sleep(0)`` lets those callbacks run.
+    """
+    while tasks:
+        await asyncio.gather(*list(tasks), return_exceptions=True)
+        await asyncio.sleep(0)
+
+
 class Controller:
     """Intent in, allocations on agents out; one per orchestrator."""
 
@@ -153,8 +166,7 @@ class Controller:
 
     async def idle(self) -> None:
         """Wait until no provisioning or release is running (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await settle(self._tasks)
 
     # -- northbound hooks ------------------------------------------------------------------
 
