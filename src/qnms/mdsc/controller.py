@@ -48,6 +48,7 @@ from qnms.mdsc.views import (
 )
 from qnms.orchestrator.admission import Refusal
 from qnms.orchestrator.controller import settle
+from qnms.orchestrator.edits import AgentEdit
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
 from qnms.orchestrator.lifecycle import (
     Estimate,
@@ -196,23 +197,36 @@ class ParentController:
         """A segment's state on its domain (None: no such segment)."""
         return await self._read(domain, segment_filter(unit), parse_segment)
 
-    async def _ask(self, rec: UnitRecord, req: SegmentRequest) -> SegmentStatus:
-        """Create one segment and wait until its domain has allocated it."""
-        intent = self.intents.get(rec.name)
-        if intent is None:
-            raise SegmentFailed("deleted while being provisioned")
-        edit = req.edit()
+    async def _apply(
+        self,
+        rec: UnitRecord,
+        intent: ServiceIntent,
+        edit: AgentEdit,
+        step: str,
+        refused: str,
+    ) -> None:
+        """Write ``edit`` on its domain, recorded (and saved) first so that a crash or a
+        release finds it to undo; a refusal fails the unit with ``refused: why``."""
         rec.edits.append(edit)
         self.store.save(rec, intent.fingerprint)
         try:
             await self.sb.call(
                 edit.agent,
-                "segment",
+                step,
                 lambda m: m.edit_config(target="running", config=edit.apply_xml),
                 retry=False,
             )
         except SouthboundError as err:
-            raise SegmentFailed(f"domain {req.domain} refused its segment: {err}") from None
+            raise SegmentFailed(f"{refused}: {err}") from None
+
+    async def _ask(self, rec: UnitRecord, req: SegmentRequest) -> SegmentStatus:
+        """Create one segment and wait until its domain has allocated it."""
+        intent = self.intents.get(rec.name)
+        if intent is None:
+            raise SegmentFailed("deleted while being provisioned")
+        await self._apply(
+            rec, intent, req.edit(), "segment", f"domain {req.domain} refused its segment"
+        )
         deadline = time.monotonic() + self.settle_timeout
         while time.monotonic() < deadline:
             status = await self.segment(req.domain, req.unit)
@@ -295,17 +309,7 @@ class ParentController:
     async def _delegate(self, intent: ServiceIntent, rec: UnitRecord, domain: str) -> None:
         """Both endpoints in one domain: the unit itself is that domain's to provision."""
         edit = delegate_edit(domain, intent.name, intent.fingerprint)
-        rec.edits.append(edit)
-        self.store.save(rec, intent.fingerprint)
-        try:
-            await self.sb.call(
-                edit.agent,
-                "delegate",
-                lambda m: m.edit_config(target="running", config=edit.apply_xml),
-                retry=False,
-            )
-        except SouthboundError as err:
-            raise SegmentFailed(f"domain {domain} refused the unit: {err}") from None
+        await self._apply(rec, intent, edit, "delegate", f"domain {domain} refused the unit")
         self.transition(rec, S.ESTABLISHING, f"provisioned by domain {domain}")
 
     async def _remove(self, rec: UnitRecord) -> str:
