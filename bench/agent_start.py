@@ -80,7 +80,9 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` so far: what a start costs the machine,
     much less distorted by the other processes than wall time is."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # utime, stime, then cutime, cstime: the children it waited for (asyncssh's library
+    # lookup runs ldconfig and gcc), as the floor's RUSAGE_CHILDREN counts them
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
