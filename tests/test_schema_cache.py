@@ -156,3 +156,15 @@ def test_the_cache_directory_comes_from_the_environment(
     monkeypatch.delenv("QNMS_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert schema_cache.default_dir() == tmp_path / "xdg" / "qnms"
+
+
+def test_an_unreadable_file_in_the_search_path_means_no_cache_not_an_error(
+    tmp_path: Path, compiles
+) -> None:
+    mods = tmp_path / "modules"
+    shutil.copytree(MODULES[0].parent, mods)
+    (mods / "stray.yang").mkdir()  # not a file: its bytes cannot be hashed
+    files = [mods / m.name for m in MODULES]
+    assert cached_schema(files, directory=tmp_path / "cache").find("/en:network") is not None
+    assert compiles == [1]
+    assert not (tmp_path / "cache").exists()

@@ -83,7 +83,11 @@ def cached_schema(
     folder = directory if directory is not None else default_dir()
     if folder is None:
         return load_schema(paths, search_dirs=search_dirs, features=features)
-    entry = folder / "schema" / f"{cache_key(paths, search_dirs, features)}.pickle"
+    try:
+        key = cache_key(paths, search_dirs, features)
+    except OSError:  # a module unreadable: let pyang report it (or not need it)
+        return load_schema(paths, search_dirs=search_dirs, features=features)
+    entry = folder / "schema" / f"{key}.pickle"
     found = read_entry(entry)
     if found is not None:
         return found
@@ -122,7 +126,7 @@ def write_entry(entry: Path, compiled: Schema) -> bool:
             out.write(data)
         os.replace(tmp, entry)
         return True
-    except (OSError, pickle.PicklingError, RecursionError) as exc:
+    except Exception as exc:  # no space, no permission, something unpicklable: no cache
         log.info("schema cache not written (%s): %s", entry, exc)
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
