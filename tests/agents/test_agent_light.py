@@ -69,10 +69,13 @@ def test_agent_process_never_imports_the_simulator(tmp_path: Path, qndt: str) ->
 
 # What `qnms agent` without --qndt must not load before it listens: the simulator and
 # its numerical stack, the twin's bus service and ZeroMQ, and the pyangbind classes of
-# its device module (built only when a datastore first needs its objects).
+# its device module (built only when a datastore first needs its objects), and the
+# orchestrator's NETCONF client (ncclient: the service commands' handlers).
 NOT_AT_START = (
     *HEAVY,
     "zmq",
+    "ncclient",
+    "qnms.app.service_commands",
     "qnms.qndt.engine",
     "qnms.qndt.bus",
     "qnms_bindings.qnms_quantum_fabric",
