@@ -13,6 +13,7 @@ from qnms.network.physics import (
     parallel_links_time,
     round_probabilities,
     same_detector_factor,
+    success_cycle_s,
     werner_decay,
     werner_swap,
 )
@@ -70,3 +71,16 @@ def test_round_one_with_one_detector_from_each_end(d0: float, d1: float) -> None
     assert p_true == pytest.approx(single / 2)  # |01> or |10>: half of round 1
     assert p_false == pytest.approx(one_click / 4)  # |11>: a quarter of round 1
     assert p2 == pytest.approx(single)
+
+
+def test_a_successful_cycle_first_keeps_the_mean_and_shortens_the_maximum() -> None:
+    """A link's first pair: failed cycles (mostly round 1 only) then a successful one
+    (both rounds): the same mean as cycles of the mean length, a smaller E[max]."""
+    p, tau = link_cycle(0.5, 0.5, 5e7, 2.5e7, 2.5e7, 5e8, initiator_primary=False)
+    success = success_cycle_s(0.05, 10, 2000, initiator_primary=False)
+    assert success > tau  # two rounds against the mean of one or two
+    failed = (tau - p * success) / (1 - p)
+    one = parallel_links_time([(p, failed)], firsts=[success])
+    assert one == pytest.approx(tau / p, rel=1e-6)
+    two = parallel_links_time([(p, failed)] * 2, firsts=[success] * 2)
+    assert one < two < parallel_links_time([(p, tau)] * 2)
