@@ -1,11 +1,12 @@
 """One physics for planner and twin (issue 14): the path estimate is what the twin delivers.
 
 The orchestrator's planner (orchestrator/paths.py) and the twin share their formulas
-(qnms/network/physics.py). Here the twin runs allocations on paths of the default network
-(link tier, one memory per hop as the planner's default ``memories-per-node``, and two on
-one link) and the
-delivered mean fidelity and pair rate are compared with the planner's estimate of the
-same path: fidelity within 0.01, rate within 10%.
+(qnms/network/physics.py) and path model (qnms/network/pathmodel.py). Here the twin runs
+allocations on paths of the default network (link tier, one memory per hop as the
+planner's default ``memories-per-node``, and two on one link) and, with targets that need
+one or two rounds of link purification, on short chains; the delivered mean fidelity and
+pair rate are compared with the planner's estimate of the same path: fidelity within
+0.01, rate within 10% (known gaps, on the safe side, bounded below).
 
 The planner sees the network as the agents report it (discovery.build_topology); the
 topology is built here straight from the network model (support.planner), field for
@@ -121,9 +122,9 @@ def test_on_four_hops_the_planner_rate_is_conservative(make_engine: Any) -> None
     """A known gap: the planner restarts the whole path after a failed swap (rate times
     the product of the swap successes), while the twin's failed swap only discards the
     pairs of the segments it joined; the others keep theirs. With three swaps of 0.9 the
-    twin delivers ~12% more than estimated; the estimate stays on the safe side."""
+    twin delivers ~9% more than estimated; the estimate stays on the safe side."""
     est, _, rate = _compare(make_engine, FOUR_HOPS)
-    assert est.rate <= rate <= 1.2 * est.rate
+    assert est.rate <= rate <= 1.15 * est.rate
 
 
 @pytest.mark.slow
