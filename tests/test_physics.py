@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qnms.network.pathmodel import swap_partners
 from qnms.network.physics import (
     bbpssw_fidelity,
     bbpssw_success,
@@ -84,3 +85,11 @@ def test_a_successful_cycle_first_keeps_the_mean_and_shortens_the_maximum() -> N
     assert one == pytest.approx(tau / p, rel=1e-6)
     two = parallel_links_time([(p, failed)] * 2, firsts=[success] * 2)
     assert one < two < parallel_links_time([(p, tau)] * 2)
+
+
+def test_the_swap_tree_follows_sequence_rule_order() -> None:
+    """SeQUeNCe's rules swap at odd positions of the path reduced to every other node:
+    on five nodes 1 joins 0-2, 3 joins 2-4, then 2 joins 0-4; on four, 1 then 2."""
+    assert swap_partners(5) == {1: (0, 2), 2: (0, 4), 3: (2, 4)}
+    assert swap_partners(4) == {1: (0, 2), 2: (0, 3)}
+    assert swap_partners(2) == {}

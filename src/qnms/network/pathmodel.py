@@ -17,9 +17,13 @@ is the twin's protocol (qndt/linkpurify.py):
   exchange (``PURIFY_DELAYS`` classical delays of the link: the resource managers'
   request and approval, then the measurement results), its success the BBPSSW success
   of the inputs; the earlier input ages while it waits for the later;
-* the links' purified pairs are swapped as soon as every link holds one (the twin's
-  swapping rules take any ready pair); a link pair waits, and depolarises, until the last
-  link is ready; then the ends hear the swap results;
+* the links' (purified) pairs are swapped in SeQUeNCe's rule order (``swap_partners``: a
+  tree, every swap joining two segments), as soon as both segments are ready; a failed
+  swap discards the pairs of the two segments it joined and only those, as in the twin
+  (a swap is a join like a purification round: ``_joined``); the last swap's results
+  reach the ends after ``end_wait_s``;
+* a link pair waits, and depolarises, until the last link is ready (on average
+  ``E[max]`` over the links less its own mean time);
 * ``memories`` per hop side run ``memories / 2^rounds`` purification units per link
   (exact for ``2^rounds`` memories; an approximation with 3 memories and two rounds, whose
   units share a memory), and the slowest link's units set the path's rate.
@@ -31,11 +35,15 @@ fidelity (storage decay included) reaches the target or no link can take another
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .physics import (
+    RARE,
     bbpssw_fidelity,
     bbpssw_success,
     parallel_links_time,
@@ -117,42 +125,104 @@ class PathOutcome:
         return 1 / self.rate if self.rate > 0 else math.inf
 
 
-def _max2_moments(level: LinkLevel, tail: float = 1e-12) -> tuple[float, float]:
-    """(mean, variance) of the later of two independent ``level`` pairs."""
-    (p, step), t, survival_one = level.cycle, level.first_s, 1.0
-    m1 = m2 = previous = 0.0
-    while True:  # the max is at t with P(both by t) - P(both by the previous step)
-        survival_one *= 1 - p
-        both = (1 - survival_one) ** 2
-        m1 += (both - previous) * t
-        m2 += (both - previous) * t * t
-        previous = both
-        if 1 - both < tail or p <= 0:
-            return m1, max(0.0, m2 - m1 * m1)
-        t += step
+def _max_moments(levels: Sequence[LinkLevel], tail: float = 1e-9) -> tuple[float, float]:
+    """(mean, variance) of the latest of independent ``levels``' ready times (a step sum
+    like ``parallel_links_time``; an exponential's variance below ``RARE`` success)."""
+    if any(lv.cycle[0] < RARE for lv in levels):
+        mean = _ready_time(levels)
+        return mean, mean * mean
+    heap = [(lv.first_s, i) for i, lv in enumerate(levels)]
+    heapq.heapify(heap)
+    done = [0.0] * len(levels)
+    waiting = len(levels)  # levels with P(ready) still 0; ``ready`` multiplies the others
+    m1 = m2 = previous = every = 0.0
+    ready = 1.0
+    while heap:  # the max is at t with P(all by t) - P(all by the previous event)
+        t, i = heapq.heappop(heap)
+        p, step = levels[i].cycle
+        new = 1 - (1 - done[i]) * (1 - p)
+        if done[i] == 0.0:
+            waiting -= 1
+            ready *= new
+        else:
+            ready *= new / done[i]
+        done[i] = new
+        every = ready if waiting == 0 else 0.0
+        m1 += (every - previous) * t
+        m2 += (every - previous) * t * t
+        previous = every
+        if 1 - every < tail:
+            break
+        heapq.heappush(heap, (t + step, i))
+    return m1, max(0.0, m2 - m1 * m1)
 
 
-def _purified(previous: LinkLevel, success: float, delay: float, fidelity: float) -> LinkLevel:
-    """The next level: attempts of ``E[max]`` of two inputs plus ``delay``, each a success
-    with ``success``; its time's mean and variance put on the fresh pairs' time grid as a
-    shifted geometric (``first + (N - 1) step``), so that ``E[max]`` over links stays the
-    exact step sum (a fixed-length attempt would understate the spread, and with it the
-    wait for the slowest of several purified links)."""
-    m_mean, m_var = _max2_moments(previous)
+def _joined(
+    inputs: Sequence[LinkLevel], success: float, delay: float, fidelity: float, rounds: int
+) -> LinkLevel:
+    """Two inputs joined (a purification round or a swap): attempts of ``E[max]`` of the
+    inputs plus ``delay``, each a success with ``success``, a failure restarting both.
+    The time's mean and variance are put on the inputs' time grid as a shifted geometric
+    (``first + (N - 1) step``), so that ``E[max]`` over such levels stays an exact step
+    sum (a fixed-length attempt would understate the spread, and with it the wait for the
+    slowest of several purified links or segments)."""
+    m_mean, m_var = _max_moments(inputs)
     attempt = m_mean + delay
     mean = attempt / success
     var = m_var / success + (1 - success) / success**2 * attempt**2
-    step = previous.cycle[1]
+    step = min(lv.cycle[1] for lv in inputs)
     # step^2 (1 - q) / q^2 = var  =>  var q^2 + step^2 q - step^2 = 0
     q = 1.0 if var <= 0 else (-(step**2) + math.sqrt(step**4 + 4 * var * step**2)) / (2 * var)
     first = mean - step * (1 - q) / q
     if first < step:  # too little spread for this grid: a fixed number of steps
         q, first = 1.0, mean
-    return LinkLevel(previous.rounds + 1, (q, step), first, fidelity, success)
+    return LinkLevel(rounds, (q, step), first, fidelity, success)
 
 
+def swap_partners(nodes: int) -> dict[int, tuple[int, int]]:
+    """Per intermediate node index, the two far ends it swaps (SeQUeNCe's rule order:
+    the path reduced to every other node until the node sits at an odd index)."""
+    partners = {}
+    for x in range(1, nodes - 1):
+        reduced = list(range(nodes))
+        while reduced.index(x) % 2 == 0:
+            last = len(reduced) - 1
+            reduced = [v for i, v in enumerate(reduced) if i % 2 == 0 or i == last]
+        k = reduced.index(x)
+        partners[x] = (reduced[k - 1], reduced[k + 1])
+    return partners
+
+
+def _segment_time(
+    links: Sequence[LinkLevel],
+    hops: Sequence[Hop],
+    successes: Sequence[float],
+    end_wait_s: float,
+) -> LinkLevel:
+    """When the end-to-end pair is ready: the twin's swap tree over the links' levels.
+
+    A failed swap discards the pairs of the segments it joined and only those (the other
+    links keep theirs); a swap's result reaches its segment's ends after the classical
+    delay to the farther one (the whole path's ``end_wait_s`` for the last swap)."""
+    n = len(links) + 1
+    at = {v: k for k, v in swap_partners(n).items()}
+    offset = [0.0, *itertools.accumulate(h.classical_s for h in hops)]
+
+    def seg(u: int, v: int) -> LinkLevel:
+        if v == u + 1:
+            return links[u]
+        x = at[(u, v)]
+        top = (u, v) == (0, n - 1)
+        delay = end_wait_s if top else max(offset[x] - offset[u], offset[v] - offset[x])
+        return _joined([seg(u, x), seg(x, v)], successes[x - 1], delay, 0.0, 0)
+
+    return seg(0, n - 1)
+
+
+@functools.lru_cache(maxsize=4096)
 def link_level(hop: Hop, rounds: int) -> LinkLevel:
-    """A link's pairs after ``rounds`` nested BBPSSW rounds (see the module docstring)."""
+    """A link's pairs after ``rounds`` nested BBPSSW rounds (see the module docstring;
+    cached: ``plan_rounds`` asks again for every link at every step)."""
     level = _fresh(hop)
     delay = PURIFY_DELAYS * hop.classical_s
     for _ in range(rounds):
@@ -162,23 +232,42 @@ def link_level(hop: Hop, rounds: int) -> LinkLevel:
         f_early = werner_decay(level.fidelity, wait + delay, hop.coherence_s)
         f_late = werner_decay(level.fidelity, delay, hop.coherence_s)
         success = bbpssw_success(f_early, f_late)
-        level = _purified(level, success, delay, bbpssw_fidelity(f_early, f_late))
+        fidelity = bbpssw_fidelity(f_early, f_late)
+        level = _joined([level, level], success, delay, fidelity, level.rounds + 1)
     return level
 
 
 def path_outcome(
     hops: Sequence[Hop],
     degradations: Sequence[float],
-    swap_success: float,
+    swap_successes: Sequence[float],
     rounds: Sequence[int],
     memories: int,
     end_wait_s: float,
     end_coherence_s: float,
 ) -> PathOutcome:
-    """Fidelity and rate of a path whose links take ``rounds`` rounds each.
+    """Fidelity and rate of a path whose links take ``rounds`` rounds each (cached: the
+    planner estimates the same paths again at every admission)."""
+    return _path_outcome(
+        tuple(hops), tuple(degradations), tuple(swap_successes), tuple(rounds), memories,
+        end_wait_s, end_coherence_s,
+    )  # fmt: skip
 
-    ``degradations`` are the intermediate nodes' swapping degradations (in path order),
-    ``swap_success`` the product of their swap successes, ``end_wait_s`` the classical
+
+@functools.lru_cache(maxsize=4096)
+def _path_outcome(
+    hops: tuple[Hop, ...],
+    degradations: tuple[float, ...],
+    swap_successes: tuple[float, ...],
+    rounds: tuple[int, ...],
+    memories: int,
+    end_wait_s: float,
+    end_coherence_s: float,
+) -> PathOutcome:
+    """See ``path_outcome``.
+
+    ``degradations`` and ``swap_successes`` are the intermediate nodes' (in path order),
+    ``end_wait_s`` the classical
     time for the swap results to reach the ends, during which the end pair decays with
     ``end_coherence_s``.
     """
@@ -197,17 +286,16 @@ def path_outcome(
             f = werner_swap(f, lf, degradation)
         return werner_decay(werner_decay(f, stored, 1.0), end_wait_s, end_coherence_s)
 
-    swaps = len(hops) - 1
-    cycle_s = gen_s + (end_wait_s if swaps else 0.0)
     units = min((memories / 2**r for r in rounds), default=memories)
-    rate = units * swap_success / cycle_s if 0 < cycle_s < math.inf else 0.0
+    pair_s = _segment_time(links, hops, swap_successes, end_wait_s).mean_s if links else 0.0
+    rate = units / pair_s if 0 < pair_s < math.inf else 0.0
     return PathOutcome(
         rounds=tuple(rounds),
         links=links,
         fidelity=delivered([lv.fidelity for lv in links]),
         unpurified_fidelity=delivered([h.fidelity for h in hops]),
         generation_s=gen_s,
-        success=swap_success,
+        success=math.prod(swap_successes),
         rate=rate,
         memories=memories,
     )
@@ -216,7 +304,7 @@ def path_outcome(
 def plan_rounds(
     hops: Sequence[Hop],
     degradations: Sequence[float],
-    swap_success: float,
+    swap_successes: Sequence[float],
     memories: int,
     target: float | None,
     end_wait_s: float,
@@ -241,7 +329,7 @@ def plan_rounds(
         need = MIN_MEMORIES[max(rounds, default=0)]
         mem = max(memories, need) if add_memories else memories
         return path_outcome(
-            hops, degradations, swap_success, rounds, mem, end_wait_s, end_coherence_s
+            hops, degradations, swap_successes, rounds, mem, end_wait_s, end_coherence_s
         )
 
     rounds = [0] * len(hops)

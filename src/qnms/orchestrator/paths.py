@@ -13,10 +13,10 @@ and what the twin delivers agree (tests/qndt/test_planner_agreement.py):
   rounds of BBPSSW on each link's own pairs (at most two, nested), with the memories
   they need per hop side (``pathmodel.plan_rounds``; a round costs two pairs of the
   level below, the BBPSSW exchange, and the earlier input's storage);
-* the links of a path generate in parallel and the swaps wait for the last of them
-  (``physics.parallel_links_time``), then the ends hear the swap results: one delivered
-  pair per that cycle, times the swap success, times the purification units per link
-  (each memory pair runs its own cycles);
+* the links of a path generate in parallel and are swapped in the twin's (SeQUeNCe's)
+  order, a tree of swaps each waiting for both its segments, a failed swap restarting
+  only those (``pathmodel.swap_partners``), then the ends hear the last swap's results;
+  times the purification units per link (each memory pair runs its own cycles);
 * an entanglement swap of Werner pairs gives F' = F1 F2 + (1 - F1)(1 - F2)/3, times the
   node's swapping degradation (SeQUeNCe's ``swapping_degradation``);
 * stored pairs depolarise, F(t) = 1/4 + (F - 1/4) exp(-t/T): link pairs while the slower
@@ -189,7 +189,7 @@ def estimate_path(
     out = plan_rounds(
         hops,
         [n.swap_degradation for n in infos[1:-1]],
-        math.prod(n.swap_success for n in infos[1:-1]),
+        [n.swap_success for n in infos[1:-1]],
         req.memories_per_node,
         req.target_fidelity if purify else None,
         classical_ms / 1000,

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from typing import TYPE_CHECKING
 
 from qnms.network.pathmodel import Hop, PathOutcome, plan_rounds
@@ -93,7 +92,7 @@ def plan(model: NetworkModel, path: list[str], memories: int, target: float) -> 
     out = plan_rounds(
         hops,
         [n.swapping_degradation for n in inner],
-        math.prod(n.swapping_success_probability for n in inner),
+        [n.swapping_success_probability for n in inner],
         memories,
         target,
         sum(h.classical_s for h in hops),
