@@ -95,3 +95,19 @@ def test_a_degraded_memory_that_puts_the_target_out_of_reach_fails_it(make_engin
     assert "after memory-degraded on bob" in final["reason"]
     assert "best achievable 0.8" in final["reason"]
     assert not any(engine.busy.values())
+
+
+def test_without_purification_a_target_never_met_fails_too(make_engine: Any) -> None:
+    """Purification off: pairs below the target are delivered (flagged), and once they
+    have been all there is for the bound, the allocation fails instead of running on."""
+    engine = make_engine(chain(3), seed=1, telemetry_period=None)
+    reply = engine.handle(
+        {"type": "allocate", "allocation": "x", "path": ["alice", "r1", "bob"],
+         "target-fidelity": 0.95, "purification": False, "duration": 1.0}
+    )  # fmt: skip
+    assert reply["ok"]
+    engine.run_until(0.6)
+    alloc = engine.allocations["x"]
+    assert alloc.state == "failed" and alloc.delivered > 5 and alloc.good == 0
+    assert alloc.plan is not None and alloc.plan.rounds == (0, 0)
+    assert f"best fidelity delivered {max(alloc.fidelities):.4f}" in alloc.reason

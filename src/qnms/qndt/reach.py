@@ -28,7 +28,7 @@ import dataclasses
 import itertools
 from typing import TYPE_CHECKING
 
-from qnms.network.pathmodel import Hop, PathOutcome, plan_rounds
+from qnms.network.pathmodel import LINK_MAX_ROUNDS, Hop, PathOutcome, plan_rounds
 from qnms.network.physics import FIBRE_MS_PER_KM, bbpssw_fidelity, hop_cycle, pair_coherence
 
 from .allocation import Allocation, AllocationError
@@ -83,8 +83,12 @@ def hops_of(model: NetworkModel, path: list[str]) -> list[Hop]:
     return hops
 
 
-def plan(model: NetworkModel, path: list[str], memories: int, target: float) -> PathOutcome:
-    """The rounds per link that reach ``target`` on ``path``; refuse if none do."""
+def plan(
+    model: NetworkModel, path: list[str], memories: int, target: float, purify: bool = True
+) -> PathOutcome:
+    """The rounds per link that reach ``target`` on ``path``; refuse if none do.
+
+    ``purify`` False: no rounds, no refusal (what the path gives, for the watchdog)."""
     hops = hops_of(model, path)
     inner = [model.nodes[n] for n in path[1:-1]]
     banks = [bank for a, b in itertools.pairwise(path) for bank in _banks(model, a, b)]
@@ -97,8 +101,9 @@ def plan(model: NetworkModel, path: list[str], memories: int, target: float) -> 
         target,
         sum(h.classical_s for h in hops),
         min(coherences, default=-1.0),
+        max_rounds=LINK_MAX_ROUNDS if purify else 0,
     )
-    if out.fidelity < target:
+    if purify and out.fidelity < target:
         raise AllocationError(
             "unreachable-target",
             f"target fidelity {target} is unreachable on {'-'.join(path)} with {memories} "
@@ -127,11 +132,16 @@ def thresholds(path: list[str], hops: list[Hop], out: PathOutcome) -> dict[str, 
 
 
 def plan_allocation(model: NetworkModel, alloc: Allocation) -> None:
-    """Plan ``alloc`` (refused if unreachable) and set its link thresholds in place."""
-    if not (alloc.purification and alloc.target > 0):
+    """Plan ``alloc`` (refused if unreachable) and set its link thresholds in place.
+
+    Without purification the plan only sets the watchdog's bound: pairs below the target
+    are delivered (flagged), and an allocation that never meets it fails in time."""
+    if alloc.target <= 0:
         return
-    out = plan(model, alloc.path, alloc.memories, alloc.target)
+    out = plan(model, alloc.path, alloc.memories, alloc.target, alloc.purification)
     alloc.plan = out
+    if not alloc.purification:
+        return
     table = thresholds(alloc.path, hops_of(model, alloc.path), out)
     for node, limits in table.items():  # the rules hold these dictionaries: update them
         alloc.link_thresholds.setdefault(node, {}).update(limits)
