@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from typing import TYPE_CHECKING
 
 from qnms.network.pathmodel import LINK_MAX_ROUNDS, Hop, PathOutcome, plan_rounds
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 FRESH_MARGIN = 1e-9  # a threshold this far above a level's fidelity: purify that level
 WATCHDOG_FACTOR = 20.0  # planned times per delivered pair without a pair at target
-WATCHDOG_FLOOR_S = 0.05  # simulated seconds: never fail sooner than this
+WATCHDOG_FLOOR_S = 0.25  # simulated seconds: a transient fault (a cut of ~0.1 s) is no stall
 WATCHDOG_CHECKS = 4  # checks per bound (the bound is counted in active time only)
 SECOND_PS = 10**12
 
@@ -181,11 +182,13 @@ def arm(engine: EngineView, alloc: Allocation) -> None:
         if state["starved"] >= bound - 1e-12:
             best = max(alloc.fidelities, default=None)
             seen = f"best fidelity delivered {best:.4f}" if best is not None else "none delivered"
+            pair_ms = 1000 * alloc.plan.pair_time_s if alloc.plan is not None else math.inf
             fail(
                 engine,
                 alloc,
-                f"no pair at target fidelity {alloc.target} in {bound:.3f} s active "
-                f"(~{WATCHDOG_FACTOR:g}x the planned time per pair): {seen}",
+                f"no pair at target fidelity {alloc.target} in {bound:.3f} s active (bound: "
+                f"{WATCHDOG_FACTOR:g}x the planned {pair_ms:.2f} ms per pair, at least "
+                f"{WATCHDOG_FLOOR_S:g} s): {seen}",
             )
             return
         engine.at(engine.tl.now() + round(period * SECOND_PS), check)
