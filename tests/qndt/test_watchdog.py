@@ -112,3 +112,20 @@ def test_without_purification_a_target_never_met_fails_too(make_engine: Any) -> 
     assert alloc.state == "failed" and alloc.delivered > 5 and alloc.good == 0
     assert alloc.plan is not None and alloc.plan.rounds == (0, 0)
     assert f"best fidelity delivered {max(alloc.fidelities):.4f}" in alloc.reason
+
+
+def test_held_pairs_waiting_for_the_client_are_no_stall(make_engine: Any) -> None:
+    """hold: the end memories keep delivered pairs until consumed; while all of them do,
+    nothing can be delivered, and the watchdog does not count that time."""
+    engine = make_engine(chain(3), seed=1, telemetry_period=None)
+    reply = engine.handle(
+        {"type": "allocate", "allocation": "x", "path": ["alice", "r1", "bob"],
+         "target-fidelity": 0.85, "hold": True, "duration": 2.0}
+    )  # fmt: skip
+    assert reply["ok"]
+    engine.run_until(1.0)
+    alloc = engine.allocations["x"]
+    assert alloc.state == "active" and alloc.delivered == 1 and len(alloc.held) == 1
+    assert engine.handle({"type": "consume", "allocation": "x"})["ok"]
+    engine.run_until(1.1)
+    assert alloc.state == "active" and alloc.delivered >= 2

@@ -15,7 +15,8 @@ what the network model says of the path:
   ``WATCHDOG_FACTOR`` times the planned time per delivered pair (at least
   ``WATCHDOG_FLOOR_S``) without delivering a pair that meets its target, it fails
   (state ``failed``) with a reason naming the best fidelity it delivered, instead of
-  staying active;
+  staying active; time spent interrupted, or with every end memory holding a delivered
+  pair not yet used, does not count;
 * ``memory_degraded``: a memory-degraded fault changes the pairs of the links of that
   node; the allocations crossing it are planned again with the degraded memory, their
   thresholds updated in place (the rules hold the same dictionaries), or failed with the
@@ -175,7 +176,13 @@ def arm(engine: EngineView, alloc: Allocation) -> None:
             return
         bound = watchdog_bound(alloc)
         period = bound / WATCHDOG_CHECKS
-        if alloc.good > state["good"] or alloc.state != "active":
+        # not starving: a pair at target came, it is not running, or every end memory
+        # holds a delivered pair the client has not used yet (nothing can be delivered)
+        if (
+            alloc.good > state["good"]
+            or alloc.state != "active"
+            or len(alloc.held) >= alloc.memories
+        ):
             state["good"], state["starved"] = alloc.good, 0.0
         else:
             state["starved"] += period
