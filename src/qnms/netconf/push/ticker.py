@@ -45,7 +45,7 @@ class Ticker:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = float("inf")  # wall time the timer is set for
-        self._running = False  # a slice, or the call_soon of the next one, is pending
+        self._running = False  # a slice runs, or the call_soon of the next one is pending
         self.slices = 0  # slices run (how many loop iterations the work took)
 
     def __len__(self) -> int:
@@ -72,17 +72,17 @@ class Ticker:
     def _run(self) -> None:
         """One slice: what is due, for at most ``slice_s`` (at least one item)."""
         self._timer, self._timer_at = None, float("inf")
-        self._running = False
+        self._running = True  # what the work schedules is armed once, at the end
         self.slices += 1
         start = time.monotonic()
         heap = self._heap
         ran = False
         while heap and heap[0][0] <= time.time():
             if ran and time.monotonic() - start >= self.slice_s:
-                self._running = True  # the rest after the loop polled its sockets
-                self.loop.call_soon(self._run)
+                self.loop.call_soon(self._run)  # the rest after the loop polled its sockets
                 return
             _, _, fn = heapq.heappop(heap)
             ran = True
             guarded(fn)  # one failure must not stop the clock of every server
+        self._running = False
         self._arm()

@@ -51,6 +51,7 @@ from lxml import etree
 from qnms.netconf.protocol.operations import merge_state, missing, operational_data
 from qnms.netconf.push.errors import DS_NS, YP_NS, Rpc, bad_value, sub_error
 from qnms.netconf.push.evaluation import Part
+from qnms.netconf.push.memo import SelectionMemo
 from qnms.netconf.push.rpcs import (
     DATASTORE_FILTER_NAMES,
     FilterSpec,
@@ -91,6 +92,8 @@ class YangPush:
         self._batch: dict[object, Any] | None = None  # per-instant evaluation cache
         self._slots: dict[float, list[Callable[[], None]]] = {}
         self._phase: float | None = None  # anchor of periodic subscriptions without one
+        self._memo = SelectionMemo()  # selections of quiet data, reused across instants
+        self._shares_running = False  # the datastore hands out its installed tree
         self.selection = Selection(core, options.on_change_unsupported)
         self.namer = PathNamer({m.namespace: m.name for m in core.monitoring.modules})
 
@@ -172,12 +175,17 @@ class YangPush:
             parts = self._parts()
             if parts is not None:
                 ts, running, state, schema = parts
-                # running: its top-level nodes are its children
-                split: list[Part] = [
-                    (running, ("running", id(running))),
-                    (state, ("state", id(state))),
-                ]
-                out = self.selection.fast.evaluate(split, flt.element, flt.key, schema, batch)
+                out = self._memo.get(key, running, state, batch)
+                if out is None:
+                    # running: its top-level nodes are its children
+                    split: list[Part] = [
+                        (running, ("running", id(running))),
+                        (state, ("state", id(state))),
+                    ]
+                    out = self.selection.fast.evaluate(split, flt.element, flt.key, schema,
+                                                       batch)  # fmt: skip
+                    if out is not None and self._shares_running:
+                        self._memo.put(key, running, state, batch, out)
         if out is None:
             ts, data = self.snapshot(datastore, full)
             out = self.selection.apply(data, flt, batch)
@@ -203,6 +211,7 @@ class YangPush:
         # The installed tree itself where the datastore shares it: selections copy
         # what they select, so a push does not copy the whole of running first.
         shared = getattr(ds, "snapshot", None)
+        self._shares_running = callable(shared)
         running = shared("running") if callable(shared) else ds.get_config("running")
         try:
             state = list(ds.state_provider.state()) if ds.state_provider is not None else []
