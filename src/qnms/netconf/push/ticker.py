@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from qnms.netconf.push.triggers import guarded
 
-SLICE = 0.004  # s of due work run before the loop gets to poll its sockets again
+SLICE = 0.002  # s of due work run before the loop gets to poll its sockets again
 
 _tickers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Ticker] = weakref.WeakKeyDictionary()
 
@@ -39,7 +39,9 @@ class Ticker:
     """Calls functions at wall-clock times on one loop, a slice at a time."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, slice_s: float = SLICE) -> None:
-        self.loop = loop
+        # weakly: the registry keys tickers by loop, and a value holding its key would
+        # keep every closed loop (one per test server) alive
+        self._loop = weakref.ref(loop)
         self.slice_s = slice_s
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
@@ -47,6 +49,13 @@ class Ticker:
         self._timer_at = float("inf")  # wall time the timer is set for
         self._running = False  # a slice runs, or the call_soon of the next one is pending
         self.slices = 0  # slices run (how many loop iterations the work took)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("the ticker's event loop is gone")
+        return loop
 
     def __len__(self) -> int:
         return len(self._heap)
