@@ -128,7 +128,9 @@ class Agent:
             bindings=stratum_bindings(config.stratum),
             lazy_bindings=True,
         )
-        self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.get_config("running"))
+        # The providers only read running: the installed tree itself, not a copy per
+        # state read (every periodic push and every <get> reads the state).
+        self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.snapshot("running"))
         if isinstance(self.live, SsState):
             self.live.node_name = config.name
         self.datastores.state_provider = self.live

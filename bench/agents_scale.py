@@ -15,7 +15,12 @@ elements (one QFS agent per node plus the domain's CS agent) is served by one
 
 Goals (issue 13): p99 < 50 ms and < 2 MB per agent at 500 agents.
 
-    .venv/bin/python bench/agents_scale.py [--sizes 120 500] [--samples 300]
+``--compare DIR`` measures another checkout too (e.g. ``git worktree add --detach
+/tmp/base main``), size by size in the same run, with this venv: a before/after table
+on one machine under one load. ``--probe-seconds`` caps the get-configs of one size (a
+saturated process answers in seconds; the table says how many samples were taken).
+
+    .venv/bin/python bench/agents_scale.py [--sizes 120 500] [--samples 300] [--compare DIR]
 """
 
 from __future__ import annotations
@@ -139,7 +144,9 @@ async def subscriber_main(targets: list[tuple[int, str]]) -> None:
 # -------------------------------------------------------------------- one size
 
 
-async def probe(ports: list[int], samples: int, load: Callable[[], None]) -> list[float]:
+async def probe(
+    ports: list[int], samples: int, load: Callable[[], None], limit_s: float
+) -> list[float]:
     """Round trips (ms) of get-configs, one at a time, each to a random agent, once
     ``load`` started the subscriptions (sessions are opened before: an SSH handshake is
     not what is measured)."""
@@ -152,7 +159,10 @@ async def probe(ports: list[int], samples: int, load: Callable[[], None]) -> lis
     try:
         await asyncio.to_thread(load)
         await asyncio.sleep(3)  # a few periods: every agent is pushing
+        end = time.monotonic() + limit_s
         for i in range(samples):
+            if time.monotonic() > end and len(out) >= 20:
+                break
             s = rng.choice(sessions)
             t0 = time.perf_counter()
             s.send(i, get)
@@ -166,15 +176,34 @@ async def probe(ports: list[int], samples: int, load: Callable[[], None]) -> lis
     return out
 
 
-def run_size(n: int, samples: int, base_port: int, tmp: Path) -> dict[str, float]:
+def code_path(tree: Path, tmp: Path) -> str:
+    """A PYTHONPATH entry importing the packages of checkout ``tree`` (as setup.py maps
+    them) ahead of this venv's editable install."""
+    out = tmp / f"code-{abs(hash(str(tree)))}"
+    out.mkdir(exist_ok=True)
+    for name, sub in (("qnms", "src/qnms"), ("qnms_agents", "agents"),
+                      ("qnms_bindings", "bindings"), ("qnms_models", "yang")):  # fmt: skip
+        if not (out / name).exists():
+            (out / name).symlink_to(tree / sub)
+    return str(out)
+
+
+def run_size(
+    n: int, samples: int, base_port: int, tmp: Path, *, tree: Path = ROOT, limit_s: float = 1e9
+) -> dict[str, float]:
     data = mesh(n - 1, size=8)  # n - 1 QFS agents and the domain's CS agent
     network = tmp / f"mesh{n}.json"
     network.write_text(json.dumps(data), encoding="utf-8")
-    cmd = [str(ROOT / ".venv/bin/qnms"), "agents", "--network", str(network),
-           "--base-port", str(base_port), "--state-dir", str(tmp / f"state{n}"),
+    state = tempfile.mkdtemp(prefix=f"state{n}-", dir=tmp)
+    cmd = [sys.executable, "-c", "from qnms.app.cli import main; main()", "agents",
+           "--network", str(network), "--base-port", str(base_port), "--state-dir", state,
            "--user", USER, "--password", PASSWORD]  # fmt: skip
+    env = dict(os.environ)
+    if tree != ROOT:
+        env["PYTHONPATH"] = code_path(tree, tmp)
     t0 = time.perf_counter()
-    agents = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    agents = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env)  # fmt: skip
     subs: list[subprocess.Popen[str]] = []  # the subscriber, once started
     established: list[int] = []
     try:
@@ -210,7 +239,7 @@ def run_size(n: int, samples: int, base_port: int, tmp: Path) -> dict[str, float
                 raise RuntimeError("the subscriber failed")
             established.append(int(ready[1]))
 
-        rtts = asyncio.run(probe([p for p, _ in targets], samples, load))
+        rtts = asyncio.run(probe([p for p, _ in targets], samples, load, limit_s))
         rss = rss_mb(agents.pid)
         sub = subs[0]
         sub.send_signal(signal.SIGTERM)
@@ -227,6 +256,7 @@ def run_size(n: int, samples: int, base_port: int, tmp: Path) -> dict[str, float
                     proc.wait(10)
     rtts.sort()
     return {
+        "code": 0.0 if tree == ROOT else 1.0,
         "agents": n,
         "start_s": start_s,
         "rss_idle_mb": rss_idle,
@@ -236,22 +266,37 @@ def run_size(n: int, samples: int, base_port: int, tmp: Path) -> dict[str, float
         "p99_ms": rtts[min(len(rtts) - 1, int(0.99 * len(rtts)))],
         "updates_per_s": last["updates"] / last["seconds"],
         "subscriptions": established[0],
+        "samples": len(rtts),
+        "load": os.getloadavg()[0],
     }
 
 
-def report(rows: list[dict[str, float]]) -> None:
-    print(f"\n{'agents':>7}{'start s':>9}{'RSS MB':>9}{'MB/agent':>10}{'p50 ms':>9}"
-          f"{'p99 ms':>9}{'pushes/s':>10}{'subs':>6}")  # fmt: skip
+def report(rows: list[dict[str, float]], compare: Path | None = None) -> None:
+    print(f"\n{'code':>8}{'agents':>7}{'start s':>9}{'RSS MB':>9}{'MB/agent':>10}{'p50 ms':>9}"
+          f"{'p99 ms':>9}{'pushes/s':>10}{'subs':>6}{'samples':>9}{'load':>6}")  # fmt: skip
     for r in rows:
-        print(f"{r['agents']:>7.0f}{r['start_s']:>9.1f}{r['rss_mb']:>9.1f}"
+        code = "compare" if r["code"] else "this"
+        print(f"{code:>8}{r['agents']:>7.0f}{r['start_s']:>9.1f}{r['rss_mb']:>9.1f}"
               f"{r['mb_per_agent']:>10.2f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}"
-              f"{r['updates_per_s']:>10.1f}{r['subscriptions']:>6.0f}")  # fmt: skip
-    if len(rows) >= 2:
-        a, b = rows[0], rows[-1]
+              f"{r['updates_per_s']:>10.1f}{r['subscriptions']:>6.0f}{r['samples']:>9.0f}"
+              f"{r['load']:>6.1f}")  # fmt: skip
+    if compare is not None:
+        print(f"compare: {compare}")
+    mine = [r for r in rows if not r["code"]]
+    if len(mine) >= 2:
+        a, b = mine[0], mine[-1]
         marginal = (b["rss_mb"] - a["rss_mb"]) / (b["agents"] - a["agents"])
         print(f"marginal memory per agent ({a['agents']:.0f} -> {b['agents']:.0f}): "
               f"{marginal:.2f} MB")  # fmt: skip
-    big = rows[-1]
+    for r in mine:
+        other = next((o for o in rows if o["code"] and o["agents"] == r["agents"]), None)
+        if other is None:
+            continue
+        print(f"{r['agents']:.0f} agents, compare / this: start "
+              f"{other['start_s'] / r['start_s']:.2f}x, p50 {other['p50_ms'] / r['p50_ms']:.1f}x, "
+              f"p99 {other['p99_ms'] / r['p99_ms']:.1f}x; pushes/s this / compare "
+              f"{r['updates_per_s'] / max(other['updates_per_s'], 1e-9):.2f}x")  # fmt: skip
+    big = mine[-1]
     p99 = "MET" if big["p99_ms"] < GOAL_P99_MS else "NOT MET"
     mem = "MET" if big["mb_per_agent"] < GOAL_MB else "NOT MET"
     print(
@@ -268,19 +313,30 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[120, 500])
     p.add_argument("--samples", type=int, default=300, help="get-configs per size")
+    p.add_argument(
+        "--probe-seconds",
+        type=float,
+        default=120.0,
+        help="stop sampling a size after this long (at least 20 samples)",
+    )
+    p.add_argument("--compare", type=Path, help="another checkout, measured size by size")
     p.add_argument("--base-port", type=int, default=21000)
     p.add_argument("--subscriber", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.subscriber:
         asyncio.run(subscriber_main([tuple(t) for t in json.loads(args.subscriber)]))
         return
+    trees = [ROOT] if args.compare is None else [args.compare.resolve(), ROOT]
     rows = []
     with tempfile.TemporaryDirectory(prefix="qnms-bench-scale-") as tmp:
         for i, n in enumerate(args.sizes):
-            print(f"{n} agents ...", flush=True)
-            rows.append(run_size(n, args.samples, args.base_port + i * 1000, Path(tmp)))
-            print(json.dumps(rows[-1]), flush=True)
-    report(rows)
+            for j, tree in enumerate(trees):
+                print(f"{n} agents ({tree}) ...", flush=True)
+                port = args.base_port + (i * len(trees) + j) * 1000
+                rows.append(run_size(n, args.samples, port, Path(tmp), tree=tree,
+                                     limit_s=args.probe_seconds))  # fmt: skip
+                print(json.dumps(rows[-1]), flush=True)
+    report(rows, args.compare)
 
 
 if __name__ == "__main__":

@@ -111,3 +111,70 @@ def test_patch_rebuilds_the_new_selection(server: NetconfServer) -> None:
     }
     # the uptime leaf is excluded from on-change comparisons only when configured so
     assert all("uptime" not in e.target for e in edits)
+
+
+def test_selection_is_reused_only_while_running_and_state_stand_still(
+    server: NetconfServer,
+) -> None:
+    """Periodic updates of quiet data reuse the last selection (issue 13); a change of
+    running or of the live state makes a new one."""
+    push = server.yang_push
+    spec = FilterSpec("subtree", etree.fromstring(f'<f xmlns="{EX}"><network/></f>'))
+
+    def select() -> etree._Element:
+        got: list[etree._Element] = []
+        push.batch(lambda: got.append(push.selected("operational", False, spec, False)[1]))
+        return got[0]
+
+    first = select()
+    assert select() is first  # nothing moved
+    server.stats.values = {"pairs": 4}  # type: ignore[attr-defined]
+    moved = select()
+    assert moved is not first and b">4<" in etree.tostring(moved)
+    cfg = CONFIG.replace("<memory-count>8</memory-count>", "<memory-count>9</memory-count>")
+    server.datastores.edit_config("running", etree.fromstring(cfg), session_id=1)
+    edited = select()
+    assert edited is not moved and b">9<" in etree.tostring(edited)
+    expected = filters.subtree_filter(server.datastores.get(), spec.element, server.core.schema)
+    c14n = [etree.tostring(t, method="c14n") for t in (expected, select())]
+    assert c14n[0] == c14n[1]
+
+
+def test_merge_of_many_list_entries_matches_get(tmp_path: Path) -> None:
+    """Config and state entries of a long list are merged by key (an index, not a
+    search per entry) exactly as ``<get>`` merges them."""
+    n = 300
+
+    class ManyStats(Stats):
+        def state(self) -> list[etree._Element]:
+            q = f"{{{EX}}}"
+            net = etree.Element(q + "network", nsmap={None: EX})
+            for i in reversed(range(n)):  # another order than running's
+                node = etree.SubElement(net, q + "node")
+                etree.SubElement(node, q + "name").text = f"n{i}"
+                etree.SubElement(etree.SubElement(node, q + "stats"), q + "pairs").text = str(i)
+            return [net]
+
+    ds = DatastoreManager.for_tests(FIXTURES, state_provider=ManyStats())
+    nodes = "".join(
+        f"<node><name>n{i}</name><memory-count>{i % 7 + 1}</memory-count></node>"
+        for i in range(0, n, 2)
+    )
+    cfg = f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><network xmlns="{EX}">'
+    ds.edit_config("running", etree.fromstring(f"{cfg}<name>lab</name>{nodes}</network></config>"),
+                   session_id=1)  # fmt: skip
+    srv = NetconfServer(ds, options=ServerOptions(port=0, state_dir=tmp_path / "state"))
+    el = etree.fromstring(f'<f xmlns="{EX}"><network><node/></network></f>')
+    spec = FilterSpec("subtree", el)
+    got: list[etree._Element] = []
+    push = srv.yang_push
+    push.batch(lambda: got.append(push.selected("operational", False, spec, False)[1]))
+    expected = filters.subtree_filter(ds.get(), el, srv.core.schema)
+
+    def entries(tree: etree._Element) -> dict[str, bytes]:
+        return {
+            node.findtext(f"{{{EX}}}name"): etree.tostring(node, method="c14n")
+            for node in tree.iter(f"{{{EX}}}node")
+        }
+
+    assert len(entries(got[0])) == n and entries(got[0]) == entries(expected)

@@ -48,7 +48,7 @@ from qnms.netconf.protocol.session import (
     SessionOptions,
     Transport,
 )
-from qnms.netconf.protocol.ssh import SSHConnection, load_host_key
+from qnms.netconf.protocol.ssh import ENCRYPTION_ALGS, SSHConnection, load_host_key
 from qnms.yang.schema_types import YangModule
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,7 @@ class ProtocolServer:
             allow_scp=False,
             line_editor=False,
             login_timeout=opts.login_timeout,
+            encryption_algs=ENCRYPTION_ALGS,
         )
         log.info("NETCONF server listening on %s:%d", opts.host, self.port)
 

@@ -82,6 +82,7 @@ class FastFilter:
     def __init__(self, child: ChildLookup) -> None:
         self.child = child
         self._specs: dict[bytes, Spec | None] = {}
+        self._not_keyed: set[bytes] = set()  # filters the keyed path turned down once
 
     def evaluate(
         self, parts: Sequence[Part], flt: etree._Element, key: bytes, schema: Schema | None,
@@ -89,9 +90,17 @@ class FastFilter:
     ) -> etree._Element | None:  # fmt: skip
         """The selection from the union of ``parts`` (merged with ``schema`` when more
         than one), or None when the filter has neither fast shape."""
-        keyed = [self.keyed(roots, flt, cache, where) for roots, where in parts]
+        # Whether a filter has the keyed shape depends on the filter and the schema
+        # (the data could only refuse it for two copies of one container): a filter
+        # turned down once goes straight to the structural path from then on, both
+        # give the same result, and every periodic update skips a walk that fails.
+        keyed = [] if key in self._not_keyed else [
+            self.keyed(roots, flt, cache, where) for roots, where in parts
+        ]  # fmt: skip
         found = [k for k in keyed if k is not None]
-        if len(found) == len(keyed):
+        if keyed and len(found) < len(keyed):
+            self._not_keyed.add(key)
+        if keyed and len(found) == len(keyed):
             hits = [(t, x, e, n) for t, x, e, n in found if e is not None]
             if not hits:
                 return new_data()
@@ -231,26 +240,49 @@ def _absorb(schema: Schema, parent: SchemaNode | None, target: etree._Element,
     """Merge ``source`` into ``target`` as ``tree.merge_into`` does (state over config),
     moving nodes instead of copying them: both are selections this module just made.
     ``skip``: local names to leave alone (the keys of two entries known to match)."""
+    # target's entries of each list / leaf-list by identity, built on first use: a
+    # linear search per source entry made a CS agent's 1,000 channels cost seconds
+    entries: dict[str, dict[object, etree._Element]] = {}
     for c in list(source):
         if not isinstance(c.tag, str) or (skip and split_tag(c.tag)[1] in skip):
             continue
         node = schema.child(parent, split_tag(c.tag))
         existing = None
+        index: dict[object, etree._Element] | None = None
+        ident: object = None
         if node is not None and node.keyword in ("container", "leaf", "anydata", "anyxml"):
             existing = target.find(c.tag)
         elif node is not None:  # list or leaf-list entry: same keys / value
             try:
                 ident = ident_of(node, c)
-                existing = next((t for t in target.iterchildren(c.tag)
-                                 if ident_of(node, t) == ident), None)  # fmt: skip
             except LookupError:
-                existing = None
+                ident = None
+            else:
+                index = entries.get(c.tag)
+                if index is None:
+                    index = entries[c.tag] = _by_ident(node, target.iterchildren(c.tag))
+                existing = index.get(ident)
         if existing is None:
-            target.append(_movable(c, target))
+            moved = _movable(c, target)
+            target.append(moved)
+            if index is not None:
+                index.setdefault(ident, moved)
         elif node is not None and node.keyword in ("container", "list"):
             _absorb(schema, node, existing, c)
         elif node is not None and node.keyword != "leaf-list":
             target.replace(existing, _movable(c, target))
+
+
+def _by_ident(node: SchemaNode, els: Iterable[etree._Element]) -> dict[object, etree._Element]:
+    """The first of ``els`` (entries of list or leaf-list ``node``) for each identity;
+    an entry without all its keys matches nothing."""
+    out: dict[object, etree._Element] = {}
+    for el in els:
+        try:
+            out.setdefault(ident_of(node, el), el)
+        except LookupError:
+            continue
+    return out
 
 
 def _movable(el: etree._Element, dest: etree._Element) -> etree._Element:

@@ -65,6 +65,8 @@ class Engine(Protocol):
 
     def at(self, wall: float, fn: Callable[[], None]) -> None: ...
 
+    def phase(self) -> float: ...
+
     def call_later(self, delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle: ...
 
     def snapshot(self, datastore: str, full: bool) -> tuple[float, etree._Element]: ...
@@ -220,10 +222,12 @@ class DatastoreTarget:
 
         Points are computed from the grid, not from the clock at the previous push,
         so subscriptions with the same grid stay together (one snapshot) and a late
-        tick skips what it missed instead of drifting.
+        tick skips what it missed instead of drifting. The grid is the ``anchor-time``
+        when one was given (honoured exactly), else the server's ``phase``.
         """
         t: Periodic = self.trigger  # type: ignore[assignment]  # only periodic targets tick
-        period, anchor = t.period_cs / 100, t.anchor or 0.0
+        period = t.period_cs / 100
+        anchor = t.anchor if t.anchor is not None else self.engine.phase()
         now = self.engine.now()
         if k is None or anchor + k * period <= now:
             missed = k

@@ -4,10 +4,14 @@ Selections are evaluated on the operational datastore (``ds:operational``: runni
 config merged with the agent's live state and the server's own state, exactly what
 ``<get>`` returns) or on ``ds:running``, by subtree or XPath filter.
 
-Periodic: a ``push-update`` every ``period`` centiseconds. Without ``anchor-time`` the
-first one is sent at once and the next ones on the wall-clock grid of the period, so
-subscriptions with compatible periods fire together and share one snapshot of the
-datastore (the evaluation cost is per instant, not per subscription).
+Periodic: a ``push-update`` every ``period`` centiseconds, on the grid of the
+``anchor-time`` when one is given. Without it the first one is sent at once and the
+next ones on the server's grid, which starts when its first such subscription was
+established (``YangPush.phase``): the subscriptions of one server with compatible
+periods fire together and share one snapshot of the datastore (the evaluation cost is
+per instant, not per subscription), and servers sharing a process do not all fire on
+the same tick. Timed work runs on the loop's ``ticker``, in slices that let requests
+through.
 
 On-change: the selection is re-evaluated when something may have changed and
 compared with the copy last pushed; differences go out as a ``push-change-update``
@@ -47,6 +51,7 @@ from lxml import etree
 from qnms.netconf.protocol.operations import merge_state, missing, operational_data
 from qnms.netconf.push.errors import DS_NS, YP_NS, Rpc, bad_value, sub_error
 from qnms.netconf.push.evaluation import Part
+from qnms.netconf.push.memo import SelectionMemo
 from qnms.netconf.push.rpcs import (
     DATASTORE_FILTER_NAMES,
     FilterSpec,
@@ -57,6 +62,7 @@ from qnms.netconf.push.rpcs import (
 )
 from qnms.netconf.push.selection import Selection, prune
 from qnms.netconf.push.target import DatastoreTarget
+from qnms.netconf.push.ticker import ticker_for
 from qnms.netconf.push.triggers import OnChange, Periodic, guard_all
 from qnms.netconf.push.yang_patch import PathNamer
 from qnms.yang.errors import ErrorTag, RpcError
@@ -85,6 +91,9 @@ class YangPush:
         # "now", "parts", and (datastore, ...) snapshot keys
         self._batch: dict[object, Any] | None = None  # per-instant evaluation cache
         self._slots: dict[float, list[Callable[[], None]]] = {}
+        self._phase: float | None = None  # anchor of periodic subscriptions without one
+        self._memo = SelectionMemo()  # selections of quiet data, reused across instants
+        self._shares_running = False  # the datastore hands out its installed tree
         self.selection = Selection(core, options.on_change_unsupported)
         self.namer = PathNamer({m.namespace: m.name for m in core.monitoring.modules})
 
@@ -166,12 +175,17 @@ class YangPush:
             parts = self._parts()
             if parts is not None:
                 ts, running, state, schema = parts
-                # running: its top-level nodes are its children
-                split: list[Part] = [
-                    (running, ("running", id(running))),
-                    (state, ("state", id(state))),
-                ]
-                out = self.selection.fast.evaluate(split, flt.element, flt.key, schema, batch)
+                out = self._memo.get(key, running, state, batch)
+                if out is None:
+                    # running: its top-level nodes are its children
+                    split: list[Part] = [
+                        (running, ("running", id(running))),
+                        (state, ("state", id(state))),
+                    ]
+                    out = self.selection.fast.evaluate(split, flt.element, flt.key, schema,
+                                                       batch)  # fmt: skip
+                    if out is not None and self._shares_running:
+                        self._memo.put(key, running, state, batch, out)
         if out is None:
             ts, data = self.snapshot(datastore, full)
             out = self.selection.apply(data, flt, batch)
@@ -194,7 +208,11 @@ class YangPush:
         schema = getattr(ds, "schema", None)
         if schema is None or not hasattr(ds, "state_provider"):
             return None
-        running = ds.get_config("running")
+        # The installed tree itself where the datastore shares it: selections copy
+        # what they select, so a push does not copy the whole of running first.
+        shared = getattr(ds, "snapshot", None)
+        self._shares_running = callable(shared)
+        running = shared("running") if callable(shared) else ds.get_config("running")
         try:
             state = list(ds.state_provider.state()) if ds.state_provider is not None else []
         except RpcError:
@@ -253,16 +271,34 @@ class YangPush:
     def unwatch(self, target: DatastoreTarget) -> None:
         self._on_change.discard(target)
 
+    def phase(self) -> float:
+        """The anchor of periodic subscriptions established without ``anchor-time``.
+
+        RFC 8641 lets such a subscription start when it is established: this server's
+        grid starts at the establishment of its first one, so servers sharing a loop
+        (many agents in one process) push at instants spread by when they were
+        subscribed instead of all on the same wall-clock tick, while the subscriptions
+        of one server keep common instants (one snapshot per instant).
+        """
+        if self._phase is None:
+            self._phase = self.now()
+        return self._phase
+
     def at(self, wall: float, fn: Callable[[], None]) -> None:
-        """Call ``fn`` at wall-clock time ``wall``, together with others due then."""
+        """Call ``fn`` at wall-clock time ``wall``, together with others due then (on
+        the loop's shared ``ticker``, which yields to requests between servers)."""
         assert self._loop is not None
         key = round(wall, 4)
         slot = self._slots.get(key)
         if slot is None:
             slot = self._slots[key] = []
-            delay = max(0.0, key - time.time())
-            self._loop.call_at(self._loop.time() + delay, self._run_slot, key)
+            ticker_for(self._loop).at(key, lambda: self._run_slot(key))
         slot.append(fn)
+
+    def due(self) -> list[float]:
+        """The wall-clock instants this server has timed work at (periodic updates,
+        on-change polls), in order."""
+        return sorted(self._slots)
 
     def _run_slot(self, key: float) -> None:
         fns = self._slots.pop(key, [])
