@@ -100,11 +100,12 @@ class Engine:
 
         What an engine changes in its process: the protocol class registries (restored
         here), the garbage collector's frozen objects (unfrozen here) and thresholds
-        (restored here), numpy's global seed
-        (``Timeline.seed``) and the metrics time provider (metrics stay disabled). Every
-        engine sets them when it is built, so several engines may be built one after
-        another in one process with identical results;
-        they must not run interleaved, and raw SeQUeNCe code run afterwards needs this.
+        (restored here), numpy's global seed (``Timeline.seed``), the metrics time
+        provider (metrics stay disabled) and SeQUeNCe's hot paths (fastpaths.py: left in
+        place, they give SeQUeNCe's results; ``fastpaths.uninstall`` restores them).
+        Every engine sets them when it is built, so several engines may be built one
+        after another in one process with identical results; they must not run
+        interleaved, and raw SeQUeNCe code run afterwards needs this.
         """
         uninstall()
         gc.unfreeze()  # later engines of this process must not pin this one's objects
