@@ -42,12 +42,6 @@ from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
 
 SECOND_PS = 10**12
-# Young-generation collections every 50,000 net allocations instead of 700: a run makes
-# millions of short-lived messages, events and protocols, and each collection also
-# walked the surviving ones (~15-30% of a link-tier run's CPU time, measured side by
-# side on the default network). Cycles are still collected, in larger batches.
-GC_THRESHOLD = (50_000, 20, 100)
-GC_DEFAULT = gc.get_threshold()  # the process's, given back by Engine.close
 FINAL = ("completed", "expired", "released")
 INF = float("inf")
 
@@ -93,23 +87,21 @@ class Engine:
         # time of a link-tier run). Freeze them out of the collector's generations.
         gc.collect()
         gc.freeze()
-        gc.set_threshold(*GC_THRESHOLD)
 
     def close(self) -> None:
         """Give SeQUeNCe's process-global protocol registries back their defaults.
 
         What an engine changes in its process: the protocol class registries (restored
-        here), the garbage collector's frozen objects (unfrozen here) and thresholds
-        (restored here), numpy's global seed (``Timeline.seed``), the metrics time
-        provider (metrics stay disabled) and SeQUeNCe's hot paths (fastpaths.py: left in
-        place, they give SeQUeNCe's results; ``fastpaths.uninstall`` restores them).
+        here), the garbage collector's frozen objects (unfrozen here), numpy's global
+        seed (``Timeline.seed``), the metrics time provider (metrics stay disabled) and
+        SeQUeNCe's hot paths (fastpaths.py: left in place, they give SeQUeNCe's results;
+        ``fastpaths.uninstall`` restores them).
         Every engine sets them when it is built, so several engines may be built one
         after another in one process with identical results; they must not run
         interleaved, and raw SeQUeNCe code run afterwards needs this.
         """
         uninstall()
         gc.unfreeze()  # later engines of this process must not pin this one's objects
-        gc.set_threshold(*GC_DEFAULT)
 
     # -- time ---------------------------------------------------------------------
     @property
