@@ -16,7 +16,8 @@ Every run has telemetry on (0.1 s, as the service) and two memories per hop (the
 default, ``--memories``). Then a paced run at speed 1.0 (the service's pacing loop:
 ``Pacer`` ticks of 20 ms, each running the engine up to the wall clock's target) of
 ``default x4`` under ``link`` (run before the mesh, the longest) reports the lag (target
-minus reached simulated time): its maximum and 99th percentile over the run (goal < 50 ms).
+minus reached simulated time): its maximum and 99th percentile over the run (goal < 50 ms),
+and how long the longest tick ran, in wall and in CPU time (``--paced-only``: just that).
 
 ``--before DIR`` also runs every workload under ``link`` with the qnms source tree
 ``DIR/src`` (a checkout of the code before a change, e.g. ``git worktree add --detach
