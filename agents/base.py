@@ -24,7 +24,8 @@ from qnms.network.inventory import Network
 from qnms.yang.binding_classes import LazyBindingClasses
 from qnms.yang.catalog import IETF_DIR, STRATUM_MODULES, YANG_DIR, module_file
 from qnms.yang.codec import json_to_xml
-from qnms.yang.schema import Schema, load_schema
+from qnms.yang.schema import Schema
+from qnms.yang.schema_cache import cached_schema
 
 from .cs import CsState
 from .live import LiveState
@@ -58,7 +59,8 @@ def stratum_schema(stratum: str) -> Schema:
     them only in implemented modules (yanglint refuses the set otherwise).
     """
     files = [NACM_MODULE, module_file("qnms-types"), module_file(STRATUM_MODULES[stratum])]
-    return load_schema(files, search_dirs=[YANG_DIR, IETF_DIR])
+    # From the schema cache when warm: an agent starts without running pyang (issue 13).
+    return cached_schema(files, search_dirs=[YANG_DIR, IETF_DIR])
 
 
 @functools.cache

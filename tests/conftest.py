@@ -7,6 +7,10 @@ imports the fixtures it uses from there.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import ncclient.transport.session
@@ -18,6 +22,12 @@ pytest.register_assert_rewrite("support")
 from qnms.yang.catalog import MODULES, YANG_DIR  # noqa: E402
 
 ncclient.transport.session.TICK = 0.005  # STACK-NOTES: 0.1 s polling otherwise
+
+# compiled-schema cache (qnms.yang.schema_cache) of this run only, inherited by the agent
+# processes the tests start: the suite does not write into the user's ~/.cache
+if "QNMS_CACHE_DIR" not in os.environ:
+    os.environ["QNMS_CACHE_DIR"] = tempfile.mkdtemp(prefix="qnms-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["QNMS_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qnms.network.pathmodel import swap_partners
 from qnms.network.physics import (
     bbpssw_fidelity,
     bbpssw_success,
@@ -13,6 +14,7 @@ from qnms.network.physics import (
     parallel_links_time,
     round_probabilities,
     same_detector_factor,
+    success_cycle_s,
     werner_decay,
     werner_swap,
 )
@@ -70,3 +72,24 @@ def test_round_one_with_one_detector_from_each_end(d0: float, d1: float) -> None
     assert p_true == pytest.approx(single / 2)  # |01> or |10>: half of round 1
     assert p_false == pytest.approx(one_click / 4)  # |11>: a quarter of round 1
     assert p2 == pytest.approx(single)
+
+
+def test_a_successful_cycle_first_keeps_the_mean_and_shortens_the_maximum() -> None:
+    """A link's first pair: failed cycles (mostly round 1 only) then a successful one
+    (both rounds): the same mean as cycles of the mean length, a smaller E[max]."""
+    p, tau = link_cycle(0.5, 0.5, 5e7, 2.5e7, 2.5e7, 5e8, initiator_primary=False)
+    success = success_cycle_s(0.05, 10, 2000, initiator_primary=False)
+    assert success > tau  # two rounds against the mean of one or two
+    failed = (tau - p * success) / (1 - p)
+    one = parallel_links_time([(p, failed)], firsts=[success])
+    assert one == pytest.approx(tau / p, rel=1e-6)
+    two = parallel_links_time([(p, failed)] * 2, firsts=[success] * 2)
+    assert one < two < parallel_links_time([(p, tau)] * 2)
+
+
+def test_the_swap_tree_follows_sequence_rule_order() -> None:
+    """SeQUeNCe's rules swap at odd positions of the path reduced to every other node:
+    on five nodes 1 joins 0-2, 3 joins 2-4, then 2 joins 0-4; on four, 1 then 2."""
+    assert swap_partners(5) == {1: (0, 2), 2: (0, 4), 3: (2, 4)}
+    assert swap_partners(4) == {1: (0, 2), 2: (0, 3)}
+    assert swap_partners(2) == {}

@@ -9,6 +9,7 @@ SeQUeNCe already.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -68,25 +69,29 @@ def test_agent_process_never_imports_the_simulator(tmp_path: Path, qndt: str) ->
 
 # What `qnms agent` without --qndt must not load before it listens: the simulator and
 # its numerical stack, the twin's bus service and ZeroMQ, and the pyangbind classes of
-# its device module (built only when a datastore first needs its objects).
+# its device module (built only when a datastore first needs its objects), and the
+# orchestrator's NETCONF client (ncclient: the service commands' handlers).
 NOT_AT_START = (
     *HEAVY,
     "zmq",
+    "ncclient",
+    "qnms.app.service_commands",
     "qnms.qndt.engine",
     "qnms.qndt.bus",
     "qnms_bindings.qnms_quantum_fabric",
 )
 
 
-@pytest.mark.slow
-def test_qnms_agent_without_qndt_starts_light(tmp_path: Path) -> None:
-    """The real command, as a user starts it; ``-X importtime`` lists every import."""
+def imports_until_listening(state: Path, env: dict[str, str] | None = None) -> set[str]:
+    """Run the real command, as a user starts it, until it listens; ``-X importtime``
+    lists every module it imported by then."""
     cmd = [sys.executable, "-X", "importtime", "-m", "qnms.app.cli", "agent"]
     cmd += ["--stratum", "qfs", "--node", "madqci-r1", "--port", "0"]
-    cmd += ["--state-dir", str(tmp_path), "--network", str(DEFAULT_NETWORK)]
-    log = tmp_path / "importtime.log"  # a file: a full stderr pipe would block the agent
+    cmd += ["--state-dir", str(state), "--network", str(DEFAULT_NETWORK)]
+    state.mkdir(parents=True)
+    log = state / "importtime.log"  # a file: a full stderr pipe would block the agent
     with log.open("w") as stderr:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
         try:
             assert proc.stdout is not None
             listening = any(re.search(r"127\.0\.0\.1:\d+", line) for line in proc.stdout)
@@ -96,5 +101,30 @@ def test_qnms_agent_without_qndt_starts_light(tmp_path: Path) -> None:
     imported = {line.rsplit("|", 1)[1].strip() for line in err.splitlines() if "|" in line}
     assert listening, err[-2000:]
     assert "qnms.netconf.protocol.server" in imported  # the log is what was imported
+    return imported
+
+
+@pytest.mark.slow
+def test_qnms_agent_without_qndt_starts_light(tmp_path: Path) -> None:
+    imported = imports_until_listening(tmp_path / "state")
     loaded = sorted(m for m in imported for h in NOT_AT_START if m == h or m.startswith(h + "."))
     assert loaded == []
+
+
+# pyang's parser and type modules, and the compiler that runs them: what a start with a
+# warm schema cache must not need (qnms.yang.schema_cache imports pyang's package module
+# alone, for its version).
+COMPILING = ("qnms.yang.schema_compile", "pyang.context", "pyang.yang_parser", "pyang.types")
+
+
+@pytest.mark.slow
+def test_qnms_agent_with_a_warm_schema_cache_does_not_compile_yang(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = dict(os.environ, QNMS_CACHE_DIR=str(cache))
+    cold = imports_until_listening(tmp_path / "cold", env)
+    assert set(COMPILING) <= cold  # an empty cache: compiled, then stored
+    # the network file's schema, the protocol state's and the QFS device module's
+    assert len(list((cache / "schema").glob("*.pickle"))) == 3
+    warm = imports_until_listening(tmp_path / "warm", env)  # a new datastore, seeded again
+    assert "qnms.yang.schema_cache" in warm
+    assert sorted(set(COMPILING) & warm) == []

@@ -12,6 +12,7 @@ from qnms.network.physics import (
     detection_probability,
     model_link_cycle,
     parallel_links_time,
+    success_cycle_s,
     werner_swap,
 )
 from qnms.network.physics import werner_decay as decohere
@@ -58,7 +59,11 @@ def test_a_three_node_estimate_is_one_swap_storage_then_the_wait_for_classical_m
     est = estimate_path(topo, ["n0", "n1", "n2"], PathRequirements())
     eta = detection_probability(0.9, 10, 0.2)
     p, tau = model_link_cycle(eta, eta, 0.1, 10, 2000, initiator_primary=False)
-    both = parallel_links_time([(p, tau), (p, tau)])  # both links hold a pair
+    # a link's first pair: one successful cycle (both rounds) after failed ones
+    success = success_cycle_s(0.1, 10, 2000, initiator_primary=False)
+    failed = (tau - p * success) / (1 - p)
+    both = parallel_links_time([(p, failed)] * 2, firsts=[success] * 2)  # both links hold one
+    assert both < parallel_links_time([(p, tau)] * 2)  # than with cycles of the mean length
     assert tau / p < both < 2 * tau / p
     stored = 2 * (both - tau / p)  # each link's pair waits, on average, for the other
     expected = decohere(decohere(werner_swap(0.95, 0.95), stored, 1.0), 0.0002, 1.0)

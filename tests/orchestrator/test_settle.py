@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from qnms.orchestrator.controller import settle
+from qnms.orchestrator.tasks import settle
 
 
 def test_settle_returns_while_a_finished_tasks_done_callback_is_still_queued() -> None:

@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pki.set_defaults(func=_cmd_pki)
 
-    from qnms.app.service_commands import add_arguments as add_service_commands
+    from qnms.app.service_parser import add_arguments as add_service_commands
     from qnms.qndt.cli import add_arguments as add_qndt
 
     add_service_commands(sub)

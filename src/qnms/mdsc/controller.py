@@ -47,7 +47,6 @@ from qnms.mdsc.views import (
     unit_filter,
 )
 from qnms.orchestrator.admission import Refusal
-from qnms.orchestrator.controller import settle
 from qnms.orchestrator.edits import AgentEdit
 from qnms.orchestrator.intent import SVC, Application, ServiceIntent, read_applications, read_units
 from qnms.orchestrator.lifecycle import (
@@ -61,6 +60,7 @@ from qnms.orchestrator.lifecycle import (
 from qnms.orchestrator.lifecycle import UnitState as S
 from qnms.orchestrator.southbound import Southbound, SouthboundError
 from qnms.orchestrator.store import Store
+from qnms.orchestrator.tasks import settle
 from qnms.orchestrator.transaction import remove_everywhere
 from qnms.service.identifiers import ServiceUnitId
 from qnms.yang.errors import ErrorTag

@@ -23,7 +23,8 @@ from typing import Any
 from qnms.yang.catalog import IETF_DIR, MODULES, YANG_DIR
 from qnms.yang.codec import CodecError, json_to_xml
 from qnms.yang.errors import RpcError
-from qnms.yang.schema import Schema, load_schema
+from qnms.yang.schema import Schema
+from qnms.yang.schema_cache import cached_schema
 from qnms.yang.validation import validate_tree
 
 DEFAULT_NETWORK = Path(__file__).parent / "data" / "default-network.json"
@@ -174,7 +175,8 @@ def validate_network(data: Any, source: str = "<data>") -> Network:
 
 @functools.cache
 def network_schema() -> Schema:
-    return load_schema([YANG_DIR / f"{m}.yang" for m in MODULES], search_dirs=[IETF_DIR])
+    # cached: every `qnms agent` validates its network file before it listens (issue 13)
+    return cached_schema([YANG_DIR / f"{m}.yang" for m in MODULES], search_dirs=[IETF_DIR])
 
 
 def _json_path(xml_path: str) -> str:

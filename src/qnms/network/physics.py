@@ -176,6 +176,16 @@ def expected_rate(
     return p / cycle_s
 
 
+def _model_delays(
+    classical_ms: float, length_km: float, frequency_hz: float
+) -> tuple[int, float, int, float]:
+    """(c, q, m, period) in ps of a link as the twin builds it (see ``model_link_cycle``)."""
+    c = max(1, int(classical_ms * PS_PER_MS))
+    q = length_km / 2 * FIBRE_MS_PER_KM * PS_PER_MS
+    period = 1e12 / frequency_hz if frequency_hz > 0 else 0.0
+    return c, q, c // 2, period
+
+
 def model_link_cycle(
     eta_a: float,
     eta_b: float,
@@ -192,39 +202,89 @@ def model_link_cycle(
     sits mid-fibre (photons take ``L/2`` of fibre) and each end hears it after half the
     ends' classical delay (``m = c // 2``).
     """
-    c = max(1, int(classical_ms * PS_PER_MS))
-    q = length_km / 2 * FIBRE_MS_PER_KM * PS_PER_MS
-    period = 1e12 / frequency_hz if frequency_hz > 0 else 0.0
-    return link_cycle(eta_a, eta_b, c, q, c // 2, period, initiator_primary, same_detector)
+    c, q, m, period = _model_delays(classical_ms, length_km, frequency_hz)
+    return link_cycle(eta_a, eta_b, c, q, m, period, initiator_primary, same_detector)
+
+
+def success_cycle_s(
+    classical_ms: float, length_km: float, frequency_hz: float, initiator_primary: bool
+) -> float:
+    """Duration (s) of a *successful* cycle (``B + A`` in ``link_cycle``): both rounds.
+
+    Longer than the mean cycle (a failure usually ends after round 1), so the time to a
+    link's first pair is this plus a geometric number of failed cycles, not a geometric
+    number of mean cycles: the maximum over two or more links is shorter than the
+    fixed-cycle sum gives (~4% for two equal links at 10 km).
+    """
+    c, q, m, period = _model_delays(classical_ms, length_km, frequency_hz)
+    restart = 2 * c if initiator_primary else c
+    a = max(q + m + c, period) + c
+    b = max(q + m + restart + c, period) + c
+    return (a + b) * 1e-12
+
+
+def hop_cycle(
+    efficiency: tuple[float, float],
+    detector: tuple[float, float],
+    length_km: float,
+    attenuation_db_per_km: float,
+    classical_ms: float,
+    frequency_hz: float,
+    initiator_primary: bool,
+) -> tuple[float, float, float]:
+    """(success, mean s, successful cycle s) of a link from its ends' memory and
+    detector efficiencies (``model_link_cycle``, ``success_cycle_s``).
+
+    Each end's photon reaches the BSM mid-fibre with its memory's efficiency and is
+    detected with the mean of the two ends' detector efficiencies (each node gives one
+    of the station's two detectors). The planner (from the agents' data) and the twin
+    (from the network model) both describe a link this way.
+    """
+    mean = link_detector_efficiency(*detector)
+    eta_a, eta_b = (
+        detection_probability(e, length_km, attenuation_db_per_km, mean) for e in efficiency
+    )
+    p, tau = model_link_cycle(
+        eta_a, eta_b, classical_ms, length_km, frequency_hz, initiator_primary,
+        same_detector_factor(*detector),
+    )  # fmt: skip
+    return p, tau, success_cycle_s(classical_ms, length_km, frequency_hz, initiator_primary)
 
 
 # -- paths ----------------------------------------------------------------------------------
 
 
-def parallel_links_time(cycles: Sequence[tuple[float, float]], tail: float = 1e-9) -> float:
+def parallel_links_time(
+    cycles: Sequence[tuple[float, float]],
+    tail: float = 1e-9,
+    firsts: Sequence[float] | None = None,
+) -> float:
     """Expected time until every link of a path holds a pair, links working in parallel.
 
     ``cycles`` gives each link's (success probability, duration) per cycle: link ``i``
-    is ready after ``N_i`` cycles, ``N_i`` geometric. The swaps wait for the last link,
-    so the path's generation time is ``E[max_i N_i tau_i]``, the integral of
-    ``1 - prod_i P(N_i tau_i <= t)``, a step function summed exactly (to a survival of
-    ``tail``). One link: ``tau / p``, the inverse of its rate. Exponential times with the
-    same means would overestimate it (10% on a 21 km + 6 km path): a cycle's duration is
-    not memoryless. Below ``RARE`` success per cycle the sum would take millions of
-    steps, and the exponential limit is exact enough: inclusion-exclusion over the rates.
+    is ready after ``N_i`` cycles, ``N_i`` geometric, i.e. at ``first_i + (N_i - 1)
+    tau_i`` (``firsts`` default: ``tau_i``; a successful cycle may be longer than a failed
+    one, ``success_cycle_s``). The swaps wait for the last link, so the path's
+    generation time is ``E[max_i]``, the integral of ``1 - prod_i P(ready_i <= t)``, a
+    step function summed exactly (to a survival of ``tail``). One link: its mean time.
+    Exponential times with the same means would overestimate it (10% on a 21 km + 6 km
+    path): a cycle's duration is not memoryless. Below ``RARE`` success per cycle the
+    sum would take millions of steps, and the exponential limit is exact enough:
+    inclusion-exclusion over the rates.
     """
     if not cycles:
         return 0.0
     if any(p <= 0 or tau <= 0 for p, tau in cycles):
         return math.inf
+    first = list(firsts) if firsts is not None else [tau for _, tau in cycles]
     if min(p for p, _ in cycles) < RARE:
-        rates = [p / tau for p, tau in cycles]
+        rates = [p / (tau + p * (f - tau)) for (p, tau), f in zip(cycles, first, strict=True)]
         return sum(
             (-1) ** (k + 1) / sum(subset)
             for k in range(1, len(rates) + 1)
             for subset in itertools.combinations(rates, k)
         )
-    heap = [(tau, i) for i, (_, tau) in enumerate(cycles)]
+    heap = [(f, i) for i, f in enumerate(first)]
     heapq.heapify(heap)
     done = [0.0] * len(cycles)  # P(link i ready by now)
     total, now, survival = 0.0, 0.0, 1.0

@@ -48,6 +48,7 @@ from qnms.orchestrator.planning import memory_picker
 from qnms.orchestrator.reconcile import release_leftovers, repair
 from qnms.orchestrator.southbound import Southbound
 from qnms.orchestrator.store import Store
+from qnms.orchestrator.tasks import settle
 from qnms.orchestrator.topology import Topology
 from qnms.orchestrator.transaction import PhaseHook, Transaction, remove_everywhere
 from qnms.yang.errors import ErrorTag
@@ -59,19 +60,6 @@ Loop = Callable[["Controller"], Coroutine[Any, Any, None]]
 AccessCheck = Callable[[int, ServiceIntent], None]
 """Raise ``RpcError`` (access-denied) if the session may not request this unit: the
 seam where NACM-derived per-application rules plug in (issue 10, access control)."""
-
-
-async def settle(tasks: set[asyncio.Task]) -> None:
-    """Wait until ``tasks`` (a set its tasks leave in their done callbacks) is empty.
-
-    Since Python 3.12 ``gather`` of tasks that are already done completes at once,
-    without yielding, so a finished task whose done callback is still queued would make
-    a plain ``while tasks: await gather(...)`` spin forever and block the loop; the
-    ``sleep(0)`` lets those callbacks run.
-    """
-    while tasks:
-        await asyncio.gather(*list(tasks), return_exceptions=True)
-        await asyncio.sleep(0)
 
 
 class Controller:
@@ -239,7 +227,7 @@ class Controller:
     async def _resume(self, intent: ServiceIntent) -> None:
         """Clean up what an interrupted allocation may have left, then provision again."""
         rec, topo = self.records[intent.name], self.topology
-        async with self._lock(intent.name):
+        async with self.unit_lock(intent.name):
             problems = await release_leftovers(self.sb, intent.name, set(self.records))
             if problems:
                 log.warning("resuming %s: cleanup incomplete on %s", intent.name, problems)
@@ -276,7 +264,7 @@ class Controller:
         if adm.intent.policy.on_demand and not adm.intent.policy.activate:
             hold(self, adm)
         else:
-            self._spawn(self._provision(adm))
+            self._spawn(self.provision(adm))
 
     def state(self) -> list[etree._Element]:
         """StateProvider: the config-false leaves of every unit in running."""
@@ -293,8 +281,14 @@ class Controller:
         """Record and announce a unit's new state (``lifecycle.apply_transition``)."""
         apply_transition(self, rec, state, reason, kind="service unit")
 
-    def _lock(self, name: str) -> asyncio.Lock:
+    def unit_lock(self, name: str) -> asyncio.Lock:
+        """The lock serialising every change of one unit's allocation (provisioning,
+        release, the closed loop's re-allocation)."""
         return self._locks.setdefault(name, asyncio.Lock())
+
+    def releasing(self, name: str) -> bool:
+        """True while the unit's release is under way (the closed loop leaves it be)."""
+        return name in self._releasing
 
     # -- provisioning --------------------------------------------------------------------
 
@@ -319,11 +313,11 @@ class Controller:
         _plan, edits = self.plan_edits(intent, est, handles)
         return Transaction(self.sb, edits).dry_run()
 
-    async def _provision(self, adm: Admission, failed: UnitState = UnitState.FAILED) -> bool:
+    async def provision(self, adm: Admission, failed: UnitState = UnitState.FAILED) -> bool:
         """Allocate on the first admitted path that takes it; else move to ``failed``
         (the closed loop passes ``degraded``). True when allocated."""
         name = adm.intent.name
-        async with self._lock(name):
+        async with self.unit_lock(name):
             rec = self.records[name]
             reasons = []
             t0 = time.perf_counter()
@@ -383,7 +377,7 @@ class Controller:
     async def _release_locked(
         self, name: str, final: UnitState, reason: str, *, forget: bool
     ) -> None:
-        async with self._lock(name):
+        async with self.unit_lock(name):
             rec = self.records.get(name)
             if rec is None:
                 return

@@ -7,20 +7,21 @@ the twin's own (qnms/network/physics.py, one home for both, issue 14), so the es
 and what the twin delivers agree (tests/qndt/test_planner_agreement.py):
 
 * an elementary link delivers a Werner pair with the raw fidelity of the worse memory, at
-  the rate of SeQUeNCe's Barrett-Kok cycle (``physics.expected_rate``: success per
-  channel use x channel uses per second, false heralds and classical round trips
-  included);
-* the links of a path generate in parallel and the swaps wait for the last of them
-  (``physics.parallel_links_time``), then the ends hear the swap results: one delivered
-  pair per that cycle, times the swap success, divided by the purification pair cost,
-  times the memories per node (each memory pair runs its own cycles);
+  the rate of SeQUeNCe's Barrett-Kok cycle (``physics.hop_cycle``: success per channel
+  use x channel uses per second, false heralds and classical round trips included);
+* a target above what the swapped raw pairs give is met as the twin meets it: the fewest
+  rounds of BBPSSW on each link's own pairs (at most two, nested), with the memories
+  they need per hop side (``pathmodel.plan_rounds``; a round costs two pairs of the
+  level below, the BBPSSW exchange, and the earlier input's storage);
+* the links of a path generate in parallel and are swapped in the twin's (SeQUeNCe's)
+  order, a tree of swaps each waiting for both its segments, a failed swap restarting
+  only those (``pathmodel.swap_partners``), then the ends hear the last swap's results;
+  times the purification units per link (each memory pair runs its own cycles);
 * an entanglement swap of Werner pairs gives F' = F1 F2 + (1 - F1)(1 - F2)/3, times the
   node's swapping degradation (SeQUeNCe's ``swapping_degradation``);
-* while the classical-assist messages travel, the stored pair depolarises:
-  F(t) = 1/4 + (F - 1/4) exp(-t/T), T the shortest memory coherence time on the path;
-* BBPSSW recurrence purification of two Werner pairs of fidelity F succeeds with
-  p = F^2 + 2F(1-F)/3 + 5((1-F)/3)^2 and gives (F^2 + ((1-F)/3)^2) / p; each round
-  doubles the pair cost.
+* stored pairs depolarise, F(t) = 1/4 + (F - 1/4) exp(-t/T): link pairs while the slower
+  links catch up, the end pair while the swap results travel (T the shortest memory
+  coherence time on the path).
 """
 
 from __future__ import annotations
@@ -33,19 +34,8 @@ from enum import StrEnum
 
 import networkx as nx
 
-from qnms.network.physics import (
-    FIBRE_MS_PER_KM,
-    bbpssw_fidelity,
-    bbpssw_success,
-    detection_probability,
-    link_detector_efficiency,
-    model_link_cycle,
-    pair_coherence,
-    parallel_links_time,
-    same_detector_factor,
-    werner_decay,
-    werner_swap,
-)
+from qnms.network.pathmodel import Hop, plan_rounds
+from qnms.network.physics import FIBRE_MS_PER_KM, hop_cycle, pair_coherence
 from qnms.orchestrator.topology import EdgeInfo, Topology
 
 DEFAULT_MAX_ROUNDS = 3
@@ -53,32 +43,38 @@ DEFAULT_K = 4
 DEFAULT_ATTEMPT_RATE = 1000.0  # attempts per second when a memory reports no frequency
 
 
-def link_cycle(topo: Topology, edge: EdgeInfo, upstream: str) -> tuple[float, float]:
-    """(success probability, mean seconds) of one pairing cycle of one memory pair of
-    ``edge`` (the twin's link physics; its rate is the ratio).
+def link_cycle(topo: Topology, edge: EdgeInfo, upstream: str) -> tuple[float, float, float]:
+    """(success probability, mean seconds, successful cycle seconds) of one pairing cycle
+    of one memory pair of ``edge`` (the twin's link physics, ``physics.hop_cycle``; its
+    rate is the ratio of the first two).
 
-    Each end's photon reaches the BSM mid-fibre with its memory's efficiency and is
-    detected with the mean of the two ends' detector efficiencies (each node contributes
-    one of the station's two detectors); the ends negotiate over the classical-assist
-    channel, or at fibre speed when none is reported (as the twin builds the link); the
-    upstream end of the path requests, the end with the larger name is primary.
+    The ends negotiate over the classical-assist channel, or at fibre speed when none is
+    reported (as the twin builds the link); the upstream end of the path requests, the
+    end with the larger name is primary.
     """
     mem_a = _memory(topo, edge.a, edge.memory_a)
     mem_b = _memory(topo, edge.b, edge.memory_b)
-    detectors = (topo.nodes[edge.a].detector_efficiency, topo.nodes[edge.b].detector_efficiency)
-    detector = link_detector_efficiency(*detectors)
-    eta_a, eta_b = (
-        detection_probability(m.efficiency, edge.length_km, edge.attenuation_db_per_km, detector)
-        for m in (mem_a, mem_b)
-    )
     frequency = min(
         mem_a.frequency or DEFAULT_ATTEMPT_RATE, mem_b.frequency or DEFAULT_ATTEMPT_RATE
     )
     downstream = edge.b if upstream == edge.a else edge.a
-    return model_link_cycle(
-        eta_a, eta_b, _classical_ms(edge), edge.length_km, frequency, upstream > downstream,
-        same_detector_factor(*detectors),
+    return hop_cycle(
+        (mem_a.efficiency, mem_b.efficiency),
+        (topo.nodes[edge.a].detector_efficiency, topo.nodes[edge.b].detector_efficiency),
+        edge.length_km, edge.attenuation_db_per_km, _classical_ms(edge), frequency,
+        upstream > downstream,
     )  # fmt: skip
+
+
+def _hops(topo: Topology, nodes: tuple[str, ...], edges: list[EdgeInfo]) -> list[Hop]:
+    """The path model's view of each link of ``nodes`` (network/pathmodel.py)."""
+    hops = []
+    for i, (edge, coherence) in enumerate(zip(edges, _link_coherences(topo, edges), strict=True)):
+        p, mean, success_s = link_cycle(topo, edge, nodes[i])
+        a, b = topo.nodes[nodes[i]], topo.nodes[nodes[i + 1]]
+        fidelity = min(a.raw_fidelity, b.raw_fidelity)
+        hops.append(Hop((p, mean), fidelity, coherence, _classical_ms(edge) / 1000, success_s))
+    return hops
 
 
 def _link_coherences(topo: Topology, edges: list[EdgeInfo]) -> list[float]:
@@ -169,72 +165,50 @@ def _edges(topo: Topology, nodes: tuple[str, ...]) -> list[EdgeInfo]:
     return [topo.edge(a, b) for a, b in itertools.pairwise(nodes)]
 
 
-def _purify(f: float, req: PathRequirements, wait_s: float, coherence_s: float):
-    """Rounds of BBPSSW needed to reach the target: (fidelity, rounds, success)."""
-    rounds, success = 0, 1.0
-    target = req.target_fidelity
-    if target is None or not req.purification_allowed:
-        return f, rounds, success
-    while f < target and rounds < req.max_rounds and f > 0.5:
-        p = bbpssw_success(f)
-        better = werner_decay(bbpssw_fidelity(f), wait_s, coherence_s)
-        if better <= f:
-            break
-        f, rounds, success = better, rounds + 1, success * p
-    return f, rounds, success
-
-
 def estimate_path(
     topo: Topology,
     nodes: tuple[str, ...] | list[str],
     req: PathRequirements,
     free_qubits: Mapping[str, int] | None = None,
 ) -> PathEstimate:
-    """Estimate the QoS of one path and list the constraints of ``req`` it violates."""
+    """Estimate the QoS of one path and list the constraints of ``req`` it violates.
+
+    Fidelity and rate are the shared path model's (network/pathmodel.py): the fewest
+    rounds of elementary purification per link that reach the target, as the twin runs
+    them, the memories they need reserved on every hop side.
+    """
     nodes = tuple(nodes)
     edges = _edges(topo, nodes)
     infos = [topo.nodes[n] for n in nodes]
     swaps = max(len(nodes) - 2, 0)
-    link_f = [min(infos[i].raw_fidelity, infos[i + 1].raw_fidelity) for i in range(len(edges))]
-    fidelity = link_f[0] if link_f else 1.0
-    for i, lf in enumerate(link_f[1:], start=1):
-        fidelity = werner_swap(fidelity, lf, infos[i].swap_degradation)
     classical_ms = sum(e.classical_latency_ms for e in edges)
     reliability = math.prod(e.classical_reliability for e in edges)
     coherence = min(n.coherence_time for n in infos)
-    wait_s = classical_ms / 1000
-    cycles = [link_cycle(topo, e, up) for e, up in zip(edges, nodes[:-1], strict=True)]
-    gen_s = parallel_links_time(cycles)  # every link holds a pair: the swaps can run
-    # Werner parameters multiply under swaps and decay, so the delivered pair carries the
-    # decay of every link pair's storage while the slower links caught up (on average
-    # gen_s - tau/p), then of the end pair while the swap results travel.
-    stored = sum(
-        (gen_s - tau / p) / c if c > 0 else 0.0
-        for (p, tau), c in zip(cycles, _link_coherences(topo, edges), strict=True)
+    hops = _hops(topo, nodes, edges)
+    purify = req.target_fidelity is not None and req.purification_allowed
+    out = plan_rounds(
+        hops,
+        [n.swap_degradation for n in infos[1:-1]],
+        [n.swap_success for n in infos[1:-1]],
+        req.memories_per_node,
+        req.target_fidelity if purify else None,
+        classical_ms / 1000,
+        coherence,
+        max_rounds=req.max_rounds if purify else 0,
+        add_memories=True,
     )
-    unpurified = werner_decay(werner_decay(fidelity, stored, 1.0), wait_s, coherence)
-    final, rounds, purify_success = _purify(unpurified, req, wait_s, coherence)
-    pair_cost = 2**rounds
-    swap_success = math.prod(n.swap_success for n in infos[1:-1])
-    success = swap_success * purify_success
-    cycle_s = gen_s + (wait_s if swaps else 0.0)  # then the ends hear the swap results
-    # each memory per node runs its own cycles (the twin: 2 memories, twice the pairs)
-    rate = req.memories_per_node * success / (cycle_s * pair_cost) if cycle_s > 0 else 0.0
-    latency = 1000 * gen_s * pair_cost / max(success, 1e-12) + classical_ms * (1 + rounds)
-    per_pair = req.memories_per_node * (2 if rounds else 1)
-    qubits = {
-        n: (per_pair if i in (0, len(nodes) - 1) else 2 * req.memories_per_node)
-        for i, n in enumerate(nodes)
-    }
+    rounds = max(out.rounds, default=0)
+    latency = 1000 * out.generation_s / max(out.success, 1e-12) + classical_ms
+    qubits = {n: out.memories * (1 if i in (0, len(nodes) - 1) else 2) for i, n in enumerate(nodes)}
     est = PathEstimate(
         nodes=nodes,
         swaps=swaps,
-        fidelity=final,
-        unpurified_fidelity=unpurified,
+        fidelity=out.fidelity,
+        unpurified_fidelity=out.unpurified_fidelity,
         purification_rounds=rounds,
-        pair_cost=pair_cost,
-        rate=rate,
-        success_probability=success,
+        pair_cost=2**rounds,
+        rate=out.rate,
+        success_probability=out.success * math.prod(lv.success for lv in out.links),
         latency_ms=latency,
         classical_latency_ms=classical_ms,
         loss_db=sum(e.loss_db for e in edges),

@@ -152,7 +152,7 @@ class Restoration:
             del self.episodes[name]
         for name, rec in list(ctl.records.items()):
             intent = ctl.intents.get(name)
-            if intent is None or name in self._busy or name in ctl._releasing:
+            if intent is None or name in self._busy or ctl.releasing(name):
                 continue
             self._evaluate(rec, intent, now)
 
@@ -288,7 +288,7 @@ class Restoration:
             if rec.state != UnitState.RE_BINDING:
                 ctl.transition(rec, UnitState.RE_BINDING, f"{kind}: {why}")
             self._note(kind, name, why)
-            async with ctl._lock(name):
+            async with ctl.unit_lock(name):
                 ends = [e.agent for e in rec.edits if e.agent.startswith("ss:")]
                 if rec.edits:
                     left = await remove_everywhere(ctl.sb, rec.edits)
@@ -305,7 +305,7 @@ class Restoration:
                 rec.last_action = why
                 ctl.transition(rec, UnitState.DEGRADED, why)
                 return
-            if not await ctl._provision(adm, failed=UnitState.DEGRADED):
+            if not await ctl.provision(adm, failed=UnitState.DEGRADED):
                 ep.released = True
                 return
             ep.released, ep.restoring = False, True

@@ -29,19 +29,15 @@ from sequence.kernel.event import Event
 from sequence.kernel.process import Process
 from sequence.network_management.reservation import Reservation
 
-from qnms.network.physics import bbpssw_fidelity, werner_swap
-
 from .linkpurify import retarget
 
 if TYPE_CHECKING:
     from sequence.resource_management.rule_manager import Rule
 
     from qnms.network.model import NetworkModel
+    from qnms.network.pathmodel import PathOutcome
 
     from .build import Built
-
-
-FRESH_MARGIN = 1e-9  # a link threshold this far above the raw fidelity: purify fresh pairs
 
 
 class AllocationError(ValueError):
@@ -70,6 +66,10 @@ class Allocation:
     state: str = "scheduled"
     # node -> neighbour -> fidelity a link pair must reach before a swap (linkpurify.py)
     link_thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    plan: PathOutcome | None = None  # rounds per link, expected rate (reach.py)
+    reason: str | None = None  # why it failed (reach.py)
+    good: int = 0  # delivered pairs that met the target
+    watched: bool = False  # its watchdog runs (reach.arm)
     indices: dict[str, list[int]] = field(default_factory=dict)
     rules: dict[str, list[Rule]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
@@ -94,6 +94,7 @@ class Allocation:
         self.fidelities.append(fidelity)
         self.deliveries.append(now_s)
         self.latencies.append(latency)
+        self.good += int(fidelity >= self.target)
         return latency
 
     def count_swap(self, node: str, ok: bool) -> None:
@@ -115,6 +116,7 @@ class Allocation:
         return {
             "allocation": self.id,
             "state": self.state,
+            "reason": self.reason,
             "path": self.path,
             "delivered": self.delivered,
             "requested": self.pairs,
@@ -148,90 +150,6 @@ def check_path(
             raise AllocationError("no-link", f"no enabled quantum link {a}-{b}")
         banks.append((la.local_memory, lb.local_memory))
     return banks
-
-
-def _link_fidelities(model: NetworkModel, path: list[str]) -> list[float]:
-    """Raw fidelity of each link's pairs: the lower of its two memories'."""
-    links: list[float] = []
-    for a, b in itertools.pairwise(path):
-        na, nb = model.nodes[a], model.nodes[b]
-        la, lb = na.link_to(b), nb.link_to(a)
-        assert la is not None and lb is not None  # check_path ran first
-        links.append(
-            min(
-                na.memories[la.local_memory].raw_fidelity, nb.memories[lb.local_memory].raw_fidelity
-            )
-        )
-    return links
-
-
-def _swapped(model: NetworkModel, path: list[str], links: list[float]) -> float:
-    """End-to-end fidelity of link pairs ``links`` swapped along ``path`` (Werner)."""
-    fidelity = links[0]
-    for node, link in zip(path[1:-1], links[1:], strict=True):
-        fidelity = werner_swap(fidelity, link, model.nodes[node].swapping_degradation)
-    return fidelity
-
-
-def best_fidelity(model: NetworkModel, path: list[str], memories: int, target: float) -> float:
-    """Best end-to-end fidelity this twin's rules deliver on ``path`` (no storage decay):
-    SeQUeNCe's plain rules (``plain_fidelity``) or, with two memories per hop or more,
-    one BBPSSW round on every link's fresh pairs (linkpurify.py), whichever is higher."""
-    best = plain_fidelity(model, path, memories, target)
-    if memories >= 2:
-        links = [bbpssw_fidelity(f, f) for f in _link_fidelities(model, path)]
-        best = max(best, _swapped(model, path, links))
-    return best
-
-
-def plain_fidelity(model: NetworkModel, path: list[str], memories: int, target: float) -> float:
-    """Best end-to-end fidelity SeQUeNCe's own rules deliver on ``path`` (no storage decay).
-
-    Link pairs have the lower raw fidelity of their two memories. SeQUeNCe's
-    ``until_target`` rules purify a pair only while it is below the target, and pair only
-    two pairs of *equal* bookkept fidelity: fresh link pairs below the target qualify (one
-    BBPSSW round, with two memories or more per hop), but a purified or swapped pair
-    carries a fidelity aged to its own instants and never finds an equal partner, so there
-    is no second round and no end-to-end purification. Swaps follow the Werner formula
-    with the node's degradation (network/physics.werner_swap, applied hop by hop from the
-    source as SeQUeNCe's swapping order does not matter). Storage decay only lowers this
-    bound.
-    """
-    links = [
-        max(f, bbpssw_fidelity(f, f)) if memories >= 2 and f < target else f
-        for f in _link_fidelities(model, path)
-    ]
-    return _swapped(model, path, links)
-
-
-def check_reachable(
-    model: NetworkModel, path: list[str], memories: int, target: float
-) -> dict[str, dict[str, float]]:
-    """Refuse, before anything is allocated, a purified allocation that would stall;
-    say whether it needs its link pairs purified (per-link thresholds, or none).
-
-    With purification on, SeQUeNCe's rules keep end-to-end pairs below the target
-    waiting for a purification partner that never comes: the allocation would stay
-    active and deliver nothing. Fail fast instead, naming the best achievable fidelity.
-    When the plain rules fall short but one round on every link reaches the target, each
-    node gets, per neighbour, a threshold just above the link's raw fidelity: fresh link
-    pairs are purified once before they are swapped (linkpurify.py).
-    """
-    best = best_fidelity(model, path, memories, target)
-    if best < target:
-        raise AllocationError(
-            "unreachable-target",
-            f"target fidelity {target} is unreachable on {'-'.join(path)} with {memories} "
-            f"memories per hop: best achievable {best:.4f} (even with purification)",
-        )
-    if plain_fidelity(model, path, memories, target) >= target:
-        return {}
-    thresholds: dict[str, dict[str, float]] = {}
-    for (a, b), raw in zip(itertools.pairwise(path), _link_fidelities(model, path), strict=True):
-        limit = raw + FRESH_MARGIN
-        thresholds.setdefault(a, {})[b] = limit
-        thresholds.setdefault(b, {})[a] = limit
-    return thresholds
 
 
 def pick_memories(

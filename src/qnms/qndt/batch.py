@@ -146,6 +146,8 @@ def format_report(report: dict[str, Any]) -> str:
             f"{r['source']} -> {r['destination']} via {'-'.join(r['path'])}: "
             f"{r['delivered']}/{r['requested'] or 'inf'} pairs ({r['state']})"
         )
+        if r.get("reason"):
+            lines.append(f"  {r['state']}: {r['reason']}")
         if r["delivered"]:
             lines.append(
                 f"  fidelity mean {r['mean-fidelity']:.4f} min {r['min-fidelity']:.4f} "

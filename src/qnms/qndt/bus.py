@@ -51,8 +51,9 @@ leaves its memories; same fields as delivery, fidelity and age at that instant.
 ``pairs-lost``: ``allocation``, ``node`` (that went down), ``count``.
 ``memory-expired``: ``node``, ``memory`` handle, ``fidelity``, ``age``.
 ``allocation-state``: ``allocation``, ``state`` (scheduled, active, interrupted,
-completed, expired, released), ``path``, ``delivered``, ``requested``, ``held``,
-``lost``, ``expired``, ``mean-fidelity``, ``min-fidelity``, ``mean-latency``,
+completed, expired, released, failed), ``reason`` (why it failed, qndt/reach.py; else
+null), ``path``, ``delivered``, ``requested``, ``held``, ``lost``, ``expired``,
+``mean-fidelity``, ``min-fidelity``, ``mean-latency``,
 ``establishment-latency``, ``last-delivery`` (timing fields: messages.py),
 ``swaps`` and ``purifications`` per node ({attempted, succeeded}).
 ``link-telemetry``: ``attempts`` (channel uses), ``successes``, ``generation-rate``

@@ -24,13 +24,12 @@ from typing import Any
 from qnms.network.inventory import Network
 from qnms.network.model import NetworkModel, as_model
 
-from . import faults, pairing, telemetry
+from . import faults, pairing, reach, telemetry
 from . import messages as msgs
 from .allocation import (
     Allocation,
     AllocationError,
     check_path,
-    check_reachable,
     install_rules,
     pick_memories,
     remove_rules,
@@ -42,7 +41,7 @@ from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
 
 SECOND_PS = 10**12
-FINAL = ("completed", "expired", "released")
+FINAL = ("completed", "expired", "released", "failed")
 INF = float("inf")
 
 
@@ -198,10 +197,7 @@ class Engine:
             max_swaps=req.get("max-swaps"),
             hold=req.get("hold", False),
         )
-        if alloc.purification and alloc.target > 0:
-            alloc.link_thresholds = check_reachable(
-                self.model, alloc.path, alloc.memories, alloc.target
-            )
+        reach.plan_allocation(self.model, alloc)  # refuses an unreachable target
         pick_memories(self.model, self.built, alloc, hop_banks, self.busy)
         self.allocations[aid] = alloc
         self.by_ident[alloc.ident] = alloc
@@ -268,6 +264,7 @@ class Engine:
         else:
             alloc.state = "active"
             install_rules(self.built, alloc, self.tl.now())
+            reach.arm(self, alloc)  # fails it if it delivers nothing at target for long
         self.rec.emit(f"alloc.{alloc.id}", "allocation-state", **alloc.summary())
 
     def finish(self, alloc: Allocation, state: str) -> None:

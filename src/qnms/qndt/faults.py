@@ -10,8 +10,10 @@ memories get new raw fidelity / efficiency / coherence time / frequency.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
+from . import reach
 from .allocation import Allocation, AllocationError, install_rules, remove_rules
 from .build import set_memory_params
 from .linktier import replan_link
@@ -68,18 +70,21 @@ def apply_fault(self: EngineView, req: dict[str, Any]) -> None:
     elif fault == "memory-degraded":
         bank = self.model.nodes[req["node"]].memories[req["memory"]]
         array = self.built.routers[req["node"]].get_components_by_type("MemoryArray")[0]
-        raw = req.get("raw-fidelity", bank.raw_fidelity)
-        coh = req.get("coherence-time", bank.coherence_time_s)
+        bank = dataclasses.replace(
+            bank,
+            raw_fidelity=req.get("raw-fidelity", bank.raw_fidelity),
+            efficiency=req.get("efficiency", bank.efficiency),
+            coherence_time_s=req.get("coherence-time", bank.coherence_time_s),
+            frequency_hz=req.get("frequency", bank.frequency_hz),
+        )
         for k in self.built.banks[req["node"]].indices(req["memory"]):
             set_memory_params(
-                array[k],
-                raw,
-                req.get("efficiency", bank.efficiency),
-                coh,
-                req.get("frequency", bank.frequency_hz),
-            )
-            self.rec.coherence[array[k].name] = coh
+                array[k], bank.raw_fidelity, bank.efficiency, bank.coherence_time_s,
+                bank.frequency_hz,
+            )  # fmt: skip
+            self.rec.coherence[array[k].name] = bank.coherence_time_s
         node = req["node"]
+        reach.memory_degraded(self, node, bank)  # re-plans the allocations through it
         for a, b in self.built.hop_channels:
             if node in (a, b):
                 replan_link(self.built.routers, a, b)

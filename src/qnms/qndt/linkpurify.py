@@ -1,23 +1,29 @@
-"""Purify the elementary pairs when the end-to-end target needs it (issue 14: no stall).
+"""Purify the elementary pairs, round after round, as the target needs (issue 14).
 
 SeQUeNCe's reservation rules (1.3.1) judge every pair against the one end-to-end target:
-purify while below it, swap only at or above it. When each link's raw fidelity meets the
-target but the swaps bring the end-to-end pair below it, nothing is ever purified and the
-end-to-end pairs wait for a partner of equal fidelity that never comes (the engine refused
-such allocations as unreachable). Repeater protocols purify the elementary pairs instead:
-here, when one BBPSSW round on every link's fresh pairs makes the target reachable and the
-plain rules cannot (``allocation.link_thresholds``), the allocation's purification and
-swapping rules are given per-link thresholds:
+purify while below it, swap only at or above it, and pair two pairs for BBPSSW only when
+their bookkept fidelities are *equal*. When each link's raw fidelity meets the target but
+the swaps bring the end-to-end pair below it, nothing is ever purified; a purified or
+swapped pair carries a fidelity aged to its own instants and never finds an equal partner,
+so end-to-end pairs below the target wait forever. Repeater protocols purify the
+elementary pairs instead. reach.py plans, per link, the rounds that reach the target
+(network/pathmodel.py, the planner's model) and gives every node of the path, per
+neighbour, a threshold: the fidelity of the level below a link's last round (0 for a link
+that is not purified). The allocation's purification and swapping rules then use these
+conditions:
 
-* a fresh link pair (state ENTANGLED, bookkept at its raw fidelity) is purified once with
-  another fresh pair of the same link (equal fidelities, as SeQUeNCe's BBPSSW needs);
-* a swap takes link pairs only once purified (at or above the link's threshold) and
-  segments already swapped (pairs with a farther node) as they are;
+* a link pair (fresh, state ENTANGLED, or purified, PURIFIED) below its link's threshold
+  is purified with another pair of the same link, of the same state, also below it: two
+  fresh pairs make a once-purified pair; two once-purified pairs (nested, a second round:
+  fidelities unequal as they aged differently, which QnmsBBPSSW's two-input formula
+  handles) make a twice-purified one. A pair that decayed below the threshold after its
+  last round is purified again rather than left waiting;
+* a swap takes link pairs only at or above their threshold and segments already swapped
+  (pairs with a farther node) as they are;
 * end-to-end pairs are neither purified nor held: they are delivered.
 
 The conditions below replace SeQUeNCe's in the rules ``create_rules`` made; the actions,
-protocols and messages stay SeQUeNCe's own. One round only: a purified pair's bookkept
-fidelity is aged to its own instants and would not find an equal partner for a second.
+protocols and messages stay SeQUeNCe's own.
 """
 
 from __future__ import annotations
@@ -46,35 +52,35 @@ def _ready(info: MemoryInfo, links: dict[str, float]) -> bool:
     return info.state in SWAPPABLE and (limit is None or info.fidelity >= limit)
 
 
-def _fresh_below(info: MemoryInfo, args: dict[str, Any]) -> bool:
-    """A fresh link pair of this rule's memories below its link's threshold."""
+def _below(info: MemoryInfo, args: dict[str, Any]) -> bool:
+    """A link pair of this rule's memories still below its link's threshold."""
     limit = args["links"].get(info.remote_node or "")
     return (
         limit is not None
         and info.index in args["memory_indices"]
-        and info.state == "ENTANGLED"
+        and info.state in SWAPPABLE
         and info.fidelity < limit
     )
 
 
 def ep_request(kept: MemoryInfo, manager: MemoryManager, args: dict[str, Any]) -> list[MemoryInfo]:
-    """Purify a fresh link pair with another fresh pair of the same link."""
-    if not _fresh_below(kept, args):
+    """Purify a link pair below its threshold with another of the same link and level."""
+    if not _below(kept, args):
         return []
     for other in manager.memory_map:
         if (
             other is not kept
-            and _fresh_below(other, args)
             and other.remote_node == kept.remote_node
-            and other.fidelity == kept.fidelity
+            and other.state == kept.state
+            and _below(other, args)
         ):
             return [kept, other]
     return []
 
 
 def ep_await(info: MemoryInfo, _manager: MemoryManager, args: dict[str, Any]) -> list[MemoryInfo]:
-    """Await the other end's purification request for a fresh link pair."""
-    return [info] if _fresh_below(info, args) else []
+    """Await the other end's purification request for a link pair below its threshold."""
+    return [info] if _below(info, args) else []
 
 
 def es_a(info: MemoryInfo, manager: MemoryManager, args: dict[str, Any]) -> list[MemoryInfo]:

@@ -64,6 +64,11 @@ class LazyBindingClasses(Mapping[str, type]):
             self._loaded[name] = cls
         return cls
 
+    def __contains__(self, name: object) -> bool:
+        # Mapping's default would look the class up, importing the generated module
+        # (and pyangbind) when a validator only asks which modules are bound.
+        return name in self._names
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
 

@@ -19,12 +19,12 @@ in a separate file) are skipped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from lxml import etree
-from pyangbind.lib.yangtypes import safe_name as pb_safe
 
 from qnms.yang.diff import Change
 from qnms.yang.errors import ErrorTag, RpcError
@@ -40,8 +40,14 @@ class Resync(Exception):
     """The live objects do not mirror the tree: rebuild them from scratch."""
 
 
+@functools.cache
 def safe_name(name: str) -> str:
-    return pb_safe(name)
+    """pyangbind's Python name for a YANG name (its own rule, so the two never differ)."""
+    # Imported on first use, for laziness: pyangbind's types module loads the ``regex``
+    # package (~40 ms), which an agent does not need before its first binding object.
+    from pyangbind.lib.yangtypes import safe_name as pb_safe
+
+    return str(pb_safe(name))
 
 
 def _generated_class(obj: Any) -> type:

@@ -21,7 +21,8 @@ from pathlib import Path
 from lxml import etree
 
 from qnms.yang.errors import ErrorTag, RpcError
-from qnms.yang.schema import Schema, load_schema
+from qnms.yang.schema import Schema
+from qnms.yang.schema_cache import cached_schema
 from qnms.yang.schema_types import YangModule
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,8 @@ def protocol_schema() -> Schema | None:
         paths = [IETF_DIR / name for name in _STATE_MODULES]
         paths += sorted(PROTOCOL_DIR.glob("*.yang"))
         features = {name: list(feats) for name, feats in MODULE_FEATURES.items()}
-        return load_schema(paths, search_dirs=[IETF_DIR], features=features)
+        # cached: a server starting with a warm cache runs no pyang (issue 13)
+        return cached_schema(paths, search_dirs=[IETF_DIR], features=features)
     except Exception:  # filtering still works, only without key knowledge
         log.exception("cannot load the protocol state schema")
         return None

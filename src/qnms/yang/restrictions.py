@@ -1,0 +1,158 @@
+"""The value restrictions of a leaf type (ranges, lengths, patterns, bits) as plain data.
+
+The compiled schema is cached between starts (``schema_cache``) so that an agent listens
+without running pyang. pyang's own ``TypeSpec`` objects cannot go in that cache: they
+hold statements of the whole module tree and compiled XML Schemas (patterns), which do
+not pickle, and importing pyang's type module alone costs ~0.15 s (its ``syntax``
+module compiles its regexes at import). So the schema compiler summarises each type's
+restrictions here (``from_pyang``, reading pyang's resolved specs) and ``check``
+applies them the way pyang's ``types`` module does, with the lexical rules of XML
+values (RFC 7950 section 9: integers are decimal; pyang also reads YANG's 0x/0 forms).
+Patterns are XSD regular expressions: each is compiled by libxml2 (lxml), as pyang
+does, lazily on first use and once per process.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+from decimal import Decimal
+from typing import Any, Literal, NamedTuple
+
+from lxml import etree
+
+Number = int | Decimal
+Intervals = tuple[tuple[Number, Number], ...]  # a value must fall in one of them
+Verdict = Literal["invalid", "violates"] | None  # not a value of the type / out of bounds
+
+INTEGER_TEXT = re.compile(r"[+-]?[0-9]+\Z")  # RFC 7950 9.2.1 (decimal digits only)
+DECIMAL_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?\Z")  # RFC 7950 9.3.1
+INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"})
+XSD = "http://www.w3.org/2001/XMLSchema"
+
+
+class Restrictions(NamedTuple):
+    """What pyang would check of a value of one type, every derivation level included.
+
+    A named tuple: it pickles (into the schema cache) and loads as a plain tuple."""
+
+    base: str  # the built-in type: int8..uint64, decimal64, string, binary, bits, ...
+    bounds: tuple[Number, Number] | None = None  # the built-in value space (numbers)
+    ranges: tuple[Intervals, ...] = ()  # one entry per ``range`` along the typedef chain
+    lengths: tuple[Intervals, ...] = ()  # likewise for ``length`` (characters / octets)
+    patterns: tuple[tuple[str, bool], ...] = ()  # (XSD regex, invert-match), all must hold
+    bits: frozenset[str] | None = None  # the bit names a bits value may list
+
+    def check(self, text: str) -> Verdict:
+        """``invalid`` when ``text`` is no value of the type, ``violates`` when it is
+        outside a restriction, None when it is fine."""
+        if self.base in INTEGERS or self.base == "decimal64":
+            number = _number(self.base, text)
+            if number is None:
+                return "invalid"
+            if self.bounds and not self.bounds[0] <= number <= self.bounds[1]:
+                return "violates"
+            return "violates" if _outside(number, self.ranges) else None
+        if self.base == "string":
+            if _outside(len(text), self.lengths):
+                return "violates"
+            ok = all(_matches(p, text) is not invert for p, invert in self.patterns)
+            return None if ok else "violates"
+        if self.base == "binary":
+            try:
+                octets = base64.b64decode(text)
+            except (binascii.Error, ValueError):
+                return "invalid"
+            return "violates" if _outside(len(octets), self.lengths) else None
+        if self.base == "bits" and self.bits is not None:
+            return None if set(text.split()) <= self.bits else "violates"
+        return None
+
+
+def _number(base: str, text: str) -> Number | None:
+    if base in INTEGERS:
+        return int(text, 10) if INTEGER_TEXT.match(text) else None
+    return Decimal(text) if DECIMAL_TEXT.match(text) else None
+
+
+def _outside(value: Number, levels: tuple[Intervals, ...]) -> bool:
+    return any(not any(lo <= value <= hi for lo, hi in level) for level in levels)
+
+
+@functools.cache
+def _schema(pattern: str) -> etree.XMLSchema | None:
+    """A one-element XML Schema restricting a string by ``pattern`` (pyang's method)."""
+    schema = etree.Element(f"{{{XSD}}}schema", nsmap={"xs": XSD})
+    element = etree.SubElement(schema, f"{{{XSD}}}element", name="a")
+    simple = etree.SubElement(element, f"{{{XSD}}}simpleType")
+    restriction = etree.SubElement(simple, f"{{{XSD}}}restriction", base="xs:string")
+    etree.SubElement(restriction, f"{{{XSD}}}pattern", value=pattern)
+    try:
+        return etree.XMLSchema(schema)
+    except etree.XMLSchemaParseError:
+        return None  # pyang refused the module then: never reached for a loaded schema
+
+
+def _matches(pattern: str, text: str) -> bool:
+    schema = _schema(pattern)
+    if schema is None:
+        return True
+    value = etree.Element("a")
+    try:
+        value.text = text
+    except ValueError:  # characters XML cannot carry match no pattern
+        return False
+    return bool(schema.validate(value))
+
+
+# ------------------------------------------------------- summarising pyang's specs
+
+
+def from_pyang(spec: Any) -> Restrictions | None:
+    """The restrictions of pyang's resolved ``i_type_spec`` (None for types pyang does
+    not check beyond what ``values`` already does: enumerations, identityrefs, ...).
+
+    The spec is a chain through ``.base``: one link per restricting statement (range,
+    length, pattern, bit) down to the built-in type's spec, read here by attribute.
+    """
+    chain = []
+    while spec is not None:
+        chain.append(spec)
+        spec = spec.base
+    if not chain:
+        return None
+    root = chain[-1]
+    base = root.name
+    if base not in INTEGERS | {"decimal64", "string", "binary", "bits"}:
+        return None
+    bounds = (_num(root.min), _num(root.max)) if base in INTEGERS | {"decimal64"} else None
+    ranges, lengths, patterns = [], [], []
+    bits: frozenset[str] | None = None
+    for link in chain:
+        if hasattr(link, "ranges"):
+            ranges.append(_intervals(link.ranges, link))
+        if hasattr(link, "lengths"):
+            lengths.append(_intervals(link.lengths, link))
+        for p in getattr(link, "res", ()):
+            patterns.append((p.spec, bool(p.invert_match)))
+        if bits is None and isinstance(getattr(link, "bits", None), list):
+            bits = frozenset(name for name, _position in link.bits)
+    return Restrictions(base, bounds, tuple(ranges), tuple(lengths), tuple(patterns), bits)
+
+
+def _intervals(pairs: list, level: Any) -> Intervals:
+    """pyang's (lo, hi) pairs with 'min'/'max' and single values (hi None) resolved
+    against the level's own bounds, as its ``validate`` resolves them."""
+    out = []
+    for lo, hi in pairs:
+        low = level.min if lo == "min" else level.max if lo == "max" else lo
+        high = level.max if hi == "max" else low if hi is None else hi
+        out.append((_num(low), _num(high)))
+    return tuple(out)
+
+
+def _num(value: Any) -> Number:
+    """pyang's bound (an int, or a Decimal64Value whose str() is its decimal text)."""
+    return value if isinstance(value, int) else Decimal(str(value))
