@@ -16,16 +16,27 @@ Every run has telemetry on (0.1 s, as the service) and two memories per hop (the
 default, ``--memories``). Then a paced run at speed 1.0 (the service's pacing loop:
 ``Pacer`` ticks of 20 ms, each running the engine up to the wall clock's target) of
 ``default x4`` under ``link`` (run before the mesh, the longest) reports the lag (target
-minus reached simulated time): its maximum and 99th percentile over the run (goal < 50 ms).
+minus reached simulated time): its maximum and 99th percentile over the run (goal < 50 ms),
+and how long the longest tick ran, in wall and in CPU time (``--paced-only``: just that).
 
-    nice -n 10 .venv/bin/python bench/qndt_realtime.py [--quick] [--paced 60]
+``--before DIR`` also runs every workload under ``link`` with the qnms source tree
+``DIR/src`` (a checkout of the code before a change, e.g. ``git worktree add --detach
+/tmp/base main``), in the same script run, and prints the ratio of CPU per simulated
+second (the same engine, network, requests and seed; the event and pair counts show
+whether the results changed). ``--profile NAME`` prints the cProfile top of one workload
+under ``link`` instead (by internal and by cumulative time).
+
+    nice -n 10 .venv/bin/python bench/qndt_realtime.py [--quick] [--paced 60] [--before DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import multiprocessing as mp
+import pstats
 import random
+import sys
 import time
 from typing import Any
 
@@ -86,8 +97,12 @@ def _engine(work: dict[str, Any], tier: str, seed: int) -> tuple[Any, int]:
     return engine, accepted
 
 
-def run(work: dict[str, Any], tier: str, seed: int, out: Any) -> None:
+def run(work: dict[str, Any], tier: str, seed: int, src: str | None, out: Any) -> None:
+    if src:  # the code before a change (--before): imported from there in this process
+        sys.path.insert(0, src)
     engine, accepted = _engine(work, tier, seed)
+    code = sys.modules["qnms"].__file__
+    assert not src or str(code).startswith(src), f"{code} is not under {src}"
     t0, c0 = time.perf_counter(), time.process_time()
     engine.run_until(work["duration"])
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -114,9 +129,14 @@ def run_paced(work: dict[str, Any], seconds: float, seed: int, out: Any) -> None
     lags: list[float] = []
     end = time.monotonic() + seconds
     tick = 0.02
+    overrun = 0.0  # how far a tick's batch ran past the tick's end (should stay ~0)
+    cpu_max = 0.0  # the longest tick in CPU time (overrun without it is preemption)
     while (now := time.monotonic()) < end:
         target = pacer.target()
+        c0 = time.process_time()
         engine.run_until(target, wall_deadline=now + tick)
+        overrun = max(overrun, time.monotonic() - (now + tick))
+        cpu_max = max(cpu_max, time.process_time() - c0)
         lags.append(pacer.lag(engine.now)[1])
         time.sleep(max(0.0, now + tick - time.monotonic()))
     lags.sort()
@@ -128,6 +148,8 @@ def run_paced(work: dict[str, Any], seconds: float, seed: int, out: Any) -> None
             "last": lags[-1] if lags else 0.0,
             "sim": engine.now,
             "delivered": delivered,
+            "overrun": overrun,
+            "cpu_max": cpu_max,
         }
     )
 
@@ -146,20 +168,32 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="half the simulated windows")
     p.add_argument("--paced", type=float, default=60.0, help="wall s of the paced run (0: skip)")
+    p.add_argument("--paced-only", action="store_true", help="only the paced run")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--before", metavar="DIR", help="also run link with DIR/src (same run)")
+    p.add_argument("--profile", metavar="NAME", help="profile a workload: demo, default, mesh100")
     args = p.parse_args()
-    print(f"{'workload':<13} {'model':<5} {'sim s':>6} {'wall s':>7} {'RTF':>7} {'cpu s':>7} "
+    if args.profile:
+        work = next(w for w in workloads(args.quick) if w["name"].startswith(args.profile))
+        in_process(profile, work, args.seed)
+        return 0
+    print(f"{'workload':<13} {'model':<6} {'sim s':>6} {'wall s':>7} {'RTF':>7} {'cpu s':>7} "
           f"{'RTF cpu':>7} {'events':>8} {'pairs':>6} {'ev/pair':>8}")  # fmt: skip
+    if args.paced_only:
+        paced(args.paced, args.seed)
+        return 0
     works = workloads(args.quick)
     for n, work in enumerate(works):
         if n == len(works) - 1 and args.paced > 0:  # the paced run before the longest one
             paced(args.paced, args.seed)
         res = {}
-        for tier in ("link", "full"):
-            r = res[tier] = in_process(run, work, tier, args.seed)
+        runs = [("before", "link", f"{args.before}/src")] if args.before else []
+        runs += [("link", "link", None), ("full", "full", None)]
+        for label, tier, src in runs:
+            r = res[label] = in_process(run, work, tier, args.seed, src)
             per_pair = r["events"] / r["delivered"] if r["delivered"] else float("inf")
             print(
-                f"{work['name']:<13} {tier:<5} {r['sim']:>6.2f} {r['wall']:>7.2f} "
+                f"{work['name']:<13} {label:<6} {r['sim']:>6.2f} {r['wall']:>7.2f} "
                 f"{r['sim'] / r['wall']:>7.3f} {r['cpu']:>7.2f} {r['sim'] / r['cpu']:>7.3f} "
                 f"{r['events']:>8} {r['delivered']:>6} "
                 f"{per_pair:>8.1f}",
@@ -176,17 +210,40 @@ def main() -> int:
             f"events per pair {fewer:.1f}x fewer (goal >= 10x)",
             flush=True,
         )
+        if args.before:
+            b = res["before"]
+            print(
+                f"  {work['name']}: link CPU per simulated second {b['cpu'] / k['cpu']:.2f}x "
+                f"lower than before ({b['events']} / {k['events']} events, "
+                f"{b['delivered']} / {k['delivered']} pairs)",
+                flush=True,
+            )
     return 0
+
+
+def profile(work: dict[str, Any], seed: int, out: Any) -> None:
+    """cProfile of one link-tier run, top functions by internal and cumulative time."""
+    engine, _ = _engine(work, "link", seed)
+    prof = cProfile.Profile()
+    prof.runcall(engine.run_until, work["duration"])
+    pairs = sum(a.delivered for a in engine.allocations.values())
+    print(f"{work['name']}: {engine.tl.run_counter} events, {pairs} pairs", flush=True)
+    for key in ("tottime", "cumulative"):
+        pstats.Stats(prof, stream=sys.stdout).sort_stats(key).print_stats(25)
+    out.send({})
 
 
 def paced(seconds: float, seed: int) -> None:
     """Print the lag of the paced run of ``default x4`` under ``link``."""
     work = workloads(False)[1]
-    r = in_process(run_paced, work, seconds, seed)
+    tick = 0.02
+    r = in_process(run_paced, work, seconds, seed)  # the code of this tree
     print(
         f"paced at speed 1.0, {work['name']}, link, {seconds:.0f} s wall: lag max "
         f"{r['max'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms (goal < 50 ms); "
-        f"{r['sim']:.2f} s simulated, {r['delivered']} pairs",
+        f"{r['sim']:.2f} s simulated, {r['delivered']} pairs; longest tick overran its "
+        f"{tick * 1000:.0f} ms by {r['overrun'] * 1000:.1f} ms wall, longest tick "
+        f"{r['cpu_max'] * 1000:.1f} ms CPU",
         flush=True,
     )
 

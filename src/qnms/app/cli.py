@@ -240,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the demo on the built-in default network")
     demo.add_argument("--network", type=Path, default=DEFAULT_NETWORK, help="network file")
     demo.add_argument("--json", action="store_true", help="print the units as JSON, no prose")
-    demo.add_argument("--speed", type=float, default=0.1,
-                      help="twin speed: simulated s per wall s (0.1)")  # fmt: skip
+    demo.add_argument("--speed", type=float, default=1.0,
+                      help="twin speed: simulated s per wall s (1.0: real time)")  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
 
     validate = sub.add_parser("validate", help="validate a network file against the models")

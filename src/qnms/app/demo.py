@@ -74,7 +74,7 @@ def demo_units(net: Network, *, valid_for: int = 3600) -> list[UnitRequest]:
     ]
 
 
-def run_demo(net: Network, *, as_json: bool = False, speed: float = 0.1) -> int:
+def run_demo(net: Network, *, as_json: bool = False, speed: float = 1.0) -> int:
     quiet = as_json
     _say("Network validated against the qnms YANG models.", quiet=quiet)
     _say(quiet=quiet)

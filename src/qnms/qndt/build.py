@@ -21,6 +21,7 @@ from sequence.topology.router_net_topo import RouterNetTopo
 
 from qnms.network.model import Channel, NetworkModel, classical_latencies
 
+from . import fastpaths
 from .linktier import DEFAULT_MODEL, select
 from .protocols import install
 
@@ -151,6 +152,7 @@ def build(model: NetworkModel, seed: int = 0, tier: str = DEFAULT_MODEL) -> Buil
     ``tier`` is the generation model: ``full`` (every photon) or ``link`` (linktier.py).
     """
     install()
+    fastpaths.install()
     select(tier)
     config = sequence_config(model, seed)
     topo = RouterNetTopo(config)

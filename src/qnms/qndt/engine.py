@@ -91,11 +91,13 @@ class Engine:
         """Give SeQUeNCe's process-global protocol registries back their defaults.
 
         What an engine changes in its process: the protocol class registries (restored
-        here), the garbage collector's frozen objects (unfrozen here), numpy's global seed
-        (``Timeline.seed``) and the metrics time provider (metrics stay disabled). Every
-        engine sets them when it is built, so several engines may be built one after
-        another in one process with identical results;
-        they must not run interleaved, and raw SeQUeNCe code run afterwards needs this.
+        here), the garbage collector's frozen objects (unfrozen here), numpy's global
+        seed (``Timeline.seed``), the metrics time provider (metrics stay disabled) and
+        SeQUeNCe's hot paths (fastpaths.py: left in place, they give SeQUeNCe's results;
+        ``fastpaths.uninstall`` restores them).
+        Every engine sets them when it is built, so several engines may be built one
+        after another in one process with identical results; they must not run
+        interleaved, and raw SeQUeNCe code run afterwards needs this.
         """
         uninstall()
         gc.unfreeze()  # later engines of this process must not pin this one's objects
@@ -140,7 +142,8 @@ class Engine:
                 event.process.run()
                 count += 1
                 ticks += 1
-            if wall_deadline is not None and not ticks & 63 and time.monotonic() > wall_deadline:
+            # every 16 events (~1-3 ms of work): a paced tick overruns its deadline by less
+            if wall_deadline is not None and not ticks & 15 and time.monotonic() > wall_deadline:
                 tl.run_counter += count
                 return False
         tl.run_counter += count

@@ -51,7 +51,6 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from sequence.components.bsm import BSM, _set_state_with_fidelity
 from sequence.entanglement_management.generation import EntanglementGenerationA
 from sequence.kernel.event import Event
 from sequence.kernel.process import Process
@@ -63,6 +62,7 @@ from qnms.network.physics import (
     same_detector_factor,
 )
 
+from .fastket import set_bell_state
 from .messages import MODELS
 from .protocols import QNMS_TYPE, observer_of, pair_of
 
@@ -255,7 +255,7 @@ class QnmsLinkA(EntanglementGenerationA):
             proto.fidelity = fidelity
         qm = self.owner.timeline.quantum_manager
         keys = [self.memory.qstate_key, other_mem.qstate_key]
-        _set_state_with_fidelity(keys, BSM._phi_plus, fidelity, self.owner.get_generator(), qm)
+        set_bell_state(keys, fidelity, self.owner.get_generator(), qm)  # SeQUeNCe's draw
         obs.on_link_pair(self)
         partner.update_resource_manager(other_mem, MemoryInfo.ENTANGLED)
         self.update_resource_manager(self.memory, MemoryInfo.ENTANGLED)

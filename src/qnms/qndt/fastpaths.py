@@ -1,0 +1,226 @@
+"""Equivalent, faster replacements for SeQUeNCe 1.3.1 hot paths (issue 14: real time).
+
+Profiling the link tier (docs/qndt-realtime.md) showed that, once photons are no longer
+simulated, a large share of the CPU time per event went to SeQUeNCe bookkeeping whose
+result the twin never sees, or which SeQUeNCe computes the slow way:
+
+* ``EventList.update_event_time`` scans the whole event heap (``id()`` of every event) to
+  move one memory's expiry after a swap: here the old event is invalidated and a new one
+  with the same process and priority is pushed, O(log n), when the old one is certainly
+  still pending (the scan is kept for the rare case where that is not known);
+* log strings: ``log.logger.info(f"... {msg}")`` formats every message, reservation and
+  rule (``ResourceManagerMessage.__str__`` alone was ~5% of a run) although the logger has
+  no handler; their ``__str__`` returns a short tag unless SeQUeNCe's logger is enabled
+  for INFO, in which case the original text is built as before;
+* ``KetState.__init__`` checks the amplitudes with Python loops over numpy scalars; the
+  same checks (1-D, every ``|a| <= 1 + EPSILON``, squared norm close to 1, ``2^n``
+  amplitudes for ``n`` keys) are made vectorised, with the same exceptions;
+* ``ResourceManager._record_memory_update`` counts every memory's state after each update
+  to record a metric that is disabled: skipped while metrics are off for that event type;
+* ``MemoryManager.get_info_by_memory`` searches the memory array with ``list.index``: an
+  identity map instead;
+* the ket-vector quantum manager's circuits and measurements (fastket.py);
+* ``ResourceManager.update`` asks every rule of the node whether it applies to the
+  updated memory; every condition of SeQUeNCe (and of linkpurify.py) first requires the
+  memory's index to be in the rule's ``memory_indices``, so rules that do not list it are
+  skipped before the call (rules without ``memory_indices`` are still asked).
+
+Each replacement keeps SeQUeNCe's behaviour (same results, same random draws, same
+events at the same times); tests/qndt/test_fastpaths.py checks each against the
+original. They are process-wide, like SeQUeNCe's own registries: ``install`` is
+idempotent, ``uninstall`` restores the originals.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sequence.components.memory import Memory
+from sequence.constants import EPSILON
+from sequence.entanglement_management.purification.purification_protocol import BBPSSWMessage
+from sequence.entanglement_management.swapping.swapping_base import EntanglementSwappingMessage
+from sequence.kernel.event import Event
+from sequence.kernel.quantum_manager.ket_vector import QuantumManagerKet
+from sequence.kernel.quantum_state.ket_vector import KetState
+from sequence.network_management.reservation import Reservation
+from sequence.resource_management.memory_manager import MemoryManager
+from sequence.resource_management.resource_manager import (
+    ResourceManager,
+    ResourceManagerMessage,
+)
+from sequence.resource_management.rule_manager import Rule
+from sequence.utils import log, metrics
+from sequence.utils.metrics.event_types import EventTypes
+
+from . import fastket
+
+if TYPE_CHECKING:
+    from sequence.resource_management.memory_manager import MemoryInfo
+
+_ORIGINALS: dict[tuple[type, str], Any] = {}
+LOGGED = (ResourceManagerMessage, Reservation, Rule, EntanglementSwappingMessage, BBPSSWMessage)
+
+
+# -- memory expiry: O(log n) instead of a scan of the event heap ---------------------------
+def update_expire_time(self: Memory, time: int) -> None:
+    """``Memory.update_expire_time`` without ``EventList.update_event_time``'s heap scan.
+
+    SeQUeNCe moves the pending expiry event itself; here, when the old event is certainly
+    still in the heap and valid (its time is in the future), it is invalidated and a new
+    event with the same process and priority takes its place (``expiration_event``). An
+    invalidated old event (already removed) is left alone, as SeQUeNCe's move has no
+    effect on it; an event due now may already have run: SeQUeNCe's scan decides.
+    """
+    tl = self.timeline
+    now = tl.now()
+    time = max(time, now)
+    old: Event | None = self.expiration_event
+    if old is None:  # SeQUeNCe schedules an expiry here without keeping it; so do we
+        original = _ORIGINALS[(Memory, "update_expire_time")]
+        original(self, time)
+        return
+    if old.time == time or old.is_invalid():
+        return
+    if old.time <= now:
+        tl.update_event_time(old, time)
+        return
+    old.set_invalid()
+    new = Event(time, old.process, old.priority)
+    tl.events.push(new)  # not tl.schedule: the process keeps its number, as when moved
+    self.expiration_event = new  # type: ignore[assignment]  # SeQUeNCe declares None
+
+
+# -- log strings built only when SeQUeNCe's logger would use them -----------------------------
+def _lazy_str(cls: type) -> Callable[[Any], str]:
+    full = _ORIGINALS[(cls, "__str__")]
+    short = f"<{cls.__name__}>"
+
+    def __str__(self: Any) -> str:
+        if log.logger.isEnabledFor(logging.INFO):
+            return str(full(self))
+        return short
+
+    return __str__
+
+
+# -- ket states: the same checks, vectorised --------------------------------------------------
+def ket_init(self: KetState, amplitudes: Any, keys: list[int], truncation: int = 1) -> None:
+    """``KetState.__init__`` with its checks made without per-amplitude numpy scalars."""
+    if truncation != 1:
+        _ORIGINALS[(KetState, "__init__")](self, amplitudes, keys, truncation)
+        return
+    self.truncation = truncation
+    amps = np.array(amplitudes, dtype=complex)
+    if amps.ndim != 1:
+        raise ValueError("Ket state must be a 1D state vector.")
+    if type(amplitudes) in (list, tuple) and len(amplitudes) <= 4:  # resets, Bell vectors
+        mags = [abs(complex(a)) for a in amplitudes]  # Python floats: no numpy scalars
+        too_big = any(m > 1 + EPSILON for m in mags)
+        norm = math.fsum(m * m for m in mags)
+    else:
+        magnitudes = np.abs(amps)
+        too_big = bool((magnitudes > 1 + EPSILON).any())
+        norm = float((magnitudes * magnitudes).sum())
+    assert not too_big, "Illegal value with abs > 1 in ket vector"
+    assert math.isclose(norm, 1), "Squared amplitudes do not sum to 1"
+    n = len(amps)
+    qubits = n.bit_length() - 1
+    assert n == 1 << qubits, (
+        "Length of amplitudes should be d ** n, where d is subsystem Hilbert space dimension "
+        f"and n is the number of subsystems. Actual amplitude length: {n}, dim: 2"
+    )
+    assert qubits == len(keys), (
+        "Length of amplitudes should be d ** n, where d is subsystem Hilbert space dimension "
+        f"and n is the number of subsystems. Amplitude length: {n}, expected subsystems: "
+        f"{qubits}, num keys: {len(keys)}"
+    )
+    self.state = amps
+    self.keys = keys
+
+
+# -- resource manager ---------------------------------------------------------------------
+def record_memory_update(self: ResourceManager) -> None:
+    """``_record_memory_update`` only while metrics record MEMORY_UPDATE."""
+    if metrics._enabled and EventTypes.MEMORY_UPDATE in metrics._enabled_events:
+        _ORIGINALS[(ResourceManager, "_record_memory_update")](self)
+
+
+def get_info_by_memory(self: MemoryManager, memory: Memory) -> MemoryInfo:
+    """``MemoryManager.get_info_by_memory`` through an identity map, not ``list.index``."""
+    index: dict[int, int] | None = self.__dict__.get("_qnms_index")
+    if index is None:  # a memory array's memories are fixed once built
+        index = {id(m): i for i, m in enumerate(self.memory_array.memories)}
+        self._qnms_index = index  # type: ignore[attr-defined]  # our cache on SeQUeNCe's object
+    found = index.get(id(memory))
+    if found is None:  # not of this array: SeQUeNCe's own lookup raises its error
+        return _ORIGINALS[(MemoryManager, "get_info_by_memory")](self, memory)
+    return self.memory_map[found]
+
+
+def update(self: ResourceManager, protocol: Any, memory: Memory, state: str) -> None:
+    """``ResourceManager.update`` asking only the rules that list the memory's index.
+
+    The body is SeQUeNCe 1.3.1's, except the rule loop's pre-check.
+    """
+    self.memory_manager.update(memory, state)
+    if protocol:
+        memory.detach(protocol)
+        memory.attach(memory.memory_array)
+        if protocol.rule and protocol in protocol.rule.protocols:
+            protocol.rule.protocols.remove(protocol)
+    if protocol in self.owner.protocols:
+        self.owner.protocols.remove(protocol)
+    if protocol in self.waiting_protocols:
+        self.waiting_protocols.remove(protocol)
+    if protocol in self.pending_protocols:
+        self.pending_protocols.remove(protocol)
+    memo_info = self.memory_manager.get_info_by_memory(memory)
+    index = memo_info.index
+    for rule in self.rule_manager.rules:
+        indices = rule.condition_args.get("memory_indices")
+        if indices is not None and index not in indices:
+            continue
+        memories_info = rule.is_valid(memo_info)
+        if len(memories_info) > 0:
+            rule.do(memories_info)
+            for info in memories_info:
+                info.to_occupied()
+            self._record_memory_update()
+            return
+    self.owner.get_idle_memory(memo_info)
+    self._record_memory_update()
+
+
+REPLACEMENTS: list[tuple[type, str, Callable[[], Any]]] = [
+    (Memory, "update_expire_time", lambda: update_expire_time),
+    (KetState, "__init__", lambda: ket_init),
+    (ResourceManager, "_record_memory_update", lambda: record_memory_update),
+    (MemoryManager, "get_info_by_memory", lambda: get_info_by_memory),
+    (ResourceManager, "update", lambda: update),
+    (QuantumManagerKet, "run_circuit", lambda: fastket.run_circuit),
+    (QuantumManagerKet, "_measure", lambda: fastket.measure),
+    *[(cls, "__str__", lambda cls=cls: _lazy_str(cls)) for cls in LOGGED],
+]
+
+
+def install() -> None:
+    """Put the faster equivalents in place (idempotent, process-wide)."""
+    for cls, name, make in REPLACEMENTS:
+        if (cls, name) not in _ORIGINALS:
+            _ORIGINALS[(cls, name)] = cls.__dict__[name]
+            setattr(cls, name, make())
+
+
+def uninstall() -> None:
+    """Give SeQUeNCe its own implementations back."""
+    for (cls, name), original in list(_ORIGINALS.items()):
+        setattr(cls, name, original)
+        del _ORIGINALS[(cls, name)]
+
+
+def installed() -> bool:
+    return bool(_ORIGINALS)
