@@ -2,7 +2,7 @@
 
 Each test gives ``cached_schema`` its own directory. "Compiled" is observed by
 replacing pyang's compile step (``schema_compile.compile_schema``, which
-``load_schema`` looks up at call time) with one that counts or refuses.
+``cached_schema`` looks up at call time) with one that counts or refuses.
 """
 
 from __future__ import annotations

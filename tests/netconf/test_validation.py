@@ -314,7 +314,7 @@ def test_schema_index_records_what_the_datastore_needs(schema):
 
 
 def test_disabled_features_remove_their_nodes():
-    from qnms.yang.schema import load_schema
+    from qnms.yang.schema_compile import compile_schema
 
     plain = DatastoreManager(MODULES)
     edit(plain, net(node_xml("a", 1, "<fancy-level>3</fancy-level>")))
@@ -322,7 +322,7 @@ def test_disabled_features_remove_their_nodes():
     assert [m.features for m in without.modules if m.name == "example-net"] == [()]
     err = rejected(without, net(node_xml("a", 1, "<fancy-level>3</fancy-level>")))
     assert err.tag == ErrorTag.UNKNOWN_ELEMENT
-    assert load_schema(MODULES, features={"example-net": ["fancy"]}).find(
+    assert compile_schema(MODULES, features={"example-net": ["fancy"]}).find(
         "/en:network/en:node/en:fancy-level"
     )
 

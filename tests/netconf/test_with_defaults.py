@@ -15,7 +15,7 @@ from qnms.netconf.protocol.with_defaults import (
     DEFAULT_ATTR,
     apply_mode,
 )
-from qnms.yang.schema import load_schema
+from qnms.yang.schema_compile import compile_schema
 
 EX = "urn:example:net"
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
@@ -137,7 +137,7 @@ def _tree(schema: Any, body: str) -> etree._Element:
 
 def test_report_all_follows_choices_and_containers(tmp_path: Path) -> None:
     (tmp_path / "wd-test.yang").write_text(YANG)
-    schema = load_schema([tmp_path / "wd-test.yang"])
+    schema = compile_schema([tmp_path / "wd-test.yang"])
 
     def names(data: etree._Element) -> list[str]:
         return [f"{etree.QName(e).localname}={e.text}" for e in data.iter() if e.text]

@@ -20,7 +20,8 @@ import pytest
 from lxml import etree
 
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.yang.schema import Schema, load_schema
+from qnms.yang.schema import Schema
+from qnms.yang.schema_compile import compile_schema
 
 FIXTURES = Path(__file__).parents[1] / "netconf" / "fixtures"
 MODULES = [FIXTURES / "example-net.yang", FIXTURES / "example-ext.yang"]
@@ -52,7 +53,7 @@ def import_file(path: Path, name: str):
 
 @pytest.fixture(scope="session")
 def schema() -> Schema:
-    return load_schema(MODULES)
+    return compile_schema(MODULES)
 
 
 @pytest.fixture(scope="session")

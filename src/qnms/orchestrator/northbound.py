@@ -45,7 +45,7 @@ from qnms.orchestrator.upkeep import expire_loop, upkeep_loop
 from qnms.yang.binding_classes import binding_classes
 from qnms.yang.catalog import IETF_DIR, YANG_DIR, module_file
 from qnms.yang.codec import json_to_xml
-from qnms.yang.schema import load_schema
+from qnms.yang.schema_cache import cached_schema
 
 log = logging.getLogger(__name__)
 MODULE = "qnms-service"
@@ -95,7 +95,7 @@ def service_datastores(
     only serve config-false data, and have no bindings), seeded with the application
     registry the first time (after that, running as persisted wins)."""
     files = [module_file(m) for m in (*modules, *state_modules)]
-    schema = load_schema(files, search_dirs=[YANG_DIR, IETF_DIR])
+    schema = cached_schema(files, search_dirs=[YANG_DIR, IETF_DIR])
     initial = None
     if applications:
         initial = json_to_xml({f"{MODULE}:applications": {"application": applications}}, schema)

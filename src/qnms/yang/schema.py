@@ -10,7 +10,7 @@ and cases vanish from the tree (they have no XML element) but each node remember
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -147,28 +147,6 @@ def search_path(
     return files, dirs
 
 
-def load_schema(
-    paths: Sequence[str | Path],
-    *,
-    search_dirs: Sequence[str | Path] = (),
-    features: Mapping[str, Iterable[str]] | None = None,
-) -> Schema:
-    """Parse and validate ``paths`` (and their imports) with pyang; index them.
-
-    Imports are resolved from the directories of the given files plus
-    ``search_dirs``. ``features`` maps a module name to its enabled features (as
-    pyang's ``-F``); modules not named have all features enabled. The given files are
-    "implement" modules; modules only pulled in by import are "import" modules.
-    ``qnms.yang.schema_cache`` keeps the result between processes.
-    """
-    # Imported here, not at the top, for laziness: pyang's parser and type modules cost
-    # ~0.5 s of imports, and a process that loads its schema from the cache (an agent
-    # starting, issue 13) never needs them.
-    from qnms.yang.schema_compile import compile_schema
-
-    return compile_schema(paths, search_dirs=search_dirs, features=features)
-
-
 __all__ = [
     "ChoiceInfo",
     "Key",
@@ -177,6 +155,5 @@ __all__ = [
     "SchemaError",
     "SchemaNode",
     "TypeInfo",
-    "load_schema",
     "search_path",
 ]

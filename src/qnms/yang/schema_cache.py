@@ -33,7 +33,7 @@ from pathlib import Path
 import pyang  # its package module only: __version__, none of the parser
 
 from qnms.yang import restrictions, schema, schema_types
-from qnms.yang.schema import Schema, load_schema, search_path
+from qnms.yang.schema import Schema, search_path
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +78,36 @@ def cached_schema(
     features: Mapping[str, Iterable[str]] | None = None,
     directory: Path | None = None,
 ) -> Schema:
-    """``load_schema``'s result, from ``directory``'s cache when it holds it (no pyang
-    then), else compiled and stored there. ``directory`` None: ``default_dir()``."""
+    """``schema_compile.compile_schema``'s result, from ``directory``'s cache when it
+    holds it (no pyang then), else compiled and stored there. ``directory`` None:
+    ``default_dir()``."""
     folder = directory if directory is not None else default_dir()
     if folder is None:
-        return load_schema(paths, search_dirs=search_dirs, features=features)
+        return _compile(paths, search_dirs, features)
     try:
         key = cache_key(paths, search_dirs, features)
     except OSError:  # a module unreadable: let pyang report it (or not need it)
-        return load_schema(paths, search_dirs=search_dirs, features=features)
+        return _compile(paths, search_dirs, features)
     entry = folder / "schema" / f"{key}.pickle"
     found = read_entry(entry)
     if found is not None:
         return found
-    compiled = load_schema(paths, search_dirs=search_dirs, features=features)
+    compiled = _compile(paths, search_dirs, features)
     write_entry(entry, compiled)
     return compiled
+
+
+def _compile(
+    paths: Sequence[str | Path],
+    search_dirs: Sequence[str | Path],
+    features: Mapping[str, Iterable[str]] | None,
+) -> Schema:
+    # Imported here, not at the top, for laziness: pyang's parser and type modules cost
+    # ~0.5 s of imports, and a process that finds its schema in the cache (an agent
+    # starting, issue 13) never needs them.
+    from qnms.yang import schema_compile
+
+    return schema_compile.compile_schema(paths, search_dirs=search_dirs, features=features)
 
 
 def read_entry(entry: Path) -> Schema | None:

@@ -1,8 +1,8 @@
 """Compiling YANG modules into the ``Schema`` index, with pyang.
 
 Kept apart from ``schema`` (the index's records) so that importing the records does
-not import pyang: ``schema.load_schema`` imports this module only when modules must
-actually be compiled, which a process loading its schema from ``schema_cache`` skips.
+not import pyang: ``schema_cache.cached_schema`` imports this module only when modules
+must actually be compiled (a cache miss), which an agent starting warm skips.
 """
 
 from __future__ import annotations
@@ -30,7 +30,14 @@ def compile_schema(
     search_dirs: Sequence[str | Path] = (),
     features: Mapping[str, Iterable[str]] | None = None,
 ) -> Schema:
-    """``schema.load_schema``'s work: pyang parses and validates, ``_Indexer`` indexes."""
+    """Parse and validate ``paths`` (and their imports) with pyang; index them.
+
+    Imports are resolved from the directories of the given files plus
+    ``search_dirs``. ``features`` maps a module name to its enabled features (as
+    pyang's ``-F``); modules not named have all features enabled. The given files are
+    "implement" modules; modules only pulled in by import are "import" modules.
+    ``qnms.yang.schema_cache.cached_schema`` keeps the result between processes.
+    """
     files, dirs = search_path(paths, search_dirs)
     repo = repository.FileRepository(":".join(str(d) for d in dirs), use_env=False)
     ctx = context.Context(repo)

@@ -50,7 +50,8 @@ from qnms.app.console.sessions import COOKIE, LoginError, Sessions, UserSession
 from qnms.app.northbound import SVC, delete_unit
 from qnms.yang.catalog import IETF_DIR, YANG_DIR, module_file
 from qnms.yang.codec import xml_to_json
-from qnms.yang.schema import Schema, load_schema
+from qnms.yang.schema import Schema
+from qnms.yang.schema_cache import cached_schema
 
 STATIC = Path(__file__).with_name("static")
 YANG_JSON = "application/yang-data+json"
@@ -75,7 +76,7 @@ class ConsoleConfig:
 def console_schema() -> Schema:
     """The schema of what the console shows (the topology modules where installed)."""
     files = [module_file(m) for m in MODULES]
-    return load_schema([f for f in files if f.exists()], search_dirs=[YANG_DIR, IETF_DIR])
+    return cached_schema([f for f in files if f.exists()], search_dirs=[YANG_DIR, IETF_DIR])
 
 
 def _problem(status: int, **body: Any) -> JSONResponse:

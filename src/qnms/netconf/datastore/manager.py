@@ -42,7 +42,8 @@ from qnms.yang.bindings import BindingValidator, Roots
 from qnms.yang.changes import ConfigChange
 from qnms.yang.diff import Change, diff
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
-from qnms.yang.schema import Schema, load_schema
+from qnms.yang.schema import Schema
+from qnms.yang.schema_cache import cached_schema
 from qnms.yang.tree import as_data_tree, merge_into, new_data
 from qnms.yang.validation import validate_tree
 
@@ -85,7 +86,7 @@ class DatastoreManager:
         if isinstance(modules, Schema):
             self.schema = modules
         else:
-            self.schema = load_schema(modules, search_dirs=search_dirs, features=features)
+            self.schema = cached_schema(modules, search_dirs=search_dirs, features=features)
         self.modules = list(self.schema.modules)
         self.binder = BindingValidator(self.schema, bindings)
         self._checker = Checker(self.schema, self.binder)
