@@ -126,7 +126,9 @@ class Agent:
             bindings=stratum_bindings(config.stratum),
             lazy_bindings=True,
         )
-        self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.get_config("running"))
+        # the installed running tree itself, not a copy: live state only reads it, and a
+        # copy per read cost a whole-tree deep copy per <get> and per commit (issue 13)
+        self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.snapshot("running"))
         if isinstance(self.live, SsState):
             self.live.node_name = config.name
         self.datastores.state_provider = self.live

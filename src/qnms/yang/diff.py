@@ -57,10 +57,12 @@ def make_change(
     chain: Chain,
     element: etree._Element | None,
     parent: etree._Element | None,
+    heads: dict[Chain, tuple[str, dict[str, str]]] | None = None,
 ) -> Change:
+    """``heads``: a cache of parent paths for ``chain_path``, shared by one edit."""
     if not is_change_op(op):  # "none" changes nothing: never recorded
         raise ValueError(f"not a change operation: {op!r}")
-    path, nsmap = chain_path(schema, chain)
+    path, nsmap = chain_path(schema, chain, heads)
     return Change(op, chain, path, nsmap, element, parent)
 
 

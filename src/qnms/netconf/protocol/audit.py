@@ -44,6 +44,7 @@ class AuditLog:
         self.who = who
         self.entries: deque[dict[str, Any]] = deque(maxlen=keep)
         self.next_id = 1
+        self._dir_ready = False  # the directory was made private once (not per commit)
         if self.path is not None and self.path.exists():
             self._load(self.path)
 
@@ -80,10 +81,16 @@ class AuditLog:
         log.info("audit %d: %s (session %d from %s) changed %s", entry["id"], user,
                  session_id, host, ", ".join(c.target for c in changes[:5]))  # fmt: skip
 
-    @staticmethod
-    def _append(path: Path, entry: dict[str, Any]) -> None:
-        private_dir(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    def _append(self, path: Path, entry: dict[str, Any]) -> None:
+        if not self._dir_ready:  # stat of every ancestor: ~15% of a small edit (issue 13)
+            private_dir(path.parent)
+            self._dir_ready = True
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the directory went away since: make it again
+            private_dir(path.parent)
+            fd = os.open(path, flags, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
 

@@ -1,0 +1,195 @@
+"""The fast paths of big edits (issue 13) give exactly what the general paths give.
+
+- Fresh list entries built in one pass (datastore/fresh.py) serialise byte for byte as
+  the entries the general edit path builds leaf by leaf, for the plain entries it takes,
+  and every other entry (attributes, prefixed values, misplaced keys, repeated leaves,
+  unknown children) still goes the general way with the same errors.
+- Prepared string checks (values.leaf_check) agree with pyang's own validation on every
+  pattern and length of the project's modules, value by value.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from lxml import etree
+from pyang.types import PatternTypeSpec
+from support.datastores import config, net, node_xml
+
+from qnms.netconf.datastore import edit, fresh
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.yang.errors import RpcError, RpcErrors
+from qnms.yang.values import _pyang_check, leaf_check, xsd_regex
+from qnms_agents.base import STRATUM_MODULES, stratum_schema
+
+ENTRIES = [
+    node_xml("plain", 3),
+    "<node><memory-count>5</memory-count><name>key-last</name></node>",
+    '<node xmlns:en="urn:example:net"><en:name>prefixed</en:name>'
+    "<memory-count>2</memory-count></node>",
+    '<node><name>with-op</name><memory-count nc:operation="create">1</memory-count></node>',
+    "<node><name>twice</name><memory-count>1</memory-count><memory-count>2</memory-count></node>",
+    "<node><name>nested</name><position><x>1</x><y>2</y></position></node>",
+    "<node><name>commented</name><!-- c --><memory-count>7</memory-count></node>",
+    "<node><name>empty-value</name><fidelity></fidelity></node>",
+]
+
+
+def _result(schema, bindings, xml: str, monkeypatch, general: bool) -> bytes | str:
+    with monkeypatch.context() as m:
+        if general:
+            m.setattr(edit, "fresh_element", lambda *_a: None)
+        manager = DatastoreManager(schema, bindings=bindings)
+        try:
+            manager.edit_config("running", net(xml), session_id=1)
+        except RpcError as err:
+            return f"{err.tag} {err.path} {err.message}"
+        except RpcErrors as errs:
+            return str(errs)
+        return etree.tostring(manager.get_config("running"))
+
+
+@pytest.mark.parametrize("xml", ENTRIES)
+def test_fresh_entries_equal_the_general_path(schema, bindings, monkeypatch, xml):
+    taken = []
+    original = fresh.fresh_element
+
+    def spy(*args):
+        out = original(*args)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(edit, "fresh_element", spy)
+    fast = _result(schema, bindings, xml, monkeypatch, general=False)
+    monkeypatch.undo()
+    slow = _result(schema, bindings, xml, monkeypatch, general=True)
+    assert fast == slow
+    assert taken  # the fast path was asked
+
+
+def test_plain_entries_take_the_fast_path_and_others_do_not(schema):
+    node = schema.find("/en:network/en:node")
+    plain = fresh.plain_leaves(node)
+    for xml, expected in [
+        (node_xml("a", 1), True),
+        ("<node><memory-count>5</memory-count><name>b</name></node>", True),
+        ('<node><name>c</name><memory-count nc:operation="create">1</memory-count></node>', False),
+        ("<node><name>d</name><position><x>1</x></position></node>", False),
+        (node_xml("e", 1, "<memory-count>2</memory-count>"), False),
+        ("<node><name>f:g</name></node>", False),
+    ]:
+        e = config(f'<network xmlns="urn:example:net">{xml}</network>')[0][0]
+        assert (fresh.fresh_element(node, e, plain) is not None) is expected, xml
+
+
+def test_a_bad_value_in_a_fresh_entry_is_refused_and_nothing_changes(manager):
+    entries = "".join(node_xml(f"n{i}", 99 if i == 7 else 1) for i in range(20))
+    with pytest.raises(RpcError) as err:
+        manager.edit_config("running", net(entries), session_id=1)
+    assert err.value.path.endswith("en:node[en:name='n7']/en:memory-count")
+    assert len(manager.get_config("running")) == 0
+
+
+# ------------------------------------------------------------ prepared string checks
+
+SAMPLES = [
+    "",
+    "a",
+    "A",
+    "0",
+    "-",
+    ".",
+    "_",
+    "~",
+    ":",
+    "a-b",
+    "a.b",
+    "a_b",
+    "a:b",
+    "-a",
+    ".a",
+    "a b",
+    "a\nb",
+    "a\rb",
+    "\n",
+    "*",
+    "**",
+    "xml",
+    "XML",
+    "xmlfoo",
+    "urn:a:b",
+    "urn:ab:c",
+    "URN:x-y:z",
+    "1.2.3",
+    "2.0",
+    "1.13",
+    "0.3",
+    "12:34",
+    "ab:cd:ef",
+    "aa:bb:cc:dd:ee:ff",
+    "2024-01-02",
+    "2024-01-02T03:04:05Z",
+    "2024-01-02T03:04:05.5+01:00",
+    "fe80::1",
+    "192.168.0.1",
+    "é",
+    "a" * 64,
+    "a" * 65,
+    "a" * 1025,
+    "12345678-1234-1234-1234-123456789abc",
+]
+
+
+def _string_leaves():
+    seen = {}
+    for stratum in STRATUM_MODULES:
+        schema = stratum_schema(stratum)
+        stack = list(schema.roots.values())
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children.values())
+            t = node.type
+            if t is not None and t.base == "string" and t.spec is not None:
+                seen.setdefault(t.text, (schema, node))
+    return list(seen.values())
+
+
+def _patterns():
+    out = {}
+    for _schema, node in _string_leaves():
+        spec = node.type.spec
+        while spec is not None:
+            if isinstance(spec, PatternTypeSpec):
+                out.update({p.spec: p for p in spec.res})
+            spec = getattr(spec, "base", None)
+    return list(out.values())
+
+
+def test_translated_patterns_match_what_pyang_matches():
+    patterns = _patterns()
+    assert len(patterns) >= 5
+    translated = 0
+    for p in patterns:
+        rx = xsd_regex(p.spec)
+        if rx is None:
+            continue
+        translated += 1
+        for s in SAMPLES:
+            assert (rx.fullmatch(s) is not None) == p(s), (p.spec, s)
+    assert translated >= 4  # the project's own name, qui-id, nonce and urn patterns
+
+
+def test_xsd_constructs_that_differ_are_not_translated():
+    for pattern in (r"\d+", r"\p{L}+", r"[a-z-[aeiou]]", r"\i\c*", "(?i)a", "[a-z]+é", "a$b^"):
+        assert xsd_regex(pattern) is None, pattern
+    assert xsd_regex("a.b").fullmatch("a\rb") is None  # XSD's dot excludes CR too
+
+
+def test_prepared_checks_agree_with_pyang_on_every_string_type():
+    leaves = _string_leaves()
+    assert leaves
+    for (schema, node), text in itertools.product(leaves, SAMPLES):
+        el = etree.Element("x")
+        el.text = text
+        assert leaf_check(schema, node, True)(el) == _pyang_check(node.type, node.type.spec, text)
