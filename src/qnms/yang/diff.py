@@ -48,7 +48,9 @@ class Change:
         return self.chain[-1][0]
 
     def public(self) -> ConfigChange:
-        return ConfigChange(self.path, self.operation, dict(self.nsmap))
+        """The published change; its namespace map is shared, not copied (a 20,000-entry
+        edit's audit entry held 40,000 copies), and nobody writes to it."""
+        return ConfigChange(self.path, self.operation, self.nsmap)
 
 
 def make_change(

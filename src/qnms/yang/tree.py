@@ -118,7 +118,8 @@ def chain_path(
 ) -> tuple[str, dict[str, str]]:
     """The instance path of ``chain`` and the namespaces of its prefixes. ``heads``
     caches the paths of parent chains: the entries of one list share their parent's,
-    so a bulk edit formats it once instead of once per entry."""
+    so a bulk edit formats it once instead of once per entry, and share one namespace
+    map too (read-only, as every holder of a change treats it)."""
     if heads is None or len(chain) < 2:
         parts = [step_text(schema, node, ident) for node, ident in chain]
         return "/" + "/".join(parts), {node.prefix: node.ns for node, _ in chain}
@@ -127,8 +128,10 @@ def chain_path(
     if known is None:
         known = heads[head] = chain_path(schema, head)
     node, ident = chain[-1]
-    nsmap = known[1] if node.prefix in known[1] else {**known[1], node.prefix: node.ns}
-    return f"{known[0]}/{step_text(schema, node, ident)}", dict(nsmap)
+    nsmap = known[1]
+    if nsmap.get(node.prefix) != node.ns:  # an augment's node: its own map
+        nsmap = {**nsmap, node.prefix: node.ns}
+    return f"{known[0]}/{step_text(schema, node, ident)}", nsmap
 
 
 def chain_of(schema: Schema, el: etree._Element) -> Chain:

@@ -119,14 +119,17 @@ class Validator:
         """The sibling-counting checks of one instance, without descending.
 
         Driven by the schema's children, each counted by a C-level tag scan, so a
-        level with a thousand list entries costs little.
+        level with a thousand list entries costs little; the entries of a list are
+        gathered only when something counts them (min/max-elements, unique), so a small
+        edit beside 20,000 entries does not list them all (issue 13).
         """
         present: set[Key] = set()
         counts: dict[Key, tuple[list, set]] = {}
         cases: dict[str, str] = {}
         children = self.schema.roots if pnode is None else pnode.children
         for key, node in children.items():
-            if node.is_list_like:
+            counted = node.unique or node.min_elements or node.max_elements is not None
+            if node.is_list_like and counted:
                 found = [(None, c) for c in el.iterchildren(node.tag)]
                 if not found:
                     continue

@@ -91,8 +91,12 @@ class AuditLog:
         except FileNotFoundError:  # the directory went away since: make it again
             private_dir(path.parent)
             fd = os.open(path, flags, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        data = memoryview((json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
 
     def state(self) -> list[etree._Element]:
         """``/qnms-audit:audit`` with the kept entries."""
