@@ -17,7 +17,7 @@ from lxml import etree
 from pyang.types import PatternTypeSpec
 from support.datastores import config, net, node_xml
 
-from qnms.netconf.datastore import edit, fresh
+from qnms.netconf.datastore import edit, fresh, memory
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.yang.errors import RpcError, RpcErrors
 from qnms.yang.values import _pyang_check, leaf_check, xsd_regex
@@ -33,6 +33,10 @@ ENTRIES = [
     "<node><name>nested</name><position><x>1</x><y>2</y></position></node>",
     "<node><name>commented</name><!-- c --><memory-count>7</memory-count></node>",
     "<node><name>empty-value</name><fidelity></fidelity></node>",
+    node_xml("with-tail", 2) + "\n  " + node_xml("second", 3) + "\n",
+    "<node>\n  <name>pretty</name>\n  <memory-count>4</memory-count>\n</node>",
+    '<node nc:operation="create"><name>op-on-entry</name><memory-count>1</memory-count></node>',
+    '<node xmlns:x="urn:x"><name>extra-ns</name><memory-count>1</memory-count></node>',
 ]
 
 
@@ -193,3 +197,22 @@ def test_prepared_checks_agree_with_pyang_on_every_string_type():
         el = etree.Element("x")
         el.text = text
         assert leaf_check(schema, node, True)(el) == _pyang_check(node.type, node.type.spec, text)
+
+
+# ------------------------------------------------------------------- memory after
+
+
+def test_a_big_change_schedules_one_trim_and_a_small_one_none(schema, bindings, monkeypatch):
+    monkeypatch.setattr(memory, "TRIM_NODES", 30)
+    manager = DatastoreManager(schema, bindings=bindings)
+    scheduled: list[float] = []
+    monkeypatch.setattr(manager._bridge, "later", lambda delay, fn: scheduled.append(delay))
+    manager.edit_config("running", net(node_xml("one")), session_id=1)
+    assert scheduled == []
+    many = "".join(node_xml(f"n{i}") for i in range(40))
+    manager.edit_config("running", net(many), session_id=1)
+    assert scheduled == [memory.TRIM_DELAY]
+    gone = "".join(f'<node nc:operation="delete"><name>n{i}</name></node>' for i in range(40))
+    manager.edit_config("running", net(gone), session_id=1)
+    assert scheduled == [memory.TRIM_DELAY] * 2
+    memory.trim()  # callable here (glibc) or a no-op elsewhere: never an error
