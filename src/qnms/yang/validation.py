@@ -118,10 +118,8 @@ class Validator:
     def level(self, pnode: SchemaNode | None, el) -> None:
         """The sibling-counting checks of one instance, without descending.
 
-        Driven by the schema's children, each counted by a C-level tag scan, so a
-        level with a thousand list entries costs little; the entries of a list are
-        gathered only when something counts them (min/max-elements, unique), so a small
-        edit beside 20,000 entries does not list them all (issue 13).
+        Driven by the schema's children, each found by a C-level tag scan; a list's
+        entries are gathered only when min/max-elements or unique count them (issue 13).
         """
         present: set[Key] = set()
         counts: dict[Key, tuple[list, set]] = {}
