@@ -15,10 +15,12 @@ import itertools
 import pytest
 from lxml import etree
 from pyang.types import PatternTypeSpec
-from support.datastores import config, net, node_xml
+from support.datastores import NS, config, net, node_xml
 
 from qnms.netconf.datastore import edit, fresh, memory
 from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.protocol.audit import AuditLog
+from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import RpcError, RpcErrors
 from qnms.yang.values import _pyang_check, leaf_check, xsd_regex
 from qnms_agents.base import STRATUM_MODULES, stratum_schema
@@ -216,3 +218,16 @@ def test_a_big_change_schedules_one_trim_and_a_small_one_none(schema, bindings, 
     manager.edit_config("running", net(gone), session_id=1)
     assert scheduled == [memory.TRIM_DELAY] * 2
     memory.trim()  # callable here (glibc) or a no-op elsewhere: never an error
+
+
+def test_audit_entries_kept_packed_read_back_the_same_and_after_a_restart(tmp_path):
+    changes = [
+        ConfigChange(f"/en:network/en:node[en:name='n{i}']", "create", {"en": NS}) for i in range(3)
+    ]
+    log = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))
+    log.record(changes, 7)
+    first = etree.tostring(log.state()[0])
+    assert isinstance(log.entries[0]["edits"], str)  # one string, not a dict per edit
+    assert first.count(b"<edit>") == 3 and b"n2']" in first
+    again = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))
+    assert etree.tostring(again.state()[0]) == first

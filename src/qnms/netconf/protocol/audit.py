@@ -56,7 +56,7 @@ class AuditLog:
                 except ValueError:
                     log.warning("%s: skipping a damaged line", path)
                     continue
-                self.entries.append(entry)
+                self.entries.append(_packed(entry))
                 self.next_id = max(self.next_id, int(entry.get("id", 0)) + 1)
 
     def record(self, changes: list[ConfigChange], session_id: int) -> None:
@@ -75,7 +75,7 @@ class AuditLog:
             ],
         }
         self.next_id += 1
-        self.entries.append(entry)
+        self.entries.append(_packed(entry))
         if self.path is not None:
             self._append(self.path, entry)
         log.info("audit %d: %s (session %d from %s) changed %s", entry["id"], user,
@@ -108,9 +108,17 @@ class AuditLog:
             etree.SubElement(entry, _A + "user-name").text = e["user"]
             etree.SubElement(entry, _A + "session-id").text = str(e["session"])
             etree.SubElement(entry, _A + "source-host").text = e["host"]
-            for i, edit in enumerate(e["edits"]):
+            for i, edit in enumerate(json.loads(e["edits"])):
                 el = etree.SubElement(entry, _A + "edit")
                 etree.SubElement(el, _A + "index").text = str(i)
                 etree.SubElement(el, _A + "target").text = edit["target"]
                 etree.SubElement(el, _A + "operation").text = edit["operation"]
         return [root]
+
+
+def _packed(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry as kept in memory: its edits as one JSON string, decoded when read.
+    A 20,000-entry edit's list of dicts was 13 MB of small objects that, scattered over
+    the heap, kept the agent's RSS 90 MB up after the entries were deleted (issue 13);
+    one string is one block, freed whole when the entry leaves the window."""
+    return {**entry, "edits": json.dumps(entry.get("edits", []), separators=(",", ":"))}
