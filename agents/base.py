@@ -128,8 +128,8 @@ class Agent:
             bindings=stratum_bindings(config.stratum),
             lazy_bindings=True,
         )
-        # The providers only read running: the installed tree itself, not a copy per
-        # state read (every periodic push and every <get> reads the state).
+        # the installed running tree itself, not a copy: live state only reads it, and a
+        # copy per read cost a whole-tree deep copy per <get> and per commit (issue 13)
         self.live = STATE_CLASSES[config.stratum](lambda: self.datastores.snapshot("running"))
         if isinstance(self.live, SsState):
             self.live.node_name = config.name

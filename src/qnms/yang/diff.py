@@ -48,7 +48,9 @@ class Change:
         return self.chain[-1][0]
 
     def public(self) -> ConfigChange:
-        return ConfigChange(self.path, self.operation, dict(self.nsmap))
+        """The published change; its namespace map is shared, not copied (a 20,000-entry
+        edit's audit entry held 40,000 copies), and nobody writes to it."""
+        return ConfigChange(self.path, self.operation, self.nsmap)
 
 
 def make_change(
@@ -57,10 +59,12 @@ def make_change(
     chain: Chain,
     element: etree._Element | None,
     parent: etree._Element | None,
+    heads: dict[Chain, tuple[str, dict[str, str]]] | None = None,
 ) -> Change:
+    """``heads``: a cache of parent paths for ``chain_path``, shared by one edit."""
     if not is_change_op(op):  # "none" changes nothing: never recorded
         raise ValueError(f"not a change operation: {op!r}")
-    path, nsmap = chain_path(schema, chain)
+    path, nsmap = chain_path(schema, chain, heads)
     return Change(op, chain, path, nsmap, element, parent)
 
 

@@ -8,8 +8,9 @@ module compiles its regexes at import). So the schema compiler summarises each t
 restrictions here (``from_pyang``, reading pyang's resolved specs) and ``check``
 applies them the way pyang's ``types`` module does, with the lexical rules of XML
 values (RFC 7950 section 9: integers are decimal; pyang also reads YANG's 0x/0 forms).
-Patterns are XSD regular expressions: each is compiled by libxml2 (lxml), as pyang
-does, lazily on first use and once per process.
+Patterns are XSD regular expressions: each is compiled lazily on first use and once
+per process, into Python's ``re`` where the translation is exact (``xsd_regex``), else
+by libxml2 (lxml) as pyang does.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import base64
 import binascii
 import functools
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple
 
 from lxml import etree
+
+from qnms.yang.xsd_regex import xsd_regex
 
 Number = int | Decimal
 Intervals = tuple[tuple[Number, Number], ...]  # a value must fall in one of them
@@ -96,9 +100,23 @@ def _schema(pattern: str) -> etree.XMLSchema | None:
 
 
 def _matches(pattern: str, text: str) -> bool:
+    return _matcher(pattern)(text)
+
+
+@functools.cache
+def _matcher(pattern: str) -> Callable[[str], bool]:
+    """Whether a value matches ``pattern``: Python's ``re`` when it means the same,
+    else libxml2's XML Schema validation."""
+    rx = xsd_regex(pattern)
+    if rx is not None:
+        return lambda text: rx.fullmatch(text) is not None
     schema = _schema(pattern)
     if schema is None:
-        return True
+        return lambda _text: True
+    return functools.partial(_xsd_matches, schema)
+
+
+def _xsd_matches(schema: etree.XMLSchema, text: str) -> bool:
     value = etree.Element("a")
     try:
         value.text = text

@@ -41,7 +41,7 @@ def copy_with_ns(el: etree._Element) -> etree._Element:
     new = etree.Element(el.tag, attrib=dict(el.attrib), nsmap=el.nsmap)
     new.text = el.text
     for c in el:
-        new.append(copy.deepcopy(c))
+        new.append(copy.copy(c))  # an lxml copy is deep; copy.copy skips the memo
     return new
 
 
@@ -113,9 +113,25 @@ def step_text(schema: Schema, node: SchemaNode, ident: Ident) -> str:
     return node.qname
 
 
-def chain_path(schema: Schema, chain: Chain) -> tuple[str, dict[str, str]]:
-    parts = [step_text(schema, node, ident) for node, ident in chain]
-    return "/" + "/".join(parts), {node.prefix: node.ns for node, _ in chain}
+def chain_path(
+    schema: Schema, chain: Chain, heads: dict[Chain, tuple[str, dict[str, str]]] | None = None
+) -> tuple[str, dict[str, str]]:
+    """The instance path of ``chain`` and the namespaces of its prefixes. ``heads``
+    caches the paths of parent chains: the entries of one list share their parent's,
+    so a bulk edit formats it once instead of once per entry, and share one namespace
+    map too (read-only, as every holder of a change treats it)."""
+    if heads is None or len(chain) < 2:
+        parts = [step_text(schema, node, ident) for node, ident in chain]
+        return "/" + "/".join(parts), {node.prefix: node.ns for node, _ in chain}
+    head = chain[:-1]
+    known = heads.get(head)
+    if known is None:
+        known = heads[head] = chain_path(schema, head)
+    node, ident = chain[-1]
+    nsmap = known[1]
+    if nsmap.get(node.prefix) != node.ns:  # an augment's node: its own map
+        nsmap = {**nsmap, node.prefix: node.ns}
+    return f"{known[0]}/{step_text(schema, node, ident)}", nsmap
 
 
 def chain_of(schema: Schema, el: etree._Element) -> Chain:
@@ -250,63 +266,6 @@ def _entry_query(node: SchemaNode) -> etree.XPath | None:
         q = etree.XPath(f"n:{node.name}[.=$v0]", namespaces=ns)
     _queries[cache_key] = q
     return q
-
-
-def merge_into(schema: Schema, parent: SchemaNode | None, target, source) -> None:
-    """Deep-merge copies of the children of ``source`` into ``target`` (state into config).
-
-    Most of what a ``<get>`` merges are plain leaves (counters, states, list keys): those
-    are written straight into ``target`` (``_put_leaf``) instead of going through a
-    namespace-preserving deep copy each, which made a 20,000-entry ``<get>`` take
-    seconds (issue 13). Anything else is copied with ``copy_with_ns``.
-    """
-    index = ChildIndex(target)
-    for c in source:
-        if not isinstance(c.tag, str):
-            continue
-        node = schema.child(parent, split_tag(c.tag))
-        if node is None:
-            target.append(copy_with_ns(c))
-            continue
-        try:
-            ident = ident_of(node, c)
-        except LookupError:
-            target.append(copy_with_ns(c))
-            continue
-        if node.keyword == "container" or node.keyword == "list":
-            existing = index.get(node, ident) if node.keyword == "list" else target.find(node.tag)
-            if existing is not None:
-                merge_into(schema, node, existing, c)
-                continue
-        elif node.keyword in ("leaf", "anydata", "anyxml"):
-            existing = target.find(node.tag)
-            if node.keyword == "leaf" and _put_leaf(target, existing, c):
-                continue
-            if existing is not None:
-                target.replace(existing, copy_with_ns(c))
-                continue
-        elif index.get(node, ident) is not None:
-            continue
-        new = copy_with_ns(c)
-        target.append(new)
-        index.add(node, ident, new)
-
-
-def _put_leaf(target: etree._Element, existing: etree._Element | None, c: etree._Element) -> bool:
-    """Set leaf ``c`` in ``target`` without copying it, if that is safe: a value with
-    no ``:`` needs no namespace declaration (an identityref's prefix would), and the
-    new element takes its prefix from ``target``'s scope. False: copy it instead."""
-    text = c.text
-    if len(c) or (text is not None and ":" in text):
-        return False
-    if existing is None:
-        existing = etree.SubElement(target, c.tag)
-    elif existing.attrib:
-        existing.attrib.clear()
-    existing.text = text
-    for name, value in c.attrib.items():
-        existing.set(name, value)
-    return True
 
 
 def strip_edit_attrs(el: etree._Element) -> etree._Element:

@@ -24,7 +24,7 @@ from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.leafrefs import broken_leafrefs
 from qnms.yang.schema import Key, Schema, SchemaNode
 from qnms.yang.tree import ident_of, path_of, split_tag
-from qnms.yang.values import check_value
+from qnms.yang.values import LeafCheck, leaf_check
 
 
 @dataclass(slots=True)
@@ -53,6 +53,8 @@ class Validator:
         self.targets = None if typed is None else set(typed)
         self.deep_modules = deep_modules
         self.problems: list[Problem] = []
+        self.checks: dict[int, LeafCheck] = {}  # id(schema node) -> its prepared check
+        self.tags: dict[int, dict[str, tuple[Key, SchemaNode]]] = {}  # id(parent) -> by tag
 
     def run(self) -> list[Problem]:
         self.walk(None, self.root, self.targets is None)
@@ -100,7 +102,11 @@ class Validator:
             self.walk(node, el, typed)
 
     def check_leaf(self, node: SchemaNode, c) -> None:
-        msg = check_value(self.schema, node, c, node.module in self.deep_modules)
+        check = self.checks.get(id(node))
+        if check is None:
+            deep = node.module in self.deep_modules
+            check = self.checks[id(node)] = leaf_check(self.schema, node, deep)
+        msg = check(c)
         if msg:
             self.problem(
                 ErrorTag.INVALID_VALUE,
@@ -112,15 +118,16 @@ class Validator:
     def level(self, pnode: SchemaNode | None, el) -> None:
         """The sibling-counting checks of one instance, without descending.
 
-        Driven by the schema's children, each counted by a C-level tag scan, so a
-        level with a thousand list entries costs little.
+        Driven by the schema's children, each found by a C-level tag scan; a list's
+        entries are gathered only when min/max-elements or unique count them (issue 13).
         """
         present: set[Key] = set()
         counts: dict[Key, tuple[list, set]] = {}
         cases: dict[str, str] = {}
         children = self.schema.roots if pnode is None else pnode.children
         for key, node in children.items():
-            if node.is_list_like:
+            counted = node.unique or node.min_elements or node.max_elements is not None
+            if node.is_list_like and counted:
                 found = [(None, c) for c in el.iterchildren(node.tag)]
                 if not found:
                     continue
@@ -163,14 +170,19 @@ class Validator:
         present: set[Key] = set()
         counts: dict[Key, tuple[list, set]] = {}
         cases: dict[str, str] = {}
+        tags = self.tags.get(id(pnode))
+        if tags is None:
+            table = schema.roots if pnode is None else pnode.children
+            tags = self.tags[id(pnode)] = {f"{{{k[0]}}}{k[1]}": (k, n) for k, n in table.items()}
         for c in el:
-            if not isinstance(c.tag, str):
+            tag = c.tag
+            if not isinstance(tag, str):
                 continue
-            key = split_tag(c.tag)
-            node = schema.child(pnode, key)
-            if node is None:
-                self.unknown(c, key)
+            hit = tags.get(tag)
+            if hit is None:
+                self.unknown(c, split_tag(tag))
                 continue
+            key, node = hit
             if not node.config:
                 self.problem(
                     ErrorTag.INVALID_VALUE,
@@ -209,9 +221,9 @@ class Validator:
             return
         self.mandatory(pnode, el, present, counts, cases, "")
         for key, (entries, _seen) in counts.items():
-            node = schema.child(pnode, key)
-            if node is not None and node.unique:
-                self.check_unique(node, entries)
+            listed = schema.child(pnode, key)
+            if listed is not None and listed.unique:
+                self.check_unique(listed, entries)
 
     def identify(self, node: SchemaNode, c, key: Key, present: set, counts: dict) -> bool:
         """Track the child; report missing keys and duplicate instances."""

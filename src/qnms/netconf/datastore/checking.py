@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from qnms.netconf.datastore.memory import size
 from qnms.yang.bindings import BindingValidator, Resync, Roots
 from qnms.yang.diff import Change, diff
 from qnms.yang.errors import RpcError, RpcErrors
@@ -33,10 +34,6 @@ class Store:
 
 
 BULK_NODES = 2000  # above this many changed nodes, binding objects are rebuilt on demand
-
-
-def _size(changes: list[Change]) -> int:
-    return sum(sum(1 for _ in c.element.iter()) for c in changes if c.element is not None)
 
 
 def raise_problems(problems: Sequence[Problem | RpcError]) -> None:
@@ -89,7 +86,7 @@ class Checker:
         ``full`` validates the whole tree (untrusted content); otherwise only around
         the changes. ``values`` False trusts the values (checked when they entered).
         """
-        bind = store.roots is not None and (full or _size(changes) <= BULK_NODES)
+        bind = store.roots is not None and (full or size(changes) <= BULK_NODES)
         # Without binding objects to keep in step, pyang's type checks stand in for
         # pyangbind's on every module: decoding a bulk edit into pyangbind costs ~10 ms
         # per list entry, pyang's checks a few microseconds.

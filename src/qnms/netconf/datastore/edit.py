@@ -15,6 +15,7 @@ import re
 
 from lxml import etree
 
+from qnms.netconf.datastore.fresh import PlainLeaves, fresh_element, has_qnames, plain_leaves
 from qnms.netconf.datastore.ordering import INSERT_ATTR, place
 from qnms.yang.diff import Change, leaf_equal, make_change
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
@@ -77,6 +78,8 @@ class _Editor:
         self.changes: list[Change] = []
         self.errors: list[RpcError] = []
         self.quiet = 0  # >0 inside a node whose own change is recorded as a whole
+        self._plain: dict[int, PlainLeaves] = {}  # id(schema node) -> its plain leaves
+        self.heads: dict[Chain, tuple[str, dict[str, str]]] = {}  # see chain_path
 
     # ------------------------------------------------------------------ helpers
 
@@ -91,7 +94,7 @@ class _Editor:
 
     def record(self, op: str, chain: Chain, el, parent) -> None:
         if not self.quiet:
-            self.changes.append(make_change(self.schema, op, chain, el, parent))
+            self.changes.append(make_change(self.schema, op, chain, el, parent, self.heads))
 
     def leaf_element(self, node: SchemaNode, e: etree._Element, chain: Chain):
         """A fresh element for a leaf value; QName values keep their namespaces."""
@@ -123,7 +126,7 @@ class _Editor:
             new = etree.Element(node.tag, nsmap={None: node.ns, prefix: ident[0]})
             new.text = f"{prefix}:{ident[1]}"
             return new
-        if tinfo is not None and _has_qnames(tinfo):
+        if tinfo is not None and has_qnames(tinfo):
             new = etree.Element(node.tag, nsmap=e.nsmap)
         elif text and ":" in text and (used := _prefixes_used(text, e.nsmap)):
             # an XPath string (yang:xpath1.0, e.g. a NACM rule's path) keeps its prefixes
@@ -327,15 +330,13 @@ class _Editor:
         if kind in LEAFY or kind == "leaf-list":
             new = self.leaf_element(node, e, chain)
         else:
-            new = etree.Element(node.tag, nsmap={None: node.ns})
-            for k in node.keys:
-                kel = e.find(f"{{{node.ns}}}{k}")
-                new.append(self.leaf_element(node.children[(node.ns, k)], kel, chain))
-            self.quiet += 1
-            try:
-                self.children(new, node, e, "merge" if eff == "create" else eff, chain)
-            finally:
-                self.quiet -= 1
+            fresh = None
+            if eff != "none":
+                plain = self._plain.get(id(node))
+                if plain is None:
+                    plain = self._plain[id(node)] = plain_leaves(node)
+                fresh = fresh_element(node, e, plain)
+            new = fresh if fresh is not None else self.general(node, e, eff, chain)
             if kind == "container" and not node.presence and len(new) == 0:
                 return
             if eff == "none" and len(new) == len(node.keys):
@@ -343,6 +344,19 @@ class _Editor:
         place(self.schema, data, node, e, new, chain, index, moving=False)
         self.drop_other_cases(data, node, chain[:-1], index)
         self.record("create", chain, new, data)
+
+    def general(self, node: SchemaNode, e, eff: str, chain: Chain):
+        """A new list entry or container built child by child (``fresh`` declined)."""
+        new = etree.Element(node.tag, nsmap={None: node.ns})
+        for k in node.keys:
+            kel = e.find(f"{{{node.ns}}}{k}")
+            new.append(self.leaf_element(node.children[(node.ns, k)], kel, chain))
+        self.quiet += 1
+        try:
+            self.children(new, node, e, "merge" if eff == "create" else eff, chain)
+        finally:
+            self.quiet -= 1
+        return new
 
     def drop_other_cases(self, data, node: SchemaNode, chain: Chain, index) -> None:
         """Creating a node of one case deletes the nodes of the other cases (7.9.6)."""
@@ -372,9 +386,3 @@ def _creates_below(e) -> bool:
 
 def _prefixes_used(text: str, nsmap: dict) -> dict[str, str]:
     return {p: nsmap[p] for p in _PREFIX.findall(text) if p in nsmap and p is not None}
-
-
-def _has_qnames(tinfo) -> bool:
-    if tinfo.base in ("identityref", "instance-identifier"):
-        return True
-    return any(_has_qnames(m) for m in tinfo.members)

@@ -63,6 +63,14 @@ class LoopBridge:
         loop.call_soon_threadsafe(self._run_waiting)
         done.result()
 
+    def later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on the loop's thread ``delay`` seconds from now (unbound: now)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            fn()
+        else:
+            loop.call_soon_threadsafe(loop.call_later, delay, fn)
+
     def _run_waiting(self) -> None:
         while self._waiting:
             try:

@@ -30,7 +30,7 @@ from typing import Any
 
 from lxml import etree
 
-from qnms.netconf.datastore import storage
+from qnms.netconf.datastore import memory, storage
 from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, raise_problems
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.loading import load_stores
@@ -42,9 +42,10 @@ from qnms.yang.bindings import BindingValidator, Roots
 from qnms.yang.changes import ConfigChange
 from qnms.yang.diff import Change, diff
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
+from qnms.yang.merge import merge_into
 from qnms.yang.schema import Schema
 from qnms.yang.schema_cache import cached_schema
-from qnms.yang.tree import as_data_tree, merge_into, new_data
+from qnms.yang.tree import as_data_tree, new_data
 from qnms.yang.validation import validate_tree
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,7 @@ class DatastoreManager:
         """Running merged with the live state: ``state`` when the caller read it already
         (``live_state``, on the provider's thread), else read here."""
         data = copy.deepcopy(self._stores["running"].tree)
-        if state is None:
-            state = self.live_state()
+        state = self.live_state() if state is None else state
         if state is not None:
             merge_into(self.schema, None, data, state)
         return data
@@ -191,8 +191,8 @@ class DatastoreManager:
         store = self._stores[name]
         if name != "candidate":
             self._files.save(name, tree)
-        store.tree = tree
-        store.checked = True
+        store.tree, store.checked = tree, True
+        memory.after_change(self._bridge.later, changes)
         try:
             for thunk in thunks:
                 thunk()

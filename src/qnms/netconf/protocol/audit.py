@@ -44,6 +44,7 @@ class AuditLog:
         self.who = who
         self.entries: deque[dict[str, Any]] = deque(maxlen=keep)
         self.next_id = 1
+        self._dir_ready = False  # the directory was made private once (not per commit)
         if self.path is not None and self.path.exists():
             self._load(self.path)
 
@@ -55,7 +56,7 @@ class AuditLog:
                 except ValueError:
                     log.warning("%s: skipping a damaged line", path)
                     continue
-                self.entries.append(entry)
+                self.entries.append(_packed(entry))
                 self.next_id = max(self.next_id, int(entry.get("id", 0)) + 1)
 
     def record(self, changes: list[ConfigChange], session_id: int) -> None:
@@ -74,18 +75,28 @@ class AuditLog:
             ],
         }
         self.next_id += 1
-        self.entries.append(entry)
+        self.entries.append(_packed(entry))
         if self.path is not None:
             self._append(self.path, entry)
         log.info("audit %d: %s (session %d from %s) changed %s", entry["id"], user,
                  session_id, host, ", ".join(c.target for c in changes[:5]))  # fmt: skip
 
-    @staticmethod
-    def _append(path: Path, entry: dict[str, Any]) -> None:
-        private_dir(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, separators=(",", ":")) + "\n")
+    def _append(self, path: Path, entry: dict[str, Any]) -> None:
+        if not self._dir_ready:  # stat of every ancestor: ~15% of a small edit (issue 13)
+            private_dir(path.parent)
+            self._dir_ready = True
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:  # the directory went away since: make it again
+            private_dir(path.parent)
+            fd = os.open(path, flags, 0o600)
+        data = memoryview((json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
 
     def state(self) -> list[etree._Element]:
         """``/qnms-audit:audit`` with the kept entries."""
@@ -97,9 +108,17 @@ class AuditLog:
             etree.SubElement(entry, _A + "user-name").text = e["user"]
             etree.SubElement(entry, _A + "session-id").text = str(e["session"])
             etree.SubElement(entry, _A + "source-host").text = e["host"]
-            for i, edit in enumerate(e["edits"]):
+            for i, edit in enumerate(json.loads(e["edits"])):
                 el = etree.SubElement(entry, _A + "edit")
                 etree.SubElement(el, _A + "index").text = str(i)
                 etree.SubElement(el, _A + "target").text = edit["target"]
                 etree.SubElement(el, _A + "operation").text = edit["operation"]
         return [root]
+
+
+def _packed(entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry as kept in memory: its edits as one JSON string, decoded when read.
+    A 20,000-entry edit's list of dicts was 13 MB of small objects that, scattered over
+    the heap, kept the agent's RSS 90 MB up after the entries were deleted (issue 13);
+    one string is one block, freed whole when the entry leaves the window."""
+    return {**entry, "edits": json.dumps(entry.get("edits", []), separators=(",", ":"))}

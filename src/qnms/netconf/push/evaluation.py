@@ -237,7 +237,7 @@ class FastFilter:
 
 def _absorb(schema: Schema, parent: SchemaNode | None, target: etree._Element,
             source: etree._Element, skip: Sequence[str] = ()) -> None:  # fmt: skip
-    """Merge ``source`` into ``target`` as ``tree.merge_into`` does (state over config),
+    """Merge ``source`` into ``target`` as ``merge.merge_into`` does (state over config),
     moving nodes instead of copying them: both are selections this module just made.
     ``skip``: local names to leave alone (the keys of two entries known to match)."""
     # target's entries of each list / leaf-list by identity, built on first use: a

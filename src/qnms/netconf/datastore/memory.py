@@ -1,0 +1,58 @@
+"""Giving memory back to the system after a big change (issue 13).
+
+A 20,000-entry edit and its delete free tens of megabytes (the old trees, the request,
+the change records), but glibc keeps freed heap memory for reuse, so the agent's RSS
+stayed at its peak (214 MB after the delete, 90 MB before the edit). ``malloc_trim``
+hands free pages back. It costs a walk of the heap (milliseconds for a few hundred
+megabytes), so it runs only after a change of ``TRIM_NODES`` nodes or more, once the
+request and the replaced tree are gone (``TRIM_DELAY`` later, on the event loop when
+there is one). Elsewhere than glibc it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+from collections.abc import Callable
+
+from qnms.yang.diff import Change
+
+log = logging.getLogger(__name__)
+
+TRIM_NODES = 2000  # data nodes created or removed by one change that make it "big"
+TRIM_DELAY = 0.5  # seconds: the reply is sent and the request freed by then
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return getattr(ctypes.CDLL(name), "malloc_trim", None)
+    except OSError:
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def trim() -> None:
+    """Return the heap's free pages to the system (glibc ``malloc_trim(0)``)."""
+    if _TRIM is not None:
+        _TRIM(0)
+        log.debug("malloc_trim after a big change")
+
+
+def after_change(later: Callable[[float, Callable[[], None]], None], changes: list[Change]) -> None:
+    """Schedule a ``trim`` (through ``later(delay, fn)``) when ``changes`` were big: many
+    entries, or created subtrees of ``TRIM_NODES`` nodes. (A delete of one container
+    holding many entries counts as one change: not detected, it would need the size of
+    what was removed.)"""
+    if len(changes) >= TRIM_NODES or size(changes) >= TRIM_NODES:
+        later(TRIM_DELAY, trim)
+
+
+def size(changes: list[Change]) -> int:
+    """Data nodes in the subtrees ``changes`` created or replaced."""
+    return sum(sum(1 for _ in c.element.iter()) for c in changes if c.element is not None)
