@@ -13,11 +13,16 @@ workload runs under both generation models, one after the other in fresh process
   it) with 20 concurrent allocations between random node pairs on their shortest paths.
 
 Every run has telemetry on (0.1 s, as the service) and two memories per hop (the CLI's
-default, ``--memories``). Then a paced run at speed 1.0 (the service's pacing loop:
-``Pacer`` ticks of 20 ms, each running the engine up to the wall clock's target) of
-``default x4`` under ``link`` (run before the mesh, the longest) reports the lag (target
-minus reached simulated time): its maximum and 99th percentile over the run (goal < 50 ms),
-and how long the longest tick ran, in wall and in CPU time (``--paced-only``: just that).
+default, ``--memories``). The figures are the steady state: each run first simulates a
+warm-up window (0.1 s; 0.02 s on the mesh) in which the allocations start (rule loads,
+first pairs), not counted, then the measured window (``sim s``, its events and pairs).
+Beside them: the setup, CPU seconds to build the network and accept the allocations
+(after the imports), and the warm-up's CPU seconds and events. Then a paced run at speed
+1.0 (the service's pacing loop: ``Pacer`` ticks of 20 ms, each running the engine up to
+the wall clock's target) of ``default x4`` under ``link`` (run before the mesh, the
+longest) reports the lag (target minus reached simulated time): its maximum and 99th
+percentile over the run (goal < 50 ms), and how long the longest tick ran, in wall and
+in CPU time (``--paced-only``: just that).
 
 ``--before DIR`` also runs every workload under ``link`` with the qnms source tree
 ``DIR/src`` (a checkout of the code before a change, e.g. ``git worktree add --detach
@@ -64,12 +69,19 @@ def workloads(quick: bool) -> list[dict[str, Any]]:
 
     scale = 0.5 if quick else 1.0
     return [
-        {"name": "demo", "network": None, "requests": DEMO, "duration": 2.0 * scale},
-        {"name": "default x4", "network": None, "requests": DEFAULT4, "duration": 1.0 * scale},
+        {"name": "demo", "network": None, "requests": DEMO, "warmup": 0.1, "duration": 2.0 * scale},
+        {
+            "name": "default x4",
+            "network": None,
+            "requests": DEFAULT4,
+            "warmup": 0.1,
+            "duration": 1.0 * scale,
+        },
         {
             "name": "mesh100 x20",
             "network": mesh(100, degree=3, seed=1, size=24),
             "requests": mesh_requests(100, 20),
+            "warmup": 0.02,
             "duration": 0.1 * scale,
         },
     ]
@@ -98,23 +110,37 @@ def _engine(work: dict[str, Any], tier: str, seed: int) -> tuple[Any, int]:
 
 
 def run(work: dict[str, Any], tier: str, seed: int, src: str | None, out: Any) -> None:
+    """One unpaced run: setup (build + allocate), warm-up window, measured window."""
     if src:  # the code before a change (--before): imported from there in this process
         sys.path.insert(0, src)
+    import qnms.qndt.batch  # imports are not setup: loaded before the clock
+    import qnms.qndt.engine  # noqa: F401
+
+    c0 = time.process_time()
     engine, accepted = _engine(work, tier, seed)
+    setup = time.process_time() - c0
     code = sys.modules["qnms"].__file__
     assert not src or str(code).startswith(src), f"{code} is not under {src}"
+    c0, e0 = time.process_time(), engine.tl.run_counter
+    engine.run_until(work["warmup"])  # the allocations start: rule loads, first pairs
+    warm_cpu, warm_events = time.process_time() - c0, engine.tl.run_counter - e0
+    sim0, e0 = engine.now, engine.tl.run_counter
+    d0 = sum(a.delivered for a in engine.allocations.values())
     t0, c0 = time.perf_counter(), time.process_time()
-    engine.run_until(work["duration"])
+    engine.run_until(work["warmup"] + work["duration"])
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    delivered = sum(a.delivered for a in engine.allocations.values())
+    delivered = sum(a.delivered for a in engine.allocations.values()) - d0
     out.send(
         {
-            "sim": engine.now,
+            "sim": engine.now - sim0,
             "wall": wall,
             "cpu": cpu,
-            "events": engine.tl.run_counter,
+            "events": engine.tl.run_counter - e0,
             "delivered": delivered,
             "accepted": accepted,
+            "setup": setup,
+            "warm_cpu": warm_cpu,
+            "warm_events": warm_events,
         }
     )
 
@@ -196,7 +222,8 @@ def main() -> int:
                 f"{work['name']:<13} {label:<6} {r['sim']:>6.2f} {r['wall']:>7.2f} "
                 f"{r['sim'] / r['wall']:>7.3f} {r['cpu']:>7.2f} {r['sim'] / r['cpu']:>7.3f} "
                 f"{r['events']:>8} {r['delivered']:>6} "
-                f"{per_pair:>8.1f}",
+                f"{per_pair:>8.1f}   setup {r['setup']:.2f} cpu s, warm-up "
+                f"{work['warmup']:.2f} sim s {r['warm_cpu']:.2f} cpu s {r['warm_events']} events",
                 flush=True,
             )
         f, k = res["full"], res["link"]
@@ -215,7 +242,9 @@ def main() -> int:
             print(
                 f"  {work['name']}: link CPU per simulated second {b['cpu'] / k['cpu']:.2f}x "
                 f"lower than before ({b['events']} / {k['events']} events, "
-                f"{b['delivered']} / {k['delivered']} pairs)",
+                f"{b['delivered']} / {k['delivered']} pairs); setup (build + allocate) "
+                f"{b['setup'] / k['setup']:.2f}x cheaper "
+                f"({b['setup']:.2f} / {k['setup']:.2f} cpu s)",
                 flush=True,
             )
     return 0
@@ -224,8 +253,9 @@ def main() -> int:
 def profile(work: dict[str, Any], seed: int, out: Any) -> None:
     """cProfile of one link-tier run, top functions by internal and cumulative time."""
     engine, _ = _engine(work, "link", seed)
+    engine.run_until(work["warmup"])  # as the measured runs: the window after the warm-up
     prof = cProfile.Profile()
-    prof.runcall(engine.run_until, work["duration"])
+    prof.runcall(engine.run_until, work["warmup"] + work["duration"])
     pairs = sum(a.delivered for a in engine.allocations.values())
     print(f"{work['name']}: {engine.tl.run_counter} events, {pairs} pairs", flush=True)
     for key in ("tottime", "cumulative"):

@@ -8,9 +8,11 @@ message, both generation models, swaps and purification), and each function on i
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Iterator
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pytest
 from sequence.components.bsm import BSM, _set_state_with_fidelity
@@ -27,6 +29,7 @@ from sequence.utils import log
 
 from qnms.qndt import build, fastpaths
 from qnms.qndt.fastket import set_bell_state
+from qnms.qndt.topologies import mesh
 
 PATH = ["madqci-alice", "madqci-r1", "madqci-bob"]
 
@@ -163,3 +166,46 @@ def test_log_strings_only_when_logging(original: None) -> None:
         assert str(res) == full
     finally:
         log.logger.setLevel(level)
+
+
+def _tables(engine: Any) -> dict[str, dict[str, str]]:
+    return {
+        name: dict(router.network_manager.get_routing_protocol().forwarding_table)
+        for name, router in engine.built.routers.items()
+    }
+
+
+def test_forwarding_tables_are_sequences(make_engine: Any, monkeypatch: Any) -> None:
+    """One Dijkstra per source gives RouterNetTopo the same next hops as one per pair."""
+    network = mesh(30, degree=3, seed=4)
+    fast = _tables(make_engine(network, seed=1))
+    fastpaths.uninstall()
+    monkeypatch.setattr(build.fastpaths, "install", lambda: None)
+    try:
+        slow = _tables(make_engine(network, seed=1))
+    finally:
+        monkeypatch.undo()
+        fastpaths.install()
+    assert fast == slow
+    assert all(len(table) == 29 for table in fast.values())
+
+
+def test_dijkstra_path_matches_networkx_with_ties() -> None:
+    """Equal-length alternatives (integer weights) resolve as networkx's own search does."""
+    rng = random.Random(3)
+    graph = nx.Graph()
+    graph.add_nodes_from(range(40))  # 39 stays unconnected
+    for _ in range(90):
+        a, b = rng.sample(range(39), 2)
+        graph.add_edge(a, b, weight=rng.choice([1, 2, 3]))
+    for src in range(40):
+        for dst in range(40):
+            if src == dst:
+                continue
+            try:
+                expected = nx.dijkstra_path(graph, src, dst)
+            except nx.NetworkXNoPath:
+                with pytest.raises(nx.NetworkXNoPath):
+                    fastpaths.dijkstra_path(graph, src, dst)
+                continue
+            assert fastpaths.dijkstra_path(graph, src, dst) == expected

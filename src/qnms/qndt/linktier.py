@@ -4,12 +4,13 @@ Under the ``full`` model every Barrett-Kok round is simulated: negotiation messa
 memory excitation, photons in the fibre, the BSM and its detectors, the heralding
 messages, and a new resource-manager pairing after every failure (~10 SeQUeNCe events per
 channel use, several uses per pair). Under the ``link`` model the two memories are
-still paired by SeQUeNCe's own resource managers (real REQUEST / RESPONSE messages), but
-once paired the primary end draws the whole run of attempts at once, with the
-probabilities and timing of SeQUeNCe's own model, and schedules a single event at the
-instant the ``full`` model would herald the pair. At that instant both memories receive
-the entangled state SeQUeNCe would have given them; swapping, purification, memories,
-decoherence, classical messages and faults are untouched.
+still paired by SeQUeNCe's own resource managers (REQUEST / RESPONSE messages, skipped
+when the approval is certain: pairing.py), but once paired the primary end draws the
+whole run of attempts at once, with the probabilities and timing of SeQUeNCe's own model,
+and schedules a single event at the instant the ``full`` model would herald the pair. At
+that instant both memories receive the entangled state SeQUeNCe would have given them;
+swapping, purification, memories, decoherence, classical messages and faults are
+untouched.
 
 What is sampled, per cycle (one pairing of the two memories), as SeQUeNCe 1.3.1 models it
 (``BarretKokA``, ``SingleAtomBSM``, ``Detector``, ``QuantumChannel``):
@@ -123,6 +124,7 @@ class QnmsLinkA(EntanglementGenerationA):
         self.protocol_type = LINK_TYPE
         self.pending: Event | None = None
         self.emissions: list[int] = []  # channel uses of the planned run, not yet counted
+        self.not_before = 0  # paired ahead of its start (pairing.py): no run before this
 
     # -- SeQUeNCe's interface -------------------------------------------------------
     def start(self) -> None:
@@ -226,7 +228,7 @@ class QnmsLinkA(EntanglementGenerationA):
         observer_of(self.owner).count_uses(self.owner.name, self.remote_node_name, used)
         self.emissions = []
         if self in self.owner.protocols:
-            self.plan(now)
+            self.plan(max(now, self.not_before))
 
     # -- the heralded pair ------------------------------------------------------------
     def _herald(self, first_emission: int) -> None:
