@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import itertools
+import platform
 
 import pytest
 from lxml import etree
@@ -214,6 +215,12 @@ def test_leaf_checks_give_libxml2s_verdicts_on_every_string_type(monkeypatch):
 
 
 # ------------------------------------------------------------------- memory after
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_the_trim_finds_glibcs_malloc_trim():
+    assert memory._malloc_trim() is not None
+    memory.trim()
 
 
 def test_a_big_change_schedules_one_trim_and_a_small_one_none(schema, bindings, monkeypatch):

@@ -12,7 +12,7 @@ there is one). Elsewhere than glibc it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import logging
 from collections.abc import Callable
 
@@ -24,23 +24,21 @@ TRIM_NODES = 2000  # data nodes created or removed by one change that make it "b
 TRIM_DELAY = 0.5  # seconds: the reply is sent and the request freed by then
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
+    """glibc's ``malloc_trim`` from the symbols already loaded in the process (looked up
+    on first use: ``ctypes.util.find_library`` would spawn ldconfig at every start)."""
     try:
-        return getattr(ctypes.CDLL(name), "malloc_trim", None)
+        return getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:
         return None
 
 
-_TRIM = _malloc_trim()
-
-
 def trim() -> None:
     """Return the heap's free pages to the system (glibc ``malloc_trim(0)``)."""
-    if _TRIM is not None:
-        _TRIM(0)
+    malloc_trim = _malloc_trim()
+    if malloc_trim is not None:
+        malloc_trim(0)
         log.debug("malloc_trim after a big change")
 
 
