@@ -154,10 +154,7 @@ def _string_leaves():
     seen = {}
     for stratum in STRATUM_MODULES:
         schema = stratum_schema(stratum)
-        stack = list(schema.roots.values())
-        while stack:
-            node = stack.pop()
-            stack.extend(node.children.values())
+        for node in schema.iter_nodes():
             t = node.type
             if t is not None and t.base == "string" and t.spec is not None:
                 seen.setdefault(t.text, (schema, node))

@@ -30,7 +30,7 @@ from lxml import etree
 from qnms.yang import filters
 from qnms.yang.errors import NC_NS
 from qnms.yang.schema import Schema, SchemaNode
-from qnms.yang.tree import ident_of, new_data, split_tag
+from qnms.yang.tree import ChildIndex, Ident, ident_of, new_data, split_tag
 
 ChildLookup = Callable[[SchemaNode | None, tuple[str, str]], SchemaNode | None]
 Spec = dict[str, "Spec | None"]  # tag -> children spec, or None for a selection node
@@ -240,49 +240,37 @@ def _absorb(schema: Schema, parent: SchemaNode | None, target: etree._Element,
     """Merge ``source`` into ``target`` as ``merge.merge_into`` does (state over config),
     moving nodes instead of copying them: both are selections this module just made.
     ``skip``: local names to leave alone (the keys of two entries known to match)."""
-    # target's entries of each list / leaf-list by identity, built on first use: a
-    # linear search per source entry made a CS agent's 1,000 channels cost seconds
-    entries: dict[str, dict[object, etree._Element]] = {}
+    # target's entries by identity (``ChildIndex``): a linear search per source entry
+    # made a CS agent's 1,000 channels cost seconds
+    index: ChildIndex | None = None
     for c in list(source):
         if not isinstance(c.tag, str) or (skip and split_tag(c.tag)[1] in skip):
             continue
         node = schema.child(parent, split_tag(c.tag))
         existing = None
-        index: dict[object, etree._Element] | None = None
-        ident: object = None
+        ident: Ident = None
+        keyed = False
         if node is not None and node.keyword in ("container", "leaf", "anydata", "anyxml"):
             existing = target.find(c.tag)
         elif node is not None:  # list or leaf-list entry: same keys / value
             try:
                 ident = ident_of(node, c)
             except LookupError:
-                ident = None
+                pass
             else:
-                index = entries.get(c.tag)
+                keyed = True
                 if index is None:
-                    index = entries[c.tag] = _by_ident(node, target.iterchildren(c.tag))
-                existing = index.get(ident)
+                    index = ChildIndex(target)
+                existing = index.get(node, ident)
         if existing is None:
             moved = _movable(c, target)
             target.append(moved)
-            if index is not None:
-                index.setdefault(ident, moved)
+            if keyed and index is not None and node is not None:  # later sources match it
+                index.add(node, ident, moved)
         elif node is not None and node.keyword in ("container", "list"):
             _absorb(schema, node, existing, c)
         elif node is not None and node.keyword != "leaf-list":
             target.replace(existing, _movable(c, target))
-
-
-def _by_ident(node: SchemaNode, els: Iterable[etree._Element]) -> dict[object, etree._Element]:
-    """The first of ``els`` (entries of list or leaf-list ``node``) for each identity;
-    an entry without all its keys matches nothing."""
-    out: dict[object, etree._Element] = {}
-    for el in els:
-        try:
-            out.setdefault(ident_of(node, el), el)
-        except LookupError:
-            continue
-    return out
 
 
 def _movable(el: etree._Element, dest: etree._Element) -> etree._Element:
