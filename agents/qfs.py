@@ -37,8 +37,8 @@ LINK_DECIMALS = {
 E = Element(NS)
 _T = {
     name: f"{{{NS}}}{name}"
-    for name in ("quantum-link", "name", "enabled", "oper-state", "telemetry", "attempts",
-                 "successes", *LINK_DECIMALS)
+    for name in ("quantum-links", "quantum-link", "name", "enabled", "oper-state", "telemetry",
+                 "attempts", "successes", *LINK_DECIMALS)
 }  # fmt: skip
 _LINK_PATH = "/".join(f"{{{NS}}}{p}" for p in LINKS.split("/"))
 _NO_TELEMETRY: dict[str, Any] = {}
@@ -108,6 +108,8 @@ class QfsState:
         self.emulated_links: dict[str, dict[str, Any]] = {}  # last link-telemetry per link
         self.twin: dict[str, TwinStatus] = {}  # head-end QUI id -> its allocation's status
         self.drives_twin = False  # set by the head-end driver when the agent follows a twin
+        # (configuration it was built from, the links' state): see stable_state
+        self._links_memo: tuple[etree._Element, etree._Element] | None = None
 
     def links(self) -> list[str]:
         """Names of the configured quantum links (for bus subscriptions)."""
@@ -122,6 +124,7 @@ class QfsState:
             self.emulated_node = msg
         elif kind == "link-telemetry" and "link" in msg:
             self.emulated_links[msg["link"]] = msg
+            self._links_memo = None
         else:
             name = msg.get("allocation")
             hits = [st.apply(msg) for st in self.twin.values() if st.allocation == name]
@@ -130,21 +133,41 @@ class QfsState:
 
     def config_changed(self) -> None:
         """Note the QUIs that appeared or went, so each ages from its creation."""
+        self._links_memo = None  # (stable_state compares the tree too: this frees it)
         fabric = E.find(self.running(), "quantum-fabric")
         self.quis.track(
             {E.text(q, "id") for q in E.find(fabric[0] if fabric else None, "qui-table/qui")}
         )
 
-    def state(self) -> list[etree._Element]:
-        fabric = E.find(self.running(), "quantum-fabric")
-        if not fabric:
+    def stable_state(self) -> list[etree._Element]:
+        """The links' state, the same element while neither the configuration nor a
+        link's telemetry changed (``interfaces.StableStateProvider``): with 20,000 links
+        it is most of a ``<get>``, built and merged once instead of per read (issue 13).
+        Empty when running has no ``quantum-links``: ``state`` places it then, so the
+        reply keeps the schema's order of the containers it adds."""
+        fabric = self._fabric()
+        if fabric is None or fabric.find(_T["quantum-links"]) is None:
             return []
-        cfg = fabric[0]
+        memo = self._links_memo
+        if memo is None or memo[0] is not fabric:
+            memo = self._links_memo = (fabric, E("quantum-fabric", self._links(fabric)))
+        return [memo[1]]
+
+    def state(self) -> list[etree._Element]:
+        """The rest of the state: node, memories and QUIs (ages change with the clock)."""
+        cfg = self._fabric()
+        if cfg is None:
+            return []
         quis = E.find(cfg, "qui-table/qui")
         out = E("quantum-fabric", self._node(), self._memories(cfg, quis))
-        out.append(self._links(cfg))
+        if cfg.find(_T["quantum-links"]) is None:
+            out.append(self._links(cfg))
         out.append(self._quis(quis, E.text(cfg, "node/id")))
         return [out]
+
+    def _fabric(self) -> etree._Element | None:
+        fabric = E.find(self.running(), "quantum-fabric")
+        return fabric[0] if fabric else None
 
     def _node(self) -> etree._Element:
         emu = self.emulated_node

@@ -20,7 +20,7 @@ from support.datastores import NS, config, net, node_xml
 
 from qnms.netconf.datastore import edit, fresh, memory
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.netconf.protocol.audit import AuditLog
+from qnms.netconf.protocol.audit import AUDIT_NS, AuditLog
 from qnms.yang import restrictions
 from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import RpcError, RpcErrors
@@ -247,3 +247,20 @@ def test_audit_entries_kept_packed_read_back_the_same_and_after_a_restart(tmp_pa
     assert first.count(b"<edit>") == 3 and b"n2']" in first
     again = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))
     assert etree.tostring(again.state()[0]) == first
+
+
+def test_audit_state_written_as_text_keeps_markup_characters_as_values(tmp_path):
+    """The audit state is parsed from text (issue 13): values with ``<``, ``&`` and
+    quotes come back as the same values, in the module's namespace."""
+    target = "/en:network/en:node[en:name='a<b&\"c\"']"
+    log = AuditLog(None, lambda _sid: ("ad<min>&", "::1"))
+    log.record([ConfigChange(target, "create", {"en": NS})], 3)
+    log.record([ConfigChange("/en:network", "delete", {"en": NS})], 4)
+    root = log.state()[0]
+    a = f"{{{AUDIT_NS}}}"
+    entries = root.findall(a + "entry")
+    assert [e.findtext(a + "id") for e in entries] == ["1", "2"]
+    assert entries[0].findtext(a + "user-name") == "ad<min>&"
+    assert entries[0].findtext(f"{a}edit/{a}target") == target
+    assert entries[1].findtext(f"{a}edit/{a}operation") == "delete"
+    assert [e.findtext(a + "session-id") for e in entries] == ["3", "4"]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 AUDIT_NS = "urn:qnms:yang:qnms-audit"
 _A = f"{{{AUDIT_NS}}}"
 FILE_NAME = "audit.log"
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
 class AuditLog:
@@ -99,21 +101,30 @@ class AuditLog:
             os.close(fd)
 
     def state(self) -> list[etree._Element]:
-        """``/qnms-audit:audit`` with the kept entries."""
-        root = etree.Element(_A + "audit", nsmap={None: AUDIT_NS})
+        """``/qnms-audit:audit`` with the kept entries, written as text and parsed by lxml
+        (in C): an entry of a 20,000-entry edit built element by element cost ~0.2 s of
+        every ``<get>`` (issue 13)."""
+        parts = [f'<audit xmlns="{AUDIT_NS}">']
         for e in self.entries:
-            entry = etree.SubElement(root, _A + "entry")
-            etree.SubElement(entry, _A + "id").text = str(e["id"])
-            etree.SubElement(entry, _A + "time").text = e["time"]
-            etree.SubElement(entry, _A + "user-name").text = e["user"]
-            etree.SubElement(entry, _A + "session-id").text = str(e["session"])
-            etree.SubElement(entry, _A + "source-host").text = e["host"]
-            for i, edit in enumerate(json.loads(e["edits"])):
-                el = etree.SubElement(entry, _A + "edit")
-                etree.SubElement(el, _A + "index").text = str(i)
-                etree.SubElement(el, _A + "target").text = edit["target"]
-                etree.SubElement(el, _A + "operation").text = edit["operation"]
-        return [root]
+            parts.append(
+                f"<entry><id>{int(e['id'])}</id><time>{_x(e['time'])}</time>"
+                f"<user-name>{_x(e['user'])}</user-name>"
+                f"<session-id>{int(e['session'])}</session-id>"
+                f"<source-host>{_x(e['host'])}</source-host>"
+            )
+            parts.extend(
+                f"<edit><index>{i}</index><target>{_x(edit['target'])}</target>"
+                f"<operation>{_x(edit['operation'])}</operation></edit>"
+                for i, edit in enumerate(json.loads(e["edits"]))
+            )
+            parts.append("</entry>")
+        parts.append("</audit>")
+        return [etree.fromstring("".join(parts), _PARSER)]
+
+
+def _x(value: object) -> str:
+    """``value`` as XML character data."""
+    return xml_escape(str(value))
 
 
 def _packed(entry: dict[str, Any]) -> dict[str, Any]:
