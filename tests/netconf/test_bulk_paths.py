@@ -20,7 +20,7 @@ from support.datastores import NS, config, net, node_xml
 
 from qnms.netconf.datastore import edit, fresh, memory
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.netconf.protocol.audit import AUDIT_NS, AuditLog
+from qnms.netconf.protocol.audit import AUDIT_NS, PACK_LIMIT, AuditLog
 from qnms.yang import restrictions
 from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import RpcError, RpcErrors
@@ -264,3 +264,21 @@ def test_audit_state_written_as_text_keeps_markup_characters_as_values(tmp_path)
     assert entries[0].findtext(f"{a}edit/{a}target") == target
     assert entries[1].findtext(f"{a}edit/{a}operation") == "delete"
     assert [e.findtext(a + "session-id") for e in entries] == ["3", "4"]
+
+
+def test_a_big_audit_entry_is_kept_compressed_and_reads_back_the_same(tmp_path):
+    changes = [
+        ConfigChange(f"/en:network/en:node[en:name='n{i:05d}']", "create", {"en": NS})
+        for i in range(2000)
+    ]
+    log = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))
+    log.record(changes, 7)
+    kept = log.entries[0]["edits"]
+    assert isinstance(kept, bytes) and len(kept) < PACK_LIMIT  # well under its text
+    root = log.state()[0]
+    a = f"{{{AUDIT_NS}}}"
+    targets = [e.findtext(a + "target") for e in root.iter(a + "edit")]
+    assert targets == [c.target for c in changes]
+    assert root.find(f"{a}entry/{a}edit[{a}index='1999']") is not None
+    again = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))  # from the file
+    assert etree.tostring(again.state()[0]) == etree.tostring(root)
