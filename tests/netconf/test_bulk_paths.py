@@ -21,6 +21,7 @@ from support.datastores import NS, config, net, node_xml
 from qnms.netconf.datastore import edit, fresh, memory
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.protocol.audit import AUDIT_NS, PACK_LIMIT, AuditLog
+from qnms.netconf.protocol.notifications import DEFAULT_STREAM, NCN_NS, NotificationHub
 from qnms.yang import restrictions
 from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import RpcError, RpcErrors
@@ -282,3 +283,21 @@ def test_a_big_audit_entry_is_kept_compressed_and_reads_back_the_same(tmp_path):
     assert root.find(f"{a}entry/{a}edit[{a}index='1999']") is not None
     again = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))  # from the file
     assert etree.tostring(again.state()[0]) == etree.tostring(root)
+
+
+def test_config_change_event_built_only_for_a_listener_and_listeners_told_either_way():
+    """RFC 6470 netconf-config-change: with no subscriber on the stream the event is not
+    built (issue 13: 20,000 edits each), but counted; change listeners hear both."""
+    hub = NotificationHub()
+    heard: list[tuple[int, int]] = []
+    hub.change_listeners.append(lambda changes, sid: heard.append((len(changes), sid)))
+    changes = [ConfigChange("/en:network", "merge", {"en": NS})]
+    hub.config_changed(changes, 0)
+    stream = hub.streams[DEFAULT_STREAM]
+    assert stream.published == 1 and heard == [(1, 0)]
+    sub = stream.subscribe()
+    hub.config_changed(changes, 0)
+    event = sub.queue.get_nowait()
+    assert event is not None and etree.QName(event.content).localname == "netconf-config-change"
+    assert event.content.findtext(f".//{{{NCN_NS}}}target") == "/en:network"
+    assert stream.published == 2 and heard == [(1, 0), (1, 0)]
