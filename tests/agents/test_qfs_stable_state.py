@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 from lxml import etree
 
 from qnms_agents.qfs import NS, QfsState
@@ -13,7 +15,8 @@ NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 
 def running(*links: tuple[str, str]) -> etree._Element:
     body = "".join(
-        f"<quantum-link><name>{n}</name><enabled>{on}</enabled></quantum-link>" for n, on in links
+        f"<quantum-link><name>{escape(n)}</name><enabled>{on}</enabled></quantum-link>"
+        for n, on in links
     )
     return etree.fromstring(
         f'<data xmlns="{NC}"><quantum-fabric xmlns="{NS}"><node><id>r1</id></node>'
@@ -58,4 +61,31 @@ def test_without_a_links_container_the_links_stay_in_the_rest():
     rest = live.state()[0]
     assert [etree.QName(c).localname for c in rest] == [
         "node", "memories", "quantum-links", "qui-table"
+    ]  # fmt: skip
+
+
+def test_links_state_written_as_text_keeps_every_value():
+    """The links' state is written as text and parsed (issue 13): names with markup
+    characters, telemetry from the bus and disabled links come out as values."""
+    tree = running(("a&<b>'\"", "true"), ("plain", "false"), ("quiet", "true"))
+    live = QfsState(lambda: tree, clock=lambda: 0.0)
+    telemetry = {"type": "link-telemetry", "link": "a&<b>'\"", "oper-state": "degraded",
+                 "attempts": 40, "successes": 3, "success-probability": 0.075,
+                 "mean-fidelity": 0.9123456789}  # fmt: skip
+    live.apply(telemetry)
+    links = live.stable_state()[0].find(f"{Q}quantum-links")
+    assert links is not None and links.nsmap == {None: NS}
+    entries = {lk.findtext(Q + "name"): lk for lk in links}
+    assert list(entries) == ["a&<b>'\"", "plain", "quiet"]
+    first = entries["a&<b>'\""]
+    assert first.findtext(Q + "oper-state") == "degraded"
+    t = first.find(Q + "telemetry")
+    assert [(etree.QName(c).localname, c.text) for c in t] == [
+        ("attempts", "40"), ("successes", "3"), ("success-probability", "0.075"),
+        ("mean-fidelity", "0.912346"),
+    ]  # fmt: skip
+    assert entries["plain"].findtext(Q + "oper-state") == "down"
+    quiet = entries["quiet"].find(Q + "telemetry")
+    assert [(etree.QName(c).localname, c.text) for c in quiet] == [
+        ("attempts", "0"), ("successes", "0")
     ]  # fmt: skip
