@@ -36,13 +36,13 @@ from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.loading import load_stores
 from qnms.netconf.datastore.locks import LockTable
 from qnms.netconf.datastore.loop_bridge import LoopBridge
+from qnms.netconf.datastore.state_memo import StateMemo
 from qnms.netconf.datastore.storage import DatastoreError
-from qnms.netconf.interfaces import ChangeListener, StateProvider
+from qnms.netconf.interfaces import ChangeListener, StableStateProvider, StateProvider
 from qnms.yang.bindings import BindingValidator, Roots
 from qnms.yang.changes import ConfigChange
 from qnms.yang.diff import Change, diff
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
-from qnms.yang.merge import merge_into
 from qnms.yang.schema import Schema
 from qnms.yang.schema_cache import cached_schema
 from qnms.yang.tree import as_data_tree, new_data
@@ -92,6 +92,7 @@ class DatastoreManager:
         self.binder = BindingValidator(self.schema, bindings)
         self._checker = Checker(self.schema, self.binder)
         self.state_provider = state_provider
+        self._state_memo = StateMemo(self.schema)
         self._files = storage.StateFiles(state_dir)
         self._lock = threading.RLock()  # the writer lock: check-to-apply of one change
         self._bridge = LoopBridge()
@@ -138,8 +139,13 @@ class DatastoreManager:
         the thread that owns the provider, which is where its data changes."""
         if self.state_provider is None:
             return None
+        provider = self.state_provider
         try:
-            return self.state_provider.state()
+            if isinstance(provider, StableStateProvider):  # kept merged between reads
+                stable = provider.stable_state()
+                self._state_memo.stable = tuple(stable)
+                return stable + provider.state()
+            return provider.state()
         except RpcError:
             raise
         except Exception as exc:
@@ -151,11 +157,11 @@ class DatastoreManager:
     def get(self, state: list[etree._Element] | None = None) -> etree._Element:
         """Running merged with the live state: ``state`` when the caller read it already
         (``live_state``, on the provider's thread), else read here."""
-        data = copy.deepcopy(self._stores["running"].tree)
         state = self.live_state() if state is None else state
-        if state is not None:
-            merge_into(self.schema, None, data, state)
-        return data
+        running = self._stores["running"].tree
+        if state is None:
+            return copy.deepcopy(running)
+        return self._state_memo.merged(running, state)
 
     def bindings(self, name: str = "running") -> Roots:
         """The pyangbind objects of a datastore, {module name: root object}.
@@ -202,6 +208,7 @@ class DatastoreManager:
         if name == "candidate":
             self._dirty = self._dirty or bool(changes)
         elif name == "running":
+            self._state_memo.forget()  # its trees are of the replaced running
             if not self._dirty:  # a candidate without edits of its own follows running
                 cand = self._stores["candidate"]
                 if cand.tree is not tree:

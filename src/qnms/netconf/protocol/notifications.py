@@ -211,6 +211,20 @@ class NotificationHub:
     ) -> None:
         """A ``ChangeListener``: emit ``netconf-config-change`` for an applied edit."""
         changes = list(changes)
+        stream = self.streams[DEFAULT_STREAM]
+        if stream.subscribers:  # the event of a 20,000-entry edit heard by no one: not built
+            stream.publish(self._config_change(changes, session_id, datastore))
+        else:
+            stream.published += 1
+        for listener in list(self.change_listeners):
+            try:
+                listener(changes, session_id)
+            except Exception:
+                log.exception("change listener %r failed", listener)
+
+    def _config_change(
+        self, changes: list[ConfigChange], session_id: int, datastore: str
+    ) -> etree._Element:
         q = f"{{{NCN_NS}}}"
         root = etree.Element(q + "netconf-config-change", nsmap={None: NCN_NS})
         self._changed_by(root, session_id)
@@ -220,12 +234,7 @@ class NotificationHub:
             nsmap = {p: ns for p, ns in ch.nsmap.items() if p}
             etree.SubElement(edit, q + "target", nsmap=nsmap).text = ch.target
             etree.SubElement(edit, q + "operation").text = ch.operation
-        self.publish(root)
-        for listener in list(self.change_listeners):
-            try:
-                listener(changes, session_id)
-            except Exception:
-                log.exception("change listener %r failed", listener)
+        return root
 
     def session_started(self, rec: SessionRecord) -> None:
         root = etree.Element(f"{{{NCN_NS}}}netconf-session-start", nsmap={None: NCN_NS})
