@@ -25,6 +25,8 @@ from qnms.network import physics
 from qnms.qndt import linktier, pairing
 from qnms.qndt.topologies import chain
 
+from .conftest import spy_sent
+
 PAIRS = 220
 
 
@@ -66,8 +68,10 @@ def _same(a: list[float], b: list[float], what: str) -> None:
     [
         (chain(3, km=10, size=2), ["alice", "r1", "bob"]),
         (None, ["madqci-alice", "madqci-r2", "madqci-bob"]),
+        # two swaps per pair: a swapped pair is swapped again (swapfold.py on both levels)
+        (chain(4, km=10, size=2), ["alice", "r1", "r2", "bob"]),
     ],
-    ids=["chain", "default-network"],
+    ids=["chain", "default-network", "chain-2-swaps"],
 )
 def test_link_tier_reproduces_full_distributions(
     make_engine: Any, network: Any, path: list[str]
@@ -192,16 +196,13 @@ def _generation_requests(make_engine: Any) -> tuple[int, int]:
     """(generation REQUESTs sent, heralded link pairs) of a short link-tier run."""
     engine = make_engine(None, seed=3, telemetry_period=None, tier="link")
     sent = 0
-    for router in engine.built.routers.values():
-        original = router.send_message
 
-        def spy(dst: str, msg: Any, *args: Any, original: Any = original) -> None:
-            nonlocal sent
-            is_request = getattr(msg, "msg_type", None) is ResourceManagerMsgType.REQUEST
-            sent += is_request and msg.req_condition_func is eg_match_func
-            original(dst, msg, *args)
+    def seen(msg: Any) -> None:
+        nonlocal sent
+        is_request = getattr(msg, "msg_type", None) is ResourceManagerMsgType.REQUEST
+        sent += is_request and msg.req_condition_func is eg_match_func
 
-        router.send_message = spy
+    spy_sent(engine, seen)
     path = ["madqci-alice", "madqci-r2", "madqci-bob"]
     assert engine.handle(
         {"type": "allocate", "allocation": "p", "path": path, "memories": 2, "duration": 1.0}

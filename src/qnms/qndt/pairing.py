@@ -34,9 +34,10 @@ from typing import Any
 
 from sequence.kernel.event import Event
 from sequence.kernel.process import Process
-from sequence.resource_management.action_condition_set import eg_match_func
+from sequence.resource_management.action_condition_set import eg_match_func, es_match_func
 from sequence.resource_management.resource_manager import ResourceManagerMsgType
 
+from . import swapfold
 from .linktier import QnmsLinkA
 
 Parked = list[tuple[str, Any, int]]  # (initiator node, its REQUEST, when it was refused)
@@ -46,6 +47,7 @@ def install(routers: dict[str, Any]) -> None:
     """Wrap every router's resource manager (instance attributes; link tier only)."""
     for router in routers.values():
         _wrap(router, routers)
+        swapfold.install(router, routers)
 
 
 def _pair_now(router: Any, routers: dict[str, Any], protocol: Any, dst: str, args: Any) -> bool:
@@ -98,6 +100,11 @@ def _wrap(router: Any, routers: dict[str, Any]) -> None:
         received(src, msg)
 
     def offer(protocol: Any, req_dst: str | None, func: Any, args: Any) -> None:
+        if req_dst is None:
+            protocol.waiting_since = router.timeline.now()  # read by swapfold.decide
+        elif func is es_match_func:
+            swapfold.request(router, routers, protocol, req_dst, args)
+            return
         if (
             req_dst is not None
             and func is eg_match_func
