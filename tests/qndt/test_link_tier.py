@@ -22,7 +22,7 @@ from sequence.resource_management.action_condition_set import eg_match_func
 from sequence.resource_management.resource_manager import ResourceManagerMsgType
 
 from qnms.network import physics
-from qnms.qndt import linktier, pairing
+from qnms.qndt import linktier
 from qnms.qndt.topologies import chain
 
 from .conftest import spy_sent
@@ -212,12 +212,10 @@ def _generation_requests(make_engine: Any) -> tuple[int, int]:
     return sent, sum(link.successes for link in engine.rec.links.values())
 
 
-def test_link_tier_pairs_without_the_round_trip(make_engine: Any, monkeypatch: Any) -> None:
-    """A generation REQUEST certain to be approved is not sent: both ends pair at once
-    (pairing.py). Without that, every heralded link pair follows at least one REQUEST."""
+def test_link_tier_pairs_without_the_round_trip(make_engine: Any) -> None:
+    """No generation REQUEST is sent (pairing.py): one certain to be approved pairs both
+    ends at once, any other waits, parked, for the responder's next offer. The link pairs
+    still flow (seed 3, 0.1 s: 82; 89 with every REQUEST sent, before pairing.py)."""
     sent, link_pairs = _generation_requests(make_engine)
-    monkeypatch.setattr(pairing, "_pair_now", lambda *args: False)
-    sent_before, link_pairs_before = _generation_requests(make_engine)
-    assert sent_before >= link_pairs_before
-    # seed 3: 47 REQUESTs for 87 link pairs, against 92 for 89 without
-    assert sent < 0.75 * sent_before, (sent, link_pairs, sent_before, link_pairs_before)
+    assert sent == 0
+    assert link_pairs >= 60, link_pairs
