@@ -119,12 +119,22 @@ def _wrap(router: Any, routers: dict[str, Any], parked: dict[str, Parked]) -> No
 def _wake(router: Any, routers: dict[str, Any], parked: Parked, protocol: Any) -> None:
     """Pair ``protocol``, just offered, with the parked REQUEST that reaches it first:
     one still in flight at its arrival, a refused one at its next poll's."""
+    rule: Any = protocol.rule  # SeQUeNCe declares it None until a rule creates the protocol
+    if not isinstance(protocol, QnmsLinkA) or rule is None:
+        return  # only generation REQUESTs are parked (eg_match_func's first test)
     now = router.timeline.now()
-    parked[:] = [p for p in parked if p[1] in routers[p[0]].resource_manager.pending_protocols]
+    reservation = rule.get_reservation()
+    keep: Parked = []
     best: tuple[int, int] | None = None
-    for i, (src, _, args, arrived) in enumerate(parked):
-        if eg_match_func([protocol], args) is None:
+    for entry in parked:
+        src, proto, args, arrived = entry
+        if args["reservation"].end_time <= now:
+            continue  # its window is over: the rule and the protocol are gone
+        if src != protocol.remote_node_name or args["reservation"] != reservation:
+            keep.append(entry)  # eg_match_func([protocol], args) is None
             continue
+        if proto not in routers[src].resource_manager.pending_protocols:
+            continue  # the initiator's protocol expired or was released meanwhile
         if arrived >= now:
             arrival = arrived
         else:
@@ -132,7 +142,9 @@ def _wake(router: Any, routers: dict[str, Any], parked: Parked, protocol: Any) -
             k = max(1, math.ceil((now - arrived) / period)) if period > 0 else 1
             arrival = arrived + k * period
         if best is None or arrival < best[0]:
-            best = (arrival, i)
+            best = (arrival, len(keep))
+        keep.append(entry)
+    parked[:] = keep
     if best is None:
         return
     arrival, i = best
