@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,3 +28,15 @@ def make_engine() -> Iterator[Any]:
 def of_type(engine: Engine, kind: str) -> list[tuple[str, dict[str, Any]]]:
     """Results of one type, in emission order."""
     return [(t, m) for t, m in engine.results if m["type"] == kind]
+
+
+def spy_sent(engine: Engine, seen: Callable[[Any], None]) -> None:
+    """Call ``seen(msg)`` for every classical message a router of ``engine`` sends."""
+    for router in engine.built.routers.values():
+        original = router.send_message
+
+        def spy(dst: str, msg: Any, *args: Any, original: Any = original) -> None:
+            seen(msg)
+            original(dst, msg, *args)
+
+        router.send_message = spy

@@ -8,23 +8,23 @@ the rule fires again, a new REQUEST leaves at once. It is busy polling with peri
 remaining events (3,413 requests and 2,576 rejections out of 7,703 events on the default
 network with 4 allocations).
 
-Under the link tier a REQUEST that finds no waiting protocol is parked instead of
-rejected. When the responder next offers a waiting generation protocol, the parked
-REQUEST is delivered again at the instant its poll would have arrived,
-``t_rejected + 2c k`` for the smallest ``k >= 1`` not in the past: one event instead of
-two per poll, and the same pairing instant as the polling would give. (The initiator's
+Under the link tier a generation REQUEST is never sent. One that would be approved (the
+responder has a matching protocol waiting when it is sent; waiting protocols are only
+appended, and only this link's requests match them) pairs both protocols at once, and
+the primary plans its run from the instant SeQUeNCe would have started it, the
+REQUEST's arrival (responder) or the RESPONSE's (initiator) (``_pair_now``). Any other is
+parked at the responder from the instant it would arrive there. When the responder next
+offers a waiting generation protocol, it is paired with the parked REQUEST that reaches
+it first (``_wake``): one still in flight at its arrival (SeQUeNCe would approve it
+then), one that arrived to nothing at the instant its poll would arrive,
+``t_arrived + 2c k`` for the smallest ``k >= 1`` not in the past (SeQUeNCe's refusal,
+RESPONSE and new REQUEST); the protocols start then, as the RESPONSE would start them.
+No event at all per pairing, where SeQUeNCe takes two per attempt. (The initiator's
 memory stays OCCUPIED meanwhile instead of flickering to RAW, which no rule of the twin
-observes.)
-
-A REQUEST that would be approved (the responder has a matching protocol waiting when it
-is sent; waiting protocols are only appended, and only this link's requests match them)
-is not sent at all: both protocols are paired at once and the primary plans its run from
-the instant SeQUeNCe would have started it, the REQUEST's arrival (responder) or the
-RESPONSE's (initiator) (``_pair_now``). Two events fewer per link pair; the heralding
-instants are the same in distribution (the run is drawn earlier, so the node's random
-stream interleaves differently: not bit-identical, validated by the KS tests of
-tests/qndt/test_link_tier.py). A fault before that start re-draws from the start
-(``QnmsLinkA.not_before``), not before it.
+observes.) The heralding instants are the same in distribution (the run is drawn
+earlier, so the node's random stream interleaves differently: not bit-identical,
+validated by the KS tests of tests/qndt/test_link_tier.py). A fault before a run's start
+re-draws from the start (``QnmsLinkA.not_before``), not before it.
 """
 
 from __future__ import annotations
@@ -32,20 +32,22 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sequence.kernel.event import Event
-from sequence.kernel.process import Process
-from sequence.resource_management.action_condition_set import eg_match_func
-from sequence.resource_management.resource_manager import ResourceManagerMsgType
+from sequence.resource_management.action_condition_set import eg_match_func, es_match_func
 
+from . import swapfold
 from .linktier import QnmsLinkA
 
-Parked = list[tuple[str, Any, int]]  # (initiator node, its REQUEST, when it was refused)
+# per responder: (initiator node, its protocol, REQUEST args, when the REQUEST arrives or
+# arrived there); a REQUEST is parked from the instant it would arrive
+Parked = list[tuple[str, Any, Any, int]]
 
 
 def install(routers: dict[str, Any]) -> None:
     """Wrap every router's resource manager (instance attributes; link tier only)."""
+    parked: dict[str, Parked] = {name: [] for name in routers}
     for router in routers.values():
-        _wrap(router, routers)
+        _wrap(router, routers, parked)
+        swapfold.install(router, routers)
 
 
 def _pair_now(router: Any, routers: dict[str, Any], protocol: Any, dst: str, args: Any) -> bool:
@@ -62,72 +64,91 @@ def _pair_now(router: Any, routers: dict[str, Any], protocol: Any, dst: str, arg
     other = routers.get(dst)
     if other is None:
         return False
-    orm = other.resource_manager
-    partner = eg_match_func(orm.waiting_protocols, args)
+    partner = eg_match_func(other.resource_manager.waiting_protocols, args)
     if not isinstance(partner, QnmsLinkA) or not isinstance(protocol, QnmsLinkA):
         return False  # nothing waiting yet (or not the link tier's protocols)
-    now = router.timeline.now()
-    t_resp = round(now + router.cchannels[dst].delay)
+    t_resp = round(router.timeline.now() + router.cchannels[dst].delay)
+    _pair(router, protocol, other, partner, t_resp)
+    return True
+
+
+def _pair(router: Any, protocol: Any, other: Any, partner: Any, t_resp: int) -> None:
+    """Pair the initiator's ``protocol`` with ``partner`` waiting at ``other``, as the
+    REQUEST arriving at ``t_resp`` and its RESPONSE would; the primary plans its run."""
     t_ini = round(t_resp + other.cchannels[router.name].delay)
     protocol.owner = router
     partner.set_others(protocol.name, router.name, [m.name for m in protocol.memories])
     protocol.set_others(partner.name, other.name, [m.name for m in partner.memories])
-    orm.waiting_protocols.remove(partner)
+    other.resource_manager.waiting_protocols.remove(partner)
     other.protocols.append(partner)
     router.protocols.append(protocol)
     for proto, start in ((partner, t_resp), (protocol, t_ini)):
         if proto.primary:
             proto.not_before = start
             proto.plan(start)
-    return True
 
 
-def _wrap(router: Any, routers: dict[str, Any]) -> None:
+def _wrap(router: Any, routers: dict[str, Any], parked: dict[str, Parked]) -> None:
     rm = router.resource_manager
-    received, send_request = rm.received_message, rm.send_request
-    parked: Parked = []
-
-    def received_message(src: str, msg: Any) -> None:
-        if (
-            msg.msg_type is ResourceManagerMsgType.REQUEST
-            and msg.req_condition_func is eg_match_func
-            and eg_match_func(rm.waiting_protocols, msg.req_args) is None
-        ):
-            parked.append((src, msg, router.timeline.now()))
-            return
-        received(src, msg)
+    send_request = rm.send_request
+    tl = router.timeline
 
     def offer(protocol: Any, req_dst: str | None, func: Any, args: Any) -> None:
-        if (
-            req_dst is not None
-            and func is eg_match_func
-            and _pair_now(router, routers, protocol, req_dst, args)
-        ):
-            return
-        send_request(protocol, req_dst, func, args)
-        if req_dst is None and parked:
-            _wake(router, parked, protocol)
+        if req_dst is None:
+            protocol.waiting_since = tl.now()  # read by swapfold.decide
+            send_request(protocol, req_dst, func, args)
+            if parked[router.name]:
+                _wake(router, routers, parked[router.name], protocol)
+        elif func is es_match_func:
+            swapfold.request(router, routers, protocol, req_dst, args)
+        elif func is not eg_match_func or not isinstance(protocol, QnmsLinkA):
+            send_request(protocol, req_dst, func, args)
+        elif not _pair_now(router, routers, protocol, req_dst, args):
+            # nothing waits at req_dst now: the REQUEST would be parked there from its
+            # arrival (or paired at it, if a protocol is offered before): not sent
+            protocol.owner = router
+            if protocol not in rm.pending_protocols:
+                rm.pending_protocols.append(protocol)
+            if not router.down:  # SeQUeNCe drops what a node that is down sends
+                arrival = round(tl.now() + router.cchannels[req_dst].delay)
+                parked[req_dst].append((router.name, protocol, args, arrival))
 
-    rm.received_message = received_message
     rm.send_request = offer
 
 
-def _wake(router: Any, parked: Parked, protocol: Any) -> None:
-    """Deliver again the parked REQUEST whose next poll reaches ``protocol`` first."""
-    tl = router.timeline
-    now = tl.now()
-    parked[:] = [p for p in parked if p[1].req_args["reservation"].end_time > now]
+def _wake(router: Any, routers: dict[str, Any], parked: Parked, protocol: Any) -> None:
+    """Pair ``protocol``, just offered, with the parked REQUEST that reaches it first:
+    one still in flight at its arrival, a refused one at its next poll's."""
+    rule: Any = protocol.rule  # SeQUeNCe declares it None until a rule creates the protocol
+    if not isinstance(protocol, QnmsLinkA) or rule is None:
+        return  # only generation REQUESTs are parked (eg_match_func's first test)
+    now = router.timeline.now()
+    reservation = rule.get_reservation()
+    keep: Parked = []
     best: tuple[int, int] | None = None
-    for i, (src, msg, refused) in enumerate(parked):
-        if eg_match_func([protocol], msg.req_args) is None:
+    for entry in parked:
+        src, proto, args, arrived = entry
+        if args["reservation"].end_time <= now:
+            continue  # its window is over: the rule and the protocol are gone
+        if src != protocol.remote_node_name or args["reservation"] != reservation:
+            keep.append(entry)  # eg_match_func([protocol], args) is None
             continue
-        period = 2 * int(router.cchannels[src].delay)
-        k = max(1, math.ceil((now - refused) / period)) if period > 0 else 1
-        arrival = refused + k * period
+        if proto not in routers[src].resource_manager.pending_protocols:
+            continue  # the initiator's protocol expired or was released meanwhile
+        if arrived >= now:
+            arrival = arrived
+        else:
+            period = 2 * int(router.cchannels[src].delay)
+            k = max(1, math.ceil((now - arrived) / period)) if period > 0 else 1
+            arrival = arrived + k * period
         if best is None or arrival < best[0]:
-            best = (arrival, i)
+            best = (arrival, len(keep))
+        keep.append(entry)
+    parked[:] = keep
     if best is None:
         return
     arrival, i = best
-    src, msg, _ = parked.pop(i)
-    tl.schedule(Event(arrival, Process(router, "receive_message", [src, msg]), tl.schedule_counter))
+    src, initiator_protocol, _, _ = parked.pop(i)
+    initiator = routers[src]
+    initiator.resource_manager.pending_protocols.remove(initiator_protocol)
+    _pair(initiator, initiator_protocol, router, protocol, arrival)
