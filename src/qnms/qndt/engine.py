@@ -119,11 +119,13 @@ class Engine:
         not change any result: the next call carries on from the same event.
         """
         stop = INF if t_s == INF else round(t_s * SECOND_PS)
-        tl, data, agenda = self.tl, self.tl.events.data, self._agenda
+        tl, agenda = self.tl, self._agenda
+        events = tl.events  # SeQUeNCe's EventList, or fastheap's keyed one: the same order
+        data, top, next_event = events.data, events.top, events.pop
         pop = heapq.heappop
         count = ticks = 0
         while True:
-            t_ev = data[0].time if data else INF
+            t_ev = top().time if data else INF
             t_ag = agenda[0][0] if agenda else INF
             if t_ag <= t_ev:
                 if t_ag >= stop:
@@ -135,7 +137,7 @@ class Engine:
             else:
                 if t_ev >= stop:
                     break
-                event = pop(data)
+                event = next_event()
                 if event.is_invalid():
                     continue
                 tl.time = event.time
