@@ -100,6 +100,7 @@ request changes nothing.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -218,8 +219,8 @@ class Service:
             if now >= next_status:
                 self.engine.rec.emit("engine", "engine-status", **self.status())
                 next_status = now + 1.0
-            wait = max(0.0, step_end - clock()) if reached else 0.0
-            poller.poll(int(wait * 1000))
+            wait = self.pacer.wait(self.engine.next_time(), self.tick) if reached else 0.0
+            poller.poll(math.ceil(wait * 1000))  # not before it is due: ms, rounded up
 
     def close(self) -> None:
         """Close both sockets (the context is left to its owner)."""

@@ -112,6 +112,19 @@ class Engine:
         """Run ``fn`` at simulated time ``t_ps`` (before SeQUeNCe events of that instant)."""
         heapq.heappush(self._agenda, (max(t_ps, self.tl.now()), next(self._seq), fn))
 
+    def next_time(self) -> float:
+        """Simulated time (s) of the next pending item: SeQUeNCe event or agenda; inf if none.
+
+        The heap's top may be an invalidated event (SeQUeNCe leaves those until their
+        time): the answer is then early, never late, which is what a pacer waiting for it
+        needs. Nothing is popped (that would change the heap's later order).
+        """
+        events, agenda = self.tl.events, self._agenda
+        t_ev = events.top().time if events.data else INF
+        t_ag = agenda[0][0] if agenda else INF
+        nxt = min(t_ev, t_ag)
+        return INF if nxt == INF else max(nxt, self.tl.now()) * PS
+
     def run_until(self, t_s: float, wall_deadline: float | None = None) -> bool:
         """Advance simulated time to ``t_s`` seconds; stop early past ``wall_deadline``.
 

@@ -7,6 +7,11 @@ instant ``t`` maps to wall instant ``w0 + (t - t0) / s``. The engine is only eve
 to the simulated time that maps to *now*, so no result leaves before its wall time.
 When the simulator cannot keep up, the gap between that target and the reached
 simulated time is the lag, reported in simulated and wall seconds.
+
+Between two runs the pacing loop sleeps until the wall instant of the engine's next
+pending item (``wait``), at most a tick (to serve requests): sleeping a whole tick
+instead released every item due during the sleep up to a tick late, although the
+engine was idle.
 """
 
 from __future__ import annotations
@@ -48,3 +53,9 @@ class Pacer:
             return 0.0, 0.0
         behind = max(0.0, self.target() - sim_now)
         return behind, behind / self.speed
+
+    def wait(self, next_sim_t: float, tick: float) -> float:
+        """Wall seconds to sleep before simulated ``next_sim_t`` is due, at most ``tick``."""
+        if not self.speed:
+            return 0.0
+        return min(tick, max(0.0, self.wall_of(next_sim_t) - self.clock()))
