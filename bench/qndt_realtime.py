@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import multiprocessing as mp
 import pstats
 import random
@@ -151,9 +152,12 @@ def run(work: dict[str, Any], tier: str, seed: int, src: str | None, out: Any) -
     )
 
 
-def run_paced(work: dict[str, Any], seconds: float, seed: int, src: str | None, out: Any) -> None:
-    """The service itself (bus.Service.serve) at speed 1.0, publishing every result on its
-    PUB socket (an ipc endpoint in a temporary directory, no subscriber).
+def run_paced(
+    work: dict[str, Any], seconds: float, speed: float, seed: int, src: str | None, out: Any
+) -> None:
+    """The service itself (bus.Service.serve) at ``speed`` (the goal: 1.0), publishing
+    every result on its PUB socket (an ipc endpoint in a temporary directory, no
+    subscriber).
 
     The lag reported is measured per event: the wall instant at which the engine runs
     it minus the wall instant its simulated time maps to (how late the twin is at that
@@ -170,7 +174,7 @@ def run_paced(work: dict[str, Any], seconds: float, seed: int, src: str | None, 
     assert not src or str(sys.modules["qnms"].__file__).startswith(src)
     late: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        service = Service(engine, bind=f"ipc://{tmp}/qndt", speed=1.0)
+        service = Service(engine, bind=f"ipc://{tmp}/qndt", speed=speed)
         clock, tl, wall_of = time.monotonic, engine.tl, service.pacer.wall_of
         run = Process.run
 
@@ -178,11 +182,23 @@ def run_paced(work: dict[str, Any], seconds: float, seed: int, src: str | None, 
             late.append(clock() - wall_of(tl.time * 1e-12))
             return run(proc)
 
+        pauses: dict[int, float] = {0: 0.0, 1: 0.0, 2: 0.0}  # longest collection per generation
+        began = [0.0]
+
+        def on_gc(phase: str, info: dict[str, int]) -> None:
+            if phase == "start":
+                began[0] = clock()
+            else:
+                gen = info["generation"]
+                pauses[gen] = max(pauses[gen], clock() - began[0])
+
         Process.run = timed  # type: ignore[method-assign]
+        gc.callbacks.append(on_gc)
         c0 = time.process_time()
         try:
             service.serve(wall_duration=seconds)
         finally:
+            gc.callbacks.remove(on_gc)
             Process.run = run  # type: ignore[method-assign]
             service.close()
         cpu = time.process_time() - c0
@@ -197,6 +213,7 @@ def run_paced(work: dict[str, Any], seconds: float, seed: int, src: str | None, 
             "cpu": cpu,
             "delivered": sum(a.delivered for a in engine.allocations.values()),
             "published": service.published,
+            "gc": pauses,
         }
     )
 
@@ -217,6 +234,7 @@ def main() -> int:
     p.add_argument("--paced", type=float, default=60.0, help="wall s of the paced run (0: skip)")
     p.add_argument("--paced-only", action="store_true", help="only the paced run")
     p.add_argument("--paced-workload", default="default", help="demo, default (the goal's)")
+    p.add_argument("--speed", type=float, default=1.0, help="of the paced run (the goal: 1.0)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--before", metavar="DIR", help="also run link with DIR/src (same run)")
     p.add_argument("--repeat", type=int, default=1, help="before / after pairs (--before)")
@@ -229,12 +247,12 @@ def main() -> int:
     print(f"{'workload':<13} {'model':<6} {'sim s':>6} {'wall s':>7} {'RTF':>7} {'cpu s':>7} "
           f"{'RTF cpu':>7} {'events':>8} {'pairs':>6} {'ev/pair':>8}")  # fmt: skip
     if args.paced_only:
-        paced(args.paced, args.seed, args.paced_workload, args.before)
+        paced(args.paced, args.speed, args.seed, args.paced_workload, args.before)
         return 0
     works = workloads(args.quick)
     for n, work in enumerate(works):
         if n == len(works) - 1 and args.paced > 0:  # the paced run before the longest one
-            paced(args.paced, args.seed, args.paced_workload, args.before)
+            paced(args.paced, args.speed, args.seed, args.paced_workload, args.before)
         res = {}
         runs = [("before", "link", f"{args.before}/src")] if args.before else []
         runs += [("link", "link", None), ("full", "full", None)]
@@ -310,19 +328,20 @@ def profile(work: dict[str, Any], seed: int, out: Any) -> None:
     out.send({})
 
 
-def paced(seconds: float, seed: int, name: str, before: str | None) -> None:
+def paced(seconds: float, speed: float, seed: int, name: str, before: str | None) -> None:
     """Print the lag of the paced run of workload ``name`` under ``link`` (and before)."""
     work = next(w for w in workloads(False) if w["name"].startswith(name))
     runs = [("before", f"{before}/src")] if before else []
     for label, src in [*runs, ("link", None)]:
-        r = in_process(run_paced, work, seconds, seed, src)
+        r = in_process(run_paced, work, seconds, speed, seed, src)
         print(
-            f"paced at speed 1.0, {work['name']}, {label}, {seconds:.0f} s wall: event lag "
+            f"paced at speed {speed}, {work['name']}, {label}, {seconds:.0f} s wall: event lag "
             f"max {r['max'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms over {r['events']} "
             f"events (goal < 50 ms); service's lag after a tick max "
             f"{r['tick_max'] * 1000:.1f} ms; {r['sim']:.2f} s simulated in {r['cpu']:.2f} cpu "
             f"s (RTF cpu {r['sim'] / r['cpu']:.3f}), {r['delivered']} pairs, "
-            f"{r['published']} results published",
+            f"{r['published']} results published; longest GC pause by generation "
+            f"{', '.join(f'{g}: {t * 1000:.1f} ms' for g, t in sorted(r['gc'].items()))}",
             flush=True,
         )
 
