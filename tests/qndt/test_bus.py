@@ -164,13 +164,16 @@ def test_lag_is_reported_when_the_pace_cannot_be_kept(service: tuple[BusClient, 
     assert status["pacing"]["lag"] > 0
 
 
-def test_pacer_waits_until_the_next_item_is_due_at_most_a_tick() -> None:
+def test_pacer_waits_until_the_next_item_is_due_within_resolution_and_tick() -> None:
     now = [100.0]
     pacer = Pacer(0.5, clock=lambda: now[0])
     pacer.start(2.0)  # simulated 2.0 s at wall 100.0; 0.5 simulated s per wall s
     assert pacer.wait(2.004, 0.02) == pytest.approx(0.008)  # due at wall 100.008
+    assert pacer.wait(2.001, 0.02) == 0.005  # due in 2 ms: the resolution, 5 ms
+    assert pacer.wait(2.001, 0.02, resolution=0.001) == pytest.approx(0.002)
     assert pacer.wait(3.0, 0.02) == 0.02  # far: one tick, to serve requests
     assert pacer.wait(1.0, 0.02) == 0.0  # overdue
+    assert pacer.wait(2.0, 0.02) == 0.0  # due now
     assert pacer.wait(float("inf"), 0.02) == 0.02
     assert Pacer(None).wait(3.0, 0.02) == 0.0
 
