@@ -162,3 +162,36 @@ def test_lag_is_reported_when_the_pace_cannot_be_kept(service: tuple[BusClient, 
     assert lags and lags[0]["lag-wall"] > 0.1 and lags[0]["lag"] > 0
     status = client.request({"type": "query"})
     assert status["pacing"]["lag"] > 0
+
+
+def test_pacer_waits_until_the_next_item_is_due_within_resolution_and_tick() -> None:
+    now = [100.0]
+    pacer = Pacer(0.5, clock=lambda: now[0])
+    pacer.start(2.0)  # simulated 2.0 s at wall 100.0; 0.5 simulated s per wall s
+    assert pacer.wait(2.004, 0.02) == pytest.approx(0.008)  # due at wall 100.008
+    assert pacer.wait(2.001, 0.02) == 0.005  # due in 2 ms: the resolution, 5 ms
+    assert pacer.wait(2.001, 0.02, resolution=0.001) == pytest.approx(0.002)
+    assert pacer.wait(3.0, 0.02) == 0.02  # far: one tick, to serve requests
+    assert pacer.wait(1.0, 0.02) == 0.0  # overdue
+    assert pacer.wait(2.0, 0.02) == 0.0  # due now
+    assert pacer.wait(float("inf"), 0.02) == 0.02
+    assert Pacer(None).wait(3.0, 0.02) == 0.0
+
+
+def test_next_time_is_the_next_event_or_agenda_item(make_engine: Any) -> None:
+    engine = make_engine(None, seed=1, telemetry_period=0.25)
+    assert engine.next_time() == pytest.approx(0.25)  # only the telemetry is pending
+    engine.run_until(0.25)  # items at 0.25 itself run in the next step
+    assert engine.now == pytest.approx(0.25) and engine.next_time() == pytest.approx(0.25)
+    engine.run_until(0.26)
+    assert engine.next_time() == pytest.approx(0.5)
+    request = {
+        "type": "allocate",
+        "allocation": "a",
+        "path": ["madqci-alice", "madqci-r1", "madqci-bob"],
+        "memories": 1,
+    }
+    assert engine.handle({**request, "start": 0.3, "duration": 1.0})["ok"]
+    assert engine.next_time() == pytest.approx(0.3)  # the allocation's start
+    engine.run_until(0.3001)  # active: SeQUeNCe's events before the next telemetry
+    assert engine.now <= engine.next_time() == engine.tl.events.top().time * 1e-12 < 0.5

@@ -1,7 +1,8 @@
-"""The faster SeQUeNCe paths (qndt/fastpaths.py, fastket.py) give SeQUeNCe's results.
+"""The faster SeQUeNCe paths (qndt/fastpaths.py, fastket.py, fastheap.py) give SeQUeNCe's results.
 
 Each replacement is compared with SeQUeNCe's own code: whole twin runs (every result
-message, both generation models, swaps and purification), and each function on its own
+message and every executed event in order, both generation models, swaps and
+purification), and each function on its own
 (states bit for bit, measurement outcomes, random draws, expiry events, errors).
 """
 
@@ -21,6 +22,7 @@ from sequence.components.memory import Memory
 from sequence.entanglement_management.swapping.swapping_circuit import (
     EntanglementSwappingA_Circuit,
 )
+from sequence.kernel.process import Process
 from sequence.kernel.quantum_manager.ket_vector import QuantumManagerKet
 from sequence.kernel.quantum_state.ket_vector import KetState
 from sequence.kernel.timeline import Timeline
@@ -28,6 +30,7 @@ from sequence.network_management.reservation import Reservation
 from sequence.utils import log
 
 from qnms.qndt import build, fastpaths
+from qnms.qndt.batch import shortest_path
 from qnms.qndt.fastket import set_bell_state
 from qnms.qndt.topologies import mesh
 
@@ -42,8 +45,18 @@ def original() -> Iterator[None]:
     fastpaths.install()
 
 
-def _run(make_engine: Any, tier: str, target: float, until: float) -> list[Any]:
+def _run(make_engine: Any, tier: str, target: float, until: float, monkeypatch: Any) -> list[Any]:
+    """Every result message, and every executed event: (time, owner, method), in order."""
     engine = make_engine(None, seed=5, tier=tier, telemetry_period=0.01)
+    trace: list[tuple[int, str, str]] = []
+    run = Process.run
+
+    def traced(proc: Process) -> Any:
+        owner = getattr(proc.owner, "name", type(proc.owner).__name__)
+        trace.append((engine.tl.now(), owner, proc.activation))
+        return run(proc)
+
+    monkeypatch.setattr(Process, "run", traced)
     reply = engine.handle(
         {
             "type": "allocate",
@@ -56,8 +69,10 @@ def _run(make_engine: Any, tier: str, target: float, until: float) -> list[Any]:
     )
     assert reply["ok"], reply
     engine.run_until(until)
+    monkeypatch.setattr(Process, "run", run)
     assert engine.allocations["a"].delivered > 0
-    return [*engine.results, engine.tl.run_counter]
+    assert len(trace) == engine.tl.run_counter
+    return [*engine.results, trace]
 
 
 @pytest.mark.parametrize(
@@ -67,13 +82,66 @@ def _run(make_engine: Any, tier: str, target: float, until: float) -> list[Any]:
 def test_twin_runs_are_identical(
     make_engine: Any, monkeypatch: Any, tier: str, target: float, until: float
 ) -> None:
-    fast = _run(make_engine, tier, target, until)
+    fast = _run(make_engine, tier, target, until, monkeypatch)
     assert fastpaths.installed()
     fastpaths.uninstall()
     monkeypatch.setattr(build.fastpaths, "install", lambda: None)
     try:
-        slow = _run(make_engine, tier, target, until)
+        slow = _run(make_engine, tier, target, until, monkeypatch)
         assert not fastpaths.installed()
+    finally:
+        monkeypatch.undo()
+        fastpaths.install()
+    assert fast == slow
+
+
+def _mesh_run(make_engine: Any, monkeypatch: Any) -> list[Any]:
+    """Overlapping allocations on a mesh (up to 24 rules on a node), one started late, one
+    released and its memories taken by a new one: rules loaded and expired mid-run."""
+    engine = make_engine(
+        mesh(16, degree=3, seed=2, size=24), seed=3, tier="link", telemetry_period=0.01
+    )
+    trace: list[tuple[int, str, str]] = []
+    run = Process.run
+
+    def traced(proc: Process) -> Any:
+        trace.append((engine.tl.now(), getattr(proc.owner, "name", "?"), proc.activation))
+        return run(proc)
+
+    monkeypatch.setattr(Process, "run", traced)
+    ends = [("n00", "n09", 0.0), ("n03", "n12", 0.02), ("n05", "n14", 0.0), ("n01", "n11", 0.0)]
+    for i, (src, dst, start) in enumerate(ends):
+        reply = engine.handle(
+            {
+                "type": "allocate",
+                "allocation": f"a{i}",
+                "path": shortest_path(engine.model, src, dst),
+                "memories": 2,
+                "target-fidelity": 0.7,
+                "start": start,
+                "duration": 1.0,
+            }
+        )
+        assert reply["ok"], str(reply)
+    engine.run_until(0.03)
+    assert engine.handle({"type": "release", "allocation": "a0"})["ok"]
+    reply = engine.handle(  # a0's freed memories, asked by rules loaded after theirs expired
+        {"type": "allocate", "allocation": "a4", "path": ["n09", "n08", "n07", "n00"],
+         "memories": 2, "target-fidelity": 0.7, "duration": 1.0}
+    )  # fmt: skip
+    assert reply["ok"], str(reply)
+    engine.run_until(0.06)
+    monkeypatch.setattr(Process, "run", run)
+    assert all(a.delivered > 0 for a in engine.allocations.values())
+    return [*engine.results, trace]
+
+
+def test_mesh_runs_are_identical(make_engine: Any, monkeypatch: Any) -> None:
+    fast = _mesh_run(make_engine, monkeypatch)
+    fastpaths.uninstall()
+    monkeypatch.setattr(build.fastpaths, "install", lambda: None)
+    try:
+        slow = _mesh_run(make_engine, monkeypatch)
     finally:
         monkeypatch.undo()
         fastpaths.install()

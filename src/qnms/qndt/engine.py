@@ -112,6 +112,19 @@ class Engine:
         """Run ``fn`` at simulated time ``t_ps`` (before SeQUeNCe events of that instant)."""
         heapq.heappush(self._agenda, (max(t_ps, self.tl.now()), next(self._seq), fn))
 
+    def next_time(self) -> float:
+        """Simulated time (s) of the next pending item: SeQUeNCe event or agenda; inf if none.
+
+        The heap's top may be an invalidated event (SeQUeNCe leaves those until their
+        time): the answer is then early, never late, which is what a pacer waiting for it
+        needs. Nothing is popped (that would change the heap's later order).
+        """
+        events, agenda = self.tl.events, self._agenda
+        t_ev = events.top().time if events.data else INF
+        t_ag = agenda[0][0] if agenda else INF
+        nxt = min(t_ev, t_ag)
+        return INF if nxt == INF else max(nxt, self.tl.now()) * PS
+
     def run_until(self, t_s: float, wall_deadline: float | None = None) -> bool:
         """Advance simulated time to ``t_s`` seconds; stop early past ``wall_deadline``.
 
@@ -119,11 +132,13 @@ class Engine:
         not change any result: the next call carries on from the same event.
         """
         stop = INF if t_s == INF else round(t_s * SECOND_PS)
-        tl, data, agenda = self.tl, self.tl.events.data, self._agenda
+        tl, agenda = self.tl, self._agenda
+        events = tl.events  # SeQUeNCe's EventList, or fastheap's keyed one: the same order
+        data, top, next_event = events.data, events.top, events.pop
         pop = heapq.heappop
         count = ticks = 0
         while True:
-            t_ev = data[0].time if data else INF
+            t_ev = top().time if data else INF
             t_ag = agenda[0][0] if agenda else INF
             if t_ag <= t_ev:
                 if t_ag >= stop:
@@ -135,7 +150,7 @@ class Engine:
             else:
                 if t_ev >= stop:
                     break
-                event = pop(data)
+                event = next_event()
                 if event.is_invalid():
                     continue
                 tl.time = event.time

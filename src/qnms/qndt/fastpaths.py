@@ -23,7 +23,12 @@ result the twin never sees, or which SeQUeNCe computes the slow way:
 * ``ResourceManager.update`` asks every rule of the node whether it applies to the
   updated memory; every condition of SeQUeNCe (and of linkpurify.py) first requires the
   memory's index to be in the rule's ``memory_indices``, so rules that do not list it are
-  skipped before the call (rules without ``memory_indices`` are still asked);
+  skipped before the call (rules without ``memory_indices`` are still asked); the rules
+  of each memory index are kept per rule manager until a rule is loaded or expired;
+* the timeline's event heap compares ``Event`` objects with a Python ``__lt__`` (~12 calls
+  per push or pop in a heap of thousands of invalidated expiries): a new ``Timeline``
+  gets a heap of ``(time, priority, event)`` entries instead, the same comparisons made in
+  C, the same heap shape and pop order (fastheap.py);
 * ``RouterNetTopo._generate_forwarding_table`` (static routing, at build) calls networkx's
   ``dijkstra_path`` once per ordered pair of routers, each a Dijkstra from scratch: 9,900
   searches and ~5 s of CPU on a 100-node mesh, the bulk of building it. ``dijkstra_path``
@@ -55,24 +60,32 @@ from sequence.entanglement_management.swapping.swapping_base import Entanglement
 from sequence.kernel.event import Event
 from sequence.kernel.quantum_manager.ket_vector import QuantumManagerKet
 from sequence.kernel.quantum_state.ket_vector import KetState
+from sequence.kernel.timeline import Timeline
 from sequence.network_management.reservation import Reservation
 from sequence.resource_management.memory_manager import MemoryManager
 from sequence.resource_management.resource_manager import (
     ResourceManager,
     ResourceManagerMessage,
 )
-from sequence.resource_management.rule_manager import Rule
+from sequence.resource_management.rule_manager import Rule, RuleManager
 from sequence.topology import router_net_topo
 from sequence.utils import log, metrics
 from sequence.utils.metrics.event_types import EventTypes
 
-from . import fastket
+from . import fastheap, fastket
 
 if TYPE_CHECKING:
     from sequence.resource_management.memory_manager import MemoryInfo
 
 _ORIGINALS: dict[tuple[Any, str], Any] = {}
-LOGGED = (ResourceManagerMessage, Reservation, Rule, EntanglementSwappingMessage, BBPSSWMessage)
+LOGGED = (
+    ResourceManagerMessage,
+    Reservation,
+    Rule,
+    RuleManager,
+    EntanglementSwappingMessage,
+    BBPSSWMessage,
+)
 
 
 # -- memory expiry: O(log n) instead of a scan of the event heap ---------------------------
@@ -171,10 +184,44 @@ def get_info_by_memory(self: MemoryManager, memory: Memory) -> MemoryInfo:
     return self.memory_map[found]
 
 
+def rules_of(manager: RuleManager, index: int) -> list[Rule]:
+    """The rules of ``manager``, in order, that list memory ``index`` (or list none).
+
+    Kept per memory index until the next ``load`` or ``expire`` (rule_load, rule_expire)
+    rather than filtered at every update: a node on many allocations' paths holds many
+    rules (the mesh). The twin only ever narrows a loaded rule's ``memory_indices``
+    (allocation.remove_rules, right before expiring it); a rule kept here for an index it
+    no longer lists is asked as SeQUeNCe would and its condition refuses the memory.
+    """
+    cache: dict[int, list[Rule]] | None = manager.__dict__.get("_qnms_rules")
+    if cache is None:
+        cache = manager._qnms_rules = {}  # type: ignore[attr-defined]  # our cache on SeQUeNCe's object
+    found = cache.get(index)
+    if found is None:
+        found = cache[index] = [
+            rule
+            for rule in manager.rules
+            if (indices := rule.condition_args.get("memory_indices")) is None or index in indices
+        ]
+    return found
+
+
+def rule_load(self: RuleManager, rule: Rule) -> bool:
+    """``RuleManager.load``, dropping the rules-per-memory cache (rules_of)."""
+    self.__dict__.pop("_qnms_rules", None)
+    return bool(_ORIGINALS[(RuleManager, "load")](self, rule))
+
+
+def rule_expire(self: RuleManager, rule: Rule) -> Any:
+    """``RuleManager.expire``, dropping the rules-per-memory cache (rules_of)."""
+    self.__dict__.pop("_qnms_rules", None)
+    return _ORIGINALS[(RuleManager, "expire")](self, rule)
+
+
 def update(self: ResourceManager, protocol: Any, memory: Memory, state: str) -> None:
     """``ResourceManager.update`` asking only the rules that list the memory's index.
 
-    The body is SeQUeNCe 1.3.1's, except the rule loop's pre-check.
+    The body is SeQUeNCe 1.3.1's, except that the rule loop goes over ``rules_of``.
     """
     self.memory_manager.update(memory, state)
     if protocol:
@@ -189,11 +236,7 @@ def update(self: ResourceManager, protocol: Any, memory: Memory, state: str) -> 
     if protocol in self.pending_protocols:
         self.pending_protocols.remove(protocol)
     memo_info = self.memory_manager.get_info_by_memory(memory)
-    index = memo_info.index
-    for rule in self.rule_manager.rules:
-        indices = rule.condition_args.get("memory_indices")
-        if indices is not None and index not in indices:
-            continue
+    for rule in rules_of(self.rule_manager, memo_info.index):
         memories_info = rule.is_valid(memo_info)
         if len(memories_info) > 0:
             rule.do(memories_info)
@@ -203,6 +246,13 @@ def update(self: ResourceManager, protocol: Any, memory: Memory, state: str) -> 
             return
     self.owner.get_idle_memory(memo_info)
     self._record_memory_update()
+
+
+# -- the event heap: keyed entries, compared in C --------------------------------------------
+def timeline_init(self: Timeline, *args: Any, **kwargs: Any) -> None:
+    """``Timeline.__init__``, then its (empty) event list as a ``KeyedEventList``."""
+    _ORIGINALS[(Timeline, "__init__")](self, *args, **kwargs)
+    self.events = fastheap.KeyedEventList(self.events)
 
 
 # -- static routing tables: one Dijkstra per source, not per pair ---------------------------
@@ -234,8 +284,11 @@ REPLACEMENTS: list[tuple[Any, str, Callable[[], Any]]] = [
     (ResourceManager, "_record_memory_update", lambda: record_memory_update),
     (MemoryManager, "get_info_by_memory", lambda: get_info_by_memory),
     (ResourceManager, "update", lambda: update),
+    (RuleManager, "load", lambda: rule_load),
+    (RuleManager, "expire", lambda: rule_expire),
     (QuantumManagerKet, "run_circuit", lambda: fastket.run_circuit),
     (QuantumManagerKet, "_measure", lambda: fastket.measure),
+    (Timeline, "__init__", lambda: timeline_init),
     (router_net_topo, "dijkstra_path", lambda: dijkstra_path),  # a module's name
     *[(cls, "__str__", lambda cls=cls: _lazy_str(cls)) for cls in LOGGED],
 ]

@@ -7,6 +7,11 @@ instant ``t`` maps to wall instant ``w0 + (t - t0) / s``. The engine is only eve
 to the simulated time that maps to *now*, so no result leaves before its wall time.
 When the simulator cannot keep up, the gap between that target and the reached
 simulated time is the lag, reported in simulated and wall seconds.
+
+Between two runs the pacing loop sleeps until the wall instant of the engine's next
+pending item (``wait``), at least a resolution (5 ms) and at most a tick (to serve
+requests): sleeping a whole tick instead released every item due during the sleep up
+to a tick late, although the engine was idle.
 """
 
 from __future__ import annotations
@@ -48,3 +53,17 @@ class Pacer:
             return 0.0, 0.0
         behind = max(0.0, self.target() - sim_now)
         return behind, behind / self.speed
+
+    def wait(self, next_sim_t: float, tick: float, resolution: float = 0.005) -> float:
+        """Wall seconds to sleep before simulated ``next_sim_t`` is due: 0 if it is due,
+        else between ``resolution`` and ``tick``.
+
+        The floor batches items due within ``resolution`` of each other into one wake-up
+        (each costs the loop's overhead, ~0.1 ms with cold caches; waking for every event
+        of ~14,000 per simulated second took a third of the CPU), at the price of
+        releasing an item up to ``resolution`` late.
+        """
+        if not self.speed:
+            return 0.0
+        ahead = self.wall_of(next_sim_t) - self.clock()
+        return 0.0 if ahead <= 0 else min(tick, max(resolution, ahead))
