@@ -238,10 +238,13 @@ async def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
             default_operation=dflt,
             test_option=test,
             error_option=err,
+            durable=False,  # the session syncs before it answers (group commit)
         ),
     )
-    if target == "running" and test != "test-only" and changes and s.core.emit_config_changes:
-        s.core.hub.config_changed(changes, s.session_id)
+    if target == "running" and test != "test-only" and changes:
+        s.deferred_write()
+        if s.core.emit_config_changes:
+            s.core.hub.config_changed(changes, s.session_id)
     return None
 
 
