@@ -38,6 +38,8 @@ def parse_secure(raw: bytes, max_depth: int = 256) -> etree._Element:
         raise _malformed(f"not well-formed XML: {exc}") from None
     if root.getroottree().docinfo.doctype:
         raise _malformed("DTDs are not allowed in NETCONF messages")
+    if raw.count(b"<") <= max_depth:
+        return root  # fewer tags than levels allowed: no walk needed (a small request)
     stack = [(root, 1)]
     while stack:
         el, depth = stack.pop()

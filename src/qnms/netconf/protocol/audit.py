@@ -75,9 +75,10 @@ class AuditLog:
             ],
         }
         self.next_id += 1
-        self.entries.append(_packed(entry))
+        packed = _packed(entry)
+        self.entries.append(packed)
         if self.path is not None:
-            self._append(self.path, entry)
+            self._append(self.path, packed)
         log.info("audit %d: %s (session %d from %s) changed %s", entry["id"], user,
                  session_id, host, ", ".join(c.target for c in changes[:5]))  # fmt: skip
 
@@ -91,7 +92,7 @@ class AuditLog:
         except FileNotFoundError:  # the directory went away since: make it again
             private_dir(path.parent)
             fd = os.open(path, flags, 0o600)
-        data = memoryview((json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        data = memoryview(_line(entry).encode())
         try:
             while data:
                 data = data[os.write(fd, data) :]
@@ -114,6 +115,12 @@ class AuditLog:
                 etree.SubElement(el, _A + "target").text = edit["target"]
                 etree.SubElement(el, _A + "operation").text = edit["operation"]
         return [root]
+
+
+def _line(packed: dict[str, Any]) -> str:
+    """The JSON line of a packed entry, its edits JSON as they are (not encoded twice)."""
+    head = json.dumps({k: v for k, v in packed.items() if k != "edits"}, separators=(",", ":"))
+    return f'{head[:-1]},"edits":{packed["edits"]}}}\n'
 
 
 def _packed(entry: dict[str, Any]) -> dict[str, Any]:
