@@ -106,13 +106,19 @@ class StateFiles:
         self.journaled = journaled
         self.compact_bytes = compact_bytes or journals.COMPACT_BYTES
         self._journals: dict[str, Journal] = {}
+        self._paths: dict[str, Path] = {}
         self._waiting: dict[str, etree._Element] = {}  # saved with sync=False, not written
         if self.directory is not None:
             private_dir(self.directory)  # datastores are nobody else's business
             remove_stale_temps(self.directory)
 
     def path(self, name: str) -> Path | None:
-        return self.directory / f"{name}.xml" if self.directory is not None else None
+        if self.directory is None:
+            return None
+        path = self._paths.get(name)
+        if path is None:  # made once: a Path per save was a measurable part of an edit
+            path = self._paths[name] = self.directory / f"{name}.xml"
+        return path
 
     def journal_path(self, name: str) -> Path | None:
         if self.directory is None or name not in self.journaled:

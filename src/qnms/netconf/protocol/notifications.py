@@ -211,16 +211,20 @@ class NotificationHub:
     ) -> None:
         """A ``ChangeListener``: emit ``netconf-config-change`` for an applied edit."""
         changes = list(changes)
-        q = f"{{{NCN_NS}}}"
-        root = etree.Element(q + "netconf-config-change", nsmap={None: NCN_NS})
-        self._changed_by(root, session_id)
-        etree.SubElement(root, q + "datastore").text = datastore
-        for ch in changes:
-            edit = etree.SubElement(root, q + "edit")
-            nsmap = {p: ns for p, ns in ch.nsmap.items() if p}
-            etree.SubElement(edit, q + "target", nsmap=nsmap).text = ch.target
-            etree.SubElement(edit, q + "operation").text = ch.operation
-        self.publish(root)
+        stream = self.streams[DEFAULT_STREAM]
+        if stream.subscribers:  # no replay: an event nobody receives need not be built
+            q = f"{{{NCN_NS}}}"
+            root = etree.Element(q + "netconf-config-change", nsmap={None: NCN_NS})
+            self._changed_by(root, session_id)
+            etree.SubElement(root, q + "datastore").text = datastore
+            for ch in changes:
+                edit = etree.SubElement(root, q + "edit")
+                nsmap = {p: ns for p, ns in ch.nsmap.items() if p}
+                etree.SubElement(edit, q + "target", nsmap=nsmap).text = ch.target
+                etree.SubElement(edit, q + "operation").text = ch.operation
+            stream.publish(root)
+        else:
+            stream.published += 1
         for listener in list(self.change_listeners):
             try:
                 listener(changes, session_id)
