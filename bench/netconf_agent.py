@@ -257,7 +257,7 @@ def run_compare(args: argparse.Namespace) -> None:
         else:
             try:
                 (tmp / "netconfd").mkdir()
-                with netconfd_server(tmp / "netconfd", seed) as (port, auth):
+                with netconfd_server(tmp / "netconfd", seed) as (port, auth, _pids):
                     print(f"netconfd behind sshd on 127.0.0.1:{port}")
                     m = connect(port, **auth)
                     try:
@@ -291,15 +291,17 @@ def run_fast(args: argparse.Namespace) -> None:
             finally:
                 m.close_session()
             auth = {"username": USER, "password": PASSWORD, "client_keys": None}
-            results["qnms"] = measure_capacity(agent.port, auth, toggle_edits(), args.n, args.depth)
+            results["qnms"] = measure_capacity(
+                agent.port, auth, toggle_edits(), args.n, args.depth, [agent.proc.pid]
+            )
         finally:
             agent.stop()
         try:
             (tmp / "netconfd").mkdir()
-            with netconfd_server(tmp / "netconfd", seed) as (port, nc_auth):
+            with netconfd_server(tmp / "netconfd", seed) as (port, nc_auth, pids):
                 auth = {"username": nc_auth["username"], "client_keys": [nc_auth["key_filename"]]}
                 results["netconfd"] = measure_capacity(
-                    port, auth, toggle_edits(), args.n, args.depth
+                    port, auth, toggle_edits(), args.n, args.depth, pids
                 )
         except Exception as exc:
             results["netconfd"] = f"NOT MEASURED: {type(exc).__name__}: {exc}"
@@ -312,9 +314,19 @@ def run_fast(args: argparse.Namespace) -> None:
         cv = c[i].rps if not isinstance(c, str) else None
         ratio = fmt(qv / cv if cv else None, ".2f")
         print(f"{label:<28}{qv:>12,.1f}{fmt(cv, ',.1f'):>12}{ratio:>9}")
+    print(f"{'server CPU per round trip, us':<28}{'qnms':>12}{'netconfd':>12}{'ratio':>9}")
+    for i, label in enumerate(("edit-config", "get-config")):
+        qc = q[i].cpu_us
+        cc = c[i].cpu_us if not isinstance(c, str) else None
+        ratio = fmt(cc / qc if qc and cc else None, ".2f")
+        print(f"{label:<28}{fmt(qc, ',.0f'):>12}{fmt(cc, ',.0f'):>12}{ratio:>9}")
     if isinstance(c, str):
         print(f"netconfd: {c}")
-    print("ratio: qnms/netconfd; >= 1.0 means qnms sustains at least as many.")
+    print(
+        "ratio: qnms/netconfd for rates, netconfd/qnms for CPU; >= 1.0 means qnms "
+        "sustains at least as many, or spends no more CPU (netconfd's includes its sshd "
+        "and netconf-subsystem, qnms's its SSH)."
+    )
 
 
 def run_profile(args: argparse.Namespace) -> None:

@@ -7,15 +7,21 @@ flight on one session (RFC 6241 lets a client pipeline; the server answers in or
 and parses every reply (``check_reply``): an ``<rpc-reply>`` echoing the message-id of
 the request it answers, with the expected child (``ok`` or ``data``) and no
 ``<rpc-error>`` (a data reply whose content merely mentions "rpc-error" is fine). What
-it reports is the round trips per second one session of the server sustains.
+it reports is the round trips per second one session of the server sustains, and the
+server's CPU time per round trip (``tree_cpu``: user + system time of the server's
+processes and their children, so netconfd counts with its sshd and subsystem): a
+figure the other work on a shared machine distorts far less than a rate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncssh
@@ -51,12 +57,33 @@ def check_reply(reply: bytes, message_id: int, expect: str) -> None:
         raise RuntimeError(f"unexpected reply ({problem}): {reply[:500]!r}")
 
 
+def tree_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by ``pids`` and all their descendants."""
+    total, seen, todo = 0.0, set(), list(pids)
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        with contextlib.suppress(OSError):  # gone meanwhile: nothing more to count
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()  # after "(command name)"
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{pid}/task"):
+                children = Path(f"/proc/{pid}/task/{task}/children").read_text()
+                todo.extend(int(c) for c in children.split())
+    return total
+
+
 @dataclass
 class Rate:
-    """Round trips per second over a window, and how many replies were checked."""
+    """Round trips per second over a window, how many replies were checked, and the
+    server's CPU time per round trip (None when not measured)."""
 
     rps: float
     replies: int
+    cpu_us: float | None = None
 
 
 class FastSession:
@@ -127,21 +154,42 @@ class FastSession:
 
 
 async def capacity(
-    port: int, auth: dict[str, Any], edit: list[str], n: int, depth: int
+    port: int,
+    auth: dict[str, Any],
+    edit: list[str],
+    n: int,
+    depth: int,
+    cpu: Callable[[], float] | None = None,
 ) -> tuple[Rate, Rate]:
-    """(edit-config rate, get-config rate) of one pipelined session, after a warm-up."""
+    """(edit-config rate, get-config rate) of one pipelined session, after a warm-up;
+    ``cpu`` (the server's CPU seconds so far) gives each its CPU per round trip."""
     session = await FastSession(port, auth).open()
+
+    async def timed(bodies: list[str], expect: str) -> Rate:
+        before = cpu() if cpu is not None else 0.0
+        rate = await session.pipeline(bodies, expect, depth)
+        if cpu is not None:
+            rate.cpu_us = (cpu() - before) / rate.replies * 1e6
+        return rate
+
     try:
         get = "<get-config><source><running/></source></get-config>"
         await session.pipeline([edit[i % len(edit)] for i in range(20)], "ok", depth)
-        edits = await session.pipeline([edit[i % len(edit)] for i in range(n)], "ok", depth)
-        gets = await session.pipeline([get] * n, "data", depth)
+        edits = await timed([edit[i % len(edit)] for i in range(n)], "ok")
+        gets = await timed([get] * n, "data")
         return edits, gets
     finally:
         await session.close()
 
 
 def measure_capacity(
-    port: int, auth: dict[str, Any], edit: list[str], n: int, depth: int
+    port: int,
+    auth: dict[str, Any],
+    edit: list[str],
+    n: int,
+    depth: int,
+    pids: list[int] | None = None,
 ) -> tuple[Rate, Rate]:
-    return asyncio.run(capacity(port, auth, edit, n, depth))
+    """``capacity``, with the CPU of ``pids`` (and their children) when given."""
+    cpu = (lambda: tree_cpu(pids)) if pids else None
+    return asyncio.run(capacity(port, auth, edit, n, depth, cpu))
