@@ -332,3 +332,16 @@ def test_a_failed_fsync_answers_the_batch_with_errors_and_changes_nothing(
         errors = error_fields(reply)
         assert errors and errors[0]["tag"] == "operation-failed", etree.tostring(reply)
     assert names(server.call(lambda: ds.get_config("running"))) == before
+
+
+def test_edits_in_the_writer_thread_are_durable_there(
+    server_factory: Callable[..., ServerThread], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = DatastoreManager.for_tests(FIXTURES, state_dir=tmp_path / "ds")
+    server = server_factory(ds, offload=True)
+    events = record_order(monkeypatch)
+    replies = asyncio.run(pipelined(server.port, ["w0", "w1", "w2"]))
+    assert all(r.find(Q + "ok") is not None for r in replies)
+    assert "defer" not in events  # no group commit: each edit written and fsync'ed
+    assert events.count("fsync") >= 3
+    assert names(server.call(lambda: ds.get_config("running")))[-3:] == ["w0", "w1", "w2"]

@@ -8,7 +8,9 @@ running is installed without being written (``edit_config(durable=False)``, see
 notification leaves it (``NetconfSession``): one journal record of the newest tree and
 one fsync then cover every edit made since the last sync, by any session. Nothing is
 acknowledged, and no other client is shown anything, before it is durable; a kill -9
-in between loses only edits nobody was told about.
+in between loses only edits nobody was told about. (A server that runs edits in a
+writer thread, ``ServerOptions.offload``, writes each durably there instead: a sync on
+the loop would wait for the writer lock while another session's long edit holds it.)
 
 A write or fsync that fails leaves the journal as it was (``Journal.append``), and
 running is put back to the last durable tree (listeners hear of it, as of any change):
