@@ -7,13 +7,21 @@ timed otherwise, and it is the client's cost, not the server's):
 
 1. RSS of the agent after a warm-up (a small edit, a get);
 2. one edit-config creating ``--entries`` quantum links (goal < 1 s for 20,000);
-3. the full ``<get>`` (config and state, no filter; goal < 0.5 s), median of ``--repeat``;
+3. the full ``<get>`` (config and state, no filter; goal < 0.5 s), median of ``--repeat``,
+   and apart from it the first ``<get>`` after the edit (nothing of it kept yet);
 4. a get-config of the links (subtree filter), median of ``--repeat``;
 5. one edit-config deleting every one of them (``nc:operation="delete"`` per entry);
 6. RSS after the delete (goal: within 10% of step 1) and the peak (VmHWM).
 
 Besides each wall time, the agent's CPU seconds for the step (/proc/PID/stat) are
 printed: on a shared, loaded machine they vary much less than the wall times.
+
+The client's share of a full ``<get>`` is printed apart: the round trip is split at the
+first byte of the reply (before it: the server building its reply; after it: the
+transfer through SSH and this client's framing), and the time lxml takes to parse the
+reply (what any client that reads it pays at least) is measured at the client.
+``--ncclient`` also times one full ``<get>`` through ncclient (its framing and parsing
+of the whole reply: the usual Python client).
 
 ``--base DIR`` runs the same steps first on the agent of another checkout (e.g. a
 worktree of main: ``git worktree add --detach /tmp/x-base main``), alternating with
@@ -36,6 +44,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lxml import etree
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test support package: support.processes
 
@@ -45,6 +55,7 @@ from support.processes import PASSWORD, USER, AgentProcess  # noqa: E402
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 GOALS = {"edit_s": 1.0, "get_s": 0.5}
+PARSER = etree.XMLParser(huge_tree=True)  # an 8 MB reply has text nodes over libxml2's cap
 
 
 def delete_config(entries: int) -> str:
@@ -99,20 +110,55 @@ class Run:
     rss_peak: float = 0.0
     get_bytes: int = 0
     gets: list[float] = field(default_factory=list)
+    get_first_s: float = 0.0
+    get_first_cpu: float = 0.0
+    get_server_s: float = 0.0
+    get_transfer_s: float = 0.0
+    parse_s: float = 0.0
+    ncclient_get_s: float = 0.0
+
+
+@dataclass
+class Trip:
+    """One round trip: its seconds, to the reply's first byte, and the reply."""
+
+    elapsed: float
+    to_first_byte: float
+    reply: bytes
+
+
+async def round_trip(session: FastSession, body: str, expect: bytes) -> Trip:
+    start = time.perf_counter()
+    session.send(1, body)
+    reply = await session.recv()
+    end = time.perf_counter()
+    if b"<rpc-error" in reply or expect not in reply:  # <get> holds out-rpc-errors
+        raise RuntimeError(f"unexpected reply: {reply[:500]!r}")
+    return Trip(end - start, (session.first_at or end) - start, reply)
 
 
 async def timed(session: FastSession, body: str, expect: bytes) -> tuple[float, int]:
     """(seconds for one round trip, reply bytes)."""
-    start = time.perf_counter()
-    session.send(1, body)
-    reply = await session.recv()
-    elapsed = time.perf_counter() - start
-    if b"<rpc-error" in reply or expect not in reply:  # <get> holds out-rpc-errors
-        raise RuntimeError(f"unexpected reply: {reply[:500]!r}")
-    return elapsed, len(reply)
+    trip = await round_trip(session, body, expect)
+    return trip.elapsed, len(trip.reply)
 
 
-async def drive(port: int, pid: int, run: Run, entries: int, repeat: int) -> None:
+def ncclient_get(port: int) -> float:
+    """Seconds of one full ``<get>`` through ncclient, its parsing of the reply included."""
+    from ncclient import manager  # only with --ncclient: the client under test
+
+    with manager.connect(
+        host="127.0.0.1", port=port, username=USER, password=PASSWORD, hostkey_verify=False,
+        allow_agent=False, look_for_keys=False, timeout=120,
+    ) as m:  # fmt: skip
+        start = time.perf_counter()
+        m.get()
+        return time.perf_counter() - start
+
+
+async def drive(
+    port: int, pid: int, run: Run, entries: int, repeat: int, ncclient: bool = False
+) -> None:
     auth = {"username": USER, "password": PASSWORD, "client_keys": None}
     s = await FastSession(port, auth).open()
     try:
@@ -126,14 +172,27 @@ async def drive(port: int, pid: int, run: Run, entries: int, repeat: int) -> Non
         c0 = cpu_s(pid)
         run.edit_s, _ = await timed(s, edit(bulk_config(entries)), b"<ok")
         run.edit_cpu = cpu_s(pid) - c0
-        cpus = []
+        c0 = cpu_s(pid)
+        run.get_first_s = (await round_trip(s, GET, b"<data")).elapsed
+        run.get_first_cpu = cpu_s(pid) - c0
+        cpus, firsts, parses = [], [], []
         for _ in range(repeat):
             c0 = cpu_s(pid)
-            t, run.get_bytes = await timed(s, GET, b"<data")
+            trip = await round_trip(s, GET, b"<data")
             cpus.append(cpu_s(pid) - c0)
-            run.gets.append(t)
+            run.gets.append(trip.elapsed)
+            firsts.append(trip.to_first_byte)
+            run.get_bytes = len(trip.reply)
+            t0 = time.perf_counter()
+            etree.fromstring(trip.reply, PARSER)
+            parses.append(time.perf_counter() - t0)
         run.get_s = statistics.median(run.gets)
         run.get_cpu = statistics.median(cpus)
+        run.get_server_s = statistics.median(firsts)
+        run.get_transfer_s = run.get_s - run.get_server_s
+        run.parse_s = statistics.median(parses)
+        if ncclient:
+            run.ncclient_get_s = await asyncio.to_thread(ncclient_get, port)
         run.get_config_s = statistics.median(
             [(await timed(s, GET_LINKS, b"<data"))[0] for _ in range(repeat)]
         )
@@ -148,7 +207,7 @@ async def drive(port: int, pid: int, run: Run, entries: int, repeat: int) -> Non
         await s.close()
 
 
-def measure(label: str, src: Path | None, entries: int, repeat: int) -> Run:
+def measure(label: str, src: Path | None, entries: int, repeat: int, ncclient: bool) -> Run:
     """One agent, fresh state directory; ``src`` another checkout's code (None: ours)."""
     env_before = os.environ.get("PYTHONPATH")
     run = Run(label)
@@ -168,7 +227,7 @@ def measure(label: str, src: Path | None, entries: int, repeat: int) -> Run:
             else:
                 os.environ["PYTHONPATH"] = env_before
         try:
-            asyncio.run(drive(agent.port, agent.proc.pid, run, entries, repeat))
+            asyncio.run(drive(agent.port, agent.proc.pid, run, entries, repeat, ncclient))
         finally:
             agent.stop()
     return run
@@ -178,10 +237,16 @@ def report(runs: list[Run], entries: int) -> None:
     rows = [
         ("edit-config creating the entries, s", "edit_s", ".3f"),
         ("full <get>, s (median)", "get_s", ".3f"),
+        ("  of it: server, to the reply's 1st byte", "get_server_s", ".3f"),
+        ("  of it: transfer + client framing", "get_transfer_s", ".3f"),
+        ("  client: lxml parse of the reply, s", "parse_s", ".3f"),
+        ("  ncclient full <get> (--ncclient), s", "ncclient_get_s", ".3f"),
+        ("first full <get> after the edit, s", "get_first_s", ".3f"),
         ("get-config of the links, s (median)", "get_config_s", ".3f"),
         ("edit-config deleting them, s", "delete_s", ".3f"),
         ("  agent CPU s: edit", "edit_cpu", ".3f"),
         ("  agent CPU s: full <get> (median)", "get_cpu", ".3f"),
+        ("  agent CPU s: first full <get>", "get_first_cpu", ".3f"),
         ("  agent CPU s: delete", "delete_cpu", ".3f"),
         ("RSS before adding, MB", "rss_before", ".1f"),
         ("RSS after deleting, MB", "rss_after", ".1f"),
@@ -219,6 +284,7 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3, help="timed gets per run")
     p.add_argument("--base", type=Path, help="another checkout to compare side by side")
     p.add_argument("--rounds", type=int, default=1, help="alternations with --base")
+    p.add_argument("--ncclient", action="store_true", help="also one full <get> by ncclient")
     args = p.parse_args()
     runs: list[Run] = []
     for _ in range(args.rounds):
@@ -227,7 +293,7 @@ def main() -> None:
             variants.insert(0, ("base", args.base.resolve()))
         for label, src in variants:
             t0 = time.perf_counter()
-            runs.append(measure(label, src, args.entries, args.repeat))
+            runs.append(measure(label, src, args.entries, args.repeat, args.ncclient))
             print(f"{label}: measured in {time.perf_counter() - t0:.1f} s", flush=True)
     report(runs, args.entries)
 

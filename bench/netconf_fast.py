@@ -94,6 +94,9 @@ class FastSession:
         self.auth = auth
         self.decoder = FrameDecoder(256 * 1024 * 1024)
         self._messages: asyncio.Queue[bytes | None] = asyncio.Queue()
+        # perf_counter when the first bytes after the last ``send`` arrived: for one
+        # request at a time, the server's time to its reply apart from the transfer
+        self.first_at: float | None = None
 
     async def open(self) -> FastSession:
         self.conn = await asyncssh.connect(
@@ -113,6 +116,8 @@ class FastSession:
     async def _read(self) -> None:
         try:
             while data := await self.reader.read(1 << 20):
+                if self.first_at is None:
+                    self.first_at = time.perf_counter()
                 self.decoder.feed(data)
                 for msg in self.decoder.messages():
                     self._messages.put_nowait(msg)
@@ -127,6 +132,7 @@ class FastSession:
 
     def send(self, message_id: int, body: str) -> None:
         rpc = f'<rpc message-id="{message_id}" xmlns="{NC}">{body}</rpc>'.encode()
+        self.first_at = None
         self.writer.write(encode_message(rpc, chunked=True))
 
     async def pipeline(self, bodies: list[str], expect: str, depth: int) -> Rate:

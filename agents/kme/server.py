@@ -72,9 +72,7 @@ class KmeServer:
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx)
         await site.start()
         if self.port == 0:
-            server = site._server  # aiohttp keeps the asyncio server here
-            assert server is not None
-            self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]  # a TCP server
+            self.port = self._runner.addresses[0][1]  # (host, port) of the bound socket
         if self.kme.auto_fill:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
 

@@ -20,7 +20,8 @@ from support.datastores import NS, config, net, node_xml
 
 from qnms.netconf.datastore import edit, fresh, memory
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.netconf.protocol.audit import AuditLog
+from qnms.netconf.protocol.audit import AUDIT_NS, PACK_LIMIT, AuditLog
+from qnms.netconf.protocol.notifications import DEFAULT_STREAM, NCN_NS, NotificationHub
 from qnms.yang import restrictions
 from qnms.yang.changes import ConfigChange
 from qnms.yang.errors import RpcError, RpcErrors
@@ -247,3 +248,56 @@ def test_audit_entries_kept_packed_read_back_the_same_and_after_a_restart(tmp_pa
     assert first.count(b"<edit>") == 3 and b"n2']" in first
     again = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))
     assert etree.tostring(again.state()[0]) == first
+
+
+def test_audit_state_written_as_text_keeps_markup_characters_as_values(tmp_path):
+    """The audit state is parsed from text (issue 13): values with ``<``, ``&`` and
+    quotes come back as the same values, in the module's namespace."""
+    target = "/en:network/en:node[en:name='a<b&\"c\"']"
+    log = AuditLog(None, lambda _sid: ("ad<min>&", "::1"))
+    log.record([ConfigChange(target, "create", {"en": NS})], 3)
+    log.record([ConfigChange("/en:network", "delete", {"en": NS})], 4)
+    root = log.state()[0]
+    a = f"{{{AUDIT_NS}}}"
+    entries = root.findall(a + "entry")
+    assert [e.findtext(a + "id") for e in entries] == ["1", "2"]
+    assert entries[0].findtext(a + "user-name") == "ad<min>&"
+    assert entries[0].findtext(f"{a}edit/{a}target") == target
+    assert entries[1].findtext(f"{a}edit/{a}operation") == "delete"
+    assert [e.findtext(a + "session-id") for e in entries] == ["3", "4"]
+
+
+def test_a_big_audit_entry_is_kept_compressed_and_reads_back_the_same(tmp_path):
+    changes = [
+        ConfigChange(f"/en:network/en:node[en:name='n{i:05d}']", "create", {"en": NS})
+        for i in range(2000)
+    ]
+    log = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))
+    log.record(changes, 7)
+    kept = log.entries[0]["edits"]
+    assert isinstance(kept, bytes) and len(kept) < PACK_LIMIT  # well under its text
+    root = log.state()[0]
+    a = f"{{{AUDIT_NS}}}"
+    targets = [e.findtext(a + "target") for e in root.iter(a + "edit")]
+    assert targets == [c.target for c in changes]
+    assert root.find(f"{a}entry/{a}edit[{a}index='1999']") is not None
+    again = AuditLog(tmp_path, lambda _sid: ("admin", "127.0.0.1"))  # from the file
+    assert etree.tostring(again.state()[0]) == etree.tostring(root)
+
+
+def test_config_change_event_built_only_for_a_listener_and_listeners_told_either_way():
+    """RFC 6470 netconf-config-change: with no subscriber on the stream the event is not
+    built (issue 13: 20,000 edits each), but counted; change listeners hear both."""
+    hub = NotificationHub()
+    heard: list[tuple[int, int]] = []
+    hub.change_listeners.append(lambda changes, sid: heard.append((len(changes), sid)))
+    changes = [ConfigChange("/en:network", "merge", {"en": NS})]
+    hub.config_changed(changes, 0)
+    stream = hub.streams[DEFAULT_STREAM]
+    assert stream.published == 1 and heard == [(1, 0)]
+    sub = stream.subscribe()
+    hub.config_changed(changes, 0)
+    event = sub.queue.get_nowait()
+    assert event is not None and etree.QName(event.content).localname == "netconf-config-change"
+    assert event.content.findtext(f".//{{{NCN_NS}}}target") == "/en:network"
+    assert stream.published == 2 and heard == [(1, 0), (1, 0)]

@@ -202,6 +202,23 @@ def test_parse_secure_rejects_dtd_before_parsing() -> None:
     assert parse_secure(b"<a><b/></a>").tag == "a"
 
 
+@pytest.mark.parametrize("limit", [1, 2, 7, 100, 256])
+def test_parse_secure_nesting_limit_is_exact(limit: int) -> None:
+    """``max_depth`` levels pass, one more is a malformed-message (checked by an XPath
+    of ``max_depth + 1`` steps since issue 13), whatever the siblings around."""
+    from qnms.yang.errors import RpcError
+
+    def doc(depth: int) -> bytes:
+        inner = "<x/>" if depth > 1 else ""
+        return ("<a><s/>" * (depth - 1) + inner + "</a>" * (depth - 1)).encode() or b"<x/>"
+
+    assert parse_secure(doc(limit), limit) is not None
+    if limit < 256:  # past 256 libxml2 refuses by itself
+        with pytest.raises(RpcError) as exc:
+            parse_secure(doc(limit + 1), limit)
+        assert exc.value.tag == "malformed-message" and f"{limit} levels" in exc.value.message
+
+
 def test_event_dataclass_is_shared_not_copied() -> None:
     """Publishing renders each event once per subscriber, from its own copy."""
     from qnms.netconf.protocol.notifications import EventStream, render_notification

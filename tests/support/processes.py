@@ -44,6 +44,7 @@ def _make_agent(
     network: Any,
     users: dict[str, str] | None,
     offload: bool = False,
+    port: int = 0,
 ) -> Any:
     # Imported here so that ``AgentProcess`` users (the benchmark) do not pay for
     # loading the schema, bindings and network in the client process.
@@ -55,7 +56,7 @@ def _make_agent(
         name=name,
         state_dir=state_dir,
         host="127.0.0.1",
-        port=0,
+        port=port,
         users=users if users is not None else {USER: PASSWORD},
         offload=offload,
     )
@@ -101,9 +102,11 @@ def start_agent(
     name: str = "madqci-r1",
     network: Any = None,
     users: dict[str, str] | None = None,
+    port: int = 0,
 ) -> AgentThread:
-    """An agent of the default network (unless given another) on 127.0.0.1, free port."""
-    return AgentThread(_make_agent(state_dir, stratum, name, network, users))
+    """An agent of the default network (unless given another) on 127.0.0.1, on ``port``
+    (0: a free one)."""
+    return AgentThread(_make_agent(state_dir, stratum, name, network, users, port=port))
 
 
 @contextmanager

@@ -14,7 +14,7 @@ Every failure is raised as ``qnms.yang.errors.RpcError`` (or ``RpcErrors``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from lxml import etree
 
@@ -37,6 +37,19 @@ class StateProvider(Protocol):
     def state(self) -> list[etree._Element]:
         """Top-level data nodes (with only config-false descendants where needed)."""
         ...
+
+
+@runtime_checkable
+class StableStateProvider(StateProvider, Protocol):
+    """A provider with a part of its state that changes rarely (issue 13: 20,000 links).
+
+    ``stable_state`` returns the very same element objects again for as long as their
+    content is unchanged, and never modifies an element once returned: the datastore
+    keeps their merge with running between reads (``datastore.state_memo``). ``state``
+    returns the rest; a ``<get>`` merges ``stable_state()`` and then ``state()``.
+    """
+
+    def stable_state(self) -> list[etree._Element]: ...
 
 
 class Datastores(Protocol):

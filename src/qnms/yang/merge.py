@@ -56,7 +56,7 @@ class _Merge:
             if kw == "leaf":
                 if node.name in keys and node.ns == key_ns:
                     continue  # ``target`` is the entry with these keys: nothing to merge
-                existing = target.find(tag)
+                existing = next(target.iterchildren(tag), None)
                 if _put_leaf(target, existing, c):
                     continue
                 if existing is not None:
@@ -64,13 +64,13 @@ class _Merge:
                 else:
                     target.append(copy_with_ns(c))
             elif kw == "container":
-                existing = target.find(tag)
+                existing = next(target.iterchildren(tag), None)
                 if existing is not None:
                     self.merge(node, existing, c)
                 else:
                     target.append(copy_with_ns(c))
             elif kw in LEAFY:
-                existing = target.find(tag)
+                existing = next(target.iterchildren(tag), None)
                 if existing is not None:
                     target.replace(existing, copy_with_ns(c))
                 else:

@@ -6,6 +6,8 @@ network access, bounded nesting, so a hostile message costs its size and no more
 
 from __future__ import annotations
 
+import functools
+
 from lxml import etree
 
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
@@ -38,15 +40,17 @@ def parse_secure(raw: bytes, max_depth: int = 256) -> etree._Element:
         raise _malformed(f"not well-formed XML: {exc}") from None
     if root.getroottree().docinfo.doctype:
         raise _malformed("DTDs are not allowed in NETCONF messages")
-    if raw.count(b"<") <= max_depth:
-        return root  # fewer tags than levels allowed: no walk needed (a small request)
-    stack = [(root, 1)]
-    while stack:
-        el, depth = stack.pop()
-        if depth > max_depth:
-            raise _malformed(f"message nested deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in el)
+    if _deeper_than(max_depth)(root):
+        raise _malformed(f"message nested deeper than {max_depth} levels")
     return root
+
+
+@functools.cache
+def _deeper_than(max_depth: int) -> etree.XPath:
+    """True for a document with an element below ``max_depth`` levels (``/*/*/...``,
+    one step more): libxml2 walks the levels in C; a walk in Python took ~0.3 s of a
+    20,000-entry edit-config (issue 13)."""
+    return etree.XPath("boolean(/" + "/".join(["*"] * (max_depth + 1)) + ")")
 
 
 def _malformed(message: str) -> RpcError:

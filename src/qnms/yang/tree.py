@@ -78,16 +78,43 @@ def ident_of(node: SchemaNode, el: etree._Element) -> Ident:
     Raises ``LookupError`` (with the key name) when a list entry lacks a key.
     """
     if node.keyword == "list" and node.keys:
-        vals = []
-        for k in node.keys:
-            kel = el.find(f"{{{node.ns}}}{k}")
+        vals: list[Value] = []
+        first = el[0] if len(el) else None  # where a key usually is (RFC 7950 7.8.5)
+        for k, tag, idref in _key_spec(node):
+            # the first child with this tag, as find() (ElementPath: ~3x slower) gives it
+            kel = first if first is not None and first.tag == tag else None
+            if kel is None:
+                kel = next(el.iterchildren(tag), None)
             if kel is None:
                 raise LookupError(k)
-            vals.append(value_of(node.children[(node.ns, k)], kel))
+            vals.append(kel.text or "" if idref is None else value_of(idref, kel))
         return tuple(vals)
     if node.keyword == "leaf-list":
         return value_of(node, el)
     return None
+
+
+_KeySpec = tuple[tuple[str, str, SchemaNode | None], ...]
+_key_specs: dict[int, tuple[SchemaNode, _KeySpec]] = {}
+
+
+def _key_spec(node: SchemaNode) -> _KeySpec:
+    """(name, tag, the key's node if an identityref) per key of list ``node``, worked out
+    once: ``ident_of`` runs per entry, 20,000 times in a big edit (issue 13). Keyed by
+    the node's id with the node kept beside it (so an id reused by a later schema's node
+    is not mistaken for it); cleared when it grows past any one schema's lists."""
+    hit = _key_specs.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    spec = []
+    for k in node.keys:
+        key = node.children[(node.ns, k)]
+        idref = key.type is not None and key.type.base == "identityref"
+        spec.append((k, f"{{{node.ns}}}{k}", key if idref else None))
+    if len(_key_specs) >= 4096:
+        _key_specs.clear()
+    _key_specs[id(node)] = (node, tuple(spec))
+    return _key_specs[id(node)][1]
 
 
 def show(value: Value, schema: Schema) -> str:

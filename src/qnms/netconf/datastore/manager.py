@@ -38,6 +38,7 @@ from qnms.netconf.datastore.loading import load_stores
 from qnms.netconf.datastore.locks import LockTable
 from qnms.netconf.datastore.loop_bridge import LoopBridge
 from qnms.netconf.datastore.reads import StoreReads
+from qnms.netconf.datastore.state_memo import StateMemo
 from qnms.netconf.datastore.storage import DatastoreError
 from qnms.netconf.interfaces import ChangeListener, StateProvider
 from qnms.yang.bindings import BindingValidator
@@ -93,6 +94,7 @@ class DatastoreManager(StoreReads):
         self.binder = BindingValidator(self.schema, bindings)
         self._checker = Checker(self.schema, self.binder)
         self.state_provider = state_provider
+        self._state_memo = StateMemo(self.schema)
         self._files = storage.StateFiles(state_dir)
         self._lock = threading.RLock()  # the writer lock: check-to-apply of one change
         self._bridge = LoopBridge()
@@ -156,6 +158,7 @@ class DatastoreManager(StoreReads):
         if name == "candidate":
             self._dirty = self._dirty or bool(changes)
         elif name == "running":
+            self._state_memo.forget()  # its trees are of the replaced running
             if not self._dirty:  # a candidate without edits of its own follows running
                 cand = self._stores["candidate"]
                 if cand.tree is not tree:

@@ -15,10 +15,10 @@ from lxml import etree
 
 from qnms.netconf.datastore.checking import Store
 from qnms.netconf.datastore.loop_bridge import LoopBridge
-from qnms.netconf.interfaces import StateProvider
+from qnms.netconf.datastore.state_memo import StateMemo
+from qnms.netconf.interfaces import StableStateProvider, StateProvider
 from qnms.yang.bindings import BindingValidator, Roots
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
-from qnms.yang.merge import merge_into
 from qnms.yang.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class StoreReads:
     schema: Schema
     binder: BindingValidator
     state_provider: StateProvider | None
+    _state_memo: StateMemo
     _stores: dict[str, Store]
     _bridge: LoopBridge
     _lock: threading.RLock
@@ -58,8 +59,13 @@ class StoreReads:
         the thread that owns the provider, which is where its data changes."""
         if self.state_provider is None:
             return None
+        provider = self.state_provider
         try:
-            return self.state_provider.state()
+            if isinstance(provider, StableStateProvider):  # kept merged between reads
+                stable = provider.stable_state()
+                self._state_memo.stable = tuple(stable)
+                return stable + provider.state()
+            return provider.state()
         except RpcError:
             raise
         except Exception as exc:
@@ -71,11 +77,11 @@ class StoreReads:
     def get(self, state: list[etree._Element] | None = None) -> etree._Element:
         """Running merged with the live state: ``state`` when the caller read it already
         (``live_state``, on the provider's thread), else read here."""
-        data = copy.deepcopy(self._stores["running"].tree)
         state = self.live_state() if state is None else state
-        if state is not None:
-            merge_into(self.schema, None, data, state)
-        return data
+        running = self._stores["running"].tree
+        if state is None:
+            return copy.deepcopy(running)
+        return self._state_memo.merged(running, state)
 
     def bindings(self, name: str = "running") -> Roots:
         """The pyangbind objects of a datastore, {module name: root object}.

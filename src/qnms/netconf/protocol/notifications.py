@@ -212,17 +212,8 @@ class NotificationHub:
         """A ``ChangeListener``: emit ``netconf-config-change`` for an applied edit."""
         changes = list(changes)
         stream = self.streams[DEFAULT_STREAM]
-        if stream.subscribers:  # no replay: an event nobody receives need not be built
-            q = f"{{{NCN_NS}}}"
-            root = etree.Element(q + "netconf-config-change", nsmap={None: NCN_NS})
-            self._changed_by(root, session_id)
-            etree.SubElement(root, q + "datastore").text = datastore
-            for ch in changes:
-                edit = etree.SubElement(root, q + "edit")
-                nsmap = {p: ns for p, ns in ch.nsmap.items() if p}
-                etree.SubElement(edit, q + "target", nsmap=nsmap).text = ch.target
-                etree.SubElement(edit, q + "operation").text = ch.operation
-            stream.publish(root)
+        if stream.subscribers:  # the event of a 20,000-entry edit heard by no one: not built
+            stream.publish(self._config_change(changes, session_id, datastore))
         else:
             stream.published += 1
         for listener in list(self.change_listeners):
@@ -230,6 +221,20 @@ class NotificationHub:
                 listener(changes, session_id)
             except Exception:
                 log.exception("change listener %r failed", listener)
+
+    def _config_change(
+        self, changes: list[ConfigChange], session_id: int, datastore: str
+    ) -> etree._Element:
+        q = f"{{{NCN_NS}}}"
+        root = etree.Element(q + "netconf-config-change", nsmap={None: NCN_NS})
+        self._changed_by(root, session_id)
+        etree.SubElement(root, q + "datastore").text = datastore
+        for ch in changes:
+            edit = etree.SubElement(root, q + "edit")
+            nsmap = {p: ns for p, ns in ch.nsmap.items() if p}
+            etree.SubElement(edit, q + "target", nsmap=nsmap).text = ch.target
+            etree.SubElement(edit, q + "operation").text = ch.operation
+        return root
 
     def session_started(self, rec: SessionRecord) -> None:
         root = etree.Element(f"{{{NCN_NS}}}netconf-session-start", nsmap={None: NCN_NS})

@@ -65,7 +65,7 @@ from qnms.netconf.push.target import DatastoreTarget
 from qnms.netconf.push.ticker import ticker_for
 from qnms.netconf.push.triggers import OnChange, Periodic, guard_all
 from qnms.netconf.push.yang_patch import PathNamer
-from qnms.yang.errors import ErrorTag, RpcError
+from qnms.yang.errors import RpcError
 from qnms.yang.tree import split_tag
 
 if TYPE_CHECKING:
@@ -206,21 +206,15 @@ class YangPush:
             return batch["parts"]
         ds = self.core.datastores
         schema = getattr(ds, "schema", None)
-        if schema is None or not hasattr(ds, "state_provider"):
+        if schema is None or not hasattr(ds, "live_state"):
             return None
         # The installed tree itself where the datastore shares it: selections copy
         # what they select, so a push does not copy the whole of running first.
         shared = getattr(ds, "snapshot", None)
         self._shares_running = callable(shared)
         running = shared("running") if callable(shared) else ds.get_config("running")
-        try:
-            state = list(ds.state_provider.state()) if ds.state_provider is not None else []
-        except RpcError:
-            raise
-        except Exception as exc:
-            log.exception("state provider failed")
-            msg = f"cannot read operational state: {exc}"
-            raise RpcError(ErrorTag.OPERATION_FAILED, msg) from exc
+        # all of the provider's state (stable part included), its failures as rpc-errors
+        state = list(ds.live_state() or [])
         parts = (time.time(), running, state, schema)
         if batch is not None:
             batch["parts"] = parts
