@@ -25,21 +25,20 @@ missing, as the openssh-server service would).
 ``--depth`` requests in flight on one session) and prints the round trips per second
 each server sustains for the same edit-config and get-config, and their ratio.
 
-``--profile`` instead runs the agent in this process under cProfile for the
-1,000-entry edit and gets, and prints the hotspots (Python 3.12's cProfile sees every
-thread: ncclient/paramiko rows are the client's, qnms and pyangbind rows the agent's).
+``--profile`` instead runs the agent in this process under cProfile (its loop thread
+only) and prints where the time goes (``netconf_profile``): ``small`` (the default)
+drives it with the pipelined client from a child process and groups the cost of one
+small edit-config / get-config by stage; ``bulk`` profiles the 1,000-entry edit and gets
+(through ncclient in this process).
 
     .venv/bin/python bench/netconf_agent.py [--n 200] [--entries 1000] [--repeat 10]
     .venv/bin/python bench/netconf_agent.py --fast [--n 2000] [--depth 16]
-    .venv/bin/python bench/netconf_agent.py --profile
+    .venv/bin/python bench/netconf_agent.py --profile [small|bulk] [--n 500]
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
-import pstats
 import socket
 import statistics
 import sys
@@ -59,6 +58,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test support package: support.processes
 
 from netconf_fast import Rate, measure_capacity  # noqa: E402
+from netconf_profile import profile_phases, profile_small  # noqa: E402
 from netconfd import netconfd_server, seed_from  # noqa: E402
 from support.processes import PASSWORD, USER, AgentProcess, start_agent  # noqa: E402
 
@@ -257,7 +257,7 @@ def run_compare(args: argparse.Namespace) -> None:
         else:
             try:
                 (tmp / "netconfd").mkdir()
-                with netconfd_server(tmp / "netconfd", seed) as (port, auth):
+                with netconfd_server(tmp / "netconfd", seed) as (port, auth, _pids):
                     print(f"netconfd behind sshd on 127.0.0.1:{port}")
                     m = connect(port, **auth)
                     try:
@@ -291,15 +291,17 @@ def run_fast(args: argparse.Namespace) -> None:
             finally:
                 m.close_session()
             auth = {"username": USER, "password": PASSWORD, "client_keys": None}
-            results["qnms"] = measure_capacity(agent.port, auth, toggle_edits(), args.n, args.depth)
+            results["qnms"] = measure_capacity(
+                agent.port, auth, toggle_edits(), args.n, args.depth, [agent.proc.pid]
+            )
         finally:
             agent.stop()
         try:
             (tmp / "netconfd").mkdir()
-            with netconfd_server(tmp / "netconfd", seed) as (port, nc_auth):
+            with netconfd_server(tmp / "netconfd", seed) as (port, nc_auth, pids):
                 auth = {"username": nc_auth["username"], "client_keys": [nc_auth["key_filename"]]}
                 results["netconfd"] = measure_capacity(
-                    port, auth, toggle_edits(), args.n, args.depth
+                    port, auth, toggle_edits(), args.n, args.depth, pids
                 )
         except Exception as exc:
             results["netconfd"] = f"NOT MEASURED: {type(exc).__name__}: {exc}"
@@ -312,44 +314,51 @@ def run_fast(args: argparse.Namespace) -> None:
         cv = c[i].rps if not isinstance(c, str) else None
         ratio = fmt(qv / cv if cv else None, ".2f")
         print(f"{label:<28}{qv:>12,.1f}{fmt(cv, ',.1f'):>12}{ratio:>9}")
+    print(f"{'server CPU per round trip, us':<28}{'qnms':>12}{'netconfd':>12}{'ratio':>9}")
+    for i, label in enumerate(("edit-config", "get-config")):
+        qc = q[i].cpu_us
+        cc = c[i].cpu_us if not isinstance(c, str) else None
+        ratio = fmt(cc / qc if qc and cc else None, ".2f")
+        print(f"{label:<28}{fmt(qc, ',.0f'):>12}{fmt(cc, ',.0f'):>12}{ratio:>9}")
     if isinstance(c, str):
         print(f"netconfd: {c}")
-    print("ratio: qnms/netconfd; >= 1.0 means qnms sustains at least as many.")
+    print(
+        "ratio: qnms/netconfd for rates, netconfd/qnms for CPU; >= 1.0 means qnms "
+        "sustains at least as many, or spends no more CPU (netconfd's includes its sshd "
+        "and netconf-subsystem, qnms's its SSH)."
+    )
 
 
 def run_profile(args: argparse.Namespace) -> None:
-    """cProfile of the agent's loop thread during the bulk edit and the bulk gets."""
+    """cProfile of the agent's loop thread (``netconf_profile``): small pipelined edits
+    and gets (``--profile small``) or the bulk edit and gets (``--profile bulk``)."""
     with tempfile.TemporaryDirectory(prefix="qnms-bench-prof-") as tmpdir:
         agent = start_agent(Path(tmpdir) / "agent", name=ELEMENT)
         try:
+            if args.profile == "small":
+                profile_small(agent, USER, PASSWORD, args.n, args.depth, args.top)
+                return
             m = connect(agent.port, username=USER, password=PASSWORD)
             try:
-                for phase, action in (
-                    (
-                        f"edit-config of {args.entries:,} entries",
-                        lambda: m.edit_config(target="running", config=bulk_config(args.entries)),
-                    ),
-                    (
-                        f"{args.repeat} get-configs of {args.entries:,} entries",
-                        lambda: [
-                            m.get_config("running", filter=("subtree", LINKS_FILTER))
-                            for _ in range(args.repeat)
-                        ],
-                    ),
-                ):
-                    prof = cProfile.Profile()
-                    agent.call(prof.enable)  # on the agent's loop: between two RPCs
-                    start = time.perf_counter()
-                    action()
-                    wall = time.perf_counter() - start
-                    agent.call(prof.disable)
-                    print(f"\n=== {phase}: {wall:.3f} s wall (under cProfile) ===")
-                    for key in ("tottime", "cumulative"):
-                        out = io.StringIO()
-                        stats = pstats.Stats(prof, stream=out).strip_dirs().sort_stats(key)
-                        stats.print_stats(args.top)
-                        body = out.getvalue()
-                        print(body[body.find("   ncalls") :].rstrip())
+                profile_phases(
+                    agent,
+                    [
+                        (
+                            f"edit-config of {args.entries:,} entries",
+                            lambda: m.edit_config(
+                                target="running", config=bulk_config(args.entries)
+                            ),
+                        ),
+                        (
+                            f"{args.repeat} get-configs of {args.entries:,} entries",
+                            lambda: [
+                                m.get_config("running", filter=("subtree", LINKS_FILTER))
+                                for _ in range(args.repeat)
+                            ],
+                        ),
+                    ],
+                    args.top,
+                )
             finally:
                 m.close_session()
         finally:
@@ -361,7 +370,13 @@ def main() -> None:
     p.add_argument("--n", type=int, default=200, help="round trips per rate (even)")
     p.add_argument("--entries", type=int, default=1000, help="list entries loaded")
     p.add_argument("--repeat", type=int, default=10, help="timed gets of the entries")
-    p.add_argument("--profile", action="store_true", help="profile the agent instead")
+    p.add_argument(
+        "--profile",
+        nargs="?",
+        const="small",
+        choices=("small", "bulk"),
+        help="profile the agent instead: small pipelined RPCs (default) or the bulk ones",
+    )
     p.add_argument("--fast", action="store_true", help="server capacity, pipelined client")
     p.add_argument("--depth", type=int, default=16, help="--fast: requests in flight")
     p.add_argument("--top", type=int, default=25, help="rows per profile table")

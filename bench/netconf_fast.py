@@ -4,20 +4,28 @@ ncclient costs ~6 ms of a ~8 ms round trip (issue 13), so it measures itself mor
 the server. This client is raw asyncssh with the project's RFC 6242 framing
 (``qnms.netconf.protocol.framing``, base:1.1 chunked), keeps ``depth`` requests in
 flight on one session (RFC 6241 lets a client pipeline; the server answers in order)
-and does not parse replies: it only checks each one is an ``<rpc-reply>`` with the
-expected body (``<ok/>`` or ``<data``) and no ``<rpc-error>``. What it reports is the
-round trips per second one session of the server sustains.
+and parses every reply (``check_reply``): an ``<rpc-reply>`` echoing the message-id of
+the request it answers, with the expected child (``ok`` or ``data``) and no
+``<rpc-error>`` (a data reply whose content merely mentions "rpc-error" is fine). What
+it reports is the round trips per second one session of the server sustains, and the
+server's CPU time per round trip (``tree_cpu``: user + system time of the server's
+processes and their children, so netconfd counts with its sshd and subsystem): a
+figure the other work on a shared machine distorts far less than a rate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncssh
+from lxml import etree
 
 from qnms.netconf.protocol.framing import FrameDecoder, encode_message
 
@@ -30,12 +38,52 @@ HELLO = (
 ).encode()
 
 
+Q = f"{{{NC}}}"
+
+
+def check_reply(reply: bytes, message_id: int, expect: str) -> None:
+    """Raise unless ``reply`` is the ``<rpc-reply>`` to ``message_id`` holding
+    ``<expect>`` (``ok`` or ``data``) and no ``<rpc-error>``."""
+    root = etree.fromstring(reply)
+    problem = (
+        f"not an rpc-reply but {root.tag}" if root.tag != Q + "rpc-reply"
+        else f"message-id {root.get('message-id')}, expected {message_id}"
+        if root.get("message-id") != str(message_id)
+        else "an rpc-error" if root.find(Q + "rpc-error") is not None
+        else f"no <{expect}>" if root.find(Q + expect) is None
+        else None
+    )  # fmt: skip
+    if problem:
+        raise RuntimeError(f"unexpected reply ({problem}): {reply[:500]!r}")
+
+
+def tree_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by ``pids`` and all their descendants."""
+    total, seen, todo = 0.0, set(), list(pids)
+    tick = os.sysconf("SC_CLK_TCK")
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        with contextlib.suppress(OSError):  # gone meanwhile: nothing more to count
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()  # after "(command name)"
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in os.listdir(f"/proc/{pid}/task"):
+                children = Path(f"/proc/{pid}/task/{task}/children").read_text()
+                todo.extend(int(c) for c in children.split())
+    return total
+
+
 @dataclass
 class Rate:
-    """Round trips per second over a window, and how many replies were checked."""
+    """Round trips per second over a window, how many replies were checked, and the
+    server's CPU time per round trip (None when not measured)."""
 
     rps: float
     replies: int
+    cpu_us: float | None = None
 
 
 class FastSession:
@@ -87,17 +135,16 @@ class FastSession:
         self.first_at = None
         self.writer.write(encode_message(rpc, chunked=True))
 
-    async def pipeline(self, bodies: list[str], expect: bytes, depth: int) -> Rate:
-        """Send ``bodies`` (cycled order) keeping ``depth`` in flight; time the lot."""
+    async def pipeline(self, bodies: list[str], expect: str, depth: int) -> Rate:
+        """Send ``bodies`` keeping ``depth`` in flight; time the lot. Every reply
+        must hold ``<expect>`` (``check_reply``)."""
         sent = received = 0
         start = time.perf_counter()
         while sent < min(depth, len(bodies)):
             self.send(sent, bodies[sent])
             sent += 1
         while received < len(bodies):
-            reply = await self.recv()
-            if b"rpc-reply" not in reply[:200] or b"rpc-error" in reply or expect not in reply:
-                raise RuntimeError(f"unexpected reply: {reply[:500]!r}")
+            check_reply(await self.recv(), received, expect)
             received += 1
             if sent < len(bodies):
                 self.send(sent, bodies[sent])
@@ -113,21 +160,42 @@ class FastSession:
 
 
 async def capacity(
-    port: int, auth: dict[str, Any], edit: list[str], n: int, depth: int
+    port: int,
+    auth: dict[str, Any],
+    edit: list[str],
+    n: int,
+    depth: int,
+    cpu: Callable[[], float] | None = None,
 ) -> tuple[Rate, Rate]:
-    """(edit-config rate, get-config rate) of one pipelined session, after a warm-up."""
+    """(edit-config rate, get-config rate) of one pipelined session, after a warm-up;
+    ``cpu`` (the server's CPU seconds so far) gives each its CPU per round trip."""
     session = await FastSession(port, auth).open()
+
+    async def timed(bodies: list[str], expect: str) -> Rate:
+        before = cpu() if cpu is not None else 0.0
+        rate = await session.pipeline(bodies, expect, depth)
+        if cpu is not None:
+            rate.cpu_us = (cpu() - before) / rate.replies * 1e6
+        return rate
+
     try:
         get = "<get-config><source><running/></source></get-config>"
-        await session.pipeline([edit[i % len(edit)] for i in range(20)], b"<ok", depth)
-        edits = await session.pipeline([edit[i % len(edit)] for i in range(n)], b"<ok", depth)
-        gets = await session.pipeline([get] * n, b"<data", depth)
+        await session.pipeline([edit[i % len(edit)] for i in range(20)], "ok", depth)
+        edits = await timed([edit[i % len(edit)] for i in range(n)], "ok")
+        gets = await timed([get] * n, "data")
         return edits, gets
     finally:
         await session.close()
 
 
 def measure_capacity(
-    port: int, auth: dict[str, Any], edit: list[str], n: int, depth: int
+    port: int,
+    auth: dict[str, Any],
+    edit: list[str],
+    n: int,
+    depth: int,
+    pids: list[int] | None = None,
 ) -> tuple[Rate, Rate]:
-    return asyncio.run(capacity(port, auth, edit, n, depth))
+    """``capacity``, with the CPU of ``pids`` (and their children) when given."""
+    cpu = (lambda: tree_cpu(pids)) if pids else None
+    return asyncio.run(capacity(port, auth, edit, n, depth, cpu))

@@ -68,8 +68,11 @@ def stop_process(proc: subprocess.Popen[Any] | None) -> None:
 
 
 @contextlib.contextmanager
-def netconfd_server(tmp: Path, seed: etree._Element) -> Iterator[tuple[int, dict[str, Any]]]:
-    """netconfd behind a private sshd; yields (ssh port, ncclient auth arguments)."""
+def netconfd_server(
+    tmp: Path, seed: etree._Element
+) -> Iterator[tuple[int, dict[str, Any], list[int]]]:
+    """netconfd behind a private sshd; yields (ssh port, ncclient auth arguments, the
+    pids of netconfd and sshd, whose descendants serve each connection)."""
     for tool in (NETCONFD, SUBSYSTEM, SSHD, shutil.which("ssh-keygen") or "ssh-keygen"):
         if not Path(tool).exists():
             raise RuntimeError(f"{tool} is not installed")
@@ -133,7 +136,8 @@ Subsystem netconf {SUBSYSTEM} --ncxserver-sockname={port}@{sock}
                 stderr=log,
             )
         wait_for(lambda: port_open(port), 10, "sshd", sshd)
-        yield port, {"username": user, "key_filename": str(tmp / "client_key")}
+        auth = {"username": user, "key_filename": str(tmp / "client_key")}
+        yield port, auth, [netconfd.pid, sshd.pid]
     except RuntimeError as exc:
         logs = " | ".join(
             p.read_text(errors="replace").strip()[-300:]

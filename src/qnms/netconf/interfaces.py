@@ -79,8 +79,15 @@ class Datastores(Protocol):
         default_operation: DefaultOperation = "merge",
         test_option: TestOption = "test-then-set",
         error_option: ErrorOption = "stop-on-error",
+        durable: bool = True,
     ) -> list[ConfigChange]:
-        """Apply the ``<config>`` element; all-or-nothing unless continue-on-error."""
+        """Apply the ``<config>`` element; all-or-nothing unless continue-on-error.
+        ``durable`` False: an edit of running is made durable by the next ``sync``."""
+        ...
+
+    def sync(self, session_id: int) -> None:
+        """Make every change so far durable before ``session_id`` answers or notifies;
+        raise ``RpcError`` if that session's change could not be (it is undone)."""
         ...
 
     def copy_config(

@@ -33,13 +33,15 @@ from lxml import etree
 from qnms.netconf.datastore import memory, storage
 from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, raise_problems
 from qnms.netconf.datastore.edit import apply_edit
+from qnms.netconf.datastore.group_commit import GroupCommit
 from qnms.netconf.datastore.loading import load_stores
 from qnms.netconf.datastore.locks import LockTable
 from qnms.netconf.datastore.loop_bridge import LoopBridge
+from qnms.netconf.datastore.reads import StoreReads
 from qnms.netconf.datastore.state_memo import StateMemo
 from qnms.netconf.datastore.storage import DatastoreError
-from qnms.netconf.interfaces import ChangeListener, StableStateProvider, StateProvider
-from qnms.yang.bindings import BindingValidator, Roots
+from qnms.netconf.interfaces import ChangeListener, StateProvider
+from qnms.yang.bindings import BindingValidator
 from qnms.yang.changes import ConfigChange
 from qnms.yang.diff import Change, diff
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
@@ -59,7 +61,7 @@ ROLLBACK = "confirmed-commit-rollback"  # state file of a pending confirmed comm
 _P = ErrorType.PROTOCOL
 
 
-class DatastoreManager:
+class DatastoreManager(StoreReads):
     """Implements ``qnms.netconf.interfaces.Datastores`` over the given YANG modules.
 
     ``modules`` are YANG file paths (imports resolved from their directories and
@@ -98,6 +100,7 @@ class DatastoreManager:
         self._bridge = LoopBridge()
         self._locks = LockTable()
         self._dirty = False  # candidate differs from running by uncommitted edits
+        self._group = GroupCommit()  # edits of running waiting for their fsync
         self._listeners: list[ChangeListener] = []
         # Checks every write must pass after the schema checks, in order: NACM write
         # access (qnms.netconf.protocol.access), an application's own admission (the
@@ -112,70 +115,6 @@ class DatastoreManager:
     def for_tests(cls, directory: str | Path, **kwargs: Any) -> DatastoreManager:
         """An in-memory manager over every ``*.yang`` file in ``directory``."""
         return cls(sorted(Path(directory).glob("*.yang")), **kwargs)
-
-    # -------------------------------------------------------------------- reads
-
-    def _store(self, name: str) -> Store:
-        store = self._stores.get(name)
-        if store is None:
-            raise RpcError(
-                ErrorTag.INVALID_VALUE,
-                f"unknown datastore {name!r}",
-                _P,
-                info=[("bad-element", str(name))],
-            )
-        return store
-
-    def get_config(self, source: str) -> etree._Element:
-        """A private copy of ``source``: lock-free, from the snapshot installed now."""
-        return copy.deepcopy(self._store(source).tree)
-
-    def snapshot(self, source: str) -> etree._Element:
-        """The installed tree of ``source`` itself, shared: never modify it."""
-        return self._store(source).tree
-
-    def live_state(self) -> list[etree._Element] | None:
-        """The state provider's config-false data (None without a provider); call it on
-        the thread that owns the provider, which is where its data changes."""
-        if self.state_provider is None:
-            return None
-        provider = self.state_provider
-        try:
-            if isinstance(provider, StableStateProvider):  # kept merged between reads
-                stable = provider.stable_state()
-                self._state_memo.stable = tuple(stable)
-                return stable + provider.state()
-            return provider.state()
-        except RpcError:
-            raise
-        except Exception as exc:
-            log.exception("state provider failed")
-            raise RpcError(
-                ErrorTag.OPERATION_FAILED, f"cannot read operational state: {exc}"
-            ) from exc
-
-    def get(self, state: list[etree._Element] | None = None) -> etree._Element:
-        """Running merged with the live state: ``state`` when the caller read it already
-        (``live_state``, on the provider's thread), else read here."""
-        state = self.live_state() if state is None else state
-        running = self._stores["running"].tree
-        if state is None:
-            return copy.deepcopy(running)
-        return self._state_memo.merged(running, state)
-
-    def bindings(self, name: str = "running") -> Roots:
-        """The pyangbind objects of a datastore, {module name: root object}.
-
-        Treat them as read-only: the datastore changes only through its operations.
-        """
-        with self._bridge.hold(self._lock):
-            store = self._store(name)
-            if store.roots is None:
-                roots, problems = self.binder.decode(store.tree)
-                if problems:
-                    log.warning("%s holds values pyangbind rejects: %s", name, problems)
-                store.roots = roots
-            return store.roots
 
     def _check_write(self, name: str, old: etree._Element, new: etree._Element, sid: int) -> None:
         for check in list(self.write_checks):
@@ -193,10 +132,21 @@ class DatastoreManager:
 
     # ---------------------------------------------------------------- checking
 
-    def _install(self, name: str, tree, thunks: Thunks, changes: list[Change], sid: int) -> None:
+    def _install(
+        self,
+        name: str,
+        tree: etree._Element,
+        thunks: Thunks,
+        changes: list[Change],
+        sid: int,
+        durable: bool = True,
+    ) -> None:
         store = self._stores[name]
         if name != "candidate":
-            self._files.save(name, tree)
+            if self._files.save(name, tree, sync=durable):
+                self._group.deferred(store.tree, sid)
+            elif name == "running":
+                self._group.synced()  # its fsync covered every earlier append
         store.tree, store.checked = tree, True
         memory.after_change(self._bridge.later, changes)
         try:
@@ -241,7 +191,10 @@ class DatastoreManager:
         default_operation: str = "merge",
         test_option: str = "test-then-set",
         error_option: str = "stop-on-error",
+        durable: bool = True,
     ) -> list[ConfigChange]:
+        """RFC 6241 7.2. ``durable`` False: an edit of running waits for ``sync`` to be
+        made durable (group commit; the caller must call it before acknowledging)."""
         if test_option not in ("test-then-set", "set", "test-only"):
             raise RpcError(ErrorTag.INVALID_VALUE, f"bad test-option {test_option!r}", _P)
         if error_option not in ("stop-on-error", "continue-on-error", "rollback-on-error"):
@@ -274,7 +227,7 @@ class DatastoreManager:
             if changes:  # test-only edits are checked too: they must tell the truth
                 self._check_write(target, store.tree, work, session_id)
             if test_option != "test-only" and changes:
-                self._install(target, work, thunks, changes, session_id)
+                self._install(target, work, thunks, changes, session_id, durable)
             if errors:
                 raise_problems(errors)
             return [] if test_option == "test-only" else [c.public() for c in changes]
@@ -364,6 +317,41 @@ class DatastoreManager:
             self._install("running", cand.tree, thunks, changes, session_id)
             return [c.public() for c in changes]
 
+    def sync(self, session_id: int) -> None:
+        """Make every edit of running so far durable (one fsync for all of them) before
+        ``session_id`` answers or notifies; ``RpcError`` if this session's edit was
+        lost, or this fsync failed (running is then back at its last durable tree)."""
+        group = self._group
+        if not group.pending and not group.lost:
+            return
+        with self._bridge.hold(self._lock):
+            group.check(session_id, self._flush())
+
+    def _flush(self) -> str | None:
+        """fsync what waits (writer lock held); why it failed, or None."""
+        group = self._group
+        if not group.pending:
+            return None
+        try:
+            self._files.sync("running")
+        except OSError as exc:
+            log.error("running could not be made durable; edits undone: %s", exc)
+            self._restore(group.failed(str(exc)))
+            return str(exc)
+        group.synced()
+        return None
+
+    def _restore(self, durable: etree._Element) -> None:
+        """Running back to ``durable`` after a failed group fsync (the journal holds it
+        already): the server's own change, heard by the listeners."""
+        run = self._stores["running"]
+        changes = diff(self.schema, run.tree, durable)
+        run.tree, run.roots, run.checked = durable, None, True
+        if not self._dirty:
+            cand = self._stores["candidate"]
+            cand.tree, cand.roots, cand.checked = durable, None, True
+        self._notify(changes, 0)
+
     # ---------------------------------------------- RFC 6241 8.4 confirmed commit
 
     def revert_running(self, tree: etree._Element, *, session_id: int) -> list[ConfigChange]:
@@ -411,8 +399,10 @@ class DatastoreManager:
         self._locks.unlock(target, session_id)
 
     def release_session(self, session_id: int) -> None:
-        if "candidate" in self._locks.release(session_id):
-            with self._bridge.hold(self._lock):
+        with self._bridge.hold(self._lock):
+            self._flush()  # its unanswered edits: durable now, or undone
+            self._group.forget(session_id)
+            if "candidate" in self._locks.release(session_id):
                 self._discard()
 
     def locks(self) -> dict[str, int]:

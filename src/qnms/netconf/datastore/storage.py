@@ -106,12 +106,19 @@ class StateFiles:
         self.journaled = journaled
         self.compact_bytes = compact_bytes or journals.COMPACT_BYTES
         self._journals: dict[str, Journal] = {}
+        self._paths: dict[str, Path] = {}
+        self._waiting: dict[str, etree._Element] = {}  # saved with sync=False, not written
         if self.directory is not None:
             private_dir(self.directory)  # datastores are nobody else's business
             remove_stale_temps(self.directory)
 
     def path(self, name: str) -> Path | None:
-        return self.directory / f"{name}.xml" if self.directory is not None else None
+        if self.directory is None:
+            return None
+        path = self._paths.get(name)
+        if path is None:  # made once: a Path per save was a measurable part of an edit
+            path = self._paths[name] = self.directory / f"{name}.xml"
+        return path
 
     def journal_path(self, name: str) -> Path | None:
         if self.directory is None or name not in self.journaled:
@@ -148,11 +155,20 @@ class StateFiles:
         except etree.XMLSyntaxError as exc:
             raise DatastoreError(f"{source}: not well-formed XML: {exc}") from exc
 
-    def save(self, name: str, tree: etree._Element | None) -> None:
-        """Write (or with ``tree`` None remove) a datastore, durably when this returns."""
+    def save(self, name: str, tree: etree._Element | None, *, sync: bool = True) -> bool:
+        """Write (or with ``tree`` None remove) a datastore, durably when this returns.
+
+        With ``sync`` False the new version of a journaled datastore is only kept until
+        ``sync(name)`` writes it (group commit): versions that nobody was told of never
+        need to reach the disk, so a batch of edits costs one serialisation, one record
+        and one fsync, of its last version. True if the version waits so."""
         path = self.path(name)
         if path is None:
-            return
+            return False
+        if not sync and tree is not None and name in self.journaled:
+            self._waiting[name] = tree
+            return True
+        self._waiting.pop(name, None)  # superseded by this newer version
         try:
             if name in self.journaled:
                 journal = self._journal(name, path)
@@ -169,3 +185,12 @@ class StateFiles:
             raise RpcError(
                 ErrorTag.OPERATION_FAILED, f"cannot save the {name} datastore: {exc}"
             ) from exc
+        return False
+
+    def sync(self, name: str) -> None:
+        """Write the version of ``name`` saved with ``sync=False``, durably (one record,
+        one fsync); an OSError if it could not be, and the journal is as it was."""
+        tree = self._waiting.pop(name, None)
+        path = self.path(name)
+        if tree is not None and path is not None:
+            self._journal(name, path).append(serialise(tree))

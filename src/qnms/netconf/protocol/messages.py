@@ -63,6 +63,10 @@ def rpc_reply(
 ) -> bytes:
     """The serialised ``<rpc-reply>`` to ``rpc`` (None: a request too broken to echo):
     ``<ok/>`` for no result, else the result's elements and errors in order."""
+    if not result and rpc is not None:
+        ok = _ok_reply(rpc)
+        if ok is not None:
+            return ok
     nsmap: dict[str | None, str] = {None: NC_NS}
     if rpc is not None:
         nsmap.update({p: ns for p, ns in rpc.nsmap.items() if p and ns != NC_NS})
@@ -76,3 +80,24 @@ def rpc_reply(
         for item in result:
             reply.append(item.to_xml() if isinstance(item, RpcError) else item)
     return XML_DECL + etree.tostring(reply, encoding="UTF-8")
+
+
+_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
+     "\t": "&#9;"}
+)  # fmt: skip
+
+
+def _ok_reply(rpc: etree._Element) -> bytes | None:
+    """``<ok/>`` to ``rpc`` from a template (most replies; building and serialising a
+    tree cost more than the rest of a small get's reply), or None when the request
+    carries namespaced attributes, which need the tree to get their prefixes right."""
+    decls = [f' xmlns="{NC_NS}"']
+    for prefix, ns in rpc.nsmap.items():
+        if prefix and ns != NC_NS:
+            decls.append(f' xmlns:{prefix}="{ns.translate(_ESCAPES)}"')
+    for name, value in rpc.attrib.items():
+        if name.startswith("{"):
+            return None
+        decls.append(f' {name}="{value.translate(_ESCAPES)}"')
+    return XML_DECL + f"<rpc-reply{''.join(decls)}><ok/></rpc-reply>".encode()

@@ -229,6 +229,10 @@ async def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
     if "url" in p:
         raise no_url()
     config = required(p, "config")
+    # Group commit: the session syncs before it answers. Not for an edit in the writer
+    # thread (offload): its sync, on the loop, would wait there for the writer lock
+    # while a long edit of another session holds it.
+    deferred = not s.core.fairness.options.offload
     changes = await s.core.fairness.write(
         s,
         lambda: s.core.datastores.edit_config(
@@ -238,10 +242,14 @@ async def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
             default_operation=dflt,
             test_option=test,
             error_option=err,
+            durable=not deferred,
         ),
     )
-    if target == "running" and test != "test-only" and changes and s.core.emit_config_changes:
-        s.core.hub.config_changed(changes, s.session_id)
+    if target == "running" and test != "test-only" and changes:
+        if deferred:
+            s.deferred_write()
+        if s.core.emit_config_changes:
+            s.core.hub.config_changed(changes, s.session_id)
     return None
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from lxml import etree
 
 from qnms.netconf.interfaces import Datastores, StateProvider
+from qnms.netconf.protocol.batching import ReplyBatch
 from qnms.netconf.protocol.dispatch import OperationRegistry
 from qnms.netconf.protocol.fairness import Fairness
 from qnms.netconf.protocol.framing import (
@@ -118,6 +119,7 @@ class NetconfSession:
         self._writable = asyncio.Event()
         self._writable.set()
         self._after_reply: list[Callable[[], None]] = []
+        self._batch = ReplyBatch()  # replies held for one fsync and one write
         self._close_after_reply = False
         self._tasks: list[asyncio.Task[None]] = []
         self._hello_timer: asyncio.TimerHandle | None = None
@@ -238,6 +240,7 @@ class NetconfSession:
     # -- rpc loop -------------------------------------------------------------------
 
     async def _rpc_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while not self.closed:
                 raw = await self._inbox.get()
@@ -246,20 +249,40 @@ class NetconfSession:
                 if self._reading_paused and self._inbox.qsize() < 2:
                     self._reading_paused = False
                     self.transport.resume_reading()
-                reply = await self.handle_message(raw)
+                rpc, reply = await self._answer(raw)
                 if reply is None:
                     continue
-                if await self.send(reply):
-                    for callback in self._after_reply:
-                        callback()
-                self._after_reply.clear()
-                if self._close_after_reply:
-                    self.close("closed")
+                self._batch.add(rpc, reply, loop.time())
+                waiting = self._inbox.qsize()
+                if self._after_reply or self._close_after_reply:
+                    waiting = 0  # something waits for this reply to be written
+                if not self._batch.hold_more(waiting, loop.time()):
+                    await self._send_replies()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("session %d: rpc loop failed", self.session_id)
             self.close("other")
+
+    async def _send_replies(self) -> None:
+        """Make this session's edits durable (``Datastores.sync``), then write the held
+        replies in one go (``batching``); if the edits could not be made durable they
+        were undone, and every reply from the first of them on becomes that error."""
+        held, start = self._batch.take()
+        try:
+            self.core.datastores.sync(self.session_id)
+        except RpcError as err:
+            held[start:] = [(rpc, self._reply(rpc, [err])) for rpc, _ in held[start:]]
+        if await self.send_many([reply for _, reply in held]):
+            for callback in self._after_reply:
+                callback()
+        self._after_reply.clear()
+        if self._close_after_reply:
+            self.close("closed")
+
+    def deferred_write(self) -> None:
+        """The request being answered changed running without fsync (group commit)."""
+        self._batch.deferred_write()
 
     def abandoned(self, work: asyncio.Future[Any]) -> None:
         """``work`` (a worker's evaluation) was answered as over budget but still runs:
@@ -284,8 +307,12 @@ class NetconfSession:
 
     async def handle_message(self, raw: bytes) -> bytes | None:
         """One message in, one serialised ``<rpc-reply>`` out (None: nothing to answer)."""
+        return (await self._answer(raw))[1]
+
+    async def _answer(self, raw: bytes) -> tuple[etree._Element | None, bytes | None]:
+        """(the ``<rpc>`` the reply echoes, or None; the reply, or None)."""
         if not raw.strip():
-            return None
+            return None, None
         mon = self.core.monitoring
         rpc = None
         try:
@@ -297,7 +324,8 @@ class NetconfSession:
                 # RFC 6241 appendix A: malformed-message must not be sent to base:1.0 peers.
                 err.tag = ErrorTag.OPERATION_FAILED
             echo = rpc is not None and rpc.tag == _Q + "rpc" and rpc.get("message-id") is not None
-            return self._reply(rpc if echo else None, [err])
+            rpc = rpc if echo else None
+            return rpc, self._reply(rpc, [err])
         mon.rpc_received(self.record, bad=False)
         self.last_rpc = asyncio.get_running_loop().time()
         op = rpc[0]
@@ -307,14 +335,14 @@ class NetconfSession:
             if inspect.isawaitable(result):
                 result = await result
         except RpcError as err:
-            return self._reply(rpc, [err])
+            return rpc, self._reply(rpc, [err])
         except RpcErrors as errs:
-            return self._reply(rpc, errs.errors)
+            return rpc, self._reply(rpc, errs.errors)
         except Exception as exc:
             log.exception("session %d: %s failed", self.session_id, op.tag)
             failure = RpcError(ErrorTag.OPERATION_FAILED, f"internal error: {exc}")
-            return self._reply(rpc, [failure])
-        return self._reply(rpc, result)
+            return rpc, self._reply(rpc, [failure])
+        return rpc, self._reply(rpc, result)
 
     def _reply(
         self, rpc: etree._Element | None, result: list[etree._Element] | list[RpcError] | None
@@ -328,9 +356,18 @@ class NetconfSession:
     def _write_now(self, data: bytes) -> None:
         self.transport.write(data)
 
+    def _durable(self) -> None:
+        """Nothing leaves the server before the changes it may show are durable (group
+        commit); a failure is the writers' error, told in their replies."""
+        try:
+            self.core.datastores.sync(self.session_id)
+        except RpcError as err:
+            log.warning("session %d: %s", self.session_id, err.message)
+
     async def send(self, message: bytes) -> bool:
         """Write one whole message under the send lock; False if the session closed."""
         data = encode_message(message, self.chunked)
+        self._durable()
         async with self._send_lock:
             await self._writable.wait()
             if self.closed:
@@ -342,6 +379,7 @@ class NetconfSession:
         """Write several whole messages in one go (a notification backlog): one lock,
         one transport write, so a busy subscription costs one SSH packet per batch."""
         data = b"".join(encode_message(m, self.chunked) for m in messages)
+        self._durable()
         async with self._send_lock:
             await self._writable.wait()
             if self.closed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -132,13 +133,27 @@ class SSHChannel(asyncssh.SSHServerSession):
     def __init__(self, server: SSHHost, done: Callable[[], None]) -> None:
         self._server = server
         self._chan: asyncssh.SSHServerChannel | None = None
+        self._sock: socket.socket | None = None  # TCP (Linux): corked around a write
         self._session: NetconfSession | None = None
         self._done: Callable[[], None] | None = done
 
     # Transport protocol used by NetconfSession
     def write(self, data: bytes) -> None:
-        if self._chan is not None and not self._chan.is_closing():
-            self._chan.write(data)
+        """One message (or batch) to the client. asyncssh sends an SSH_MSG_IGNORE
+        before every data packet, each in its own send(): corked, the two leave in
+        one TCP segment, so the client wakes once per reply, not twice."""
+        chan = self._chan
+        if chan is None or chan.is_closing():
+            return
+        sock = self._sock
+        if sock is None:
+            chan.write(data)
+            return
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        try:
+            chan.write(data)
+        finally:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 
     def close(self) -> None:
         if self._chan is not None:
@@ -155,6 +170,9 @@ class SSHChannel(asyncssh.SSHServerSession):
     # asyncssh callbacks
     def connection_made(self, chan: asyncssh.SSHServerChannel) -> None:
         self._chan = chan
+        sock = chan.get_extra_info("socket")
+        corkable = sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+        self._sock = sock if corkable and hasattr(socket, "TCP_CORK") else None
 
     def pty_requested(self, term_type: str, term_size: object, term_modes: object) -> bool:
         return False

@@ -146,9 +146,13 @@ def _edit_handler(original: Handler[NetconfSession]) -> Handler[NetconfSession]:
     return handler
 
 
+# compiled once: compiling the expression cost more than evaluating it on a small edit
+_HAS_DEFAULT_ATTR = etree.XPath("boolean(.//@wd:default)", namespaces={"wd": DEFAULT_ATTR_NS})
+
+
 def check_default_attributes(schema: Schema, config: etree._Element) -> None:
     """invalid-value for a leaf tagged ``wd:default="true"`` that does not hold its default."""
-    if not config.xpath("boolean(.//@wd:default)", namespaces={"wd": DEFAULT_ATTR_NS}):
+    if not _HAS_DEFAULT_ATTR(config):
         return  # the usual edit: one pass in C, not a walk in Python
 
     def visit(_parent: etree._Element, leaf: etree._Element, node: SchemaNode) -> None:
