@@ -98,17 +98,16 @@ def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change]):
     """(ref, leaf element) for each reference ``changes`` may have broken."""
     everywhere: dict[int, Ref] = {}  # id(ref) -> ref: every instance to be checked
     written: list[tuple[Steps, etree._Element]] = []
-    steps_of: dict[tuple, Steps] = {}  # the chain's parent -> its steps (shared by a list)
+    # a schema node has one path: its steps, worked out once for all entries of a list
+    steps_of: dict[SchemaNode, Steps] = {}
     for ch in changes:
         if not ch.chain:  # the whole tree changed
             everywhere.update((id(ref), ref) for ref in refs.all)
             continue
-        head = ch.chain[:-1]
-        up = steps_of.get(head)
-        if up is None:
-            up = steps_of[head] = tuple((n.ns, n.name) for n, _ident in head)
         node = ch.chain[-1][0]
-        steps = (*up, (node.ns, node.name))
+        steps = steps_of.get(node)
+        if steps is None:
+            steps = steps_of[node] = tuple((n.ns, n.name) for n, _ident in ch.chain)
         if ch.operation != "create":  # a value may be gone: whatever refers to it
             for ref in refs.onto.get(steps, ()):
                 everywhere[id(ref)] = ref
