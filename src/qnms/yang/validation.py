@@ -176,6 +176,7 @@ class Validator:
         present: set[Key] = set()
         counts: dict[Key, tuple[list, set]] = {}
         cases: dict[str, str] = {}
+        checks = self.checks
         tags = self.tags.get(id(pnode))
         if tags is None:
             table = schema.roots if pnode is None else pnode.children
@@ -202,7 +203,9 @@ class Validator:
                         info=[("bad-element", node.name)],
                     )
                 elif typed or (self.targets is not None and c in self.targets):
-                    self.check_leaf(node, c)
+                    check = checks.get(id(node))
+                    if check is None or (check is not no_check and check(c)):
+                        self.check_leaf(node, c)  # prepares the check; reports
                 continue
             if not node.config:
                 self.problem(

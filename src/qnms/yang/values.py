@@ -32,7 +32,13 @@ def leaf_check(schema: Schema, node: SchemaNode, deep: bool) -> LeafCheck:
         if not deep or t.spec is None:
             return no_check
         check = checker(t.spec)
-        return lambda el: _verdict(t, check(el.text or ""), el.text or "")
+
+        def check_string(el: etree._Element) -> str | None:
+            text = el.text or ""
+            verdict = check(text)
+            return None if verdict is None else _verdict(t, verdict, text)
+
+        return check_string
     return lambda el: _check(schema, t, el, el.text or "", deep)
 
 

@@ -58,7 +58,10 @@ def _copyable(node: SchemaNode, e: etree._Element, plain: PlainLeaves) -> bool:
             return False
         if i < n and tag != key_tags[i]:
             return False
-        if tag not in plain or tag in seen or not _plain(c):
+        if tag not in plain or tag in seen or c.keys() or len(c):
+            return False
+        text = c.text
+        if text is not None and ":" in text:
             return False
         seen.add(tag)
     return len(seen) >= n
