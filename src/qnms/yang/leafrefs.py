@@ -34,6 +34,7 @@ class Ref:
     path: tuple[SchemaNode, ...]  # from a top-level node down to the leafref leaf
     info: LeafrefInfo
     target: Steps | None  # data-node steps from the root to its target (None: unreachable)
+    tags: tuple[str, ...] = ()  # the element tags along ``path``
 
 
 @dataclass(slots=True)
@@ -65,7 +66,8 @@ def schema_refs(schema: Schema) -> Refs:
         node = path[-1]
         info = node.type.leafref if node.type is not None else None
         if info is not None and info.require_instance:
-            refs.all.append(Ref(path, info, _target(path, info)))
+            tags = tuple(n.tag for n in path)
+            refs.all.append(Ref(path, info, _target(path, info), tags))
         stack.extend((*path, c) for c in node.children.values() if c.config)
     for ref in refs.all:
         steps = tuple((n.ns, n.name) for n in ref.path)
@@ -87,10 +89,13 @@ def _target(path: tuple[SchemaNode, ...], info: LeafrefInfo) -> Steps | None:
     return tuple((n.ns, n.name) for n in anchor) + info.downs
 
 
-def _instances(tops: Iterable[etree._Element], nodes: tuple[SchemaNode, ...]):
-    els = list(tops)
-    for node in nodes:
-        els = [c for e in els for c in e.iterchildren(node.tag)]
+def _instances(top: etree._Element, tags: tuple[str, ...]) -> Iterable[etree._Element]:
+    """The elements ``tags`` lead to from ``top``."""
+    if len(tags) == 1:  # a leafref leaf of a written entry: the usual case
+        return top.iterchildren(tags[0])
+    els = [top]
+    for tag in tags:
+        els = [c for e in els for c in e.iterchildren(tag)]
     return els
 
 
@@ -115,12 +120,16 @@ def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change]):
         if el is not None and el.getparent() is not None and steps in refs.below:
             written.append((steps, el))
     for steps, el in written:
+        depth = len(steps)
         for ref in refs.below[steps]:
             if id(ref) not in everywhere:
-                for leaf in _instances((el,), ref.path[len(steps) :]):
+                if depth == len(ref.tags):
+                    yield ref, el  # the change is the leafref leaf itself
+                    continue
+                for leaf in _instances(el, ref.tags[depth:]):
                     yield ref, leaf
     for ref in everywhere.values():
-        for leaf in _instances((root,), ref.path):
+        for leaf in _instances(root, ref.tags):
             yield ref, leaf
 
 
@@ -131,13 +140,12 @@ def broken_leafrefs(
     whole tree, or (``changes`` given, the tree valid before them) where they reach."""
     refs = schema_refs(schema)
     if changes is None:
-        found: Iterable = (
-            (ref, leaf) for ref in refs.all for leaf in _instances((root,), ref.path)
-        )
+        found: Iterable = ((ref, leaf) for ref in refs.all for leaf in _instances(root, ref.tags))
     else:
         found = _touched(refs, root, changes)
-    # (anchor element, steps) -> the target values there: built once, then a set lookup
-    cache: dict[tuple[etree._Element, Steps], frozenset[str]] = {}
+    # (anchor element, id of the path's steps) -> the target values there: built once,
+    # then a set lookup per reference
+    cache: dict[tuple[etree._Element, int], frozenset[str]] = {}
     for ref, el in found:
         info = ref.info
         anchor: etree._Element | None = root
@@ -147,7 +155,7 @@ def broken_leafrefs(
                 anchor = anchor.getparent() if anchor is not None else None
         values: frozenset[str] = frozenset()
         if anchor is not None:
-            key = (anchor, info.downs)
+            key = (anchor, id(info.downs))
             known = cache.get(key)
             if known is None:
                 cur = [anchor]
