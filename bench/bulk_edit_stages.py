@@ -12,6 +12,9 @@ quantum links and of the one deleting them:
 - ``install``: the new tree made durable and the listeners told (``_install``);
 - ``total``: the whole ``edit_config`` call (the copy of running, write checks, ...).
 
+Between the two, ``small``: the mean of ``SMALL`` edits of one leaf of one link while
+the ``--entries`` links are in running (what every later edit pays for a big tree).
+
 ``--profile`` prints cProfile's top functions of the creating edit instead (cProfile
 inflates every Python call, so use it for where, and the stages for how much).
 ``--base DIR`` runs the same on another checkout (e.g. a worktree of main): each
@@ -39,7 +42,7 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # support.processes builds the agent
 
-from netconf_agent import ELEMENT, bulk_config  # noqa: E402
+from netconf_agent import ELEMENT, NC, QFS, bulk_config  # noqa: E402
 from netconf_bulk import PARSER, delete_config  # noqa: E402
 from support.processes import _make_agent  # noqa: E402
 
@@ -47,6 +50,16 @@ import qnms.netconf.datastore.checking as checking  # noqa: E402
 import qnms.netconf.datastore.manager as manager  # noqa: E402
 
 STAGES = ("apply", "validate", "install", "total")
+SMALL = 10
+
+
+def small_edit(i: int) -> etree._Element:
+    on = "true" if i % 2 else "false"
+    link = f"<quantum-link><name>bench-00007</name><enabled>{on}</enabled></quantum-link>"
+    return etree.fromstring(
+        f'<config xmlns="{NC}"><quantum-fabric xmlns="{QFS}"><quantum-links>{link}'
+        "</quantum-links></quantum-fabric></config>"
+    )
 
 
 def timed_stages() -> dict[str, float]:
@@ -90,6 +103,12 @@ def run(entries: int, profile: bool) -> None:
                 continue
             ds.edit_config("running", cfg, session_id=0)
             print(f"{label} " + " ".join(f"{k}={acc[k]:.3f}" for k in STAGES), flush=True)
+            if label == "create":
+                for k in acc:
+                    acc[k] = 0.0
+                for i in range(SMALL):
+                    ds.edit_config("running", small_edit(i), session_id=0)
+                print("small " + " ".join(f"{k}={acc[k] / SMALL:.4f}" for k in STAGES))
 
 
 def child(src: Path | None, entries: int) -> dict[str, dict[str, float]]:
@@ -121,11 +140,11 @@ def main() -> None:
         runs = {"base": child(args.base.resolve(), args.entries), **runs}
     print(f"\nagent CPU s, {args.entries:,} quantum links; load {os.getloadavg()[0]:.1f}")
     print(f"{'stage':<18}" + "".join(f"{label:>10}" for label in runs) + "  base/ours")
-    for op in ("create", "delete"):
+    for op in ("create", "small", "delete"):
         for stage in STAGES:
             vals = [r[op][stage] for r in runs.values()]
             ratio = f"{vals[0] / vals[1]:>10.2f}" if len(vals) == 2 and vals[1] else ""
-            print(f"{op + ' ' + stage:<18}" + "".join(f"{v:>10.3f}" for v in vals) + ratio)
+            print(f"{op + ' ' + stage:<18}" + "".join(f"{v:>10.4f}" for v in vals) + ratio)
 
 
 if __name__ == "__main__":
