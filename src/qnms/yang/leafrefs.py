@@ -3,71 +3,166 @@
 Leafref paths are walked over the XML tree with their predicates dropped, so a value
 is accepted if any instance of the target node holds it: never a false rejection, and
 the common unfiltered paths (``../../node/name``, ``/a:x/a:y``) are exact.
+
+After an edit of a tree that was valid, only two kinds of reference can be broken
+(issue 13: every edit used to check every reference of the whole tree): those the edit
+wrote (inside a created or replaced subtree) and those whose target the edit may have
+removed or changed (every instance of a leafref whose target lies at or below a node
+that was deleted, replaced or merged). ``broken_leafrefs`` with ``changes`` checks just
+these; the target values are gathered once per anchor (a set, one lookup per reference).
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from lxml import etree
 
+from qnms.yang.diff import Change
 from qnms.yang.schema import Schema, SchemaNode
-from qnms.yang.schema_types import Key
+from qnms.yang.schema_types import Key, LeafrefInfo
+
+Steps = tuple[Key, ...]
+
+
+@dataclass(slots=True, eq=False)
+class Ref:
+    """One config leafref that requires an instance, located in the schema."""
+
+    path: tuple[SchemaNode, ...]  # from a top-level node down to the leafref leaf
+    info: LeafrefInfo
+    target: Steps | None  # data-node steps from the root to its target (None: unreachable)
+    tags: tuple[str, ...] = ()  # the element tags along ``path``
+
+
+@dataclass(slots=True)
+class Refs:
+    """The leafrefs of a schema, indexed by the data-node steps that lead to them."""
+
+    all: list[Ref]
+    below: dict[Steps, list[Ref]]  # steps of any ancestor (or the leaf) -> refs under it
+    onto: dict[Steps, list[Ref]]  # steps of a target or its ancestors -> refs onto it
+
 
 # Computed once per schema (every validation of a tree asks); dropped with the schema.
-_PATHS: weakref.WeakKeyDictionary[Schema, list[tuple[SchemaNode, ...]]] = (
-    weakref.WeakKeyDictionary()
-)
+_REFS: weakref.WeakKeyDictionary[Schema, Refs] = weakref.WeakKeyDictionary()
 
 
 def leafref_paths(schema: Schema) -> list[tuple[SchemaNode, ...]]:
     """Schema paths from the root to every config leafref that requires an instance."""
-    known = _PATHS.get(schema)
+    return [ref.path for ref in schema_refs(schema).all]
+
+
+def schema_refs(schema: Schema) -> Refs:
+    known = _REFS.get(schema)
     if known is not None:
         return known
-    out: list[tuple[SchemaNode, ...]] = []
+    refs = Refs([], {}, {})
     stack: list[tuple[SchemaNode, ...]] = [(n,) for n in schema.roots.values() if n.config]
     while stack:
         path = stack.pop()
         node = path[-1]
-        ref = node.type.leafref if node.type is not None else None
-        if ref is not None and ref.require_instance:
-            out.append(path)
+        info = node.type.leafref if node.type is not None else None
+        if info is not None and info.require_instance:
+            tags = tuple(n.tag for n in path)
+            refs.all.append(Ref(path, info, _target(path, info), tags))
         stack.extend((*path, c) for c in node.children.values() if c.config)
-    _PATHS[schema] = out
-    return out
+    for ref in refs.all:
+        steps = tuple((n.ns, n.name) for n in ref.path)
+        for i in range(1, len(steps) + 1):
+            refs.below.setdefault(steps[:i], []).append(ref)
+        if ref.target is not None:
+            for i in range(1, len(ref.target) + 1):
+                refs.onto.setdefault(ref.target[:i], []).append(ref)
+    _REFS[schema] = refs
+    return refs
+
+
+def _target(path: tuple[SchemaNode, ...], info: LeafrefInfo) -> Steps | None:
+    if info.absolute:
+        return info.downs
+    if info.ups > len(path):
+        return None  # above the root: no instance can exist, every value dangles
+    anchor = path[: len(path) - info.ups]
+    return tuple((n.ns, n.name) for n in anchor) + info.downs
+
+
+def _instances(top: etree._Element, tags: tuple[str, ...]) -> Iterable[etree._Element]:
+    """The elements ``tags`` lead to from ``top``."""
+    if len(tags) == 1:  # a leafref leaf of a written entry: the usual case
+        return top.iterchildren(tags[0])
+    els = [top]
+    for tag in tags:
+        els = [c for e in els for c in e.iterchildren(tag)]
+    return els
+
+
+def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change]):
+    """(ref, leaf element) for each reference ``changes`` may have broken."""
+    everywhere: dict[int, Ref] = {}  # id(ref) -> ref: every instance to be checked
+    written: list[tuple[Steps, etree._Element]] = []
+    # a schema node has one path: its steps, worked out once for all entries of a list
+    steps_of: dict[SchemaNode, Steps] = {}
+    for ch in changes:
+        if not ch.chain:  # the whole tree changed
+            everywhere.update((id(ref), ref) for ref in refs.all)
+            continue
+        node = ch.chain[-1][0]
+        steps = steps_of.get(node)
+        if steps is None:
+            steps = steps_of[node] = tuple((n.ns, n.name) for n, _ident in ch.chain)
+        if ch.operation != "create":  # a value may be gone: whatever refers to it
+            for ref in refs.onto.get(steps, ()):
+                everywhere[id(ref)] = ref
+        el = ch.element
+        if el is not None and el.getparent() is not None and steps in refs.below:
+            written.append((steps, el))
+    for steps, el in written:
+        depth = len(steps)
+        for ref in refs.below[steps]:
+            if id(ref) not in everywhere:
+                if depth == len(ref.tags):
+                    yield ref, el  # the change is the leafref leaf itself
+                    continue
+                for leaf in _instances(el, ref.tags[depth:]):
+                    yield ref, leaf
+    for ref in everywhere.values():
+        for leaf in _instances(root, ref.tags):
+            yield ref, leaf
 
 
 def broken_leafrefs(
-    schema: Schema, root: etree._Element
+    schema: Schema, root: etree._Element, changes: Iterable[Change] | None = None
 ) -> Iterator[tuple[etree._Element, SchemaNode, str]]:
-    """(leaf element, its schema node, its path) for each dangling reference."""
-    # (anchor element, steps) -> values there
-    cache: dict[tuple[etree._Element, tuple[Key, ...]], frozenset[str]] = {}
-    for path in leafref_paths(schema):
-        els = [root]
-        for node in path:
-            els = [c for e in els for c in e.iterchildren(node.tag)]
-        node = path[-1]
-        info = node.type.leafref if node.type is not None else None
-        assert info is not None  # leafref_paths ends each path at a leafref leaf
-        for el in els:
-            anchor: etree._Element | None = root
-            if not info.absolute:
-                anchor = el
-                for _ in range(info.ups):
-                    anchor = anchor.getparent() if anchor is not None else None
-            values: frozenset[str] = frozenset()
-            if anchor is not None:
-                key = (anchor, info.downs)
-                found = cache.get(key)
-                if found is None:
-                    cur = [anchor]
-                    for ns, name in info.downs:
-                        tag = f"{{{ns}}}{name}"
-                        cur = [c for x in cur for c in x.iterchildren(tag)]
-                    found = cache[key] = frozenset((c.text or "") for c in cur)
-                values = found
-            if (el.text or "") not in values:
-                yield el, node, info.path
+    """(leaf element, its schema node, its path) for each dangling reference: in the
+    whole tree, or (``changes`` given, the tree valid before them) where they reach."""
+    refs = schema_refs(schema)
+    if changes is None:
+        found: Iterable = ((ref, leaf) for ref in refs.all for leaf in _instances(root, ref.tags))
+    else:
+        found = _touched(refs, root, changes)
+    # (anchor element, id of the path's steps) -> the target values there: built once,
+    # then a set lookup per reference
+    cache: dict[tuple[etree._Element, int], frozenset[str]] = {}
+    for ref, el in found:
+        info = ref.info
+        anchor: etree._Element | None = root
+        if not info.absolute:
+            anchor = el
+            for _ in range(info.ups):
+                anchor = anchor.getparent() if anchor is not None else None
+        values: frozenset[str] = frozenset()
+        if anchor is not None:
+            key = (anchor, id(info.downs))
+            known = cache.get(key)
+            if known is None:
+                cur = [anchor]
+                for ns, name in info.downs:
+                    tag = f"{{{ns}}}{name}"
+                    cur = [c for x in cur for c in x.iterchildren(tag)]
+                known = cache[key] = frozenset((c.text or "") for c in cur)
+            values = known
+        if (el.text or "") not in values:
+            yield el, ref.path[-1], info.path

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from qnms.yang.restrictions import DECIMAL_TEXT, INTEGER_TEXT, INTEGERS
+from qnms.yang.restrictions import DECIMAL_TEXT, INTEGER_TEXT, INTEGERS, Verdict, checker
 from qnms.yang.schema import Schema, SchemaNode, TypeInfo
 from qnms.yang.tree import resolve_qname, show
 
@@ -27,11 +27,30 @@ def leaf_check(schema: Schema, node: SchemaNode, deep: bool) -> LeafCheck:
     type's restrictions as pyang checks them (``restrictions``)."""
     t = node.type
     if t is None:
-        return _no_check
+        return no_check
+    if t.base == "string":  # the usual leaf: only the restrictions apply, if at all
+        if not deep or t.spec is None:
+            return no_check
+        check = checker(t.spec)
+
+        def check_string(el: etree._Element) -> str | None:
+            text = el.text or ""
+            verdict = check(text)
+            return None if verdict is None else _verdict(t, verdict, text)
+
+        return check_string
     return lambda el: _check(schema, t, el, el.text or "", deep)
 
 
-def _no_check(_el: etree._Element) -> str | None:
+def _verdict(t: TypeInfo, verdict: Verdict, text: str) -> str | None:
+    if verdict == "invalid":
+        return f"{text!r} is not a valid {t.text}"
+    if verdict == "violates":
+        return f"{text!r} violates {t.text}"
+    return None
+
+
+def no_check(_el: etree._Element) -> str | None:
     return None
 
 
@@ -72,9 +91,5 @@ def _check(schema: Schema, t: TypeInfo, el, text: str, deep: bool) -> str | None
     elif base == "leafref":
         return None  # checked as an instance reference, see Validator.leafrefs
     if deep and t.spec is not None:
-        verdict = t.spec.check(text)
-        if verdict == "invalid":
-            return f"{text!r} is not a valid {t.text}"
-        if verdict == "violates":
-            return f"{text!r} violates {t.text}"
+        return _verdict(t, checker(t.spec)(text), text)
     return None

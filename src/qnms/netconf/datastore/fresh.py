@@ -47,25 +47,34 @@ def _copyable(node: SchemaNode, e: etree._Element, plain: PlainLeaves) -> bool:
     """``e`` is exactly what the stored entry would be: default namespace, no
     attributes, no text or whitespace, keys first in key order, then plain leaves
     each once (what a client generating bulk edits usually sends)."""
-    if e.prefix is not None or e.attrib or e.text is not None:
+    if e.prefix is not None or e.keys() or e.text is not None:
         return False
-    n = len(node.keys)
+    key_tags = _key_tags(node)
+    n = len(key_tags)
     seen = set()
     for i, c in enumerate(e):
         tag = c.tag
         if not isinstance(tag, str) or c.prefix is not None or c.tail is not None:
             return False
-        if i < n and tag != f"{{{node.ns}}}{node.keys[i]}":
+        if i < n and tag != key_tags[i]:
             return False
-        if tag not in plain or tag in seen or not _plain(c):
+        if tag not in plain or tag in seen or c.keys() or len(c):
+            return False
+        text = c.text
+        if text is not None and ":" in text:
             return False
         seen.add(tag)
     return len(seen) >= n
 
 
+def _key_tags(node: SchemaNode) -> tuple[str, ...]:
+    return tuple(f"{{{node.ns}}}{k}" for k in node.keys)
+
+
 def _plain(c) -> bool:
+    # keys() and len() answer from C; .attrib would build a proxy object per call
     text = c.text
-    return not c.attrib and not len(c) and (text is None or ":" not in text)
+    return not c.keys() and not len(c) and (text is None or ":" not in text)
 
 
 def fresh_element(node: SchemaNode, e: etree._Element, plain: PlainLeaves):

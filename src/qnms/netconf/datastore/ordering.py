@@ -115,7 +115,15 @@ def _anchor(schema: Schema, node: SchemaNode, e, chain: Chain, index) -> etree._
 
 
 def _append_after_peers(data, node: SchemaNode, el) -> None:
-    last = next(data.iterchildren(node.tag, reversed=True), None)
+    tag = node.tag
+    try:
+        last_child = data[-1]  # found directly (lxml's len() counts the children)
+    except IndexError:
+        last_child = None
+    if last_child is not None and last_child.tag == tag:
+        data.append(el)  # the usual bulk case, without a tag-filtered iterator
+        return
+    last = next(data.iterchildren(tag, reversed=True), None)
     if last is not None:
         last.addnext(el)
     else:
