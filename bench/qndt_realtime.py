@@ -152,8 +152,36 @@ def run(work: dict[str, Any], tier: str, seed: int, src: str | None, out: Any) -
     )
 
 
+def drain(addr: str, prefix: str, ready: Any, stop: Any, out: Any) -> None:
+    """A subscriber in its own process: receives and decodes results until ``stop``
+    (``ready`` once the first probe came through: its subscription is in)."""
+    import json
+
+    import zmq
+
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.RCVHWM, 1_000_000)
+    sub.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+    sub.connect(addr)
+    count = 0
+    while not stop.is_set() or sub.poll(200):
+        if sub.poll(100):
+            if json.loads(sub.recv_multipart()[1])["type"] == "probe":
+                ready.set()
+            else:
+                count += 1
+    sub.close(0)
+    out.send(count)
+
+
 def run_paced(
-    work: dict[str, Any], seconds: float, speed: float, seed: int, src: str | None, out: Any
+    work: dict[str, Any],
+    seconds: float,
+    speed: float,
+    seed: int,
+    src: str | None,
+    subscribe: str | None,
+    out: Any,
 ) -> None:
     """The service itself (bus.Service.serve) at ``speed`` (the goal: 1.0), publishing
     every result on its PUB socket (an ipc endpoint in a temporary directory, no
@@ -175,6 +203,17 @@ def run_paced(
     late: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         service = Service(engine, bind=f"ipc://{tmp}/qndt", speed=speed)
+        listener = None
+        if subscribe is not None:  # a subscriber process, connected before the run starts
+            ctx = mp.get_context("spawn")
+            ready, stop, (recv, send) = ctx.Event(), ctx.Event(), ctx.Pipe(duplex=False)
+            listener = ctx.Process(
+                target=drain, args=(service.pub_addr, "qndt.v1." + subscribe, ready, stop, send)
+            )
+            listener.start()
+            while listener.is_alive() and not ready.wait(0.05):  # its subscription is in
+                service.publish(subscribe or "engine", {"v": 1, "type": "probe"})
+            service.published = service.unwanted = 0
         clock, tl, wall_of = time.monotonic, engine.tl, service.pacer.wall_of
         run = Process.run
 
@@ -200,8 +239,13 @@ def run_paced(
         finally:
             gc.callbacks.remove(on_gc)
             Process.run = run  # type: ignore[method-assign]
+            cpu = time.process_time() - c0
+            received = -1
+            if listener is not None:
+                stop.set()
+                received = recv.recv()
+                listener.join()
             service.close()
-        cpu = time.process_time() - c0
     late.sort()
     out.send(
         {
@@ -213,6 +257,8 @@ def run_paced(
             "cpu": cpu,
             "delivered": sum(a.delivered for a in engine.allocations.values()),
             "published": service.published,
+            "unwanted": getattr(service, "unwanted", 0),
+            "received": received,
             "gc": pauses,
         }
     )
@@ -235,6 +281,11 @@ def main() -> int:
     p.add_argument("--paced-only", action="store_true", help="only the paced run")
     p.add_argument("--paced-workload", default="default", help="demo, default (the goal's)")
     p.add_argument("--speed", type=float, default=1.0, help="of the paced run (the goal: 1.0)")
+    p.add_argument(
+        "--paced-subscribe",
+        metavar="PREFIX",
+        help="a subscriber process on this topic prefix during the paced run ('' = all)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--before", metavar="DIR", help="also run link with DIR/src (same run)")
     p.add_argument("--repeat", type=int, default=1, help="before / after pairs (--before)")
@@ -247,12 +298,12 @@ def main() -> int:
     print(f"{'workload':<13} {'model':<6} {'sim s':>6} {'wall s':>7} {'RTF':>7} {'cpu s':>7} "
           f"{'RTF cpu':>7} {'events':>8} {'pairs':>6} {'ev/pair':>8}")  # fmt: skip
     if args.paced_only:
-        paced(args.paced, args.speed, args.seed, args.paced_workload, args.before)
+        paced(args, args.paced_workload)
         return 0
     works = workloads(args.quick)
     for n, work in enumerate(works):
         if n == len(works) - 1 and args.paced > 0:  # the paced run before the longest one
-            paced(args.paced, args.speed, args.seed, args.paced_workload, args.before)
+            paced(args, args.paced_workload)
         res = {}
         runs = [("before", "link", f"{args.before}/src")] if args.before else []
         runs += [("link", "link", None), ("full", "full", None)]
@@ -328,19 +379,21 @@ def profile(work: dict[str, Any], seed: int, out: Any) -> None:
     out.send({})
 
 
-def paced(seconds: float, speed: float, seed: int, name: str, before: str | None) -> None:
+def paced(args: argparse.Namespace, name: str) -> None:
     """Print the lag of the paced run of workload ``name`` under ``link`` (and before)."""
+    seconds, speed, sub = args.paced, args.speed, args.paced_subscribe
     work = next(w for w in workloads(False) if w["name"].startswith(name))
-    runs = [("before", f"{before}/src")] if before else []
+    runs = [("before", f"{args.before}/src")] if args.before else []
     for label, src in [*runs, ("link", None)]:
-        r = in_process(run_paced, work, seconds, speed, seed, src)
+        r = in_process(run_paced, work, seconds, speed, args.seed, src, sub)
         print(
             f"paced at speed {speed}, {work['name']}, {label}, {seconds:.0f} s wall: event lag "
             f"max {r['max'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms over {r['events']} "
             f"events (goal < 50 ms); service's lag after a tick max "
             f"{r['tick_max'] * 1000:.1f} ms; {r['sim']:.2f} s simulated in {r['cpu']:.2f} cpu "
             f"s (RTF cpu {r['sim'] / r['cpu']:.3f}), {r['delivered']} pairs, "
-            f"{r['published']} results published; longest GC pause by generation "
+            f"{r['published']} results published, {r['unwanted']} unsubscribed "
+            f"(subscriber {sub!r}: {r['received']} received); longest GC pause by generation "
             f"{', '.join(f'{g}: {t * 1000:.1f} ms' for g, t in sorted(r['gc'].items()))}",
             flush=True,
         )
