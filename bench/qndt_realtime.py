@@ -15,7 +15,10 @@ workload runs under both generation models, one after the other in fresh process
 Every run has telemetry on (0.1 s, as the service) and two memories per hop (the CLI's
 default, ``--memories``). The figures are the steady state: each run first simulates a
 warm-up window (0.1 s; 0.02 s on the mesh) in which the allocations start (rule loads,
-first pairs), not counted, then the measured window (``sim s``, its events and pairs).
+first pairs), not counted, then the measured window (``sim s``, its events and pairs);
+``--warmup 1.0`` measures past the default network's coherence time instead, where the
+heap's stale memory-expiry events have settled (docs/qndt-realtime.md, third pass: one
+run gave 0.74 simulated s per CPU s in the first second, 0.55-0.70 per window after it).
 Beside them: the setup, CPU seconds to build the network and accept the allocations
 (after the imports), and the warm-up's CPU seconds and events. Then a paced run at speed
 1.0 of ``default x4`` under ``link`` (run before the mesh, the longest): the service
@@ -25,7 +28,9 @@ result on its PUB socket. It reports the lag of every event (the wall instant it
 minus the wall instant of its simulated time): its maximum and 99th percentile over the
 run (goal < 50 ms), the service's own lag after a tick, and the run's simulated seconds
 per CPU second, publishing included (``--paced-only``: just that; ``--paced-workload
-demo``: the demo's workload instead; with ``--before``, the code before runs it too).
+demo``: the demo's workload instead; ``--paced-subscribe PREFIX``: a subscriber process
+on that topic prefix, ``''`` for every result, receiving and decoding what it gets; with
+``--before``, the code before runs it too).
 
 ``--before DIR`` also runs every workload under ``link`` with the qnms source tree
 ``DIR/src`` (a checkout of the code before a change, e.g. ``git worktree add --detach
@@ -286,6 +291,12 @@ def main() -> int:
         metavar="PREFIX",
         help="a subscriber process on this topic prefix during the paced run ('' = all)",
     )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        help="simulated s of warm-up for every workload (default 0.1, mesh 0.02; >= 1.0 "
+        "measures past the first coherence time, once the heap's stale expiries settled)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--before", metavar="DIR", help="also run link with DIR/src (same run)")
     p.add_argument("--repeat", type=int, default=1, help="before / after pairs (--before)")
@@ -301,6 +312,8 @@ def main() -> int:
         paced(args, args.paced_workload)
         return 0
     works = workloads(args.quick)
+    for work in works if args.warmup is not None else []:
+        work["warmup"] = args.warmup
     for n, work in enumerate(works):
         if n == len(works) - 1 and args.paced > 0:  # the paced run before the longest one
             paced(args, args.paced_workload)

@@ -158,13 +158,13 @@ class Service:
         """Send one result on the PUB socket: two frames, topic and JSON body; nothing when
         no subscriber wants the topic.
 
-        The service publishes every result on the pacing thread (~6,000 per simulated
-        second on the default network with 4 allocations, ~25 us each): serialising and
-        sending results nobody subscribed to was most of that. Pending subscriptions are
-        read first (``EVENTS``, ~1 us), so a result goes to every subscriber the socket
-        knows of, as a PUB socket would send it. Two ``send`` calls rather than
-        ``send_multipart`` (the same message on the wire): pyzmq's generic multipart
-        loop cost about as much as the sends themselves.
+        The engine hands every result to the bus on the pacing thread (~5,500 per
+        simulated second on the default network with 4 allocations); encoding and sending
+        them all was 9% of a profiled service run (docs/qndt-realtime.md), also when no
+        one listened. Pending subscriptions are read first (``EVENTS``, ~1 us), so a
+        result goes to every subscriber the socket knows of, as a PUB socket would send
+        it. Two ``send`` calls rather than ``send_multipart`` (the same message on the
+        wire): pyzmq's generic multipart loop cost about as much as the sends themselves.
         """
         pub = self.pub
         if pub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
