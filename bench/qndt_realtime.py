@@ -15,7 +15,10 @@ workload runs under both generation models, one after the other in fresh process
 Every run has telemetry on (0.1 s, as the service) and two memories per hop (the CLI's
 default, ``--memories``). The figures are the steady state: each run first simulates a
 warm-up window (0.1 s; 0.02 s on the mesh) in which the allocations start (rule loads,
-first pairs), not counted, then the measured window (``sim s``, its events and pairs).
+first pairs), not counted, then the measured window (``sim s``, its events and pairs);
+``--warmup 1.0`` measures past the default network's coherence time instead, where the
+heap's stale memory-expiry events have settled (docs/qndt-realtime.md, third pass: one
+run gave 0.74 simulated s per CPU s in the first second, 0.55-0.70 per window after it).
 Beside them: the setup, CPU seconds to build the network and accept the allocations
 (after the imports), and the warm-up's CPU seconds and events. Then a paced run at speed
 1.0 of ``default x4`` under ``link`` (run before the mesh, the longest): the service
@@ -25,7 +28,9 @@ result on its PUB socket. It reports the lag of every event (the wall instant it
 minus the wall instant of its simulated time): its maximum and 99th percentile over the
 run (goal < 50 ms), the service's own lag after a tick, and the run's simulated seconds
 per CPU second, publishing included (``--paced-only``: just that; ``--paced-workload
-demo``: the demo's workload instead; with ``--before``, the code before runs it too).
+demo``: the demo's workload instead; ``--paced-subscribe PREFIX``: a subscriber process
+on that topic prefix, ``''`` for every result, receiving and decoding what it gets; with
+``--before``, the code before runs it too).
 
 ``--before DIR`` also runs every workload under ``link`` with the qnms source tree
 ``DIR/src`` (a checkout of the code before a change, e.g. ``git worktree add --detach
@@ -152,8 +157,36 @@ def run(work: dict[str, Any], tier: str, seed: int, src: str | None, out: Any) -
     )
 
 
+def drain(addr: str, prefix: str, ready: Any, stop: Any, out: Any) -> None:
+    """A subscriber in its own process: receives and decodes results until ``stop``
+    (``ready`` once the first probe came through: its subscription is in)."""
+    import json
+
+    import zmq
+
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.RCVHWM, 1_000_000)
+    sub.setsockopt(zmq.SUBSCRIBE, prefix.encode())
+    sub.connect(addr)
+    count = 0
+    while not stop.is_set() or sub.poll(200):
+        if sub.poll(100):
+            if json.loads(sub.recv_multipart()[1])["type"] == "probe":
+                ready.set()
+            else:
+                count += 1
+    sub.close(0)
+    out.send(count)
+
+
 def run_paced(
-    work: dict[str, Any], seconds: float, speed: float, seed: int, src: str | None, out: Any
+    work: dict[str, Any],
+    seconds: float,
+    speed: float,
+    seed: int,
+    src: str | None,
+    subscribe: str | None,
+    out: Any,
 ) -> None:
     """The service itself (bus.Service.serve) at ``speed`` (the goal: 1.0), publishing
     every result on its PUB socket (an ipc endpoint in a temporary directory, no
@@ -175,6 +208,17 @@ def run_paced(
     late: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         service = Service(engine, bind=f"ipc://{tmp}/qndt", speed=speed)
+        listener = None
+        if subscribe is not None:  # a subscriber process, connected before the run starts
+            ctx = mp.get_context("spawn")
+            ready, stop, (recv, send) = ctx.Event(), ctx.Event(), ctx.Pipe(duplex=False)
+            listener = ctx.Process(
+                target=drain, args=(service.pub_addr, "qndt.v1." + subscribe, ready, stop, send)
+            )
+            listener.start()
+            while listener.is_alive() and not ready.wait(0.05):  # its subscription is in
+                service.publish(subscribe or "engine", {"v": 1, "type": "probe"})
+            service.published = service.unwanted = 0
         clock, tl, wall_of = time.monotonic, engine.tl, service.pacer.wall_of
         run = Process.run
 
@@ -200,8 +244,13 @@ def run_paced(
         finally:
             gc.callbacks.remove(on_gc)
             Process.run = run  # type: ignore[method-assign]
+            cpu = time.process_time() - c0
+            received = -1
+            if listener is not None:
+                stop.set()
+                received = recv.recv()
+                listener.join()
             service.close()
-        cpu = time.process_time() - c0
     late.sort()
     out.send(
         {
@@ -213,6 +262,8 @@ def run_paced(
             "cpu": cpu,
             "delivered": sum(a.delivered for a in engine.allocations.values()),
             "published": service.published,
+            "unwanted": getattr(service, "unwanted", 0),
+            "received": received,
             "gc": pauses,
         }
     )
@@ -235,6 +286,17 @@ def main() -> int:
     p.add_argument("--paced-only", action="store_true", help="only the paced run")
     p.add_argument("--paced-workload", default="default", help="demo, default (the goal's)")
     p.add_argument("--speed", type=float, default=1.0, help="of the paced run (the goal: 1.0)")
+    p.add_argument(
+        "--paced-subscribe",
+        metavar="PREFIX",
+        help="a subscriber process on this topic prefix during the paced run ('' = all)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        help="simulated s of warm-up for every workload (default 0.1, mesh 0.02; >= 1.0 "
+        "measures past the first coherence time, once the heap's stale expiries settled)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--before", metavar="DIR", help="also run link with DIR/src (same run)")
     p.add_argument("--repeat", type=int, default=1, help="before / after pairs (--before)")
@@ -247,12 +309,14 @@ def main() -> int:
     print(f"{'workload':<13} {'model':<6} {'sim s':>6} {'wall s':>7} {'RTF':>7} {'cpu s':>7} "
           f"{'RTF cpu':>7} {'events':>8} {'pairs':>6} {'ev/pair':>8}")  # fmt: skip
     if args.paced_only:
-        paced(args.paced, args.speed, args.seed, args.paced_workload, args.before)
+        paced(args, args.paced_workload)
         return 0
     works = workloads(args.quick)
+    for work in works if args.warmup is not None else []:
+        work["warmup"] = args.warmup
     for n, work in enumerate(works):
         if n == len(works) - 1 and args.paced > 0:  # the paced run before the longest one
-            paced(args.paced, args.speed, args.seed, args.paced_workload, args.before)
+            paced(args, args.paced_workload)
         res = {}
         runs = [("before", "link", f"{args.before}/src")] if args.before else []
         runs += [("link", "link", None), ("full", "full", None)]
@@ -328,19 +392,21 @@ def profile(work: dict[str, Any], seed: int, out: Any) -> None:
     out.send({})
 
 
-def paced(seconds: float, speed: float, seed: int, name: str, before: str | None) -> None:
+def paced(args: argparse.Namespace, name: str) -> None:
     """Print the lag of the paced run of workload ``name`` under ``link`` (and before)."""
+    seconds, speed, sub = args.paced, args.speed, args.paced_subscribe
     work = next(w for w in workloads(False) if w["name"].startswith(name))
-    runs = [("before", f"{before}/src")] if before else []
+    runs = [("before", f"{args.before}/src")] if args.before else []
     for label, src in [*runs, ("link", None)]:
-        r = in_process(run_paced, work, seconds, speed, seed, src)
+        r = in_process(run_paced, work, seconds, speed, args.seed, src, sub)
         print(
             f"paced at speed {speed}, {work['name']}, {label}, {seconds:.0f} s wall: event lag "
             f"max {r['max'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms over {r['events']} "
             f"events (goal < 50 ms); service's lag after a tick max "
             f"{r['tick_max'] * 1000:.1f} ms; {r['sim']:.2f} s simulated in {r['cpu']:.2f} cpu "
             f"s (RTF cpu {r['sim'] / r['cpu']:.3f}), {r['delivered']} pairs, "
-            f"{r['published']} results published; longest GC pause by generation "
+            f"{r['published']} results published, {r['unwanted']} unsubscribed "
+            f"(subscriber {sub!r}: {r['received']} received); longest GC pause by generation "
             f"{', '.join(f'{g}: {t * 1000:.1f} ms' for g, t in sorted(r['gc'].items()))}",
             flush=True,
         )

@@ -200,3 +200,22 @@ def test_same_seed_same_results_whatever_the_stepping_and_process() -> None:
         cwd=root,
     )
     assert out.stdout.strip() == one
+
+
+def test_no_pair_beyond_the_requested_count(make_engine: Any) -> None:
+    """A pair that completes at the instant the last requested one did is not delivered
+    (seed 3 here: one did, and was delivered as a third of 2), and its memories go back
+    with the allocation's."""
+    engine = make_engine(chain(3), seed=3, telemetry_period=0.02)
+    allocate(engine, ["alice", "r1", "bob"], pairs=2, **{"target-fidelity": 0.0})
+    engine.run_until(1.2)
+    delivered = [m["pair"] for _, m in of_type(engine, "pair-delivered")]
+    assert delivered == [0, 1], delivered
+    assert engine.allocations["a1"].state == "completed"
+    assert engine.allocations["a1"].summary()["delivered"] == 2
+    states = {
+        info.state
+        for router in engine.built.routers.values()
+        for info in router.resource_manager.memory_manager.memory_map
+    }
+    assert states == {"RAW"}, states
