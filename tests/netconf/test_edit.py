@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
-from support.datastores import EXT, NC, NS, TYPES, config, net, node_xml
+from support.datastores import EXT, NC, NS, TYPES, config, edit, net, node_xml
 
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError, RpcErrors
@@ -23,10 +23,6 @@ def names(manager, tag: str = "node") -> list[str]:
 def leaf(manager, path: str) -> str | None:
     found = running(manager).xpath(path, namespaces={"en": NS, "ex": EXT})
     return found[0].text if found else None
-
-
-def edit(manager, el, **kw):
-    return manager.edit_config("running", el, session_id=1, **kw)
 
 
 def error_of(excinfo) -> RpcError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
-from support.datastores import NS, net, node_xml
+from support.datastores import NS, edit, net, node_xml, rejected
 
 from qnms.yang.diff import diff
 from qnms.yang.errors import ErrorTag, RpcError, RpcErrors
@@ -19,16 +19,6 @@ from qnms.yang.validation import validate_changes, validate_tree
 
 Q = f"{{{NS}}}"
 LINK = "<link><src>{}</src><dst>{}</dst><type>et:fiber</type></link>"
-
-
-def edit(manager, el, **kw):
-    return manager.edit_config("running", el, session_id=1, **kw)
-
-
-def rejected(manager, el, **kw) -> RpcError:
-    with pytest.raises(RpcError) as ei:
-        edit(manager, el, **kw)
-    return ei.value
 
 
 def names(manager, what: str) -> list[str]:

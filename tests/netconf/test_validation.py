@@ -13,10 +13,12 @@ from support.datastores import (
     NC,
     NS,
     config,
+    edit,
     generate_bindings,
     import_file,
     net,
     node_xml,
+    rejected,
 )
 
 from qnms.netconf.datastore.manager import DatastoreManager
@@ -26,16 +28,6 @@ from qnms.yang.errors import ErrorTag, RpcError, RpcErrors
 from qnms.yang.validation import validate_tree
 
 Q = f"{{{NS}}}"
-
-
-def edit(manager, el, **kw):
-    return manager.edit_config("running", el, session_id=1, **kw)
-
-
-def rejected(manager, el, **kw) -> RpcError:
-    with pytest.raises(RpcError) as ei:
-        edit(manager, el, **kw)
-    return ei.value
 
 
 def node_with(extra: str, name: str = "a", memory: int = 4):

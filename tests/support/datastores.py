@@ -20,6 +20,8 @@ import pytest
 from lxml import etree
 
 from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.yang.changes import ConfigChange
+from qnms.yang.errors import RpcError
 from qnms.yang.schema import Schema
 from qnms.yang.schema_compile import compile_schema
 
@@ -84,3 +86,15 @@ def net(inner: str, attrs: str = "") -> etree._Element:
 
 def node_xml(name: str, memory: int = 4, extra: str = "") -> str:
     return f"<node><name>{name}</name><memory-count>{memory}</memory-count>{extra}</node>"
+
+
+def edit(manager: DatastoreManager, el: etree._Element, **kw) -> list[ConfigChange]:
+    """edit-config of running as session 1 (the tests' usual caller)."""
+    return manager.edit_config("running", el, session_id=1, **kw)
+
+
+def rejected(manager: DatastoreManager, el: etree._Element, **kw) -> RpcError:
+    """The rpc-error an edit of running raises (the test fails if it raises none)."""
+    with pytest.raises(RpcError) as ei:
+        edit(manager, el, **kw)
+    return ei.value
