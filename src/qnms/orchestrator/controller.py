@@ -358,6 +358,7 @@ class Controller:
             purification_rounds=est.purification_rounds,
         )
         rec.handles, rec.edits = list(handles), list(edits)
+        rec.delivered, rec.achieved_fidelity = 0, None  # the new stores count from zero
         rec.provision_ms = seconds * 1000
         self.transition(rec, UnitState.ESTABLISHING, f"allocated on {'-'.join(est.nodes)}")
 

@@ -94,6 +94,11 @@ def update_units(
         fidelity = min(fids) if fids else None
         if (delivered, fidelity) == (rec.delivered, rec.achieved_fidelity):
             continue
+        if delivered < rec.delivered:
+            # an older reading than one already taken: a store only counts up for one
+            # allocation (a new one starts from zero: Controller._established), so this is
+            # a poll that was answered before a push update it arrived after
+            continue
         if delivered > rec.delivered:
             rec.timestamps["last-delivery"] = now_rfc3339()
         rec.delivered, rec.achieved_fidelity = delivered, fidelity

@@ -279,6 +279,7 @@ class Segments:
                     est.purification_rounds,
                 )
                 rec.handles, rec.edits = list(handles), list(edits)
+                rec.delivered, rec.achieved_fidelity = 0, None  # new stores count from zero
                 if self.intents.get(seg.name) != seg:  # deleted while committing
                     await self._release(seg.name, S.RELEASED, "deleted by the parent", True)
                     return
@@ -352,6 +353,8 @@ class Segments:
             reading, target = got[name], seg.target_fidelity
             if (reading.delivered, reading.fidelity) == (rec.delivered, rec.achieved_fidelity):
                 continue
+            if reading.delivered < rec.delivered:
+                continue  # older than a reading already taken (stores only count up)
             rec.delivered, rec.achieved_fidelity = reading.delivered, reading.fidelity
             good = reading.fidelity is not None and (target is None or reading.fidelity >= target)
             if rec.state == S.ESTABLISHING and reading.delivered >= seg.size and good:
