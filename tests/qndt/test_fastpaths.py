@@ -1,4 +1,5 @@
-"""The faster SeQUeNCe paths (qndt/fastpaths.py, fastket.py, fastheap.py) give SeQUeNCe's results.
+"""The faster SeQUeNCe paths (qndt/fastpaths.py, fastcascade.py, fastket.py, fastheap.py)
+give SeQUeNCe's results.
 
 Each replacement is compared with SeQUeNCe's own code: whole twin runs (every result
 message and every executed event in order, both generation models, swaps and
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import networkx as nx
@@ -18,7 +21,7 @@ import numpy as np
 import pytest
 from sequence.components.bsm import BSM, _set_state_with_fidelity
 from sequence.components.circuit import Circuit
-from sequence.components.memory import Memory
+from sequence.components.memory import Memory, MemoryArray
 from sequence.entanglement_management.swapping.swapping_circuit import (
     EntanglementSwappingA_Circuit,
 )
@@ -27,9 +30,10 @@ from sequence.kernel.quantum_manager.ket_vector import QuantumManagerKet
 from sequence.kernel.quantum_state.ket_vector import KetState
 from sequence.kernel.timeline import Timeline
 from sequence.network_management.reservation import Reservation
+from sequence.resource_management.memory_manager import MemoryManager
 from sequence.utils import log
 
-from qnms.qndt import build, fastpaths
+from qnms.qndt import build, fastcascade, fastpaths
 from qnms.qndt.batch import shortest_path
 from qnms.qndt.fastket import set_bell_state
 from qnms.qndt.topologies import mesh
@@ -277,3 +281,110 @@ def test_dijkstra_path_matches_networkx_with_ties() -> None:
                     fastpaths.dijkstra_path(graph, src, dst)
                 continue
             assert fastpaths.dijkstra_path(graph, src, dst) == expected
+
+
+def _reset_outcome() -> tuple[Any, ...]:
+    """Two memories in a Bell state, one reset: both states, the draw, the expiry."""
+    tl = Timeline()
+    a = Memory("a", tl, 0.9, 2000, 1, 1e-3, 500)
+    b = Memory("b", tl, 0.9, 2000, 1, 1e-3, 500)
+    tl.init()
+    rng = np.random.default_rng(11)
+    for memory in (a, b):
+        memory.owner = SimpleNamespace(get_generator=lambda: rng)
+    qm = tl.quantum_manager
+    qm.set([a.qstate_key, b.qstate_key], [0, 2**-0.5, 2**-0.5, 0])  # |01> + |10>: a draw
+    a._schedule_expiration()
+    expiry = a.expiration_event
+    assert expiry is not None
+    a.fidelity = 0.9
+    a.reset()
+    sa, sb = qm.get(a.qstate_key), qm.get(b.qstate_key)
+    assert sa is not sb and type(sa) is KetState and sa.truncation == 1
+    return (
+        sa.state.tolist(), sa.state.dtype, sa.keys, sb.state.tolist(), sb.keys,
+        a.get_generator().random(), a.fidelity, a.entangled_memory, a.expiration_event,
+        expiry.is_invalid(),
+    )  # fmt: skip
+
+
+def test_memory_reset_is_sequences(original: None) -> None:
+    """The |0> made directly is SeQUeNCe's: same amplitudes and dtype, keys, random draw
+    (the collapse of the partner), expiry removed; the ground array is not shared."""
+    slow = _reset_outcome()
+    fastpaths.install()
+    fast = _reset_outcome()
+    assert fast == slow
+    assert fast[0] == [1, 0] and fast[3] in ([1, 0], [0, 1])
+    tl = Timeline()
+    m = Memory("m", tl, 0.9, 2000, 1, -1, 500)
+    tl.init()
+    m.reset()
+    tl.quantum_manager.get(m.qstate_key).state[0] = 0  # a later in-place change ...
+    m.reset()
+    assert tl.quantum_manager.get(m.qstate_key).state.tolist() == [1, 0]  # ... is not shared
+
+
+def test_memory_infos_and_state_updates() -> None:
+    """One identity lookup gives the info SeQUeNCe's list.index gives; a memory of another
+    array and an unknown state raise SeQUeNCe's errors; states change as SeQUeNCe's do."""
+    tl = Timeline()
+    array = MemoryArray("arr", tl, num_memories=4)
+    other = MemoryArray("other", tl, num_memories=1)
+    manager = MemoryManager(array)
+    for i, memory in enumerate(array.memories):
+        assert manager.get_info_by_memory(memory) is manager.memory_map[i]
+        assert fastcascade.info_of(manager, memory).index == i
+    with pytest.raises(ValueError):
+        manager.get_info_by_memory(other.memories[0])
+    memory = array.memories[2]
+    memory.entangled_memory = {"node_id": "n", "memo_id": "n.m"}
+    memory.fidelity = 0.93
+    manager.update(memory, "ENTANGLED")
+    info = manager.memory_map[2]
+    assert (info.state, info.remote_memo, info.fidelity) == ("ENTANGLED", "n.m", 0.93)
+    manager.update(memory, "OCCUPIED")
+    with pytest.raises(AssertionError):
+        manager.update(memory, "OCCUPIED")  # SeQUeNCe's to_occupied refuses it twice
+    with pytest.raises(Exception, match="Unknown state 'BROKEN'"):
+        manager.update(memory, "BROKEN")
+    manager.update(memory, "RAW")
+    assert (info.state, info.remote_memo, info.fidelity) == ("RAW", None, 0)
+
+
+def _logged(make_engine: Any) -> list[str]:
+    """Every message SeQUeNCe logs at DEBUG in a short run (object addresses masked)."""
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(re.sub(r"0x[0-9a-f]+", "0x", record.getMessage()))
+
+    handler, level = Keep(), log.logger.level
+    log.logger.addHandler(handler)
+    log.logger.setLevel(logging.DEBUG)
+    try:
+        engine = make_engine(None, seed=5, tier="link", telemetry_period=0.01)
+        request = {"type": "allocate", "allocation": "a", "path": PATH, "memories": 2,
+                   "target-fidelity": 0.8, "duration": 1.0}  # fmt: skip
+        assert engine.handle(request)["ok"]
+        engine.run_until(0.005)
+    finally:
+        log.logger.removeHandler(handler)
+        log.logger.setLevel(level)
+    return messages
+
+
+def test_cascade_logs_as_sequence_when_logging(make_engine: Any, monkeypatch: Any) -> None:
+    """With SeQUeNCe's logger on, the lazily built messages are all there, as SeQUeNCe's."""
+    fast = _logged(make_engine)
+    fastpaths.uninstall()
+    monkeypatch.setattr(build.fastpaths, "install", lambda: None)
+    try:
+        slow = _logged(make_engine)
+    finally:
+        monkeypatch.undo()
+        fastpaths.install()
+    assert fast == slow
+    for text in ("update to ENTANGLED", "rule generates protocol", "Rule Manager send request"):
+        assert any(text in m for m in fast), text

@@ -18,13 +18,17 @@ result the twin never sees, or which SeQUeNCe computes the slow way:
 * ``ResourceManager._record_memory_update`` counts every memory's state after each update
   to record a metric that is disabled: skipped while metrics are off for that event type;
 * ``MemoryManager.get_info_by_memory`` searches the memory array with ``list.index``: an
-  identity map instead;
+  identity map instead (fastcascade.py, with the rest of ``ResourceManager.update``'s
+  cascade: one info lookup per update, conditions called directly, log strings of
+  ``MemoryManager.update``, ``Rule.do`` and ``RuleManager.send_request`` built only
+  when logged, ``Memory.reset``'s ``|0>`` made without re-checking it);
 * the ket-vector quantum manager's circuits and measurements (fastket.py);
 * ``ResourceManager.update`` asks every rule of the node whether it applies to the
   updated memory; every condition of SeQUeNCe (and of linkpurify.py) first requires the
   memory's index to be in the rule's ``memory_indices``, so rules that do not list it are
   skipped before the call (rules without ``memory_indices`` are still asked); the rules
-  of each memory index are kept per rule manager until a rule is loaded or expired;
+  of each memory index are kept per rule manager until a rule is loaded or expired
+  (fastcascade.rules_of);
 * the timeline's event heap compares ``Event`` objects with a Python ``__lt__`` (~12 calls
   per push or pop in a heap of thousands of invalidated expiries): a new ``Timeline``
   gets a heap of ``(time, priority, event)`` entries instead, the same comparisons made in
@@ -49,7 +53,7 @@ import logging
 import math
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -72,10 +76,7 @@ from sequence.topology import router_net_topo
 from sequence.utils import log, metrics
 from sequence.utils.metrics.event_types import EventTypes
 
-from . import fastheap, fastket
-
-if TYPE_CHECKING:
-    from sequence.resource_management.memory_manager import MemoryInfo
+from . import fastcascade, fastheap, fastket
 
 _ORIGINALS: dict[tuple[Any, str], Any] = {}
 LOGGED = (
@@ -172,80 +173,16 @@ def record_memory_update(self: ResourceManager) -> None:
         _ORIGINALS[(ResourceManager, "_record_memory_update")](self)
 
 
-def get_info_by_memory(self: MemoryManager, memory: Memory) -> MemoryInfo:
-    """``MemoryManager.get_info_by_memory`` through an identity map, not ``list.index``."""
-    index: dict[int, int] | None = self.__dict__.get("_qnms_index")
-    if index is None:  # a memory array's memories are fixed once built
-        index = {id(m): i for i, m in enumerate(self.memory_array.memories)}
-        self._qnms_index = index  # type: ignore[attr-defined]  # our cache on SeQUeNCe's object
-    found = index.get(id(memory))
-    if found is None:  # not of this array: SeQUeNCe's own lookup raises its error
-        return _ORIGINALS[(MemoryManager, "get_info_by_memory")](self, memory)
-    return self.memory_map[found]
-
-
-def rules_of(manager: RuleManager, index: int) -> list[Rule]:
-    """The rules of ``manager``, in order, that list memory ``index`` (or list none).
-
-    Kept per memory index until the next ``load`` or ``expire`` (rule_load, rule_expire)
-    rather than filtered at every update: a node on many allocations' paths holds many
-    rules (the mesh). The twin only ever narrows a loaded rule's ``memory_indices``
-    (allocation.remove_rules, right before expiring it); a rule kept here for an index it
-    no longer lists is asked as SeQUeNCe would and its condition refuses the memory.
-    """
-    cache: dict[int, list[Rule]] | None = manager.__dict__.get("_qnms_rules")
-    if cache is None:
-        cache = manager._qnms_rules = {}  # type: ignore[attr-defined]  # our cache on SeQUeNCe's object
-    found = cache.get(index)
-    if found is None:
-        found = cache[index] = [
-            rule
-            for rule in manager.rules
-            if (indices := rule.condition_args.get("memory_indices")) is None or index in indices
-        ]
-    return found
-
-
 def rule_load(self: RuleManager, rule: Rule) -> bool:
-    """``RuleManager.load``, dropping the rules-per-memory cache (rules_of)."""
+    """``RuleManager.load``, dropping the rules-per-memory cache (fastcascade.rules_of)."""
     self.__dict__.pop("_qnms_rules", None)
     return bool(_ORIGINALS[(RuleManager, "load")](self, rule))
 
 
 def rule_expire(self: RuleManager, rule: Rule) -> Any:
-    """``RuleManager.expire``, dropping the rules-per-memory cache (rules_of)."""
+    """``RuleManager.expire``, dropping the rules-per-memory cache (fastcascade.rules_of)."""
     self.__dict__.pop("_qnms_rules", None)
     return _ORIGINALS[(RuleManager, "expire")](self, rule)
-
-
-def update(self: ResourceManager, protocol: Any, memory: Memory, state: str) -> None:
-    """``ResourceManager.update`` asking only the rules that list the memory's index.
-
-    The body is SeQUeNCe 1.3.1's, except that the rule loop goes over ``rules_of``.
-    """
-    self.memory_manager.update(memory, state)
-    if protocol:
-        memory.detach(protocol)
-        memory.attach(memory.memory_array)
-        if protocol.rule and protocol in protocol.rule.protocols:
-            protocol.rule.protocols.remove(protocol)
-    if protocol in self.owner.protocols:
-        self.owner.protocols.remove(protocol)
-    if protocol in self.waiting_protocols:
-        self.waiting_protocols.remove(protocol)
-    if protocol in self.pending_protocols:
-        self.pending_protocols.remove(protocol)
-    memo_info = self.memory_manager.get_info_by_memory(memory)
-    for rule in rules_of(self.rule_manager, memo_info.index):
-        memories_info = rule.is_valid(memo_info)
-        if len(memories_info) > 0:
-            rule.do(memories_info)
-            for info in memories_info:
-                info.to_occupied()
-            self._record_memory_update()
-            return
-    self.owner.get_idle_memory(memo_info)
-    self._record_memory_update()
 
 
 # -- the event heap: keyed entries, compared in C --------------------------------------------
@@ -282,8 +219,12 @@ REPLACEMENTS: list[tuple[Any, str, Callable[[], Any]]] = [
     (Memory, "update_expire_time", lambda: update_expire_time),
     (KetState, "__init__", lambda: ket_init),
     (ResourceManager, "_record_memory_update", lambda: record_memory_update),
-    (MemoryManager, "get_info_by_memory", lambda: get_info_by_memory),
-    (ResourceManager, "update", lambda: update),
+    (MemoryManager, "get_info_by_memory", lambda: fastcascade.info_of),
+    (MemoryManager, "update", lambda: fastcascade.memory_update),
+    (ResourceManager, "update", lambda: fastcascade.update),
+    (Rule, "do", lambda: fastcascade.rule_do),
+    (RuleManager, "send_request", lambda: fastcascade.send_request),
+    (Memory, "reset", lambda: fastcascade.reset),
     (RuleManager, "load", lambda: rule_load),
     (RuleManager, "expire", lambda: rule_expire),
     (QuantumManagerKet, "run_circuit", lambda: fastket.run_circuit),
