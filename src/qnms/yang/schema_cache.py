@@ -37,7 +37,7 @@ from qnms.yang.schema import Schema, search_path
 
 log = logging.getLogger(__name__)
 
-FORMAT = b"qnms-schema-cache 1"
+FORMAT = b"qnms-schema-cache 2"  # 2: SchemaNode keeps key, tag and qname
 # The modules whose code decides what a compiled schema holds (the compiler's own file
 # is found next to them without importing it, which would import pyang).
 _CODE = [Path(m.__file__ or "") for m in (schema, schema_types, restrictions)]

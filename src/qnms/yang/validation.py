@@ -14,6 +14,7 @@ checked against every instance of its target node, ignoring ``[...]`` filters).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -123,16 +124,17 @@ class Validator:
     def level(self, pnode: SchemaNode | None, el) -> None:
         """The sibling-counting checks of one instance, without descending.
 
-        Driven by the schema's children, each found by a C-level tag scan; a list's
-        entries are gathered only when min/max-elements or unique count them (issue 13).
+        Driven by the schema children a check reads (``_level_children``), each found
+        by a C-level tag scan; a list's entries are gathered only when min/max-elements
+        or unique count them (issue 13).
         """
         present: set[Key] = set()
         counts: dict[Key, tuple[list, set]] = {}
         cases: dict[str, str] = {}
         children = self.schema.roots if pnode is None else pnode.children
-        for key, node in children.items():
-            counted = node.unique or node.min_elements or node.max_elements is not None
-            if node.is_list_like and counted:
+        relevant = _level_children(self.schema, pnode)
+        for key, node in relevant:
+            if node.is_list_like and _counted(node):
                 found = [(None, c) for c in el.iterchildren(node.tag)]
                 if not found:
                     continue
@@ -392,6 +394,27 @@ class Validator:
                             app_tag="data-not-unique",
                         )
                     seen[tup] = entry
+
+
+@functools.lru_cache(maxsize=4096)
+def _level_children(schema: Schema, pnode: SchemaNode | None) -> list[tuple[Key, SchemaNode]]:
+    """The children of ``pnode`` whose presence ``level`` reads: counted lists, what
+    ``mandatory`` looks for, and case members (they pick the active case). Looking for
+    every child, per level, per edit, was most of a small edit's checks (issue 13);
+    schemas never change once compiled, so this is worked out once per schema node."""
+    children = schema.roots if pnode is None else pnode.children
+    return [
+        (key, node)
+        for key, node in children.items()
+        if (node.is_list_like and _counted(node))
+        or (node.config and _constrained(node))
+        or node.cases
+    ]
+
+
+def _counted(node: SchemaNode) -> bool:
+    """A list whose entries ``level`` gathers: unique, min- or max-elements."""
+    return bool(node.unique or node.min_elements or node.max_elements is not None)
 
 
 def _constrained(ch: SchemaNode) -> bool:

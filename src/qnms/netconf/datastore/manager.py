@@ -140,8 +140,11 @@ class DatastoreManager(StoreReads):
         changes: list[Change],
         sid: int,
         durable: bool = True,
-    ) -> None:
+    ) -> list[ConfigChange]:
+        """Make ``tree`` the content of ``name``; the published changes (made once, for
+        the listeners and the caller's reply alike)."""
         store = self._stores[name]
+        public = [c.public() for c in changes]
         if name != "candidate":
             if self._files.save(name, tree, sync=durable):
                 self._group.deferred(store.tree, sid)
@@ -163,12 +166,13 @@ class DatastoreManager(StoreReads):
                 cand = self._stores["candidate"]
                 if cand.tree is not tree:
                     cand.tree, cand.roots, cand.checked = tree, None, True
-            self._notify(changes, sid)
+            self._notify(public, sid)
+        return public
 
-    def _notify(self, changes: list[Change], sid: int) -> None:
-        if not changes:
+    def _notify(self, public: list[ConfigChange], sid: int) -> None:
+        if not public:
             return
-        public = [c.public() for c in changes]
+        public = list(public)  # the listeners' own list: the caller keeps its copy
         listeners = list(self._listeners)
 
         def call() -> None:
@@ -226,11 +230,12 @@ class DatastoreManager(StoreReads):
                     raise_problems(problems)
             if changes:  # test-only edits are checked too: they must tell the truth
                 self._check_write(target, store.tree, work, session_id)
+            public: list[ConfigChange] = []
             if test_option != "test-only" and changes:
-                self._install(target, work, thunks, changes, session_id, durable)
+                public = self._install(target, work, thunks, changes, session_id, durable)
             if errors:
                 raise_problems(errors)
-            return [] if test_option == "test-only" else [c.public() for c in changes]
+            return public
 
     def copy_config(self, target: str, source: Any, *, session_id: int) -> None:
         with self._bridge.hold(self._lock):
@@ -314,8 +319,7 @@ class DatastoreManager(StoreReads):
             if changes:  # a refused commit keeps the candidate's edits
                 self._check_write("running", run.tree, cand.tree, session_id)
             self._dirty = False
-            self._install("running", cand.tree, thunks, changes, session_id)
-            return [c.public() for c in changes]
+            return self._install("running", cand.tree, thunks, changes, session_id)
 
     def sync(self, session_id: int) -> None:
         """Make every edit of running so far durable (one fsync for all of them) before
@@ -350,7 +354,7 @@ class DatastoreManager(StoreReads):
         if not self._dirty:
             cand = self._stores["candidate"]
             cand.tree, cand.roots, cand.checked = durable, None, True
-        self._notify(changes, 0)
+        self._notify([c.public() for c in changes], 0)
 
     # ---------------------------------------------- RFC 6241 8.4 confirmed commit
 
@@ -364,8 +368,7 @@ class DatastoreManager(StoreReads):
             if not changes:
                 return []
             run.roots = None  # rebuilt on demand from the restored tree
-            self._install("running", copy.deepcopy(tree), [], changes, session_id)
-            return [c.public() for c in changes]
+            return self._install("running", copy.deepcopy(tree), [], changes, session_id)
 
     def load_rollback(self) -> etree._Element | None:
         """The running content an unconfirmed commit must return to, if one is pending."""
