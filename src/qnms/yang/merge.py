@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from qnms.yang.schema import Schema, SchemaNode
+from qnms.yang.schema import Schema, SchemaNode, children_by_tag
 from qnms.yang.tree import ChildIndex, copy_with_ns, ident_of
 
 LEAFY = ("anydata", "anyxml")
@@ -24,21 +24,13 @@ def merge_into(schema: Schema, parent: SchemaNode | None, target, source) -> Non
 
 
 class _Merge:
-    """One merge; ``tags`` caches each schema node's children by element tag."""
+    """One merge."""
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
-        self.tags: dict[int, dict[str, SchemaNode]] = {}
-
-    def children_of(self, parent: SchemaNode | None) -> dict[str, SchemaNode]:
-        tags = self.tags.get(id(parent))
-        if tags is None:
-            table = self.schema.roots if parent is None else parent.children
-            tags = self.tags[id(parent)] = {n.tag: n for n in table.values()}
-        return tags
 
     def merge(self, parent: SchemaNode | None, target, source) -> None:
-        tags = self.children_of(parent)
+        tags = children_by_tag(self.schema, parent)
         keys: tuple[str, ...] = ()
         key_ns = ""
         if parent is not None and parent.keyword == "list":
@@ -48,10 +40,11 @@ class _Merge:
             tag = c.tag
             if not isinstance(tag, str):
                 continue
-            node = tags.get(tag)
-            if node is None:
+            hit = tags.get(tag)
+            if hit is None:
                 target.append(copy_with_ns(c))
                 continue
+            node = hit[1]
             kw = node.keyword
             if kw == "leaf":
                 if node.name in keys and node.ns == key_ns:

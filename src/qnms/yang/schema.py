@@ -10,6 +10,7 @@ and cases vanish from the tree (they have no XML element) but each node remember
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,3 +157,13 @@ __all__ = [
     "TypeInfo",
     "search_path",
 ]
+
+
+@functools.lru_cache(maxsize=4096)
+def children_by_tag(schema: Schema, parent: SchemaNode | None) -> dict[str, tuple[Key, SchemaNode]]:
+    """The children of ``parent`` (None: the schema's roots) by element tag, what a walk
+    over an instance's children looks each one up in (validation, the state merge).
+    Schemas never change once compiled, so this is made once per schema node and
+    process, not per edit or read. Callers must not modify the dict."""
+    table = schema.roots if parent is None else parent.children
+    return {f"{{{k[0]}}}{k[1]}": (k, n) for k, n in table.items()}

@@ -22,7 +22,7 @@ from lxml import etree
 from qnms.yang.diff import Change
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.leafrefs import broken_leafrefs
-from qnms.yang.schema import Key, Schema, SchemaNode
+from qnms.yang.schema import Key, Schema, SchemaNode, children_by_tag
 from qnms.yang.siblings import SiblingChecks, counted, level_children
 from qnms.yang.tree import ident_of, path_of, split_tag
 from qnms.yang.values import LeafCheck, leaf_check, no_check
@@ -56,7 +56,6 @@ class Validator(SiblingChecks):
         self.deep_modules = deep_modules
         self.problems: list[Problem] = []
         self.checks: dict[int, LeafCheck] = {}  # id(schema node) -> its prepared check
-        self.tags: dict[int, dict[str, tuple[Key, SchemaNode]]] = {}  # id(parent) -> by tag
         self.constrained_by: dict[int, list[tuple[Key, SchemaNode]]] = {}  # see constrained
 
     def run(self) -> list[Problem]:
@@ -180,10 +179,7 @@ class Validator(SiblingChecks):
         counts: dict[Key, tuple[list, set]] = {}
         cases: dict[str, str] = {}
         checks = self.checks
-        tags = self.tags.get(id(pnode))
-        if tags is None:
-            table = schema.roots if pnode is None else pnode.children
-            tags = self.tags[id(pnode)] = {f"{{{k[0]}}}{k[1]}": (k, n) for k, n in table.items()}
+        tags = children_by_tag(schema, pnode)
         for c in el:
             tag = c.tag
             if not isinstance(tag, str):
