@@ -37,17 +37,22 @@ def names(tree: etree._Element) -> list[str]:
     return [e.findtext(N + "name") or "" for e in tree.iter(N + "node")]
 
 
+SYNCS = ("fsync", "fdatasync")  # the journal fdatasyncs a record written over its zeros
+
+
 @pytest.fixture
 def fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every os.fsync call from now on (the descriptors), still done for real."""
+    """Every os.fsync and os.fdatasync call from now on (the descriptors), still done
+    for real."""
     calls: list[int] = []
-    real = os.fsync
+    for name in SYNCS:
+        real = getattr(os, name)
 
-    def fsync(fd: int) -> None:
-        calls.append(fd)
-        real(fd)
+        def sync(fd: int, real: Callable[[int], None] = real) -> None:
+            calls.append(fd)
+            real(fd)
 
-    monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, name, sync)
     return calls
 
 
@@ -55,7 +60,8 @@ def failing_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
     def fsync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(os, "fsync", fsync)
+    for name in SYNCS:
+        monkeypatch.setattr(os, name, fsync)
 
 
 def started(tmp_path: Path) -> DatastoreManager:
@@ -133,10 +139,13 @@ def test_a_session_ending_makes_its_unanswered_edits_durable(
 
 
 def records(path: Path) -> int:
-    """Complete records in a journal file."""
+    """Complete records in a journal file (the zeros after them end them)."""
     data, count, pos = path.read_bytes(), 0, 0
     while pos < len(data):
-        _, length, _ = journals._HEADER.unpack_from(data, pos)
+        magic, length, _ = journals._HEADER.unpack_from(data, pos)
+        if magic != journals.MAGIC:
+            assert not data[pos:].strip(b"\0"), "nothing but zeros after the records"
+            break
         pos, count = pos + journals._HEADER.size + length, count + 1
     return count
 
@@ -255,12 +264,16 @@ def record_order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """'defer' (an edit installed, not yet written), 'fsync' and 'send' events, in the
     order they happen."""
     events: list[str] = []
-    real_fsync, real_save = os.fsync, storage.StateFiles.save
+    real_save = storage.StateFiles.save
     real_send_many = NetconfSession.send_many
+    for name in SYNCS:
+        real_sync = getattr(os, name)
 
-    def fsync(fd: int) -> None:
-        real_fsync(fd)
-        events.append("fsync")
+        def sync(fd: int, real: Callable[[int], None] = real_sync) -> None:
+            real(fd)
+            events.append("fsync")
+
+        monkeypatch.setattr(os, name, sync)
 
     def save(self: storage.StateFiles, name: str, tree: Any, *, sync: bool = True) -> bool:
         deferred = real_save(self, name, tree, sync=sync)
@@ -272,7 +285,6 @@ def record_order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         events.append(f"send {len(messages)}")
         return await real_send_many(self, messages)
 
-    monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(storage.StateFiles, "save", save)
     monkeypatch.setattr(NetconfSession, "send_many", send_many)
     return events
