@@ -13,9 +13,11 @@ check: it is ignored on load and zeroed before the next append, and it was never
 acknowledged (the caller answers only after ``append`` returned, i.e. after fsync).
 
 Zeros ahead (issue 13, one edit at a time): a record appended past the end of the file
-changes its size, so its fsync is also an ext4 journal commit, which waits for every
-other process's pending metadata (2 ms and more per edit while the machine was busy).
-So the file is extended ``EXTEND_BYTES`` of zeros at a time, in the same write as the
+changes its size, so its fsync is also a file-system journal commit, which waits for
+every other process's pending metadata too. (Measured here, 1.9 KB records on ext4,
+quiet: append + fsync median 250 us, over zeros + fdatasync 171 us; with the disk's
+cache flush itself at ~4 ms under other load, both ~4 ms: the flush is the floor.) So
+the file is extended ``EXTEND_BYTES`` of zeros at a time, in the same write as the
 record that needs the room (one full fsync per extension), and the records after it
 are written over those zeros and made durable with ``fdatasync``: data only, no
 metadata commit. Zeros end the records on load (no record starts with them), and
