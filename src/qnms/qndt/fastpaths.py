@@ -4,6 +4,10 @@ Profiling the link tier (docs/qndt-realtime.md) showed that, once photons are no
 simulated, a large share of the CPU time per event went to SeQUeNCe bookkeeping whose
 result the twin never sees, or which SeQUeNCe computes the slow way:
 
+* every memory state schedules a new expiry ``Event`` (and ``Process``) and every reset
+  leaves the old one invalid in the heap for a coherence time: each memory now has one
+  expiry event scheduled again in place, the heap's keys and order unchanged
+  (fastheap.expire_at; ``_schedule_expiration`` and the moves below);
 * ``EventList.update_event_time`` scans the whole event heap (``id()`` of every event) to
   move one memory's expiry after a swap: here the old event is invalidated and a new one
   with the same process and priority is pushed, O(log n), when the old one is certainly
@@ -112,10 +116,25 @@ def update_expire_time(self: Memory, time: int) -> None:
     if old.time <= now:
         tl.update_event_time(old, time)
         return
+    if type(old) is fastheap.Expiry:  # the memory's one expiry: a new entry, no new event
+        fastheap.expire_at(self, time, counted=False)
+        return
     old.set_invalid()
     new = Event(time, old.process, old.priority)
     tl.events.push(new)  # not tl.schedule: the process keeps its number, as when moved
     self.expiration_event = new  # type: ignore[assignment]  # SeQUeNCe declares None
+
+
+def schedule_expiration(self: Memory) -> None:
+    """``Memory._schedule_expiration`` with the memory's one expiry (fastheap.expire_at)."""
+    tl = self.timeline
+    if not isinstance(tl.events, fastheap.KeyedEventList):
+        _ORIGINALS[(Memory, "_schedule_expiration")](self)
+        return
+    old: Event | None = self.expiration_event
+    if old is not None:
+        tl.remove_event(old)
+    fastheap.expire_at(self, tl.now() + int(self.cutoff_ratio * self.coherence_time * 1e12))
 
 
 # -- log strings built only when SeQUeNCe's logger would use them -----------------------------
@@ -217,6 +236,7 @@ def dijkstra_path(graph: nx.Graph, source: Any, target: Any, weight: str = "weig
 
 REPLACEMENTS: list[tuple[Any, str, Callable[[], Any]]] = [
     (Memory, "update_expire_time", lambda: update_expire_time),
+    (Memory, "_schedule_expiration", lambda: schedule_expiration),
     (KetState, "__init__", lambda: ket_init),
     (ResourceManager, "_record_memory_update", lambda: record_memory_update),
     (MemoryManager, "get_info_by_memory", lambda: fastcascade.info_of),
