@@ -39,7 +39,7 @@ SeQUeNCe's frozen stale event did (the reused expiry's own ``time`` has moved on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,16 @@ def _stale(entry: Entry) -> Event:
 
 
 _STALE_PROCESS = Process(None, "expire", [])
+
+
+def head_time(events: EventList) -> Callable[[], int]:
+    """The time of the first entry of ``events`` (valid or not), as a function: the
+    keyed heap reads its key without making a stand-in for a stale expiry (``top``)."""
+    if isinstance(events, KeyedEventList):
+        data = events.data
+        return lambda: data[0][0]  # keys: SeQUeNCe's int times
+    top = events.top
+    return lambda: top().time
 
 
 class KeyedEventList(EventList):
