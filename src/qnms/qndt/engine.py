@@ -36,7 +36,7 @@ from .allocation import (
 )
 from .build import build
 from .endpoints import EndpointApp
-from .fastheap import head_time
+from .fastheap import head_time, live_popper
 from .linktier import DEFAULT_MODEL
 from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
@@ -135,7 +135,7 @@ class Engine:
         stop = INF if t_s == INF else round(t_s * SECOND_PS)
         tl, agenda = self.tl, self._agenda
         events = tl.events  # SeQUeNCe's EventList, or fastheap's keyed one: the same order
-        data, first_time, next_event = events.data, head_time(events), events.pop
+        data, first_time, next_event = events.data, head_time(events), live_popper(events)
         pop = heapq.heappop
         count = ticks = 0
         while True:
@@ -152,7 +152,7 @@ class Engine:
                 if t_ev >= stop:
                     break
                 event = next_event()
-                if event.is_invalid():
+                if event is None:  # invalid: removed, or a stale expiry entry
                     continue
                 tl.time = event.time
                 event.process.run()

@@ -107,6 +107,28 @@ def _stale(entry: Entry) -> Event:
 _STALE_PROCESS = Process(None, "expire", [])
 
 
+def live_popper(events: EventList) -> Callable[[], Event | None]:
+    """A function popping the first entry of ``events``: its event, or None if invalid
+    (the keyed heap's without a stand-in for a stale expiry, nor a method call per event)."""
+    if isinstance(events, KeyedEventList):
+        data = events.data
+
+        def pop_keyed() -> Event | None:
+            entry = heappop(data)
+            event = entry[2]
+            if event._is_removed or (type(event) is Expiry and event.entry is not entry):
+                return None
+            return event
+
+        return pop_keyed
+
+    def pop() -> Event | None:
+        event = events.pop()
+        return None if event.is_invalid() else event
+
+    return pop
+
+
 def head_time(events: EventList) -> Callable[[], int]:
     """The time of the first entry of ``events`` (valid or not), as a function: the
     keyed heap reads its key without making a stand-in for a stale expiry (``top``)."""
