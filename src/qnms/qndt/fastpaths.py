@@ -47,7 +47,8 @@ result the twin never sees, or which SeQUeNCe computes the slow way:
 
 Each replacement keeps SeQUeNCe's behaviour (same results, same random draws, same
 events at the same times); tests/qndt/test_fastpaths.py checks each against the
-original. They are process-wide, like SeQUeNCe's own registries: ``install`` is
+original. One known exception: after an expiry move, two live expiries due at the same
+instant may pop in the other order (``update_expire_time``). They are process-wide, like SeQUeNCe's own registries: ``install`` is
 idempotent, ``uninstall`` restores the originals.
 """
 
@@ -99,9 +100,12 @@ def update_expire_time(self: Memory, time: int) -> None:
 
     SeQUeNCe moves the pending expiry event itself; here, when the old event is certainly
     still in the heap and valid (its time is in the future), it is invalidated and a new
-    event with the same process and priority takes its place (``expiration_event``). An
-    invalidated old event (already removed) is left alone, as SeQUeNCe's move has no
-    effect on it; an event due now may already have run: SeQUeNCe's scan decides.
+    event with the same process and priority takes its place (``expiration_event``); the
+    memory's one ``Expiry`` (fastheap.expire_at) gets a new heap entry instead, the old
+    entry stale. Either way the moved event's old entry stays where SeQUeNCe sifts the
+    event itself, so two live expiries due at one instant may pop in the other order than
+    under SeQUeNCe (docs/qndt-realtime.md, fifth pass). An invalidated old event (already
+    removed) is left alone; an event due now may already have run: SeQUeNCe's scan decides.
     """
     tl = self.timeline
     now = tl.now()
