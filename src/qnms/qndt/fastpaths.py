@@ -48,8 +48,9 @@ result the twin never sees, or which SeQUeNCe computes the slow way:
 Each replacement keeps SeQUeNCe's behaviour (same results, same random draws, same
 events at the same times); tests/qndt/test_fastpaths.py checks each against the
 original. One known exception: after an expiry move, two live expiries due at the same
-instant may pop in the other order (``update_expire_time``). They are process-wide, like SeQUeNCe's own registries: ``install`` is
-idempotent, ``uninstall`` restores the originals.
+instant may pop in the other order (``update_expire_time``). They are process-wide, like
+SeQUeNCe's own registries: ``install`` is idempotent, ``uninstall`` restores the
+originals.
 """
 
 from __future__ import annotations
