@@ -27,7 +27,8 @@ wall clock's target, then sleeping until the next pending item is due), publishi
 result on its PUB socket. It reports the lag of every event (the wall instant it ran
 minus the wall instant of its simulated time): its maximum and 99th percentile over the
 run (goal < 50 ms), the service's own lag after a tick, and the run's simulated seconds
-per CPU second, publishing included (``--paced-only``: just that; ``--paced-workload
+per CPU second, publishing included, and the longest garbage-collector pause per
+generation, in wall and in process time (``--paced-only``: just that; ``--paced-workload
 demo``: the demo's workload instead; ``--paced-subscribe PREFIX``: a subscriber process
 on that topic prefix, ``''`` for every result, receiving and decoding what it gets; with
 ``--before``, the code before runs it too).
@@ -227,14 +228,17 @@ def run_paced(
             return run(proc)
 
         pauses: dict[int, float] = {0: 0.0, 1: 0.0, 2: 0.0}  # longest collection per generation
-        began = [0.0]
+        pauses_cpu: dict[int, float] = {0: 0.0, 1: 0.0, 2: 0.0}  # the same in process time
+        began = [0.0, 0.0]
+        cpu_clock = time.process_time
 
         def on_gc(phase: str, info: dict[str, int]) -> None:
             if phase == "start":
-                began[0] = clock()
+                began[:] = clock(), cpu_clock()
             else:
                 gen = info["generation"]
                 pauses[gen] = max(pauses[gen], clock() - began[0])
+                pauses_cpu[gen] = max(pauses_cpu[gen], cpu_clock() - began[1])
 
         Process.run = timed  # type: ignore[method-assign]
         gc.callbacks.append(on_gc)
@@ -265,6 +269,7 @@ def run_paced(
             "unwanted": getattr(service, "unwanted", 0),
             "received": received,
             "gc": pauses,
+            "gc_cpu": pauses_cpu,
         }
     )
 
@@ -407,7 +412,9 @@ def paced(args: argparse.Namespace, name: str) -> None:
             f"s (RTF cpu {r['sim'] / r['cpu']:.3f}), {r['delivered']} pairs, "
             f"{r['published']} results published, {r['unwanted']} unsubscribed "
             f"(subscriber {sub!r}: {r['received']} received); longest GC pause by generation "
-            f"{', '.join(f'{g}: {t * 1000:.1f} ms' for g, t in sorted(r['gc'].items()))}",
+            f"{', '.join(f'{g}: {t * 1000:.1f} ms' for g, t in sorted(r['gc'].items()))} "
+            f"wall, {', '.join(f'{g}: {t * 1000:.1f}' for g, t in sorted(r['gc_cpu'].items()))}"
+            " ms CPU",
             flush=True,
         )
 

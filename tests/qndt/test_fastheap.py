@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+from types import SimpleNamespace
 
 import pytest
 from sequence.kernel.event import Event
@@ -18,7 +19,7 @@ from sequence.kernel.eventlist import EventList
 from sequence.kernel.process import Process
 from sequence.kernel.timeline import Timeline
 
-from qnms.qndt import fastpaths
+from qnms.qndt import fastheap, fastpaths
 from qnms.qndt.fastheap import KeyedEventList
 
 
@@ -65,6 +66,62 @@ def test_same_pops_and_same_heap_as_sequence(seed: int) -> None:
         assert [(t, p) for t, p, _ in mine.data] == [(e.time, e.priority) for e in theirs]
     order = [theirs.pop().process.activation for _ in range(len(theirs))]
     assert [mine.pop().process.activation for _ in range(len(mine))] == order
+
+
+def _label(event: Event) -> str:
+    owner = event.process.owner
+    return event.process.activation if owner is None else str(owner.name)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_expiries_in_place_pop_as_a_new_event_per_state(seed: int) -> None:
+    """Memories' expiries scheduled again in place (fastheap.expire_at), moved and
+    removed, against SeQUeNCe's heap with a new event per state: the same keys position
+    for position, the same event (or an invalid one) at every pop, ties included."""
+    rng = random.Random(seed)
+    theirs = EventList()
+    tl = SimpleNamespace(events=KeyedEventList(), schedule_counter=0)
+    mine = tl.events
+    memories = [SimpleNamespace(name=f"m{j}", timeline=tl, expiration_event=None) for j in range(6)]
+    current: dict[int, Event] = {}  # SeQUeNCe's live expiry event per memory
+    now = 0
+    for n in range(1200):
+        op, j = rng.random(), rng.randrange(len(memories))
+        memory = memories[j]
+        if op < 0.3:
+            time, priority = now + rng.randrange(0, 4), rng.choice([math.inf, 0, 1])
+            theirs.push(Event(time, Process(None, f"e{n}", []), priority))
+            mine.push(Event(time, Process(None, f"e{n}", []), priority))
+        elif op < 0.55:  # a new state: the old expiry removed, a new one scheduled
+            time = now + rng.randrange(0, 6)
+            if j in current:
+                current[j].set_invalid()
+            current[j] = Event(time, Process(SimpleNamespace(name=f"m{j}"), "expire", []))
+            theirs.push(current[j])
+            if memory.expiration_event is not None:
+                memory.expiration_event.set_invalid()
+            fastheap.expire_at(memory, time)  # type: ignore[arg-type]
+        elif op < 0.65 and j in current:  # a reset
+            current.pop(j).set_invalid()
+            memory.expiration_event.set_invalid()
+            memory.expiration_event = None
+        elif op < 0.75 and j in current:  # a move (SeQUeNCe's update_event_time)
+            time = max(now, current[j].time + rng.randrange(-3, 4))
+            theirs.update_event_time(current[j], time)
+            mine.update_event_time(memory.expiration_event, time)
+        elif theirs.data:
+            a, b = theirs.pop(), mine.pop()
+            assert (a.time, a.priority, a.is_invalid()) == (b.time, b.priority, b.is_invalid())
+            if not a.is_invalid():
+                assert _label(a) == _label(b)
+                if a.process.activation == "expire":
+                    del current[int(_label(a)[1:])]
+                    memories[int(_label(a)[1:])].expiration_event = None
+            now = max(now, a.time)
+        assert [(t, p) for t, p, _ in mine.data] == [(e.time, e.priority) for e in theirs]
+        assert [e.is_invalid() for e in mine] == [e.is_invalid() for e in theirs]
+    for memory in memories:  # one expiry object per memory, whatever it went through
+        assert memory.expiration_event in (None, memory.__dict__["_qnms_expiry"])
 
 
 def test_move_of_an_event_no_longer_in_the_heap_does_nothing() -> None:

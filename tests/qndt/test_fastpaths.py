@@ -25,6 +25,7 @@ from sequence.components.memory import Memory, MemoryArray
 from sequence.entanglement_management.swapping.swapping_circuit import (
     EntanglementSwappingA_Circuit,
 )
+from sequence.kernel.event import Event
 from sequence.kernel.process import Process
 from sequence.kernel.quantum_manager.ket_vector import QuantumManagerKet
 from sequence.kernel.quantum_state.ket_vector import KetState
@@ -33,10 +34,10 @@ from sequence.network_management.reservation import Reservation
 from sequence.resource_management.memory_manager import MemoryManager
 from sequence.utils import log
 
-from qnms.qndt import build, fastcascade, fastpaths
+from qnms.qndt import build, fastcascade, fastheap, fastpaths
 from qnms.qndt.batch import shortest_path
 from qnms.qndt.fastket import set_bell_state
-from qnms.qndt.topologies import mesh
+from qnms.qndt.topologies import chain, mesh
 
 PATH = ["madqci-alice", "madqci-r1", "madqci-bob"]
 
@@ -96,6 +97,60 @@ def test_twin_runs_are_identical(
     finally:
         monkeypatch.undo()
         fastpaths.install()
+    assert fast == slow
+
+
+def _expiry_run(make_engine: Any, tier: str, until: float, monkeypatch: Any) -> list[Any]:
+    """A 4-node chain whose memories expire after 2 ms, pairs held at the ends: stale
+    expiry entries pop, held pairs and waiting link pairs expire, expiries move in swaps."""
+    engine = make_engine(chain(4, coherence=0.002), seed=7, tier=tier, telemetry_period=0.002)
+    trace: list[tuple[int, str, str]] = []
+    run = Process.run
+
+    def traced(proc: Process) -> Any:
+        trace.append((engine.tl.now(), getattr(proc.owner, "name", "?"), proc.activation))
+        return run(proc)
+
+    monkeypatch.setattr(Process, "run", traced)
+    for aid, hold in (("a", True), ("b", False)):
+        reply = engine.handle(
+            {"type": "allocate", "allocation": aid, "path": ["alice", "r1", "r2", "bob"],
+             "memories": 2, "duration": 1.0, "hold": hold}
+        )  # fmt: skip
+        assert reply["ok"], reply
+    engine.run_until(until)
+    monkeypatch.setattr(Process, "run", run)
+    kinds = [m["type"] for _, m in engine.results]
+    assert "pair-expired" in kinds and "memory-expired" in kinds, set(kinds)
+    return [*engine.results, trace]
+
+
+def _new_event_per_state(memory: Memory, time: int, counted: bool = True) -> Event:
+    """The code before ``fastheap.expire_at``: a new Event and Process per state."""
+    assert counted  # a move of a plain event takes fastpaths.update_expire_time's own path
+    event = Event(time, Process(memory, "expire", []))
+    memory.timeline.schedule(event)
+    memory.expiration_event = event  # type: ignore[assignment]
+    return event
+
+
+@pytest.mark.parametrize(("tier", "until"), [("link", 0.03), ("full", 0.01)])
+def test_runs_with_expiries_are_identical(
+    make_engine: Any, monkeypatch: Any, tier: str, until: float
+) -> None:
+    """One expiry event per memory, rescheduled in place (fastheap.expire_at): the same
+    run, event for event, as a new event per memory state, with stale entries popping,
+    memories expiring and expiries tied at one instant (both ends of a swapped pair).
+
+    Compared with the shims' new event per state, not with SeQUeNCe's own heap: the
+    O(log n) expiry move (fastpaths.update_expire_time) leaves the moved event's old entry
+    where SeQUeNCe sifts the event itself, so two live expiries due at one instant can pop
+    in the other order than under SeQUeNCe (this run's 24th result, on main's code too).
+    """
+    fast = _expiry_run(make_engine, tier, until, monkeypatch)
+    monkeypatch.setattr(fastheap, "expire_at", _new_event_per_state)
+    slow = _expiry_run(make_engine, tier, until, monkeypatch)
+    monkeypatch.undo()
     assert fast == slow
 
 
@@ -211,6 +266,7 @@ def test_ket_state_checks_are_sequences() -> None:
 
 
 def test_expiry_moves_without_scanning_and_runs_once() -> None:
+    fastpaths.install()  # idempotent: the keyed heap for this timeline
     tl = Timeline()
     mem = Memory("m", tl, 0.9, 2000, 1, 1e-6, 500)  # expires 1 us after its state is set
     tl.init()
@@ -220,8 +276,11 @@ def test_expiry_moves_without_scanning_and_runs_once() -> None:
     first = mem.expiration_event
     assert first is not None and first.time > 0
     mem.update_expire_time(7_000_000)
-    assert first.is_invalid() and mem.get_expire_time() == 7_000_000
+    # the memory's one expiry moved in place: a new heap entry, the old one stale
+    assert mem.expiration_event is first and mem.get_expire_time() == 7_000_000
+    assert [e.is_invalid() for e in sorted(tl.events, key=lambda e: e.time)] == [True, False]
     mem.update_expire_time(3_000_000)
+    assert len(tl.events) == 3 and sum(not e.is_invalid() for e in tl.events) == 1
     tl.stop_time = 10**15
     tl.run()
     assert expired == [3_000_000]

@@ -36,6 +36,7 @@ from .allocation import (
 )
 from .build import build
 from .endpoints import EndpointApp
+from .fastheap import head_time, live_popper
 from .linktier import DEFAULT_MODEL
 from .protocols import PS, uninstall
 from .recorder import Recorder, Sink
@@ -120,7 +121,7 @@ class Engine:
         needs. Nothing is popped (that would change the heap's later order).
         """
         events, agenda = self.tl.events, self._agenda
-        t_ev = events.top().time if events.data else INF
+        t_ev = head_time(events)() if events.data else INF
         t_ag = agenda[0][0] if agenda else INF
         nxt = min(t_ev, t_ag)
         return INF if nxt == INF else max(nxt, self.tl.now()) * PS
@@ -134,11 +135,11 @@ class Engine:
         stop = INF if t_s == INF else round(t_s * SECOND_PS)
         tl, agenda = self.tl, self._agenda
         events = tl.events  # SeQUeNCe's EventList, or fastheap's keyed one: the same order
-        data, top, next_event = events.data, events.top, events.pop
+        data, first_time, next_event = events.data, head_time(events), live_popper(events)
         pop = heapq.heappop
         count = ticks = 0
         while True:
-            t_ev = top().time if data else INF
+            t_ev = first_time() if data else INF
             t_ag = agenda[0][0] if agenda else INF
             if t_ag <= t_ev:
                 if t_ag >= stop:
@@ -151,7 +152,7 @@ class Engine:
                 if t_ev >= stop:
                     break
                 event = next_event()
-                if event.is_invalid():
+                if event is None:  # invalid: removed, or a stale expiry entry
                     continue
                 tl.time = event.time
                 event.process.run()

@@ -4,6 +4,10 @@ Profiling the link tier (docs/qndt-realtime.md) showed that, once photons are no
 simulated, a large share of the CPU time per event went to SeQUeNCe bookkeeping whose
 result the twin never sees, or which SeQUeNCe computes the slow way:
 
+* every memory state schedules a new expiry ``Event`` (and ``Process``) and every reset
+  leaves the old one invalid in the heap for a coherence time: each memory now has one
+  expiry event scheduled again in place, the heap's keys and order unchanged
+  (fastheap.expire_at; ``_schedule_expiration`` and the moves below);
 * ``EventList.update_event_time`` scans the whole event heap (``id()`` of every event) to
   move one memory's expiry after a swap: here the old event is invalidated and a new one
   with the same process and priority is pushed, O(log n), when the old one is certainly
@@ -43,8 +47,10 @@ result the twin never sees, or which SeQUeNCe computes the slow way:
 
 Each replacement keeps SeQUeNCe's behaviour (same results, same random draws, same
 events at the same times); tests/qndt/test_fastpaths.py checks each against the
-original. They are process-wide, like SeQUeNCe's own registries: ``install`` is
-idempotent, ``uninstall`` restores the originals.
+original. One known exception: after an expiry move, two live expiries due at the same
+instant may pop in the other order (``update_expire_time``). They are process-wide, like
+SeQUeNCe's own registries: ``install`` is idempotent, ``uninstall`` restores the
+originals.
 """
 
 from __future__ import annotations
@@ -95,9 +101,12 @@ def update_expire_time(self: Memory, time: int) -> None:
 
     SeQUeNCe moves the pending expiry event itself; here, when the old event is certainly
     still in the heap and valid (its time is in the future), it is invalidated and a new
-    event with the same process and priority takes its place (``expiration_event``). An
-    invalidated old event (already removed) is left alone, as SeQUeNCe's move has no
-    effect on it; an event due now may already have run: SeQUeNCe's scan decides.
+    event with the same process and priority takes its place (``expiration_event``); the
+    memory's one ``Expiry`` (fastheap.expire_at) gets a new heap entry instead, the old
+    entry stale. Either way the moved event's old entry stays where SeQUeNCe sifts the
+    event itself, so two live expiries due at one instant may pop in the other order than
+    under SeQUeNCe (docs/qndt-realtime.md, fifth pass). An invalidated old event (already
+    removed) is left alone; an event due now may already have run: SeQUeNCe's scan decides.
     """
     tl = self.timeline
     now = tl.now()
@@ -112,10 +121,25 @@ def update_expire_time(self: Memory, time: int) -> None:
     if old.time <= now:
         tl.update_event_time(old, time)
         return
+    if type(old) is fastheap.Expiry:  # the memory's one expiry: a new entry, no new event
+        fastheap.expire_at(self, time, counted=False)
+        return
     old.set_invalid()
     new = Event(time, old.process, old.priority)
     tl.events.push(new)  # not tl.schedule: the process keeps its number, as when moved
     self.expiration_event = new  # type: ignore[assignment]  # SeQUeNCe declares None
+
+
+def schedule_expiration(self: Memory) -> None:
+    """``Memory._schedule_expiration`` with the memory's one expiry (fastheap.expire_at)."""
+    tl = self.timeline
+    if not isinstance(tl.events, fastheap.KeyedEventList):
+        _ORIGINALS[(Memory, "_schedule_expiration")](self)
+        return
+    old: Event | None = self.expiration_event
+    if old is not None:
+        tl.remove_event(old)
+    fastheap.expire_at(self, tl.now() + int(self.cutoff_ratio * self.coherence_time * 1e12))
 
 
 # -- log strings built only when SeQUeNCe's logger would use them -----------------------------
@@ -217,6 +241,7 @@ def dijkstra_path(graph: nx.Graph, source: Any, target: Any, weight: str = "weig
 
 REPLACEMENTS: list[tuple[Any, str, Callable[[], Any]]] = [
     (Memory, "update_expire_time", lambda: update_expire_time),
+    (Memory, "_schedule_expiration", lambda: schedule_expiration),
     (KetState, "__init__", lambda: ket_init),
     (ResourceManager, "_record_memory_update", lambda: record_memory_update),
     (MemoryManager, "get_info_by_memory", lambda: fastcascade.info_of),

@@ -63,6 +63,7 @@ from qnms.network.physics import (
     same_detector_factor,
 )
 
+from . import fastheap
 from .fastket import set_bell_state
 from .messages import MODELS
 from .protocols import QNMS_TYPE, observer_of, pair_of
@@ -278,6 +279,9 @@ def _restart(mem: Memory, at_ps: int) -> None:
         if old is not None:
             tl.remove_event(old)
         decay = at_ps + int(mem.cutoff_ratio * mem.coherence_time * 1e12)
+        if isinstance(tl.events, fastheap.KeyedEventList):  # the memory's one expiry
+            fastheap.expire_at(mem, max(decay, tl.now()))
+            return
         event = Event(max(decay, tl.now()), Process(mem, "expire", []))
         tl.schedule(event)
         mem.expiration_event = event  # type: ignore[assignment]  # SeQUeNCe declares None
