@@ -129,3 +129,28 @@ def test_held_pairs_waiting_for_the_client_are_no_stall(make_engine: Any) -> Non
     assert engine.handle({"type": "consume", "allocation": "x"})["ok"]
     engine.run_until(1.1)
     assert alloc.state == "active" and alloc.delivered >= 2
+
+
+def test_a_service_engine_keeps_aggregates_not_samples_and_reports_the_same(
+    make_engine: Any,
+) -> None:
+    """``qnms qndt serve`` runs for days: its allocations keep no per-pair lists (three
+    floats per pair, without bound), yet replies and the watchdog's reason are the same."""
+    finals = []
+    for keep in (True, False):
+        engine = make_engine(chain(3), seed=1, telemetry_period=None, keep_samples=keep)
+        _allocate(engine, ["alice", "r1", "bob"], 0.85, 1)
+        engine.handle(
+            {"type": "fault", "fault": "channel-cut", "channel": "f-alice-r1", "at": CUT_AT}
+        )
+        engine.run_until(0.8)
+        alloc = engine.allocations["x"]
+        assert alloc.delivered >= 3
+        assert bool(alloc.fidelities) is keep and bool(alloc.deliveries) is keep
+        finals.append(_states(engine)[-1])
+    sampled, aggregated = finals
+    assert aggregated["reason"] == sampled["reason"]
+    for key in ("mean-fidelity", "mean-latency"):
+        assert aggregated[key] == pytest.approx(sampled[key], rel=1e-12)
+    for key in ("delivered", "min-fidelity", "establishment-latency", "last-delivery", "state"):
+        assert aggregated[key] == sampled[key]

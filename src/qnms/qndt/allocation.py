@@ -21,6 +21,7 @@ the rules directly has none of these problems and takes effect at an exact time.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -78,9 +79,19 @@ class Allocation:
     halves: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
     held: dict[int, tuple[Any, Any]] = field(default_factory=dict)
     next_pair: int = 0
+    # Per-pair samples, kept only with ``keep_samples`` (batch runs and tests read them);
+    # a long-running service keeps just the aggregates below, or the lists would grow by
+    # three floats per pair (~1,400 pairs/s on the default network) for as long as it runs.
+    keep_samples: bool = True
     deliveries: list[float] = field(default_factory=list)  # sim s of each delivery
     latencies: list[float] = field(default_factory=list)  # per pair (messages.py)
     fidelities: list[float] = field(default_factory=list)
+    first_delivery: float | None = None  # sim s
+    last_delivery: float | None = None
+    fidelity_sum: float = 0.0
+    fidelity_min: float = math.inf
+    fidelity_best: float = -math.inf
+    latency_sum: float = 0.0
     swaps: dict[str, list[int]] = field(default_factory=dict)
     purifications: dict[str, list[int]] = field(default_factory=dict)
     lost: int = 0
@@ -88,12 +99,20 @@ class Allocation:
 
     def record_delivery(self, now_s: float, fidelity: float) -> float:
         """Book one delivered pair at ``now_s``; returns its per-pair latency (s)."""
-        since = self.deliveries[-1] if self.deliveries else self.start_ps * 1e-12
+        since = self.last_delivery if self.last_delivery is not None else self.start_ps * 1e-12
         latency = now_s - since
         self.delivered += 1
-        self.fidelities.append(fidelity)
-        self.deliveries.append(now_s)
-        self.latencies.append(latency)
+        if self.first_delivery is None:
+            self.first_delivery = now_s
+        self.last_delivery = now_s
+        self.fidelity_min = min(self.fidelity_min, fidelity)
+        self.fidelity_best = max(self.fidelity_best, fidelity)
+        self.fidelity_sum += fidelity
+        self.latency_sum += latency
+        if self.keep_samples:
+            self.fidelities.append(fidelity)
+            self.deliveries.append(now_s)
+            self.latencies.append(latency)
         self.good += int(fidelity >= self.target)
         return latency
 
@@ -110,9 +129,8 @@ class Allocation:
 
     def summary(self) -> dict[str, Any]:
         """State of the allocation as reported in replies and results."""
-        lat = self.latencies
-        fid = self.fidelities
-        first = self.deliveries[0] - self.start_ps * 1e-12 if self.deliveries else None
+        n = self.delivered
+        first = self.first_delivery
         return {
             "allocation": self.id,
             "state": self.state,
@@ -123,11 +141,11 @@ class Allocation:
             "held": len(self.held),
             "lost": self.lost,
             "expired": self.expired,
-            "mean-fidelity": sum(fid) / len(fid) if fid else None,
-            "min-fidelity": min(fid) if fid else None,
-            "mean-latency": sum(lat) / len(lat) if lat else None,
-            "establishment-latency": first,
-            "last-delivery": self.deliveries[-1] if self.deliveries else None,
+            "mean-fidelity": self.fidelity_sum / n if n else None,
+            "min-fidelity": self.fidelity_min if n else None,
+            "mean-latency": self.latency_sum / n if n else None,
+            "establishment-latency": first - self.start_ps * 1e-12 if first is not None else None,
+            "last-delivery": self.last_delivery,
             "swaps": {n: {"attempted": a, "succeeded": s} for n, (a, s) in self.swaps.items()},
             "purifications": {
                 n: {"attempted": a, "succeeded": s} for n, (a, s) in self.purifications.items()

@@ -93,6 +93,7 @@ def _serve(ns: argparse.Namespace) -> int:
             seed=ns.seed,
             telemetry_period=ns.telemetry_period or None,
             tier=ns.model,
+            keep_samples=False,  # a service runs for days: aggregates only
         )
         service = Service(engine, bind=ns.bind, speed=ns.speed or None)
     except (ValueError, OSError) as err:

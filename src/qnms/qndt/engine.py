@@ -56,8 +56,10 @@ class Engine:
         sink: Sink | None = None,
         telemetry_period: float | None = 0.1,
         tier: str = DEFAULT_MODEL,
+        keep_samples: bool = True,
     ) -> None:
         self.model = as_model(network)
+        self.keep_samples = keep_samples  # per-pair lists in each allocation (allocation.py)
         self.seed = seed
         self.tier = tier  # generation model: "full" or "link" (linktier.py)
         self.results: list[tuple[str, dict[str, Any]]] = []
@@ -212,6 +214,7 @@ class Engine:
             purification=req.get("purification", True),
             max_swaps=req.get("max-swaps"),
             hold=req.get("hold", False),
+            keep_samples=self.keep_samples,
         )
         reach.plan_allocation(self.model, alloc)  # refuses an unreachable target
         pick_memories(self.model, self.built, alloc, hop_banks, self.busy)

@@ -187,7 +187,7 @@ def arm(engine: EngineView, alloc: Allocation) -> None:
         else:
             state["starved"] += period
         if state["starved"] >= bound - 1e-12:
-            best = max(alloc.fidelities, default=None)
+            best = alloc.fidelity_best if alloc.delivered else None
             seen = f"best fidelity delivered {best:.4f}" if best is not None else "none delivered"
             pair_ms = 1000 * alloc.plan.pair_time_s if alloc.plan is not None else math.inf
             fail(
