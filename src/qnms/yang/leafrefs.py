@@ -99,10 +99,26 @@ def _instances(top: etree._Element, tags: tuple[str, ...]) -> Iterable[etree._El
     return els
 
 
-def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change]):
-    """(ref, leaf element) for each reference ``changes`` may have broken."""
+@dataclass(slots=True, eq=False)
+class Batch:
+    """Written entries of one list under one parent whose references of ``ref`` all
+    have one anchor, at or above the parent: checked together (``_batch_ok``)."""
+
+    ref: Ref
+    parent: etree._Element
+    depth: int  # len(steps) of the entries
+    entries: list[etree._Element]
+
+
+BATCH = 16  # written entries of one parent from which their references are checked at once
+
+
+def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change], batches: list[Batch]):
+    """(ref, leaf element) for each reference ``changes`` may have broken; the written
+    references that can be checked at once are put in ``batches`` instead."""
     everywhere: dict[int, Ref] = {}  # id(ref) -> ref: every instance to be checked
-    written: list[tuple[Steps, etree._Element]] = []
+    written: list[tuple[Steps, etree._Element, etree._Element]] = []  # (steps, el, parent)
+    per_parent: dict[tuple[Steps, etree._Element], int] = {}  # written entries of each
     # a schema node has one path: its steps, worked out once for all entries of a list
     steps_of: dict[SchemaNode, Steps] = {}
     for ch in changes:
@@ -117,20 +133,75 @@ def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change]):
             for ref in refs.onto.get(steps, ()):
                 everywhere[id(ref)] = ref
         el = ch.element
-        if el is not None and el.getparent() is not None and steps in refs.below:
-            written.append((steps, el))
-    for steps, el in written:
+        if el is not None and steps in refs.below:
+            parent = el.getparent()
+            if parent is not None:
+                written.append((steps, el, parent))
+                per_parent[steps, parent] = per_parent.get((steps, parent), 0) + 1
+    batched: dict[tuple[int, Steps, etree._Element], Batch] = {}
+    for steps, el, parent in written:
         depth = len(steps)
+        many = per_parent[steps, parent] >= BATCH
         for ref in refs.below[steps]:
-            if id(ref) not in everywhere:
-                if depth == len(ref.tags):
-                    yield ref, el  # the change is the leafref leaf itself
-                    continue
-                for leaf in _instances(el, ref.tags[depth:]):
-                    yield ref, leaf
+            if id(ref) in everywhere:
+                continue
+            below = len(ref.tags) - depth  # levels from the written element to the leaf
+            if not below:
+                yield ref, el  # the change is the leafref leaf itself
+                continue
+            if many and _one_anchor(ref, below):
+                batch = batched.get((id(ref), steps, parent))
+                if batch is None:
+                    batch = batched[id(ref), steps, parent] = Batch(ref, parent, depth, [])
+                    batches.append(batch)
+                batch.entries.append(el)
+                continue
+            for leaf in _instances(el, ref.tags[depth:]):
+                yield ref, leaf
     for ref in everywhere.values():
         for leaf in _instances(root, ref.tags):
             yield ref, leaf
+
+
+def _one_anchor(ref: Ref, below: int) -> bool:
+    """Every instance of ``ref`` under one parent, ``below`` levels under its children,
+    has the same anchor: the root, or the parent or one of its ancestors."""
+    return ref.info.absolute or ref.info.ups > below
+
+
+def _anchor(root: etree._Element, info: LeafrefInfo, leaf: etree._Element, ups: int):
+    if info.absolute:
+        return root
+    anchor: etree._Element | None = leaf
+    for _ in range(ups):
+        anchor = anchor.getparent() if anchor is not None else None
+    return anchor
+
+
+# (leaf tags below a parent) -> (their texts, their count): one pass in C each
+_QUERIES: dict[tuple[str, ...], tuple[etree.XPath, etree.XPath]] = {}
+
+
+def _queries(tags: tuple[str, ...]) -> tuple[etree.XPath, etree.XPath]:
+    known = _QUERIES.get(tags)
+    if known is None:
+        ns = {f"n{i}": tag[1:].partition("}")[0] for i, tag in enumerate(tags)}
+        path = "/".join(f"n{i}:{tag.partition('}')[2]}" for i, tag in enumerate(tags))
+        known = _QUERIES[tags] = (
+            etree.XPath(f"{path}/text()", namespaces=ns, smart_strings=False),
+            etree.XPath(f"count({path})", namespaces=ns),
+        )
+    return known
+
+
+def _batch_ok(batch: Batch, values: frozenset[str]) -> bool:
+    """Whether every instance of the batch's reference under its parent (the written
+    entries', and those of the entries already there) holds one of ``values``: one
+    pass in C instead of an element per entry. False also when a leaf's text is not one
+    text node (empty, or split by a comment): then each is checked the usual way."""
+    texts, count = _queries(batch.ref.tags[batch.depth - 1 :])
+    found = texts(batch.parent)
+    return len(found) == count(batch.parent) and values.issuperset(found)
 
 
 def broken_leafrefs(
@@ -139,30 +210,39 @@ def broken_leafrefs(
     """(leaf element, its schema node, its path) for each dangling reference: in the
     whole tree, or (``changes`` given, the tree valid before them) where they reach."""
     refs = schema_refs(schema)
+    batches: list[Batch] = []
     if changes is None:
         found: Iterable = ((ref, leaf) for ref in refs.all for leaf in _instances(root, ref.tags))
     else:
-        found = _touched(refs, root, changes)
+        found = _touched(refs, root, changes, batches)
     # (anchor element, id of the path's steps) -> the target values there: built once,
     # then a set lookup per reference
     cache: dict[tuple[etree._Element, int], frozenset[str]] = {}
+
+    def targets(info: LeafrefInfo, anchor: etree._Element | None) -> frozenset[str]:
+        if anchor is None:
+            return frozenset()
+        key = (anchor, id(info.downs))
+        known = cache.get(key)
+        if known is None:
+            cur = [anchor]
+            for ns, name in info.downs:
+                tag = f"{{{ns}}}{name}"
+                cur = [c for x in cur for c in x.iterchildren(tag)]
+            known = cache[key] = frozenset((c.text or "") for c in cur)
+        return known
+
     for ref, el in found:
         info = ref.info
-        anchor: etree._Element | None = root
-        if not info.absolute:
-            anchor = el
-            for _ in range(info.ups):
-                anchor = anchor.getparent() if anchor is not None else None
-        values: frozenset[str] = frozenset()
-        if anchor is not None:
-            key = (anchor, id(info.downs))
-            known = cache.get(key)
-            if known is None:
-                cur = [anchor]
-                for ns, name in info.downs:
-                    tag = f"{{{ns}}}{name}"
-                    cur = [c for x in cur for c in x.iterchildren(tag)]
-                known = cache[key] = frozenset((c.text or "") for c in cur)
-            values = known
-        if (el.text or "") not in values:
+        if (el.text or "") not in targets(info, _anchor(root, info, el, info.ups)):
             yield el, ref.path[-1], info.path
+    for batch in batches:
+        ref, info = batch.ref, batch.ref.info
+        # the leaf is (tags below the parent) levels down: so many fewer ups from it
+        ups = info.ups - (len(ref.tags) - batch.depth + 1)
+        if _batch_ok(batch, targets(info, _anchor(root, info, batch.parent, ups))):
+            continue
+        for el in batch.entries:  # one dangles at least: find it, the usual way
+            for leaf in _instances(el, ref.tags[batch.depth :]):
+                if (leaf.text or "") not in targets(info, _anchor(root, info, leaf, info.ups)):
+                    yield leaf, ref.path[-1], info.path

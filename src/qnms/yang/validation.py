@@ -57,6 +57,7 @@ class Validator(SiblingChecks):
         self.problems: list[Problem] = []
         self.checks: dict[int, LeafCheck] = {}  # id(schema node) -> its prepared check
         self.constrained_by: dict[int, list[tuple[Key, SchemaNode]]] = {}  # see constrained
+        self.plans: dict[int, Plan | None] = {}  # id(schema node) -> see plain_plan
 
     def run(self) -> list[Problem]:
         self.walk(None, self.root, self.targets is None)
@@ -102,8 +103,36 @@ class Validator(SiblingChecks):
         if node.keyword in ("leaf", "leaf-list"):
             if typed:
                 self.check_leaf(node, el)
-        elif node.keyword in ("container", "list"):
+        elif node.keyword in ("container", "list") and not self.plain_instance(node, el, typed):
             self.walk(node, el, typed)
+
+    def plain_instance(self, node: SchemaNode, el, typed: bool) -> bool:
+        """Whether ``el``, an instance of ``node``, is made of leaves of ``node``'s plan
+        (``plain_plan``), each once, with valid values and every mandatory one present:
+        then nothing is wrong in it. False (nothing reported) sends it to ``walk``,
+        which finds and reports whatever is wrong. The usual created list entry of a
+        bulk edit passes here in one loop over its leaves (issue 13)."""
+        if self.targets is not None:
+            return False  # some children are typed and others not: walk's business
+        key = id(node)
+        if key not in self.plans:
+            self.plans[key] = plain_plan(self, node)
+        plan = self.plans[key]
+        if plan is None:
+            return False
+        checks, mandatory = plan
+        seen = set()
+        n = 0
+        for c in el:
+            tag = c.tag
+            check = checks.get(tag)  # a comment's tag (a function) is in no plan
+            if check is None or len(c):
+                return False
+            if typed and check is not no_check and check(c):
+                return False
+            seen.add(tag)
+            n += 1
+        return len(seen) == n and mandatory <= seen
 
     def check_leaf(self, node: SchemaNode, c) -> None:
         check = self.checks.get(id(node))
@@ -238,7 +267,7 @@ class Validator(SiblingChecks):
                 elif c_typed:
                     self.check_leaf(node, c)
             elif kw in ("container", "list"):
-                self.walk(node, c, c_typed)
+                self.visit(node, c, c_typed)
         if not self.semantic:
             return
         self.mandatory(pnode, el, present, counts, cases, "")
@@ -300,6 +329,39 @@ class Validator(SiblingChecks):
                 c,
                 info=[("bad-element", name)],
             )
+
+
+Plan = tuple[dict[str, LeafCheck], frozenset[str]]
+"""A schema node's plain instances: (check by leaf tag, tags of its mandatory leaves)."""
+
+
+def plain_plan(v: Validator, node: SchemaNode) -> Plan | None:
+    """The leaves ``Validator.plain_instance`` accepts in an instance of ``node``: its
+    config leaves outside any choice, each with the value check ``check_leaf`` would
+    use; and the mandatory ones. None when an instance made of such leaves could still
+    fail ``mandatory`` in another way (a mandatory choice, a list with min-elements, a
+    container with mandatory nodes, a mandatory anydata): ``walk`` decides those."""
+    checks: dict[str, LeafCheck] = {}
+    for child in node.children.values():
+        if child.keyword == "leaf" and child.config and not child.cases:
+            check = v.checks.get(id(child))
+            if check is None:
+                deep = child.module in v.deep_modules
+                check = v.checks[id(child)] = leaf_check(v.schema, child, deep)
+            checks[child.tag] = check
+    mandatory = set()
+    if v.semantic:
+        if any(info.mandatory for info in node.choices.values()):
+            return None
+        for _key, ch in v.constrained(node):
+            if ch.cases:
+                continue  # skipped while none of its choice's cases is present
+            if ch.keyword in ("list", "leaf-list") and not ch.min_elements:
+                continue  # absent: 0 entries, within max-elements
+            if ch.tag not in checks:
+                return None
+            mandatory.add(ch.tag)
+    return checks, frozenset(mandatory)
 
 
 def validate_changes(

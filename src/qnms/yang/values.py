@@ -39,6 +39,8 @@ def leaf_check(schema: Schema, node: SchemaNode, deep: bool) -> LeafCheck:
             return None if verdict is None else _verdict(t, verdict, text)
 
         return check_string
+    if t.base == "leafref":
+        return no_check  # its value is checked as an instance reference (``leafrefs``)
     return lambda el: _check(schema, t, el, el.text or "", deep)
 
 
