@@ -33,6 +33,7 @@ from lxml import etree
 from qnms.netconf.datastore import memory, storage
 from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, raise_problems
 from qnms.netconf.datastore.edit import apply_edit
+from qnms.netconf.datastore.gc_pause import without_gc
 from qnms.netconf.datastore.group_commit import GroupCommit
 from qnms.netconf.datastore.loading import load_stores
 from qnms.netconf.datastore.locks import LockTable
@@ -186,6 +187,7 @@ class DatastoreManager(StoreReads):
 
     # ------------------------------------------------------------------ edits
 
+    @without_gc  # a big edit's objects churn the collector (gc_pause)
     def edit_config(
         self,
         target: str,
