@@ -20,6 +20,7 @@ from support.datastores import NS, config, net, node_xml
 from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.yang import leafrefs
 from qnms.yang.errors import ErrorTag, RpcError
+from qnms.yang.siblings import BATCH, SiblingChecks
 from qnms.yang.validation import Validator, validate_tree
 
 BIG = 20000
@@ -122,9 +123,9 @@ def test_many_links_are_checked_in_batches(manager, monkeypatch):
     seen: list[int] = []
     original = leafrefs._batch_ok
 
-    def spy(batch, values):
+    def spy(schema, batch, values):
         seen.append(len(batch.entries))
-        return original(batch, values)
+        return original(schema, batch, values)
 
     monkeypatch.setattr(leafrefs, "_batch_ok", spy)
     manager.edit_config("running", net(_links(n)), session_id=1, adopt=True)
@@ -133,6 +134,7 @@ def test_many_links_are_checked_in_batches(manager, monkeypatch):
 
 @pytest.mark.parametrize("what", ["value", "leafref"])
 def test_a_bad_entry_at_the_end_of_a_20000_entry_create_changes_nothing(manager, what):
+    manager.edit_config("running", net(node_xml("first")), session_id=1)  # entries apart
     if what == "value":
         body = "".join(node_xml(f"n{i:05d}", 99 if i == BIG - 1 else 1) for i in range(BIG))
         bad = f"en:node[en:name='n{BIG - 1:05d}']/en:memory-count"
@@ -150,4 +152,43 @@ def test_a_bad_entry_at_the_end_of_a_20000_entry_create_changes_nothing(manager,
         manager.edit_config("running", net(body), session_id=1, adopt=True)
     assert err.value.tag == tag
     assert err.value.path.endswith(bad), err.value.path
+    assert etree.tostring(manager.get_config("running")) == before
+
+
+def test_many_fresh_entries_are_checked_together(manager, monkeypatch):
+    verdicts: list[bool] = []
+    original = SiblingChecks.fresh_entries
+
+    def spy(self, node, parent, typed):
+        verdicts.append(original(self, node, parent, typed))
+        return verdicts[-1]
+
+    monkeypatch.setattr(SiblingChecks, "fresh_entries", spy)
+    manager.edit_config("running", net(node_xml("first")), session_id=1)
+    body = "".join(node_xml(f"n{i}", 1 + i) for i in range(2 * BATCH))
+    manager.edit_config("running", net(body), session_id=1, adopt=True)
+    assert verdicts == [True]  # one judgement for them all
+    assert len(manager.get_config("running")[0]) == 2 * BATCH + 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "tag", "message"),
+    [
+        ("<name>x</name>", ErrorTag.MISSING_ELEMENT, "mandatory memory-count"),
+        ("<name>x</name><memory-count></memory-count>", ErrorTag.INVALID_VALUE, "''"),
+        ("<name>x</name><memory-count>300</memory-count>", ErrorTag.INVALID_VALUE, "300"),
+        ("<name>x</name><memory-count>1</memory-count><fidelity>2</fidelity>",
+         ErrorTag.INVALID_VALUE, "fidelity"),
+    ],
+)  # fmt: skip
+def test_a_bad_fresh_entry_among_many_is_refused_with_its_path(manager, entry, tag, message):
+    manager.edit_config("running", net(node_xml("first")), session_id=1)
+    before = etree.tostring(manager.get_config("running"))
+    body = [node_xml(f"n{i}", 1) for i in range(2 * BATCH)]
+    body[-3] = f"<node>{entry}</node>"
+    with pytest.raises(RpcError) as err:
+        manager.edit_config("running", net("".join(body)), session_id=1, adopt=True)
+    assert err.value.tag == tag
+    assert "en:node[en:name='x']" in err.value.path
+    assert message in err.value.message
     assert etree.tostring(manager.get_config("running")) == before

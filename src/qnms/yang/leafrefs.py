@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from lxml import etree
 
 from qnms.yang.diff import Change
-from qnms.yang.schema import Schema, SchemaNode
+from qnms.yang.schema import Schema, SchemaNode, sole_tags
 from qnms.yang.schema_types import Key, LeafrefInfo
+from qnms.yang.tree import texts_below
 
 Steps = tuple[Key, ...]
 
@@ -178,30 +179,18 @@ def _anchor(root: etree._Element, info: LeafrefInfo, leaf: etree._Element, ups: 
     return anchor
 
 
-# (leaf tags below a parent) -> (their texts, their count): one pass in C each
-_QUERIES: dict[tuple[str, ...], tuple[etree.XPath, etree.XPath]] = {}
-
-
-def _queries(tags: tuple[str, ...]) -> tuple[etree.XPath, etree.XPath]:
-    known = _QUERIES.get(tags)
-    if known is None:
-        ns = {f"n{i}": tag[1:].partition("}")[0] for i, tag in enumerate(tags)}
-        path = "/".join(f"n{i}:{tag.partition('}')[2]}" for i, tag in enumerate(tags))
-        known = _QUERIES[tags] = (
-            etree.XPath(f"{path}/text()", namespaces=ns, smart_strings=False),
-            etree.XPath(f"count({path})", namespaces=ns),
-        )
-    return known
-
-
-def _batch_ok(batch: Batch, values: frozenset[str]) -> bool:
+def _batch_ok(schema: Schema, batch: Batch, values: frozenset[str]) -> bool:
     """Whether every instance of the batch's reference under its parent (the written
     entries', and those of the entries already there) holds one of ``values``: one
-    pass in C instead of an element per entry. False also when a leaf's text is not one
-    text node (empty, or split by a comment): then each is checked the usual way."""
-    texts, count = _queries(batch.ref.tags[batch.depth - 1 :])
-    found = texts(batch.parent)
-    return len(found) == count(batch.parent) and values.issuperset(found)
+    scan in C (``tree.texts_below``) instead of an element walk per entry. False also
+    when that cannot be told at once (a leaf holds more than text, or its tag is not
+    its node's alone): then each is checked the usual way."""
+    ref = batch.ref
+    above = ref.path[batch.depth - 2] if batch.depth >= 2 else None  # the parent's node
+    if ref.tags[-1] not in sole_tags(schema, above):
+        return False
+    found = texts_below(batch.parent, ref.tags[-1])
+    return found is not None and values.issuperset(found[0])
 
 
 def broken_leafrefs(
@@ -240,7 +229,7 @@ def broken_leafrefs(
         ref, info = batch.ref, batch.ref.info
         # the leaf is (tags below the parent) levels down: so many fewer ups from it
         ups = info.ups - (len(ref.tags) - batch.depth + 1)
-        if _batch_ok(batch, targets(info, _anchor(root, info, batch.parent, ups))):
+        if _batch_ok(schema, batch, targets(info, _anchor(root, info, batch.parent, ups))):
             continue
         for el in batch.entries:  # one dangles at least: find it, the usual way
             for leaf in _instances(el, ref.tags[batch.depth :]):

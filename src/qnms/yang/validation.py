@@ -23,9 +23,9 @@ from qnms.yang.diff import Change
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.leafrefs import broken_leafrefs
 from qnms.yang.schema import Key, Schema, SchemaNode, children_by_tag
-from qnms.yang.siblings import SiblingChecks, counted, level_children
+from qnms.yang.siblings import BATCH, Plan, SiblingChecks, counted, level_children
 from qnms.yang.tree import ident_of, path_of, split_tag
-from qnms.yang.values import LeafCheck, leaf_check, no_check
+from qnms.yang.values import LeafCheck, TextCheck, leaf_check, no_check
 
 
 @dataclass(slots=True)
@@ -58,6 +58,7 @@ class Validator(SiblingChecks):
         self.checks: dict[int, LeafCheck] = {}  # id(schema node) -> its prepared check
         self.constrained_by: dict[int, list[tuple[Key, SchemaNode]]] = {}  # see constrained
         self.plans: dict[int, Plan | None] = {}  # id(schema node) -> see plain_plan
+        self.text_checks: dict[int, TextCheck | None] = {}  # id(leaf node) -> see fresh_entries
 
     def run(self) -> list[Problem]:
         self.walk(None, self.root, self.targets is None)
@@ -74,10 +75,15 @@ class Validator(SiblingChecks):
         """
         changes = list(changes)  # walked twice: here and for the leafrefs
         levels: dict[etree._Element, SchemaNode | None] = {self.root: None}
+        many = _many_fresh(changes)
+        fresh: dict[tuple[SchemaNode, etree._Element], list[etree._Element]] = {}
         for ch in changes:
             el = ch.element
-            if el is not None and el.getparent() is not None:
-                self.visit(ch.node, el, values)
+            if el is not None and (parent := el.getparent()) is not None:
+                if ch.fresh and (ch.node, ch.parent) in many:
+                    fresh.setdefault((ch.node, parent), []).append(el)
+                else:
+                    self.visit(ch.node, el, values)
             # the parent and its ancestors; their schema nodes follow from the tags
             # (not from the change's chain: an emptied container may have vanished)
             up = []
@@ -92,6 +98,10 @@ class Validator(SiblingChecks):
                 node = self.schema.child(node, split_tag(e.tag)) if known else None
                 known = node is not None
                 levels[e] = node
+        for (node, parent), els in fresh.items():
+            if not self.fresh_entries(node, parent, values):
+                for el in els:
+                    self.visit(node, el, values)
         if self.semantic:
             for el, node in levels.items():
                 if el is self.root or node is not None:
@@ -103,36 +113,8 @@ class Validator(SiblingChecks):
         if node.keyword in ("leaf", "leaf-list"):
             if typed:
                 self.check_leaf(node, el)
-        elif node.keyword in ("container", "list") and not self.plain_instance(node, el, typed):
-            self.walk(node, el, typed)
-
-    def plain_instance(self, node: SchemaNode, el, typed: bool) -> bool:
-        """Whether ``el``, an instance of ``node``, is made of leaves of ``node``'s plan
-        (``plain_plan``), each once, with valid values and every mandatory one present:
-        then nothing is wrong in it. False (nothing reported) sends it to ``walk``,
-        which finds and reports whatever is wrong. The usual created list entry of a
-        bulk edit passes here in one loop over its leaves (issue 13)."""
-        if self.targets is not None:
-            return False  # some children are typed and others not: walk's business
-        key = id(node)
-        if key not in self.plans:
-            self.plans[key] = plain_plan(self, node)
-        plan = self.plans[key]
-        if plan is None:
-            return False
-        checks, mandatory = plan
-        seen = set()
-        n = 0
-        for c in el:
-            tag = c.tag
-            check = checks.get(tag)  # a comment's tag (a function) is in no plan
-            if check is None or len(c):
-                return False
-            if typed and check is not no_check and check(c):
-                return False
-            seen.add(tag)
-            n += 1
-        return len(seen) == n and mandatory <= seen
+        elif node.keyword in ("container", "list"):
+            self.visit_instance(node, el, typed)
 
     def check_leaf(self, node: SchemaNode, c) -> None:
         check = self.checks.get(id(node))
@@ -331,37 +313,14 @@ class Validator(SiblingChecks):
             )
 
 
-Plan = tuple[dict[str, LeafCheck], frozenset[str]]
-"""A schema node's plain instances: (check by leaf tag, tags of its mandatory leaves)."""
-
-
-def plain_plan(v: Validator, node: SchemaNode) -> Plan | None:
-    """The leaves ``Validator.plain_instance`` accepts in an instance of ``node``: its
-    config leaves outside any choice, each with the value check ``check_leaf`` would
-    use; and the mandatory ones. None when an instance made of such leaves could still
-    fail ``mandatory`` in another way (a mandatory choice, a list with min-elements, a
-    container with mandatory nodes, a mandatory anydata): ``walk`` decides those."""
-    checks: dict[str, LeafCheck] = {}
-    for child in node.children.values():
-        if child.keyword == "leaf" and child.config and not child.cases:
-            check = v.checks.get(id(child))
-            if check is None:
-                deep = child.module in v.deep_modules
-                check = v.checks[id(child)] = leaf_check(v.schema, child, deep)
-            checks[child.tag] = check
-    mandatory = set()
-    if v.semantic:
-        if any(info.mandatory for info in node.choices.values()):
-            return None
-        for _key, ch in v.constrained(node):
-            if ch.cases:
-                continue  # skipped while none of its choice's cases is present
-            if ch.keyword in ("list", "leaf-list") and not ch.min_elements:
-                continue  # absent: 0 entries, within max-elements
-            if ch.tag not in checks:
-                return None
-            mandatory.add(ch.tag)
-    return checks, frozenset(mandatory)
+def _many_fresh(changes: list[Change]) -> set[tuple[SchemaNode, etree._Element | None]]:
+    """(list, parent) of the fresh entries (``Change.fresh``) worth checking together."""
+    counts: dict[tuple[SchemaNode, etree._Element | None], int] = {}
+    for ch in changes:
+        if ch.fresh:
+            key = (ch.node, ch.parent)
+            counts[key] = counts.get(key, 0) + 1
+    return {key for key, n in counts.items() if n >= BATCH}
 
 
 def validate_changes(

@@ -15,7 +15,7 @@ import re
 
 from lxml import etree
 
-from qnms.netconf.datastore.fresh import Shape, fresh_element, has_qnames, shape_of
+from qnms.netconf.datastore.fresh import Shape, fresh_element, shape_of
 from qnms.netconf.datastore.ordering import INSERT_ATTR, place
 from qnms.yang.diff import Change, leaf_equal, make_change
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
@@ -29,6 +29,7 @@ from qnms.yang.tree import (
     split_tag,
     strip_edit_attrs,
 )
+from qnms.yang.values import has_qnames
 
 OP_ATTR = f"{{{NC_NS}}}operation"
 OPERATIONS = frozenset({"merge", "replace", "create", "delete", "remove"})
@@ -96,9 +97,10 @@ class _Editor:
                 nsmap = {**nsmap, prefix: ns}
         return (p or "/"), nsmap
 
-    def record(self, op: str, chain: Chain, el, parent) -> None:
+    def record(self, op: str, chain: Chain, el, parent, fresh: bool = False) -> None:
         if not self.quiet:
-            self.changes.append(make_change(self.schema, op, chain, el, parent, self.heads))
+            change = make_change(self.schema, op, chain, el, parent, self.heads, fresh)
+            self.changes.append(change)
 
     def leaf_element(self, node: SchemaNode, e: etree._Element, chain: Chain):
         """A fresh element for a leaf value; QName values keep their namespaces."""
@@ -331,10 +333,10 @@ class _Editor:
 
     def create(self, data, node: SchemaNode, e, eff: str, chain: Chain, index) -> None:
         kind = node.keyword
+        fresh = None
         if kind in LEAFY or kind == "leaf-list":
             new = self.leaf_element(node, e, chain)
         else:
-            fresh = None
             if eff != "none":
                 shape = self._shapes.get(id(node))
                 if shape is None:
@@ -347,7 +349,7 @@ class _Editor:
                 return  # nothing below was actually created
         place(self.schema, data, node, e, new, chain, index, moving=False)
         self.drop_other_cases(data, node, chain[:-1], index)
-        self.record("create", chain, new, data)
+        self.record("create", chain, new, data, fresh=new is fresh)
 
     def general(self, node: SchemaNode, e, eff: str, chain: Chain):
         """A new list entry or container built child by child (``fresh`` declined)."""

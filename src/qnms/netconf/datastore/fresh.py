@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from qnms.yang.schema import SchemaNode
-
-PlainLeaves = dict[str, SchemaNode]
+from qnms.yang.values import PlainLeaves, plain_leaves
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,26 +37,6 @@ class Shape:
 
 def shape_of(node: SchemaNode) -> Shape:
     return Shape(plain_leaves(node), tuple(f"{{{node.ns}}}{k}" for k in node.keys))
-
-
-def plain_leaves(node: SchemaNode) -> PlainLeaves:
-    """The config leaves of ``node`` a fresh entry may take without the general path:
-    not in a choice (creating one deletes the other cases) and of a type whose value
-    is plain text (an identityref or instance-identifier keeps namespace bindings)."""
-    out: PlainLeaves = {}
-    for (ns, name), child in node.children.items():
-        if child.keyword != "leaf" or not child.config or child.cases:
-            continue
-        if child.type is not None and has_qnames(child.type):
-            continue
-        out[f"{{{ns}}}{name}"] = child
-    return out
-
-
-def has_qnames(tinfo) -> bool:
-    if tinfo.base in ("identityref", "instance-identifier"):
-        return True
-    return any(has_qnames(m) for m in tinfo.members)
 
 
 def _stored_form(e: etree._Element, shape: Shape) -> bool:
