@@ -16,9 +16,10 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 from support.datastores import NS, config, net, node_xml
+from test_bulk_paths import SAMPLES, _string_leaves
 
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.yang import leafrefs
+from qnms.yang import leafrefs, restrictions
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.siblings import BATCH, SiblingChecks
 from qnms.yang.validation import Validator, validate_tree
@@ -192,3 +193,21 @@ def test_a_bad_fresh_entry_among_many_is_refused_with_its_path(manager, entry, t
     assert "en:node[en:name='x']" in err.value.path
     assert message in err.value.message
     assert etree.tostring(manager.get_config("running")) == before
+
+
+def test_strings_checked_together_get_the_verdicts_of_each_checked_alone():
+    """``restrictions.set_checker`` (a bulk edit's values of one leaf at once) agrees
+    with ``checker`` value by value, on every string type of the project's modules."""
+    together = 0
+    for _schema, node in _string_leaves():
+        spec = node.type.spec
+        check_all = restrictions.set_checker(spec)
+        if check_all is None:
+            continue
+        together += 1
+        alone = restrictions.checker(spec)
+        for text in SAMPLES:
+            assert check_all([text]) == (alone(text) is None), (node.type.text, text)
+        good = [t for t in SAMPLES if alone(t) is None]
+        assert check_all(good) and (len(good) == len(SAMPLES) or not check_all(SAMPLES))
+    assert together >= 4

@@ -118,47 +118,50 @@ def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change], batche
     """(ref, leaf element) for each reference ``changes`` may have broken; the written
     references that can be checked at once are put in ``batches`` instead."""
     everywhere: dict[int, Ref] = {}  # id(ref) -> ref: every instance to be checked
-    written: list[tuple[Steps, etree._Element, etree._Element]] = []  # (steps, el, parent)
-    per_parent: dict[tuple[Steps, etree._Element], int] = {}  # written entries of each
-    # a schema node has one path: its steps, worked out once for all entries of a list
-    steps_of: dict[SchemaNode, Steps] = {}
+    # written subtrees by (their schema node, their parent element), in change order
+    written: dict[tuple[SchemaNode, etree._Element], list[etree._Element]] = {}
+    # a schema node has one path: its steps and the refs below and onto them, worked out
+    # once for all entries of a list (20,000 in a big edit)
+    facts: dict[SchemaNode, tuple[Steps, list[Ref] | None, list[Ref]]] = {}
     for ch in changes:
         if not ch.chain:  # the whole tree changed
             everywhere.update((id(ref), ref) for ref in refs.all)
             continue
         node = ch.chain[-1][0]
-        steps = steps_of.get(node)
-        if steps is None:
-            steps = steps_of[node] = tuple((n.ns, n.name) for n, _ident in ch.chain)
+        known = facts.get(node)
+        if known is None:
+            steps = tuple((n.ns, n.name) for n, _ident in ch.chain)
+            known = facts[node] = (steps, refs.below.get(steps), refs.onto.get(steps, []))
         if ch.operation != "create":  # a value may be gone: whatever refers to it
-            for ref in refs.onto.get(steps, ()):
+            for ref in known[2]:
                 everywhere[id(ref)] = ref
         el = ch.element
-        if el is not None and steps in refs.below:
+        if el is not None and known[1] is not None:
             parent = el.getparent()
             if parent is not None:
-                written.append((steps, el, parent))
-                per_parent[steps, parent] = per_parent.get((steps, parent), 0) + 1
-    batched: dict[tuple[int, Steps, etree._Element], Batch] = {}
-    for steps, el, parent in written:
+                written.setdefault((node, parent), []).append(el)
+    for (node, parent), els in written.items():
+        steps, below_refs, _onto = facts[node]
         depth = len(steps)
-        many = per_parent[steps, parent] >= BATCH
-        for ref in refs.below[steps]:
+        # a reference checked once for all the entries, or entry by entry
+        each = []
+        for ref in below_refs or ():  # never None: only such nodes were written down
             if id(ref) in everywhere:
                 continue
-            below = len(ref.tags) - depth  # levels from the written element to the leaf
-            if not below:
-                yield ref, el  # the change is the leafref leaf itself
-                continue
-            if many and _one_anchor(ref, below):
-                batch = batched.get((id(ref), steps, parent))
-                if batch is None:
-                    batch = batched[id(ref), steps, parent] = Batch(ref, parent, depth, [])
-                    batches.append(batch)
-                batch.entries.append(el)
-                continue
-            for leaf in _instances(el, ref.tags[depth:]):
-                yield ref, leaf
+            below = len(ref.tags) - depth  # levels from a written element to the leaf
+            if below and len(els) >= BATCH and _one_anchor(ref, below):
+                batches.append(Batch(ref, parent, depth, els))
+            else:
+                each.append((ref, below))
+        if not each:
+            continue
+        for el in els:
+            for ref, below in each:
+                if not below:
+                    yield ref, el  # the change is the leafref leaf itself
+                    continue
+                for leaf in _instances(el, ref.tags[depth:]):
+                    yield ref, leaf
     for ref in everywhere.values():
         for leaf in _instances(root, ref.tags):
             yield ref, leaf

@@ -18,7 +18,15 @@ from lxml import etree
 from qnms.yang.errors import ErrorTag
 from qnms.yang.schema import Key, Schema, SchemaNode, sole_tags
 from qnms.yang.tree import texts_below
-from qnms.yang.values import LeafCheck, TextCheck, leaf_check, no_check, plain_leaves, text_check
+from qnms.yang.values import (
+    LeafCheck,
+    TextCheck,
+    leaf_check,
+    no_check,
+    plain_leaves,
+    text_check,
+    texts_check,
+)
 
 BATCH = 16  # fresh entries of one list under one parent from which they are checked together
 
@@ -102,7 +110,10 @@ class SiblingChecks:
             if found is None:
                 return False
             texts, counts[tag] = found
-            if check is not None and any(check(t) for t in texts):
+            if check is None:
+                continue
+            together = texts_check(leaf, leaf.module in self.deep_modules)
+            if not together(texts) if together is not None else any(map(check, texts)):
                 return False
         if plan.mandatory:
             n = sum(1 for _ in parent.iterchildren(node.tag))

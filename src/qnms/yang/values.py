@@ -9,11 +9,18 @@ type restrictions as pyang checks them (ranges, lengths, patterns; see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from lxml import etree
 
-from qnms.yang.restrictions import DECIMAL_TEXT, INTEGER_TEXT, INTEGERS, Verdict, checker
+from qnms.yang.restrictions import (
+    DECIMAL_TEXT,
+    INTEGER_TEXT,
+    INTEGERS,
+    Verdict,
+    checker,
+    set_checker,
+)
 from qnms.yang.schema import Schema, SchemaNode, TypeInfo
 from qnms.yang.tree import resolve_qname, show
 
@@ -45,6 +52,16 @@ def plain_leaves(node: SchemaNode) -> PlainLeaves:
             continue
         out[f"{{{ns}}}{name}"] = child
     return out
+
+
+def texts_check(node: SchemaNode, deep: bool) -> Callable[[Collection[str]], bool] | None:
+    """Whether all of many values of plain leaf ``node`` are valid, checked together in
+    C (``restrictions.set_checker``): strings only; None when that cannot be done (the
+    caller then uses ``text_check`` per value)."""
+    t = node.type
+    if t is None or t.base != "string" or not deep or t.spec is None:
+        return None
+    return set_checker(t.spec)
 
 
 def text_check(schema: Schema, node: SchemaNode, deep: bool) -> TextCheck | None:
