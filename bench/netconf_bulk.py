@@ -207,25 +207,30 @@ async def drive(
         await s.close()
 
 
+def start_agent(tmp: str, src: Path | None) -> AgentProcess:
+    """The agent, its state under ``tmp``; ``src`` another checkout's code (None: ours)."""
+    env_before = os.environ.get("PYTHONPATH")
+    if src is not None:
+        # qnms and qnms_agents of the other checkout, ahead of this tree's install
+        shim = Path(tmp) / "path"
+        shim.mkdir()
+        (shim / "qnms").symlink_to(src / "src" / "qnms")
+        (shim / "qnms_agents").symlink_to(src / "agents")
+        os.environ["PYTHONPATH"] = str(shim)
+    try:
+        return AgentProcess(Path(tmp) / "agent", name=ELEMENT)
+    finally:
+        if env_before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = env_before
+
+
 def measure(label: str, src: Path | None, entries: int, repeat: int, ncclient: bool) -> Run:
     """One agent, fresh state directory; ``src`` another checkout's code (None: ours)."""
-    env_before = os.environ.get("PYTHONPATH")
     run = Run(label)
     with tempfile.TemporaryDirectory(prefix="qnms-bench-bulk-") as tmp:
-        if src is not None:
-            # qnms and qnms_agents of the other checkout, ahead of this tree's install
-            shim = Path(tmp) / "path"
-            shim.mkdir()
-            (shim / "qnms").symlink_to(src / "src" / "qnms")
-            (shim / "qnms_agents").symlink_to(src / "agents")
-            os.environ["PYTHONPATH"] = str(shim)
-        try:
-            agent = AgentProcess(Path(tmp) / "agent", name=ELEMENT)
-        finally:
-            if env_before is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = env_before
+        agent = start_agent(tmp, src)
         try:
             asyncio.run(drive(agent.port, agent.proc.pid, run, entries, repeat, ncclient))
         finally:

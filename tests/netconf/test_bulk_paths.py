@@ -46,13 +46,13 @@ ENTRIES = [
 ]
 
 
-def _result(schema, bindings, xml: str, monkeypatch, general: bool) -> bytes | str:
+def _result(schema, bindings, xml: str, monkeypatch, general: bool, adopt=False) -> bytes | str:
     with monkeypatch.context() as m:
         if general:
-            m.setattr(edit, "fresh_element", lambda *_a: None)
+            m.setattr(edit, "fresh_element", lambda *_a, **_k: None)
         manager = DatastoreManager(schema, bindings=bindings)
         try:
-            manager.edit_config("running", net(xml), session_id=1)
+            manager.edit_config("running", net(xml), session_id=1, adopt=adopt)
         except RpcError as err:
             return f"{err.tag} {err.path} {err.message}"
         except RpcErrors as errs:
@@ -60,18 +60,19 @@ def _result(schema, bindings, xml: str, monkeypatch, general: bool) -> bytes | s
         return etree.tostring(manager.get_config("running"))
 
 
+@pytest.mark.parametrize("adopt", [False, True], ids=["copied", "adopted"])
 @pytest.mark.parametrize("xml", ENTRIES)
-def test_fresh_entries_equal_the_general_path(schema, bindings, monkeypatch, xml):
+def test_fresh_entries_equal_the_general_path(schema, bindings, monkeypatch, xml, adopt):
     taken = []
     original = fresh.fresh_element
 
-    def spy(*args):
-        out = original(*args)
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
         taken.append(out is not None)
         return out
 
     monkeypatch.setattr(edit, "fresh_element", spy)
-    fast = _result(schema, bindings, xml, monkeypatch, general=False)
+    fast = _result(schema, bindings, xml, monkeypatch, general=False, adopt=adopt)
     monkeypatch.undo()
     slow = _result(schema, bindings, xml, monkeypatch, general=True)
     assert fast == slow
@@ -80,7 +81,7 @@ def test_fresh_entries_equal_the_general_path(schema, bindings, monkeypatch, xml
 
 def test_plain_entries_take_the_fast_path_and_others_do_not(schema):
     node = schema.find("/en:network/en:node")
-    plain = fresh.plain_leaves(node)
+    shape = fresh.shape_of(node)
     for xml, expected in [
         (node_xml("a", 1), True),
         ("<node><memory-count>5</memory-count><name>b</name></node>", True),
@@ -90,7 +91,7 @@ def test_plain_entries_take_the_fast_path_and_others_do_not(schema):
         ("<node><name>f:g</name></node>", False),
     ]:
         e = config(f'<network xmlns="urn:example:net">{xml}</network>')[0][0]
-        assert (fresh.fresh_element(node, e, plain) is not None) is expected, xml
+        assert (fresh.fresh_element(node, e, shape) is not None) is expected, xml
 
 
 def test_a_bad_value_in_a_fresh_entry_is_refused_and_nothing_changes(manager):

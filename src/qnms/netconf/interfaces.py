@@ -80,9 +80,11 @@ class Datastores(Protocol):
         test_option: TestOption = "test-then-set",
         error_option: ErrorOption = "stop-on-error",
         durable: bool = True,
+        adopt: bool = False,
     ) -> list[ConfigChange]:
         """Apply the ``<config>`` element; all-or-nothing unless continue-on-error.
-        ``durable`` False: an edit of running is made durable by the next ``sync``."""
+        ``durable`` False: an edit of running is made durable by the next ``sync``.
+        ``adopt``: ``config`` is the callee's to consume (its elements may be moved)."""
         ...
 
     def sync(self, session_id: int) -> None:

@@ -42,6 +42,9 @@ class Change:
     nsmap: dict[str, str]
     element: etree._Element | None = None  # the node in the new tree (None if gone)
     parent: etree._Element | None = None  # its parent in the new tree
+    # created by the editor's fast path (datastore.fresh): made of plain leaves alone
+    # (``values.plain_leaves``), each once; validation may check such entries together
+    fresh: bool = False
 
     @property
     def node(self) -> SchemaNode:
@@ -60,12 +63,13 @@ def make_change(
     element: etree._Element | None,
     parent: etree._Element | None,
     heads: dict[Chain, tuple[str, dict[str, str]]] | None = None,
+    fresh: bool = False,
 ) -> Change:
     """``heads``: a cache of parent paths for ``chain_path``, shared by one edit."""
     if not is_change_op(op):  # "none" changes nothing: never recorded
         raise ValueError(f"not a change operation: {op!r}")
     path, nsmap = chain_path(schema, chain, heads)
-    return Change(op, chain, path, nsmap, element, parent)
+    return Change(op, chain, path, nsmap, element, parent, fresh)
 
 
 def same_content(a: etree._Element, b: etree._Element) -> bool:

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from lxml import etree
 
 from qnms.yang.diff import Change
-from qnms.yang.schema import Schema, SchemaNode
+from qnms.yang.schema import Schema, SchemaNode, sole_tags
 from qnms.yang.schema_types import Key, LeafrefInfo
+from qnms.yang.tree import texts_below
 
 Steps = tuple[Key, ...]
 
@@ -99,31 +100,64 @@ def _instances(top: etree._Element, tags: tuple[str, ...]) -> Iterable[etree._El
     return els
 
 
-def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change]):
-    """(ref, leaf element) for each reference ``changes`` may have broken."""
+@dataclass(slots=True, eq=False)
+class Batch:
+    """Written entries of one list under one parent whose references of ``ref`` all
+    have one anchor, at or above the parent: checked together (``_batch_ok``)."""
+
+    ref: Ref
+    parent: etree._Element
+    depth: int  # len(steps) of the entries
+    entries: list[etree._Element]
+
+
+BATCH = 16  # written entries of one parent from which their references are checked at once
+
+
+def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change], batches: list[Batch]):
+    """(ref, leaf element) for each reference ``changes`` may have broken; the written
+    references that can be checked at once are put in ``batches`` instead."""
     everywhere: dict[int, Ref] = {}  # id(ref) -> ref: every instance to be checked
-    written: list[tuple[Steps, etree._Element]] = []
-    # a schema node has one path: its steps, worked out once for all entries of a list
-    steps_of: dict[SchemaNode, Steps] = {}
+    # written subtrees by (their schema node, their parent element), in change order
+    written: dict[tuple[SchemaNode, etree._Element], list[etree._Element]] = {}
+    # a schema node has one path: its steps and the refs below and onto them, worked out
+    # once for all entries of a list (20,000 in a big edit)
+    facts: dict[SchemaNode, tuple[Steps, list[Ref] | None, list[Ref]]] = {}
     for ch in changes:
         if not ch.chain:  # the whole tree changed
             everywhere.update((id(ref), ref) for ref in refs.all)
             continue
         node = ch.chain[-1][0]
-        steps = steps_of.get(node)
-        if steps is None:
-            steps = steps_of[node] = tuple((n.ns, n.name) for n, _ident in ch.chain)
+        known = facts.get(node)
+        if known is None:
+            steps = tuple((n.ns, n.name) for n, _ident in ch.chain)
+            known = facts[node] = (steps, refs.below.get(steps), refs.onto.get(steps, []))
         if ch.operation != "create":  # a value may be gone: whatever refers to it
-            for ref in refs.onto.get(steps, ()):
+            for ref in known[2]:
                 everywhere[id(ref)] = ref
         el = ch.element
-        if el is not None and el.getparent() is not None and steps in refs.below:
-            written.append((steps, el))
-    for steps, el in written:
+        if el is not None and known[1] is not None:
+            parent = el.getparent()
+            if parent is not None:
+                written.setdefault((node, parent), []).append(el)
+    for (node, parent), els in written.items():
+        steps, below_refs, _onto = facts[node]
         depth = len(steps)
-        for ref in refs.below[steps]:
-            if id(ref) not in everywhere:
-                if depth == len(ref.tags):
+        # a reference checked once for all the entries, or entry by entry
+        each = []
+        for ref in below_refs or ():  # never None: only such nodes were written down
+            if id(ref) in everywhere:
+                continue
+            below = len(ref.tags) - depth  # levels from a written element to the leaf
+            if below and len(els) >= BATCH and _one_anchor(ref, below):
+                batches.append(Batch(ref, parent, depth, els))
+            else:
+                each.append((ref, below))
+        if not each:
+            continue
+        for el in els:
+            for ref, below in each:
+                if not below:
                     yield ref, el  # the change is the leafref leaf itself
                     continue
                 for leaf in _instances(el, ref.tags[depth:]):
@@ -133,36 +167,74 @@ def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change]):
             yield ref, leaf
 
 
+def _one_anchor(ref: Ref, below: int) -> bool:
+    """Every instance of ``ref`` under one parent, ``below`` levels under its children,
+    has the same anchor: the root, or the parent or one of its ancestors."""
+    return ref.info.absolute or ref.info.ups > below
+
+
+def _anchor(root: etree._Element, info: LeafrefInfo, leaf: etree._Element, ups: int):
+    if info.absolute:
+        return root
+    anchor: etree._Element | None = leaf
+    for _ in range(ups):
+        anchor = anchor.getparent() if anchor is not None else None
+    return anchor
+
+
+def _batch_ok(schema: Schema, batch: Batch, values: frozenset[str]) -> bool:
+    """Whether every instance of the batch's reference under its parent (the written
+    entries', and those of the entries already there) holds one of ``values``: one
+    scan in C (``tree.texts_below``) instead of an element walk per entry. False also
+    when that cannot be told at once (a leaf holds more than text, or its tag is not
+    its node's alone): then each is checked the usual way."""
+    ref = batch.ref
+    above = ref.path[batch.depth - 2] if batch.depth >= 2 else None  # the parent's node
+    if ref.tags[-1] not in sole_tags(schema, above):
+        return False
+    found = texts_below(batch.parent, ref.tags[-1])
+    return found is not None and values.issuperset(found[0])
+
+
 def broken_leafrefs(
     schema: Schema, root: etree._Element, changes: Iterable[Change] | None = None
 ) -> Iterator[tuple[etree._Element, SchemaNode, str]]:
     """(leaf element, its schema node, its path) for each dangling reference: in the
     whole tree, or (``changes`` given, the tree valid before them) where they reach."""
     refs = schema_refs(schema)
+    batches: list[Batch] = []
     if changes is None:
         found: Iterable = ((ref, leaf) for ref in refs.all for leaf in _instances(root, ref.tags))
     else:
-        found = _touched(refs, root, changes)
+        found = _touched(refs, root, changes, batches)
     # (anchor element, id of the path's steps) -> the target values there: built once,
     # then a set lookup per reference
     cache: dict[tuple[etree._Element, int], frozenset[str]] = {}
+
+    def targets(info: LeafrefInfo, anchor: etree._Element | None) -> frozenset[str]:
+        if anchor is None:
+            return frozenset()
+        key = (anchor, id(info.downs))
+        known = cache.get(key)
+        if known is None:
+            cur = [anchor]
+            for ns, name in info.downs:
+                tag = f"{{{ns}}}{name}"
+                cur = [c for x in cur for c in x.iterchildren(tag)]
+            known = cache[key] = frozenset((c.text or "") for c in cur)
+        return known
+
     for ref, el in found:
         info = ref.info
-        anchor: etree._Element | None = root
-        if not info.absolute:
-            anchor = el
-            for _ in range(info.ups):
-                anchor = anchor.getparent() if anchor is not None else None
-        values: frozenset[str] = frozenset()
-        if anchor is not None:
-            key = (anchor, id(info.downs))
-            known = cache.get(key)
-            if known is None:
-                cur = [anchor]
-                for ns, name in info.downs:
-                    tag = f"{{{ns}}}{name}"
-                    cur = [c for x in cur for c in x.iterchildren(tag)]
-                known = cache[key] = frozenset((c.text or "") for c in cur)
-            values = known
-        if (el.text or "") not in values:
+        if (el.text or "") not in targets(info, _anchor(root, info, el, info.ups)):
             yield el, ref.path[-1], info.path
+    for batch in batches:
+        ref, info = batch.ref, batch.ref.info
+        # the leaf is (tags below the parent) levels down: so many fewer ups from it
+        ups = info.ups - (len(ref.tags) - batch.depth + 1)
+        if _batch_ok(schema, batch, targets(info, _anchor(root, info, batch.parent, ups))):
+            continue
+        for el in batch.entries:  # one dangles at least: find it, the usual way
+            for leaf in _instances(el, ref.tags[batch.depth :]):
+                if (leaf.text or "") not in targets(info, _anchor(root, info, leaf, info.ups)):
+                    yield leaf, ref.path[-1], info.path

@@ -167,3 +167,21 @@ def children_by_tag(schema: Schema, parent: SchemaNode | None) -> dict[str, tupl
     process, not per edit or read. Callers must not modify the dict."""
     table = schema.roots if parent is None else parent.children
     return {f"{{{k[0]}}}{k[1]}": (k, n) for k, n in table.items()}
+
+
+@functools.lru_cache(maxsize=4096)
+def sole_tags(schema: Schema, parent: SchemaNode | None) -> frozenset[str]:
+    """The element tags that name one schema node alone among all descendants of
+    ``parent`` (None: the schema's roots): below an instance of ``parent``, every
+    element with one of these tags is an instance of that node, so a C-level scan by
+    tag finds exactly its instances (issue 13). None of them when an anydata or anyxml
+    (any content) is below."""
+    seen: dict[str, int] = {}
+    stack = list((schema.roots if parent is None else parent.children).values())
+    while stack:
+        node = stack.pop()
+        if node.keyword in ("anydata", "anyxml"):
+            return frozenset()
+        seen[node.tag] = seen.get(node.tag, 0) + 1
+        stack.extend(node.children.values())
+    return frozenset(tag for tag, n in seen.items() if n == 1)

@@ -10,10 +10,34 @@ schema node: these run per list entry, 20,000 times in a bulk edit.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
+from lxml import etree
+
 from qnms.yang.errors import ErrorTag
-from qnms.yang.schema import Key, Schema, SchemaNode
+from qnms.yang.schema import Key, Schema, SchemaNode, sole_tags
+from qnms.yang.tree import texts_below
+from qnms.yang.values import (
+    LeafCheck,
+    TextCheck,
+    leaf_check,
+    no_check,
+    plain_leaves,
+    text_check,
+    texts_check,
+)
+
+BATCH = 16  # fresh entries of one list under one parent from which they are checked together
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to judge an instance of one schema node that holds leaves alone, in one
+    loop (issue 13: the usual created list entry; ``plain_instance``)."""
+
+    checks: dict[str, LeafCheck]  # its config leaves outside choices, by tag
+    mandatory: frozenset[str]  # the tags of those that must be present
 
 
 class SiblingChecks:
@@ -21,11 +45,122 @@ class SiblingChecks:
 
     schema: Schema
     constrained_by: dict[int, list[tuple[Key, SchemaNode]]]
+    checks: dict[int, LeafCheck]
+    plans: dict[int, Plan | None]
+    text_checks: dict[int, TextCheck | None]
+    deep_modules: frozenset[str]
+    semantic: bool
+    targets: set | None
+
+    def walk(self, pnode: SchemaNode | None, el: Any, typed: bool) -> None:
+        raise NotImplementedError  # the run's full walk (validation.Validator.walk)
 
     def problem(
         self, tag: ErrorTag, msg: str, el: Any, where: Any = None, suffix: str = "", **kw: Any
     ) -> None:
         raise NotImplementedError  # the run's collector (validation.Validator.problem)
+
+    def visit_instance(self, node: SchemaNode, el: Any, typed: bool) -> None:
+        if not self.plain_instance(node, el, typed):
+            self.walk(node, el, typed)
+
+    def plain_instance(self, node: SchemaNode, el: Any, typed: bool) -> bool:
+        """Whether ``el``, an instance of ``node``, is made of leaves of ``node``'s plan
+        (``plan``), each once, with valid values and every mandatory one present: then
+        nothing is wrong in it. False (nothing reported) sends it to ``walk``, which
+        finds and reports whatever is wrong."""
+        if self.targets is not None:
+            return False  # some children are typed and others not: walk's business
+        plan = self.plan(node)
+        if plan is None:
+            return False
+        checks = plan.checks
+        seen = set()
+        n = 0
+        for c in el:
+            tag = c.tag
+            check = checks.get(tag)  # a comment's tag (a function) is in no plan
+            if check is None or len(c):
+                return False
+            if typed and check is not no_check and check(c):
+                return False
+            seen.add(tag)
+            n += 1
+        return len(seen) == n and plan.mandatory <= seen
+
+    def fresh_entries(self, node: SchemaNode, parent: etree._Element, typed: bool) -> bool:
+        """Whether the entries of list ``node`` under ``parent`` are all valid, judged
+        leaf by leaf across them (``tree.texts_below``) instead of entry by entry:
+        every value of each plain leaf (``values.plain_leaves``) passes its check, and
+        each mandatory leaf is in every entry. For entries the editor created by its
+        fast path (``Change.fresh``: plain leaves alone, each once), that is all there
+        is to check in them; the entries that were there were valid, and those other
+        changes touched are visited apart. False (nothing reported): judge them one by
+        one (a value is wrong, or a leaf holds more than text)."""
+        plan = self.plan(node)
+        if plan is None:
+            return False
+        sole = sole_tags(self.schema, node.parent)  # each leaf's instances found by tag
+        counts: dict[str, int] = {}
+        for tag, leaf in plain_leaves(node).items():
+            check = self.text_check(leaf) if typed else None
+            if check is None and tag not in plan.mandatory:
+                continue
+            found = texts_below(parent, tag) if tag in sole else None
+            if found is None:
+                return False
+            texts, counts[tag] = found
+            if check is None:
+                continue
+            together = texts_check(leaf, leaf.module in self.deep_modules)
+            if not together(texts) if together is not None else any(map(check, texts)):
+                return False
+        if plan.mandatory:
+            n = sum(1 for _ in parent.iterchildren(node.tag))
+            return all(counts[tag] == n for tag in plan.mandatory)
+        return True
+
+    def text_check(self, leaf: SchemaNode) -> TextCheck | None:
+        key = id(leaf)
+        if key not in self.text_checks:
+            deep = leaf.module in self.deep_modules
+            self.text_checks[key] = text_check(self.schema, leaf, deep)
+        return self.text_checks[key]
+
+    def plan(self, node: SchemaNode) -> Plan | None:
+        """``node``'s plan, made once per run: its config leaves outside choices, each
+        with the check ``check_leaf`` uses, and the mandatory ones. None when an
+        instance of such leaves could still fail ``mandatory`` in another way (a
+        mandatory choice, a list with min-elements, a container with mandatory nodes,
+        a mandatory anydata): ``walk`` judges those."""
+        key = id(node)
+        if key in self.plans:
+            return self.plans[key]
+        plan = self.plans[key] = self._plan(node)
+        return plan
+
+    def _plan(self, node: SchemaNode) -> Plan | None:
+        checks: dict[str, LeafCheck] = {}
+        for child in node.children.values():
+            if child.keyword == "leaf" and child.config and not child.cases:
+                check = self.checks.get(id(child))
+                if check is None:
+                    deep = child.module in self.deep_modules
+                    check = self.checks[id(child)] = leaf_check(self.schema, child, deep)
+                checks[child.tag] = check
+        mandatory = set()
+        if self.semantic:
+            if any(info.mandatory for info in node.choices.values()):
+                return None
+            for _key, ch in self.constrained(node):
+                if ch.cases:
+                    continue  # skipped while none of its choice's cases is present
+                if ch.keyword in ("list", "leaf-list") and not ch.min_elements:
+                    continue  # absent: 0 entries, within max-elements
+                if ch.tag not in checks:
+                    return None
+                mandatory.add(ch.tag)
+        return Plan(checks, frozenset(mandatory))
 
     def mandatory(self, pnode, el, present, counts, cases, suffix: str) -> None:
         """Mandatory leaves/choices and min/max-elements below instance ``el``."""

@@ -117,6 +117,22 @@ def _key_spec(node: SchemaNode) -> _KeySpec:
     return _key_specs[id(node)][1]
 
 
+def texts_below(el: etree._Element, tag: str) -> tuple[set[str], int] | None:
+    """The distinct texts of the elements with ``tag`` below ``el``, and how many
+    elements: one scan by tag in C and a light loop (issue 13: the leaves of 20,000
+    entries; an XPath query took 3-7 times as long). None when one of them holds more
+    than text (a comment, an element): then the caller looks at them one by one. For
+    a tag that names one schema node below ``el``'s (``schema.sole_tags``)."""
+    texts = set()
+    n = 0
+    for c in el.iterdescendants(tag):
+        if len(c):
+            return None
+        texts.add(c.text or "")
+        n += 1
+    return texts, n
+
+
 def show(value: Value, schema: Schema) -> str:
     if isinstance(value, tuple):
         prefix = schema.prefixes.get(value[0])

@@ -23,9 +23,9 @@ from qnms.yang.diff import Change
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.leafrefs import broken_leafrefs
 from qnms.yang.schema import Key, Schema, SchemaNode, children_by_tag
-from qnms.yang.siblings import SiblingChecks, counted, level_children
+from qnms.yang.siblings import BATCH, Plan, SiblingChecks, counted, level_children
 from qnms.yang.tree import ident_of, path_of, split_tag
-from qnms.yang.values import LeafCheck, leaf_check, no_check
+from qnms.yang.values import LeafCheck, TextCheck, leaf_check, no_check
 
 
 @dataclass(slots=True)
@@ -57,6 +57,8 @@ class Validator(SiblingChecks):
         self.problems: list[Problem] = []
         self.checks: dict[int, LeafCheck] = {}  # id(schema node) -> its prepared check
         self.constrained_by: dict[int, list[tuple[Key, SchemaNode]]] = {}  # see constrained
+        self.plans: dict[int, Plan | None] = {}  # id(schema node) -> see plain_plan
+        self.text_checks: dict[int, TextCheck | None] = {}  # id(leaf node) -> see fresh_entries
 
     def run(self) -> list[Problem]:
         self.walk(None, self.root, self.targets is None)
@@ -73,10 +75,15 @@ class Validator(SiblingChecks):
         """
         changes = list(changes)  # walked twice: here and for the leafrefs
         levels: dict[etree._Element, SchemaNode | None] = {self.root: None}
+        many = _many_fresh(changes)
+        fresh: dict[tuple[SchemaNode, etree._Element], list[etree._Element]] = {}
         for ch in changes:
             el = ch.element
-            if el is not None and el.getparent() is not None:
-                self.visit(ch.node, el, values)
+            if el is not None and (parent := el.getparent()) is not None:
+                if ch.fresh and (ch.node, ch.parent) in many:
+                    fresh.setdefault((ch.node, parent), []).append(el)
+                else:
+                    self.visit(ch.node, el, values)
             # the parent and its ancestors; their schema nodes follow from the tags
             # (not from the change's chain: an emptied container may have vanished)
             up = []
@@ -91,6 +98,10 @@ class Validator(SiblingChecks):
                 node = self.schema.child(node, split_tag(e.tag)) if known else None
                 known = node is not None
                 levels[e] = node
+        for (node, parent), els in fresh.items():
+            if not self.fresh_entries(node, parent, values):
+                for el in els:
+                    self.visit(node, el, values)
         if self.semantic:
             for el, node in levels.items():
                 if el is self.root or node is not None:
@@ -103,7 +114,7 @@ class Validator(SiblingChecks):
             if typed:
                 self.check_leaf(node, el)
         elif node.keyword in ("container", "list"):
-            self.walk(node, el, typed)
+            self.visit_instance(node, el, typed)
 
     def check_leaf(self, node: SchemaNode, c) -> None:
         check = self.checks.get(id(node))
@@ -238,7 +249,7 @@ class Validator(SiblingChecks):
                 elif c_typed:
                     self.check_leaf(node, c)
             elif kw in ("container", "list"):
-                self.walk(node, c, c_typed)
+                self.visit(node, c, c_typed)
         if not self.semantic:
             return
         self.mandatory(pnode, el, present, counts, cases, "")
@@ -300,6 +311,16 @@ class Validator(SiblingChecks):
                 c,
                 info=[("bad-element", name)],
             )
+
+
+def _many_fresh(changes: list[Change]) -> set[tuple[SchemaNode, etree._Element | None]]:
+    """(list, parent) of the fresh entries (``Change.fresh``) worth checking together."""
+    counts: dict[tuple[SchemaNode, etree._Element | None], int] = {}
+    for ch in changes:
+        if ch.fresh:
+            key = (ch.node, ch.parent)
+            counts[key] = counts.get(key, 0) + 1
+    return {key for key, n in counts.items() if n >= BATCH}
 
 
 def validate_changes(

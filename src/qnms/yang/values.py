@@ -9,16 +9,73 @@ type restrictions as pyang checks them (ranges, lengths, patterns; see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from lxml import etree
 
-from qnms.yang.restrictions import DECIMAL_TEXT, INTEGER_TEXT, INTEGERS, Verdict, checker
+from qnms.yang.restrictions import (
+    DECIMAL_TEXT,
+    INTEGER_TEXT,
+    INTEGERS,
+    Verdict,
+    checker,
+    set_checker,
+)
 from qnms.yang.schema import Schema, SchemaNode, TypeInfo
 from qnms.yang.tree import resolve_qname, show
 
 LeafCheck = Callable[[etree._Element], str | None]
 """Why the value of a leaf element is invalid, or None."""
+TextCheck = Callable[[str], str | None]
+"""Why a value (the text of a leaf of a plain-text type) is invalid, or None."""
+PlainLeaves = dict[str, SchemaNode]
+
+
+def has_qnames(tinfo: TypeInfo) -> bool:
+    """Values of the type name things by namespace (identityref, instance-identifier):
+    their meaning needs the XML namespace context, not just the text."""
+    if tinfo.base in ("identityref", "instance-identifier"):
+        return True
+    return any(has_qnames(m) for m in tinfo.members)
+
+
+def plain_leaves(node: SchemaNode) -> PlainLeaves:
+    """The config leaves of ``node`` whose values are plain text, by element tag: not in
+    a choice (creating one deletes the other cases) and of a type without namespace
+    bindings. A fresh entry made of these alone takes the editor's fast path
+    (``datastore.fresh``) and is checked by its texts (``text_check``)."""
+    out: PlainLeaves = {}
+    for (ns, name), child in node.children.items():
+        if child.keyword != "leaf" or not child.config or child.cases:
+            continue
+        if child.type is not None and has_qnames(child.type):
+            continue
+        out[f"{{{ns}}}{name}"] = child
+    return out
+
+
+def texts_check(node: SchemaNode, deep: bool) -> Callable[[Collection[str]], bool] | None:
+    """Whether all of many values of plain leaf ``node`` are valid, checked together in
+    C (``restrictions.set_checker``): strings only; None when that cannot be done (the
+    caller then uses ``text_check`` per value)."""
+    t = node.type
+    if t is None or t.base != "string" or not deep or t.spec is None:
+        return None
+    return set_checker(t.spec)
+
+
+def text_check(schema: Schema, node: SchemaNode, deep: bool) -> TextCheck | None:
+    """``leaf_check`` of a plain leaf (``plain_leaves``) by its text alone (checked
+    across many entries at once, issue 13); None when no value can be wrong."""
+    t = node.type
+    if t is None or t.base == "leafref" or (t.base == "string" and (not deep or t.spec is None)):
+        return None
+    if has_qnames(t):
+        raise ValueError(f"{node.name}: a value of {t.text} is not plain text")
+    if t.base == "string":
+        check = checker(t.spec)
+        return lambda text: _verdict(t, v, text) if (v := check(text)) is not None else None
+    return lambda text: _check(schema, t, None, text, deep)
 
 
 def leaf_check(schema: Schema, node: SchemaNode, deep: bool) -> LeafCheck:
@@ -39,6 +96,8 @@ def leaf_check(schema: Schema, node: SchemaNode, deep: bool) -> LeafCheck:
             return None if verdict is None else _verdict(t, verdict, text)
 
         return check_string
+    if t.base == "leafref":
+        return no_check  # its value is checked as an instance reference (``leafrefs``)
     return lambda el: _check(schema, t, el, el.text or "", deep)
 
 

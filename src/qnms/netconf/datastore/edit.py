@@ -15,7 +15,7 @@ import re
 
 from lxml import etree
 
-from qnms.netconf.datastore.fresh import PlainLeaves, fresh_element, has_qnames, plain_leaves
+from qnms.netconf.datastore.fresh import Shape, fresh_element, shape_of
 from qnms.netconf.datastore.ordering import INSERT_ATTR, place
 from qnms.yang.diff import Change, leaf_equal, make_change
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
@@ -29,6 +29,7 @@ from qnms.yang.tree import (
     split_tag,
     strip_edit_attrs,
 )
+from qnms.yang.values import has_qnames
 
 OP_ATTR = f"{{{NC_NS}}}operation"
 OPERATIONS = frozenset({"merge", "replace", "create", "delete", "remove"})
@@ -44,12 +45,15 @@ def apply_edit(
     *,
     default_operation: str = "merge",
     continue_on_error: bool = False,
+    adopt: bool = False,
 ) -> tuple[list[Change], list[RpcError]]:
     """Apply the children of ``config`` to the data tree ``root`` (modified in place).
 
     Without ``continue_on_error`` the first error is raised and ``root`` is left
     half-edited (discard it). With it, a failing node is skipped, its siblings are
-    still applied, and the errors are returned with the changes.
+    still applied, and the errors are returned with the changes. ``adopt``: ``config``
+    is the editor's to consume (parsed for this edit alone): created entries may be
+    moved out of it into ``root`` rather than copied (``fresh``).
     """
     if default_operation not in ("merge", "replace", "none"):
         raise RpcError(
@@ -58,7 +62,7 @@ def apply_edit(
             ErrorType.PROTOCOL,
             info=[("bad-element", "default-operation")],
         )
-    ed = _Editor(schema, continue_on_error)
+    ed = _Editor(schema, continue_on_error, adopt)
     if default_operation == "replace":
         ed.replace_children(root, None, config, ())
     else:
@@ -72,13 +76,14 @@ def _error(tag: ErrorTag, msg: str, path: tuple[str, dict[str, str]] | None, **k
 
 
 class _Editor:
-    def __init__(self, schema: Schema, keep_going: bool) -> None:
+    def __init__(self, schema: Schema, keep_going: bool, adopt: bool = False) -> None:
         self.schema = schema
         self.keep_going = keep_going
+        self.adopt = adopt
         self.changes: list[Change] = []
         self.errors: list[RpcError] = []
         self.quiet = 0  # >0 inside a node whose own change is recorded as a whole
-        self._plain: dict[int, PlainLeaves] = {}  # id(schema node) -> its plain leaves
+        self._shapes: dict[int, Shape] = {}  # id(schema node) -> its fresh entries' shape
         self.heads: dict[Chain, tuple[str, dict[str, str]]] = {}  # see chain_path
 
     # ------------------------------------------------------------------ helpers
@@ -92,9 +97,10 @@ class _Editor:
                 nsmap = {**nsmap, prefix: ns}
         return (p or "/"), nsmap
 
-    def record(self, op: str, chain: Chain, el, parent) -> None:
+    def record(self, op: str, chain: Chain, el, parent, fresh: bool = False) -> None:
         if not self.quiet:
-            self.changes.append(make_change(self.schema, op, chain, el, parent, self.heads))
+            change = make_change(self.schema, op, chain, el, parent, self.heads, fresh)
+            self.changes.append(change)
 
     def leaf_element(self, node: SchemaNode, e: etree._Element, chain: Chain):
         """A fresh element for a leaf value; QName values keep their namespaces."""
@@ -327,15 +333,15 @@ class _Editor:
 
     def create(self, data, node: SchemaNode, e, eff: str, chain: Chain, index) -> None:
         kind = node.keyword
+        fresh = None
         if kind in LEAFY or kind == "leaf-list":
             new = self.leaf_element(node, e, chain)
         else:
-            fresh = None
             if eff != "none":
-                plain = self._plain.get(id(node))
-                if plain is None:
-                    plain = self._plain[id(node)] = plain_leaves(node)
-                fresh = fresh_element(node, e, plain)
+                shape = self._shapes.get(id(node))
+                if shape is None:
+                    shape = self._shapes[id(node)] = shape_of(node)
+                fresh = fresh_element(node, e, shape, adopt=self.adopt)
             new = fresh if fresh is not None else self.general(node, e, eff, chain)
             if kind == "container" and not node.presence and len(new) == 0:
                 return
@@ -343,7 +349,7 @@ class _Editor:
                 return  # nothing below was actually created
         place(self.schema, data, node, e, new, chain, index, moving=False)
         self.drop_other_cases(data, node, chain[:-1], index)
-        self.record("create", chain, new, data)
+        self.record("create", chain, new, data, fresh=new is fresh)
 
     def general(self, node: SchemaNode, e, eff: str, chain: Chain):
         """A new list entry or container built child by child (``fresh`` declined)."""

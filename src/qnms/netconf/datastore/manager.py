@@ -33,6 +33,7 @@ from lxml import etree
 from qnms.netconf.datastore import memory, storage
 from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, raise_problems
 from qnms.netconf.datastore.edit import apply_edit
+from qnms.netconf.datastore.gc_pause import without_gc
 from qnms.netconf.datastore.group_commit import GroupCommit
 from qnms.netconf.datastore.loading import load_stores
 from qnms.netconf.datastore.locks import LockTable
@@ -186,6 +187,7 @@ class DatastoreManager(StoreReads):
 
     # ------------------------------------------------------------------ edits
 
+    @without_gc  # a big edit's objects churn the collector (gc_pause)
     def edit_config(
         self,
         target: str,
@@ -196,9 +198,11 @@ class DatastoreManager(StoreReads):
         test_option: str = "test-then-set",
         error_option: str = "stop-on-error",
         durable: bool = True,
+        adopt: bool = False,
     ) -> list[ConfigChange]:
         """RFC 6241 7.2. ``durable`` False: an edit of running waits for ``sync`` to be
-        made durable (group commit; the caller must call it before acknowledging)."""
+        made durable (group commit; the caller must call it before acknowledging).
+        ``adopt``: ``config`` is consumed (see ``apply_edit``)."""
         if test_option not in ("test-then-set", "set", "test-only"):
             raise RpcError(ErrorTag.INVALID_VALUE, f"bad test-option {test_option!r}", _P)
         if error_option not in ("stop-on-error", "continue-on-error", "rollback-on-error"):
@@ -221,6 +225,7 @@ class DatastoreManager(StoreReads):
                 config,
                 default_operation=default_operation,
                 continue_on_error=keep_going,
+                adopt=adopt,
             )
             if keep_going:
                 work, changes, errors, thunks = self._checker.salvage(store, work, errors, semantic)

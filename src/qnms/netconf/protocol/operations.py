@@ -243,6 +243,7 @@ async def op_edit_config(s: NetconfSession, op: etree._Element) -> Reply:
             test_option=test,
             error_option=err,
             durable=not deferred,
+            adopt=True,  # the request was parsed for this edit alone
         ),
     )
     if target == "running" and test != "test-only" and changes:
