@@ -34,8 +34,12 @@ class StateMemo:
         self._memo: tuple[_Key, etree._Element] | None = None
 
     def forget(self) -> None:
-        """Drop the kept merge (running was replaced: it would only hold memory)."""
+        """Drop the kept merge and the stable elements it was made with (running was
+        replaced: they would only hold memory). The elements too: a 20,000-link state
+        element, referenced only from here, outlived the delete of its links until the
+        next ``<get>`` (issue 13)."""
         self._memo = None
+        self.stable = ()
 
     def merged(self, running: etree._Element, state: Sequence[etree._Element]) -> etree._Element:
         """A private tree: ``running`` with ``state`` merged in, in that order.
