@@ -6,15 +6,21 @@ into the same configuration again (issue 13). A state provider that also impleme
 out again as the very same objects for as long as their content is unchanged (and
 never modifies once handed out). Their merge into a running tree depends only on the
 identities of that tree and those elements, so it is done once and kept here; each
-read gets a deep copy of it (lxml, in C) with the rest of the state merged in.
+read gets a copy of it with the rest of the state merged in.
 
-Readers run in worker threads: the memo is one tuple, replaced whole, and the trees in
-it are never modified after they are stored.
+The merge is kept serialised, and each read parses it: with 20,000 links the tree was
+45 MB held for as long as running did not change (one more full tree in the agent's
+peak), its text is 5 MB, and libxml2 parses that in about a quarter of the time a deep
+copy of the tree took (issue 13: 66 ms against 241 ms, measured side by side).
+
+Readers run in worker threads: the memo is one tuple, replaced whole, and never
+modified after it is stored; each thread parses with its own parser.
 """
 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Sequence
 
 from lxml import etree
@@ -23,6 +29,7 @@ from qnms.yang.merge import merge_into
 from qnms.yang.schema import Schema
 
 _Key = tuple[etree._Element, ...]
+_local = threading.local()  # lxml parsers are not to be shared between threads
 
 
 class StateMemo:
@@ -31,7 +38,7 @@ class StateMemo:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self.stable: tuple[etree._Element, ...] = ()  # the provider's stable elements now
-        self._memo: tuple[_Key, etree._Element] | None = None
+        self._memo: tuple[_Key, bytes] | None = None  # (what it was made of, the merge)
 
     def forget(self) -> None:
         """Drop the kept merge and the stable elements it was made with (running was
@@ -58,12 +65,24 @@ class StateMemo:
         key = (running, *state[:n])
         memo = self._memo
         if memo is None or not _same(memo[0], key):
-            base = copy.deepcopy(running)
-            merge_into(self.schema, None, base, state[:n])
-            memo = self._memo = (key, base)
-        data = copy.deepcopy(memo[1])
+            data = copy.deepcopy(running)
+            merge_into(self.schema, None, data, state[:n])
+            self._memo = (key, etree.tostring(data))  # before the rest is merged in
+        else:
+            data = etree.fromstring(memo[1], _parser())
         merge_into(self.schema, None, data, state[n:])
         return data
+
+
+def _parser() -> etree.XMLParser:
+    """This thread's parser of kept merges: ``huge_tree`` so that no libxml2 size limit
+    refuses a big one; entities are never resolved (our own text has none)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(
+            huge_tree=True, resolve_entities=False, no_network=True
+        )
+    return parser
 
 
 def _same(a: _Key, b: _Key) -> bool:
