@@ -14,13 +14,12 @@ peak), its text is 5 MB, and libxml2 parses that in about a quarter of the time 
 copy of the tree took (issue 13: 66 ms against 241 ms, measured side by side).
 
 Readers run in worker threads: the memo is one tuple, replaced whole, and never
-modified after it is stored; each thread parses with its own parser.
+modified after it is stored.
 """
 
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Sequence
 
 from lxml import etree
@@ -29,7 +28,8 @@ from qnms.yang.merge import merge_into
 from qnms.yang.schema import Schema
 
 _Key = tuple[etree._Element, ...]
-_local = threading.local()  # lxml parsers are not to be shared between threads
+# no libxml2 size limit may refuse a big merge; our own text has no entities to resolve
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
 class StateMemo:
@@ -69,20 +69,9 @@ class StateMemo:
             merge_into(self.schema, None, data, state[:n])
             self._memo = (key, etree.tostring(data))  # before the rest is merged in
         else:
-            data = etree.fromstring(memo[1], _parser())
+            data = etree.fromstring(memo[1], _PARSER)
         merge_into(self.schema, None, data, state[n:])
         return data
-
-
-def _parser() -> etree.XMLParser:
-    """This thread's parser of kept merges: ``huge_tree`` so that no libxml2 size limit
-    refuses a big one; entities are never resolved (our own text has none)."""
-    parser = getattr(_local, "parser", None)
-    if parser is None:
-        parser = _local.parser = etree.XMLParser(
-            huge_tree=True, resolve_entities=False, no_network=True
-        )
-    return parser
 
 
 def _same(a: _Key, b: _Key) -> bool:
