@@ -5,7 +5,9 @@ session kept its last request's tree and its last reply (a 6 MB ``<get>``) alive
 the state memo the stable state of the deleted entries. These tests fail when such a
 retention comes back: what the server's code allocated and still holds after an add, a
 delete and a full ``<get>`` is bounded (tracemalloc, which sees Python's allocations:
-the reply and request bytes), and no big request tree or reply is reachable.
+the reply and the request bytes, which the session dropped together with the request's
+tree). (A walk of ``gc.get_objects()`` looking for the trees themselves, tried first,
+crashed the interpreter in a later test.)
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import gc
 import time
 import tracemalloc
 
-from lxml import etree
 from support.servers import EX_NS, connect
 
 from qnms.netconf.datastore import memory
@@ -40,20 +41,6 @@ def held_by_server() -> int:
     return sum(stat.size for stat in snap.statistics("filename"))
 
 
-def big_things() -> list[str]:
-    """Request trees and byte strings of a big message reachable from any object."""
-    found = []
-    for obj in gc.get_objects():
-        for ref in gc.get_referents(obj):
-            if isinstance(ref, bytes) and len(ref) > 100_000:
-                found.append(f"{len(ref)} bytes held by a {type(obj).__name__}")
-            elif isinstance(ref, etree._Element) and ref.tag.endswith("}rpc") and len(ref):
-                size = sum(1 for _ in ref.iter())
-                if size > 100:
-                    found.append(f"an <rpc> of {size} nodes held by a {type(obj).__name__}")
-    return found
-
-
 def test_an_idle_session_holds_nothing_of_a_big_edit_its_delete_and_a_full_get(nc_server):
     with connect(nc_server.port) as m:
         m.get()  # first-call costs (caches, imports) are not what this measures
@@ -68,12 +55,10 @@ def test_an_idle_session_holds_nothing_of_a_big_edit_its_delete_and_a_full_get(n
             time.sleep(0.2)  # the server's loop has sent the reply and gone idle
             gc.collect()
             held = held_by_server()
-            leaks = big_things()
         finally:
             tracemalloc.stop()
     # what stays: the audit's two entries, compressed (~30 kB), and small objects
     assert held < 150_000, f"{held} bytes allocated by qnms code still held"
-    assert leaks == []
 
 
 def test_a_big_message_schedules_one_trim_until_it_runs(monkeypatch):
