@@ -10,8 +10,9 @@ read gets a copy of it with the rest of the state merged in.
 
 The merge is kept serialised, and each read parses it: with 20,000 links the tree was
 45 MB held for as long as running did not change (one more full tree in the agent's
-peak), its text is 5 MB, and libxml2 parses that in about a quarter of the time a deep
-copy of the tree took (issue 13: 66 ms against 241 ms, measured side by side).
+peak: 267 -> 193 MB), its text is 5 MB. The price is time: a full ``<get>`` of those
+links takes ~50 ms more (get and serialisation 184 -> 237 ms, medians side by side on a
+quiet machine; issue 13).
 
 Readers run in worker threads: the memo is one tuple, replaced whole, and never
 modified after it is stored.
