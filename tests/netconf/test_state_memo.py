@@ -7,6 +7,7 @@ new running tree, a new stable element, a caller that modifies its reply.
 from __future__ import annotations
 
 import copy
+import gc
 
 from lxml import etree
 from support.datastores import NS, net, node_xml
@@ -113,3 +114,21 @@ def test_live_state_reads_the_stable_part_first(schema):
     live = manager.live_state()
     assert live is not None and live[0] is provider._stable and len(live) == 2
     assert provider.stable_calls == 1 and provider.reads == 1
+
+
+def test_a_new_running_lets_go_of_the_stable_part_it_was_merged_with(schema):
+    """After a change, nothing of the datastore keeps the old stable element: with
+    20,000 links it outlived their delete until the next ``<get>`` (issue 13)."""
+    provider = Split()
+    manager = DatastoreManager(schema, state_provider=provider)
+    manager.edit_config("running", net(node_xml("a")), session_id=1)
+    manager.get()
+    old = provider._stable
+    provider.bump()  # the provider has a new one: only the kept merge can hold the old
+
+    def holders() -> list[object]:
+        return [r for r in gc.get_referrers(old) if isinstance(r, tuple | list | dict)]
+
+    assert holders()  # kept while running is the tree it was merged into
+    manager.edit_config("running", net(node_xml("b")), session_id=1)
+    assert holders() == []

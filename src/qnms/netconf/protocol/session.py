@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from lxml import etree
 
+from qnms.netconf.datastore import memory
 from qnms.netconf.interfaces import Datastores, StateProvider
 from qnms.netconf.protocol.batching import ReplyBatch
 from qnms.netconf.protocol.dispatch import OperationRegistry
@@ -250,9 +251,14 @@ class NetconfSession:
                     self._reading_paused = False
                     self.transport.resume_reading()
                 rpc, reply = await self._answer(raw)
+                memory.after_message(loop.call_later, len(raw) + len(reply or b""))
+                # An idle session holds no request, its tree or its reply: a 20k edit's
+                # tree and a 6 MB reply lived until the next request (issue 13).
+                raw = b""
                 if reply is None:
                     continue
                 self._batch.add(rpc, reply, loop.time())
+                rpc = reply = None
                 waiting = self._inbox.qsize()
                 if self._after_reply or self._close_after_reply:
                     waiting = 0  # something waits for this reply to be written
