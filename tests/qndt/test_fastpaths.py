@@ -13,6 +13,7 @@ import logging
 import random
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -50,9 +51,9 @@ def original() -> Iterator[None]:
     fastpaths.install()
 
 
-def _run(make_engine: Any, tier: str, target: float, until: float, monkeypatch: Any) -> list[Any]:
-    """Every result message, and every executed event: (time, owner, method), in order."""
-    engine = make_engine(None, seed=5, tier=tier, telemetry_period=0.01)
+@contextmanager
+def _traced(engine: Any) -> Iterator[list[tuple[int, str, str]]]:
+    """Every event the engine executes meanwhile: (time, owner, method), in order."""
     trace: list[tuple[int, str, str]] = []
     run = Process.run
 
@@ -61,7 +62,16 @@ def _run(make_engine: Any, tier: str, target: float, until: float, monkeypatch: 
         trace.append((engine.tl.now(), owner, proc.activation))
         return run(proc)
 
-    monkeypatch.setattr(Process, "run", traced)
+    Process.run = traced  # type: ignore[method-assign]
+    try:
+        yield trace
+    finally:
+        Process.run = run  # type: ignore[method-assign]
+
+
+def _run(make_engine: Any, tier: str, target: float, until: float) -> list[Any]:
+    """Every result message, and every executed event: (time, owner, method), in order."""
+    engine = make_engine(None, seed=5, tier=tier, telemetry_period=0.01)
     reply = engine.handle(
         {
             "type": "allocate",
@@ -73,8 +83,8 @@ def _run(make_engine: Any, tier: str, target: float, until: float, monkeypatch: 
         }
     )
     assert reply["ok"], reply
-    engine.run_until(until)
-    monkeypatch.setattr(Process, "run", run)
+    with _traced(engine) as trace:
+        engine.run_until(until)
     assert engine.allocations["a"].delivered > 0
     assert len(trace) == engine.tl.run_counter
     return [*engine.results, trace]
@@ -87,12 +97,12 @@ def _run(make_engine: Any, tier: str, target: float, until: float, monkeypatch: 
 def test_twin_runs_are_identical(
     make_engine: Any, monkeypatch: Any, tier: str, target: float, until: float
 ) -> None:
-    fast = _run(make_engine, tier, target, until, monkeypatch)
+    fast = _run(make_engine, tier, target, until)
     assert fastpaths.installed()
     fastpaths.uninstall()
     monkeypatch.setattr(build.fastpaths, "install", lambda: None)
     try:
-        slow = _run(make_engine, tier, target, until, monkeypatch)
+        slow = _run(make_engine, tier, target, until)
         assert not fastpaths.installed()
     finally:
         monkeypatch.undo()
@@ -100,26 +110,18 @@ def test_twin_runs_are_identical(
     assert fast == slow
 
 
-def _expiry_run(make_engine: Any, tier: str, until: float, monkeypatch: Any) -> list[Any]:
+def _expiry_run(make_engine: Any, tier: str, until: float) -> list[Any]:
     """A 4-node chain whose memories expire after 2 ms, pairs held at the ends: stale
     expiry entries pop, held pairs and waiting link pairs expire, expiries move in swaps."""
     engine = make_engine(chain(4, coherence=0.002), seed=7, tier=tier, telemetry_period=0.002)
-    trace: list[tuple[int, str, str]] = []
-    run = Process.run
-
-    def traced(proc: Process) -> Any:
-        trace.append((engine.tl.now(), getattr(proc.owner, "name", "?"), proc.activation))
-        return run(proc)
-
-    monkeypatch.setattr(Process, "run", traced)
     for aid, hold in (("a", True), ("b", False)):
         reply = engine.handle(
             {"type": "allocate", "allocation": aid, "path": ["alice", "r1", "r2", "bob"],
              "memories": 2, "duration": 1.0, "hold": hold}
         )  # fmt: skip
         assert reply["ok"], reply
-    engine.run_until(until)
-    monkeypatch.setattr(Process, "run", run)
+    with _traced(engine) as trace:
+        engine.run_until(until)
     kinds = [m["type"] for _, m in engine.results]
     assert "pair-expired" in kinds and "memory-expired" in kinds, set(kinds)
     return [*engine.results, trace]
@@ -147,60 +149,52 @@ def test_runs_with_expiries_are_identical(
     where SeQUeNCe sifts the event itself, so two live expiries due at one instant can pop
     in the other order than under SeQUeNCe (this run's 24th result, on main's code too).
     """
-    fast = _expiry_run(make_engine, tier, until, monkeypatch)
+    fast = _expiry_run(make_engine, tier, until)
     monkeypatch.setattr(fastheap, "expire_at", _new_event_per_state)
-    slow = _expiry_run(make_engine, tier, until, monkeypatch)
+    slow = _expiry_run(make_engine, tier, until)
     monkeypatch.undo()
     assert fast == slow
 
 
-def _mesh_run(make_engine: Any, monkeypatch: Any) -> list[Any]:
+def _mesh_run(make_engine: Any) -> list[Any]:
     """Overlapping allocations on a mesh (up to 24 rules on a node), one started late, one
     released and its memories taken by a new one: rules loaded and expired mid-run."""
     engine = make_engine(
         mesh(16, degree=3, seed=2, size=24), seed=3, tier="link", telemetry_period=0.01
     )
-    trace: list[tuple[int, str, str]] = []
-    run = Process.run
-
-    def traced(proc: Process) -> Any:
-        trace.append((engine.tl.now(), getattr(proc.owner, "name", "?"), proc.activation))
-        return run(proc)
-
-    monkeypatch.setattr(Process, "run", traced)
-    ends = [("n00", "n09", 0.0), ("n03", "n12", 0.02), ("n05", "n14", 0.0), ("n01", "n11", 0.0)]
-    for i, (src, dst, start) in enumerate(ends):
-        reply = engine.handle(
-            {
-                "type": "allocate",
-                "allocation": f"a{i}",
-                "path": shortest_path(engine.model, src, dst),
-                "memories": 2,
-                "target-fidelity": 0.7,
-                "start": start,
-                "duration": 1.0,
-            }
-        )
+    with _traced(engine) as trace:
+        ends = [("n00", "n09", 0.0), ("n03", "n12", 0.02), ("n05", "n14", 0.0), ("n01", "n11", 0.0)]
+        for i, (src, dst, start) in enumerate(ends):
+            reply = engine.handle(
+                {
+                    "type": "allocate",
+                    "allocation": f"a{i}",
+                    "path": shortest_path(engine.model, src, dst),
+                    "memories": 2,
+                    "target-fidelity": 0.7,
+                    "start": start,
+                    "duration": 1.0,
+                }
+            )
+            assert reply["ok"], str(reply)
+        engine.run_until(0.03)
+        assert engine.handle({"type": "release", "allocation": "a0"})["ok"]
+        reply = engine.handle(  # a0's freed memories, asked by rules loaded after theirs expired
+            {"type": "allocate", "allocation": "a4", "path": ["n09", "n08", "n07", "n00"],
+             "memories": 2, "target-fidelity": 0.7, "duration": 1.0}
+        )  # fmt: skip
         assert reply["ok"], str(reply)
-    engine.run_until(0.03)
-    assert engine.handle({"type": "release", "allocation": "a0"})["ok"]
-    reply = engine.handle(  # a0's freed memories, asked by rules loaded after theirs expired
-        {"type": "allocate", "allocation": "a4", "path": ["n09", "n08", "n07", "n00"],
-         "memories": 2, "target-fidelity": 0.7, "duration": 1.0}
-    )  # fmt: skip
-    assert reply["ok"], str(reply)
-    engine.run_until(0.06)
-    monkeypatch.setattr(Process, "run", run)
+        engine.run_until(0.06)
     assert all(a.delivered > 0 for a in engine.allocations.values())
     return [*engine.results, trace]
 
 
 def test_mesh_runs_are_identical(make_engine: Any, monkeypatch: Any) -> None:
-    fast = _mesh_run(make_engine, monkeypatch)
+    fast = _mesh_run(make_engine)
     fastpaths.uninstall()
     monkeypatch.setattr(build.fastpaths, "install", lambda: None)
     try:
-        slow = _mesh_run(make_engine, monkeypatch)
+        slow = _mesh_run(make_engine)
     finally:
         monkeypatch.undo()
         fastpaths.install()
