@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import platform
+from xml.sax.saxutils import escape as xml_escape
 
 import pytest
 from lxml import etree
@@ -20,7 +21,7 @@ from support.datastores import NS, config, net, node_xml
 
 from qnms.netconf.datastore import edit, fresh, memory
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.netconf.protocol.audit import AUDIT_NS, PACK_LIMIT, AuditLog
+from qnms.netconf.protocol.audit import AUDIT_NS, PACK_LIMIT, AuditLog, _escaped
 from qnms.netconf.protocol.notifications import DEFAULT_STREAM, NCN_NS, NotificationHub
 from qnms.yang import restrictions
 from qnms.yang.changes import ConfigChange
@@ -266,6 +267,22 @@ def test_audit_state_written_as_text_keeps_markup_characters_as_values(tmp_path)
     assert entries[0].findtext(f"{a}edit/{a}target") == target
     assert entries[1].findtext(f"{a}edit/{a}operation") == "delete"
     assert [e.findtext(a + "session-id") for e in entries] == ["3", "4"]
+
+
+def test_audit_values_of_many_edits_escaped_together_come_back_the_same():
+    """A big entry's targets are escaped in one pass over their join (NUL-separated);
+    markup characters in any of them, and a value holding a NUL (the one-by-one path;
+    not XML text, so compared escaped), keep every value its own."""
+    targets = [f"/en:network/en:node[en:name='n{i}<&>\"'{i}']" for i in range(40)]
+    changes = [ConfigChange(t, "create" if i % 2 else "delete", {"en": NS})
+               for i, t in enumerate(targets)]  # fmt: skip
+    log = AuditLog(None, lambda _sid: ("admin", "::1"))
+    log.record(changes, 1)
+    a = f"{{{AUDIT_NS}}}"
+    edits = list(log.state()[0].iter(a + "edit"))
+    assert [e.findtext(a + "target") for e in edits] == targets
+    assert [e.findtext(a + "operation") for e in edits] == [c.operation for c in changes]
+    assert _escaped([*targets[:20], "a\0b&"]) == [*map(xml_escape, targets[:20]), "a\0b&amp;"]
 
 
 def test_a_big_audit_entry_is_kept_compressed_and_reads_back_the_same(tmp_path):

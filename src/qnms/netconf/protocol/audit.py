@@ -130,14 +130,27 @@ def _packed(entry: dict[str, Any]) -> dict[str, Any]:
     deleted (issue 13); one string is one block, freed whole when the entry leaves the
     window, and a ``<get>`` pastes it as it is. A big one is kept compressed (zlib, in
     C): the edits of a 20,000-entry edit and its delete were 6 MB, 10% of an agent."""
+    listed = entry.get("edits", [])
+    targets = _escaped([str(edit.get("target", "")) for edit in listed])
+    operations = _escaped([str(edit.get("operation", "")) for edit in listed])
     edits = "".join(
-        f"<edit><index>{i}</index><target>{_x(edit.get('target', ''))}</target>"
-        f"<operation>{_x(edit.get('operation', ''))}</operation></edit>"
-        for i, edit in enumerate(entry.get("edits", []))
+        f"<edit><index>{i}</index><target>{t}</target><operation>{o}</operation></edit>"
+        for i, (t, o) in enumerate(zip(targets, operations, strict=True))
     )
     if len(edits) >= PACK_LIMIT:
         return {**entry, "edits": zlib.compress(edits.encode(), 1)}
     return {**entry, "edits": edits}
+
+
+def _escaped(values: list[str]) -> list[str]:
+    """``values`` as XML character data, escaped in one pass over their join (three C
+    replaces instead of three per value: a 20,000-entry edit's 40,000 calls were a third
+    of its audit record). NUL cannot occur in XML text, so it separates them safely."""
+    if len(values) >= 16:
+        parts = xml_escape("\0".join(values)).split("\0")
+        if len(parts) == len(values):  # else a value held a NUL after all
+            return parts
+    return [xml_escape(v) for v in values]
 
 
 def _edits(entry: dict[str, Any]) -> str:
