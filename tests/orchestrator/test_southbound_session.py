@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.processes import PASSWORD, USER, start_agent
+from support.processes import PASSWORD, USER, AgentThread, start_agent
 
 from qnms.orchestrator.southbound import AgentAddress, AgentSession, SouthboundError
 
@@ -17,16 +17,21 @@ def node_id(m: object) -> str:
     return reply.findtext(".//{*}node/{*}id")
 
 
-def test_the_session_survives_an_agent_restart(tmp_path: Path) -> None:
+def _agent_and_session(tmp_path: Path) -> tuple[AgentThread, AgentSession]:
+    """A QFS agent and an orchestrator session to it (not opened yet)."""
     agent = start_agent(tmp_path)
     address = AgentAddress("qfs", "madqci-r1", "127.0.0.1", agent.port, USER, PASSWORD)
-    session = AgentSession(address, timeout=5.0)
+    return agent, AgentSession(address, timeout=5.0)
+
+
+def test_the_session_survives_an_agent_restart(tmp_path: Path) -> None:
+    agent, session = _agent_and_session(tmp_path)
     try:
         assert session.call("get-config", node_id) == "madqci-r1"
         first = session.manager()
         agent.stop()
         # the same port again, the state the agent left (its running survived the stop)
-        agent = start_agent(tmp_path, port=address.port)
+        agent = start_agent(tmp_path, port=session.address.port)
         assert session.call("get-config", node_id) == "madqci-r1"  # reopened once
         assert session.manager() is not first and first.connected is False
     finally:
@@ -35,9 +40,7 @@ def test_the_session_survives_an_agent_restart(tmp_path: Path) -> None:
 
 
 def test_a_gone_agent_is_a_southbound_error_and_closing_does_not_hang(tmp_path: Path) -> None:
-    agent = start_agent(tmp_path)
-    address = AgentAddress("qfs", "madqci-r1", "127.0.0.1", agent.port, USER, PASSWORD)
-    session = AgentSession(address, timeout=5.0)
+    agent, session = _agent_and_session(tmp_path)
     try:
         assert session.call("get-config", node_id) == "madqci-r1"
         agent.stop()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -90,6 +90,18 @@ def _run(make_engine: Any, tier: str, target: float, until: float) -> list[Any]:
     return [*engine.results, trace]
 
 
+def _as_sequence[T](monkeypatch: Any, run: Callable[[], T]) -> T:
+    """``run()`` with SeQUeNCe's own code: the fast paths out, and engines built meanwhile
+    not putting them back; restored afterwards."""
+    fastpaths.uninstall()
+    monkeypatch.setattr(build.fastpaths, "install", lambda: None)
+    try:
+        return run()
+    finally:
+        monkeypatch.undo()
+        fastpaths.install()
+
+
 @pytest.mark.parametrize(
     ("tier", "target", "until"),
     [("link", 0.8, 0.1), ("link", 0.9, 0.1), ("full", 0.8, 0.01)],  # 0.9: link purification
@@ -99,14 +111,10 @@ def test_twin_runs_are_identical(
 ) -> None:
     fast = _run(make_engine, tier, target, until)
     assert fastpaths.installed()
-    fastpaths.uninstall()
-    monkeypatch.setattr(build.fastpaths, "install", lambda: None)
-    try:
-        slow = _run(make_engine, tier, target, until)
-        assert not fastpaths.installed()
-    finally:
-        monkeypatch.undo()
-        fastpaths.install()
+    slow, installed = _as_sequence(
+        monkeypatch, lambda: (_run(make_engine, tier, target, until), fastpaths.installed())
+    )
+    assert not installed
     assert fast == slow
 
 
@@ -191,13 +199,7 @@ def _mesh_run(make_engine: Any) -> list[Any]:
 
 def test_mesh_runs_are_identical(make_engine: Any, monkeypatch: Any) -> None:
     fast = _mesh_run(make_engine)
-    fastpaths.uninstall()
-    monkeypatch.setattr(build.fastpaths, "install", lambda: None)
-    try:
-        slow = _mesh_run(make_engine)
-    finally:
-        monkeypatch.undo()
-        fastpaths.install()
+    slow = _as_sequence(monkeypatch, lambda: _mesh_run(make_engine))
     assert fast == slow
 
 
@@ -304,13 +306,7 @@ def test_forwarding_tables_are_sequences(make_engine: Any, monkeypatch: Any) -> 
     """One Dijkstra per source gives RouterNetTopo the same next hops as one per pair."""
     network = mesh(30, degree=3, seed=4)
     fast = _tables(make_engine(network, seed=1))
-    fastpaths.uninstall()
-    monkeypatch.setattr(build.fastpaths, "install", lambda: None)
-    try:
-        slow = _tables(make_engine(network, seed=1))
-    finally:
-        monkeypatch.undo()
-        fastpaths.install()
+    slow = _as_sequence(monkeypatch, lambda: _tables(make_engine(network, seed=1)))
     assert fast == slow
     assert all(len(table) == 29 for table in fast.values())
 
@@ -431,13 +427,7 @@ def _logged(make_engine: Any) -> list[str]:
 def test_cascade_logs_as_sequence_when_logging(make_engine: Any, monkeypatch: Any) -> None:
     """With SeQUeNCe's logger on, the lazily built messages are all there, as SeQUeNCe's."""
     fast = _logged(make_engine)
-    fastpaths.uninstall()
-    monkeypatch.setattr(build.fastpaths, "install", lambda: None)
-    try:
-        slow = _logged(make_engine)
-    finally:
-        monkeypatch.undo()
-        fastpaths.install()
+    slow = _as_sequence(monkeypatch, lambda: _logged(make_engine))
     assert fast == slow
     for text in ("update to ENTANGLED", "rule generates protocol", "Rule Manager send request"):
         assert any(text in m for m in fast), text
