@@ -220,3 +220,25 @@ def test_get_config_round_trip_time(nc_server: ServerThread) -> None:
         rtt = (time.perf_counter() - t0) / n
         print(f"\nget-config round trip via ncclient: {rtt * 1000:.1f} ms")
         assert rtt < 0.05
+
+
+def test_replies_go_without_cbc_ignore_packets(nc_server: ServerThread) -> None:
+    """The server sends no empty SSH_MSG_IGNORE before its packets (RFC 4251 9.3.1's
+    countermeasure, for CBC only; ssh.ENCRYPTION_ALGS has none), and ncclient still reads
+    every reply. asyncssh logs each packet it sends on its handler: the connection for
+    its own packets (SSH_MSG_IGNORE among them), the channel for the channel's data."""
+    with connect(nc_server.port) as m:
+        (conn,) = nc_server.server.connections
+        sent: list[int] = []
+        for handler in (conn, *conn._channels.values()):
+            log_sent = handler.log_sent_packet
+
+            def record(pkttype: int, seq: int, payload: bytes, _log: Any = log_sent) -> None:
+                sent.append(pkttype)
+                _log(pkttype, seq, payload)
+
+            handler.log_sent_packet = record
+        m.edit_config(target="running", config=CONFIG)
+        assert nodes(m.get_config("running").data) == ["a", "b"]
+    assert 94 in sent  # SSH_MSG_CHANNEL_DATA: the replies went through the recorders
+    assert 2 not in sent  # SSH_MSG_IGNORE
