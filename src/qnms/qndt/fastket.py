@@ -59,6 +59,7 @@ MEMO_LIMIT = 4096
 # circuit runs and measurements already computed, by what their result depends on
 _EVOLVED: dict[Any, np.ndarray] = {}
 _PREPARED: dict[Any, _Prepared] = {}
+_BOUNDS: dict[float, tuple[float, ...]] = {}  # set_bell_state's distribution per fidelity
 
 
 @lru_cache(maxsize=256)
@@ -164,15 +165,16 @@ def measure(
 
 class _Prepared:
     """One state measured on some axes: SeQUeNCe's Born probabilities and, per outcome,
-    the renormalised branch, each computed once."""
+    its bits and the renormalised branch, each computed once."""
 
-    __slots__ = ("branches", "probs", "rows", "table")
+    __slots__ = ("branches", "outcomes", "probs", "rows", "table")
 
     def __init__(self, arr: np.ndarray, k: int, axes: tuple[int, ...]) -> None:
         m = len(axes)
         self.rows = arr[axes_first(k, axes)].reshape(2**m, -1)
         self.table = np.sum(self.rows.conjugate() * self.rows, axis=1).real
         self.probs: list[float] = self.table.tolist()
+        self.outcomes = [[(result >> (m - 1 - i)) & 1 for i in range(m)] for result in range(2**m)]
         self.branches: dict[int, np.ndarray] = {}
 
     def collapse(
@@ -181,13 +183,12 @@ class _Prepared:
         """Draw the outcome from ``meas_samp``; measured keys to basis states, the rest to
         the branch (fresh arrays: states are never shared between calls)."""
         result = _search(self.probs, meas_samp)
-        m = len(keys)
-        bits = [(result >> (m - 1 - i)) & 1 for i in range(m)]
+        bits = self.outcomes[result]
         states = qm.states
         for key, bit in zip(keys, bits, strict=True):
             states[key] = _ket(BASIS[bit].copy(), [key])
-        rest = [key for key in all_keys if key not in keys]
-        if rest:
+        if len(all_keys) > len(keys):
+            rest = [key for key in all_keys if key not in keys]
             branch = self.branches.get(result)
             if branch is None:
                 branch = (self.rows[result] / np.sqrt(self.table[result])).reshape(-1)
@@ -222,18 +223,29 @@ def set_bell_state(keys: list[int], fidelity: float, rng: Any, qm: QuantumManage
 
     Phi+ with probability ``fidelity``, each other Bell state with ``(1 - fidelity) / 3``,
     drawn as ``rng.choice(4, p=...)`` draws it: one uniform sample against the cumulative
-    distribution divided by its last entry, right-sided search.
+    distribution divided by its last entry, right-sided search (the normalised
+    distribution computed once per fidelity: a run has a handful).
     """
-    if not isinstance(qm, QuantumManagerKet):
+    if type(qm) is not QuantumManagerKet and not isinstance(qm, QuantumManagerKet):
         _set_state_with_fidelity(keys, BSM._phi_plus, fidelity, rng, qm)
         return
+    bounds = _BOUNDS.get(fidelity)
+    if bounds is None:
+        bounds = _remember(_BOUNDS, fidelity, _bell_bounds(fidelity))
+    u = rng.random()  # < 1 = cdf[-1] / last: some index qualifies
+    index = 0
+    while bounds[index] <= u:
+        index += 1
+    new = _ket(BELL[index].copy(), keys)
+    for key in keys:
+        qm.states[key] = new
+
+
+def _bell_bounds(fidelity: float) -> tuple[float, ...]:
+    """``Generator.choice``'s normalised cumulative distribution of the four Bell states."""
     other = (1 - fidelity) / 3
     cdf = [fidelity, fidelity + other]
     cdf.append(cdf[-1] + other)
     cdf.append(cdf[-1] + other)
     last = cdf[-1]
-    u = rng.random()  # < 1 = cdf[-1] / last: some index qualifies
-    index = next(i for i, c in enumerate(cdf) if c / last > u)
-    new = _ket(BELL[index].copy(), keys)
-    for key in keys:
-        qm.states[key] = new
+    return tuple(c / last for c in cdf)
