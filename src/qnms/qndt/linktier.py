@@ -183,31 +183,33 @@ class QnmsLinkA(EntanglementGenerationA):
         ne_p, ne_n = self.memory.next_excite_time, other_mem.next_excite_time
         res = self.rule.reservation if self.rule is not None else None
         horizon = res.end_time if res is not None else math.inf
-        rng = self.owner.get_generator()
+        rand = self.owner.get_generator().random
+        p_valid = p_true + p_false
         t_p = t_start
         emissions: list[int] = []
-
-        def emit(arrive: int) -> int:
-            """Photon arrival time at the BSM of a round negotiated at ``arrive``."""
-            nonlocal ne_p, ne_n
-            ready = max(arrive, ne_n, ne_p - qd_n + qd_p)
-            min_time = ready + qd_p - qd_n + c
-            e_n = next_bin(qc_n, min_time, step)
-            e_p = e_n + qd_n - qd_p
-            ne_n, ne_p = e_n + period_n, e_p + period_p
-            emissions.append(e_p)
-            return e_n + qd_n
-
+        record = emissions.append
         while t_p < horizon:
-            x1 = emit(t_p + c)
-            first = emissions[-1]
-            s2 = x1 + m + GAP_PS
-            r = rng.random()
-            if r >= p_true + p_false:  # no valid herald in round 1
+            # a round (both inline: the hot loop): the emission at the first bin once both
+            # memories can emit and the acknowledgement arrived, the outcome back at m
+            ready = max(t_p + c, ne_n, ne_p - qd_n + qd_p)
+            t = ready + qd_p - qd_n + c
+            e_n = next_bin(qc_n, t, step)
+            first = e_n + qd_n - qd_p
+            ne_n, ne_p = e_n + period_n, first + period_p
+            record(first)
+            s2 = e_n + qd_n + m + GAP_PS
+            r = rand()
+            if r >= p_valid:  # no valid herald in round 1
                 t_p = s2 + restart
                 continue
-            done = emit(s2 + c) + m + GAP_PS
-            if r < p_true and rng.random() < p2:
+            ready = max(s2 + c, ne_n, ne_p - qd_n + qd_p)
+            t = ready + qd_p - qd_n + c
+            e_n = next_bin(qc_n, t, step)
+            e_p = e_n + qd_n - qd_p
+            ne_n, ne_p = e_n + period_n, e_p + period_p
+            record(e_p)
+            done = e_n + qd_n + m + GAP_PS
+            if r < p_true and rand() < p2:
                 self.memory.next_excite_time = ne_p
                 other_mem.next_excite_time = ne_n
                 self.emissions = emissions
