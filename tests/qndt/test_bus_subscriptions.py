@@ -70,9 +70,16 @@ def test_subscribers_get_what_they_subscribed_to_and_nothing_else_is_encoded(
         everything.close(0)  # the last subscriber of a prefix leaves: its results stop
         links.setsockopt(zmq.UNSUBSCRIBE, (TOPIC_PREFIX + "link.").encode())
         assert wait_until(lambda: (service._read_subscriptions(), service.prefixes)[1] == set())
-        before = service.published
+        before, handed = service.published, len(sent)
+        successes = sum(link.successes for link in engine.rec.links.values())
+        delivered = engine.allocations["a1"].delivered
         service.serve(until_sim=0.2)
         assert service.published == before and service.unwanted > 0
+        # the frequent results are not even built (their counters still advance)
+        kinds = {msg["type"] for _, msg in sent[handed:]}
+        assert not kinds & {"link-pair", "swap", "pair-delivered"}, kinds
+        assert sum(link.successes for link in engine.rec.links.values()) > successes
+        assert engine.allocations["a1"].delivered > delivered
         assert _drain(links) == []
     finally:
         service.close()

@@ -35,7 +35,7 @@ from sequence.network_management.reservation import Reservation
 from sequence.resource_management.memory_manager import MemoryManager
 from sequence.utils import log
 
-from qnms.qndt import build, fastcascade, fastheap, fastpaths
+from qnms.qndt import build, fastcascade, fastheap, fastket, fastpaths
 from qnms.qndt.batch import shortest_path
 from qnms.qndt.fastket import set_bell_state
 from qnms.qndt.topologies import chain, mesh
@@ -250,6 +250,53 @@ def test_circuits_and_measurements_are_bit_identical() -> None:
         for key in range(4):
             assert fast.states[key].keys == slow.states[key].keys
             assert np.array_equal(fast.states[key].state, slow.states[key].state)
+
+
+def _bell_run(first: int, second: int, samp: float) -> tuple[dict[int, int], list[bytes]]:
+    """Swap two Bell pairs (the twin's states), correct, discard: the results and every
+    state's amplitudes, byte for byte."""
+    qm = QuantumManagerKet()
+    for _ in range(4):
+        qm.new()
+    qm.set([0, 1], BSM_STATES[first])
+    qm.set([2, 3], BSM_STATES[second])
+    res = qm.run_circuit(EntanglementSwappingA_Circuit.circuit, [1, 2], samp)
+    qm.run_circuit(_FLIP, [3])
+    qm.discard(0, 1 - samp)
+    return res, [qm.states[key].state.tobytes() for key in range(4)]
+
+
+BSM_STATES = [BSM._phi_plus, BSM._phi_minus, BSM._psi_plus, BSM._psi_minus]
+_FLIP = Circuit(1)
+_FLIP.x(0)
+_FLIP.z(0)
+
+
+def test_repeated_circuits_reuse_results_bit_for_bit() -> None:
+    """The memo of fastket (a run repeats the same few states): a repeat gives SeQUeNCe's
+    states byte for byte, from the memo, in arrays of its own."""
+    cases = [(a, b, (s + 0.5) / 7) for a in range(4) for b in range(4) for s in range(7)]
+    fastket._EVOLVED.clear()
+    fastket._PREPARED.clear()
+    first = [_bell_run(*case) for case in cases]
+    memo = len(fastket._EVOLVED), len(fastket._PREPARED)
+    again = [_bell_run(*case) for case in cases]
+    assert (len(fastket._EVOLVED), len(fastket._PREPARED)) == memo  # all from the memo
+    fastpaths.uninstall()
+    try:
+        theirs = [_bell_run(*case) for case in cases]
+    finally:
+        fastpaths.install()
+    assert first == again == theirs
+    qm = QuantumManagerKet()
+    for _ in range(4):
+        qm.new()
+    qm.set([0, 1], BSM._phi_plus)
+    qm.set([2, 3], BSM._psi_minus)
+    qm.run_circuit(EntanglementSwappingA_Circuit.circuit, [1, 2], 2.5 / 7)
+    for key in range(4):
+        qm.states[key].state[:] = 0  # a state handed out is the holder's own
+    assert _bell_run(0, 3, 2.5 / 7) == theirs[cases.index((0, 3, 2.5 / 7))]
 
 
 def test_ket_state_checks_are_sequences() -> None:

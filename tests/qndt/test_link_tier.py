@@ -169,6 +169,38 @@ def test_time_bins_match_sequence(make_engine: Any) -> None:
         assert linktier.next_bin(qc, t) == ref, t
 
 
+def test_planning_reads_what_faults_change(make_engine: Any) -> None:
+    """A primary's link constants are looked up once per memory pair (linktier._Link); its
+    probabilities follow the memories' efficiency and frequency and the channels' loss."""
+    engine = make_engine(chain(2), seed=1, telemetry_period=None)
+    reply = engine.handle(
+        {"type": "allocate", "allocation": "a", "path": ["alice", "bob"], "duration": 1.0}
+    )
+    assert reply["ok"], reply
+    engine.run_until(0.01)
+    proto = next(p for r in engine.built.routers.values() for p in r.protocols if p.primary)
+    link = linktier._link_of(proto)
+    assert link is not None and linktier._link_of(proto) is link
+
+    def fresh() -> tuple[float, ...]:
+        other = link.other_mem
+        eta_p = linktier.detection_probability(proto.memory, link.qc_p, link.det)
+        eta_n = linktier.detection_probability(other, link.qc_n, link.det)
+        periods = (1e12 / proto.memory.frequency, 1e12 / other.frequency)
+        return (*physics.round_probabilities(eta_p, eta_n, link.same), *periods)
+
+    assert link.now(proto.memory) == fresh()
+    before = link.now(proto.memory)
+    for change in (
+        lambda: setattr(proto.memory, "efficiency", 0.3),
+        lambda: setattr(link.other_mem, "frequency", 500.0),
+        lambda: setattr(link.qc_n, "loss", 1.0),
+    ):
+        change()
+        assert link.now(proto.memory) == fresh()
+    assert link.now(proto.memory) != before
+
+
 def test_link_tier_parks_refused_pairing_requests(make_engine: Any) -> None:
     """No REQUEST/refusal round trips: a refused pairing waits for the partner (pairing.py)."""
     engine = make_engine(None, seed=3, telemetry_period=None, tier="link")

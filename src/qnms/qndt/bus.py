@@ -7,7 +7,8 @@ No broker: the engine binds two ZeroMQ sockets (``127.0.0.1`` by default).
 
 * **results** - a PUB socket (XPUB, which subscribers see as a PUB). Every result is a
   two-frame message ``[topic, json]``; subscribers filter by topic prefix. A result whose
-  topic no subscriber wants is neither serialised nor sent (the service reads the
+  topic no subscriber wants is neither serialised nor sent, and the frequent ones (link
+  pairs, swaps, purifications, deliveries) not even built (the service reads the
   subscriptions from the XPUB socket): what each subscriber receives is unchanged.
 * **requests** - a ROUTER socket. A client sends one JSON frame (REQ or DEALER
   socket) and gets exactly one JSON reply; replies carry the request's ``id``.
@@ -153,21 +154,14 @@ class Service:
         self.wanted: dict[str, bool] = {}  # per topic, for the current prefixes
         self.max_lag_wall = 0.0
         engine.sink = self.publish
+        engine.rec.wants = self.wants
 
-    def publish(self, topic: str, msg: dict[str, Any]) -> None:
-        """Send one result on the PUB socket: two frames, topic and JSON body; nothing when
-        no subscriber wants the topic.
-
-        The engine hands every result to the bus on the pacing thread (~5,500 per
-        simulated second on the default network with 4 allocations); encoding and sending
-        them all was 9% of a profiled service run (docs/qndt-realtime.md), also when no
-        one listened. Pending subscriptions are read first (``EVENTS``, ~1 us), so a
-        result goes to every subscriber the socket knows of, as a PUB socket would send
-        it. Two ``send`` calls rather than ``send_multipart`` (the same message on the
-        wire): pyzmq's generic multipart loop cost about as much as the sends themselves.
-        """
-        pub = self.pub
-        if pub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+    def wants(self, topic: str) -> bool:
+        """Whether a subscriber wants results of ``topic`` (the engine's recorder asks
+        before building a frequent result's body); pending subscriptions are read first
+        (``EVENTS``, ~1 us), so the answer covers every subscriber the socket knows of.
+        A result nobody wants is counted in ``unwanted``."""
+        if self.pub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
             self._read_subscriptions()
         wanted = self.wanted.get(topic)
         if wanted is None:
@@ -175,7 +169,23 @@ class Service:
             wanted = self.wanted[topic] = any(full.startswith(p) for p in self.prefixes)
         if not wanted:
             self.unwanted += 1
+        return wanted
+
+    def publish(self, topic: str, msg: dict[str, Any]) -> None:
+        """Send one result on the PUB socket: two frames, topic and JSON body; nothing when
+        no subscriber wants the topic (``wants``).
+
+        The engine hands every result to the bus on the pacing thread (~5,500 per
+        simulated second on the default network with 4 allocations); encoding and sending
+        them all was 9% of a profiled service run (docs/qndt-realtime.md), also when no
+        one listened, and building the bodies of link pairs, swaps and deliveries ~5% of
+        the engine's (sixth pass): the recorder asks ``wants`` first. Two ``send`` calls
+        rather than ``send_multipart`` (the same message on the wire): pyzmq's generic
+        multipart loop cost about as much as the sends themselves.
+        """
+        if not self.wants(topic):
             return
+        pub = self.pub
         pub.send((TOPIC_PREFIX + topic).encode(), zmq.SNDMORE)
         pub.send(_encode(msg).encode())
         self.published += 1

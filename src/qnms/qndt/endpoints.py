@@ -65,24 +65,25 @@ class EndpointApp(App):
         latency = alloc.record_delivery(engine.tl.now() * PS, fidelity)
         pair_id = alloc.next_pair
         alloc.next_pair += 1
-        body = dict(
-            allocation=alloc.id,
-            pair=pair_id,
-            endpoints=[alloc.path[0], alloc.path[-1]],
-            fidelity=fidelity,
-            latency=latency,
-            **{
-                "sequence-fidelity": mem_a.fidelity,
-                "age": age,
-                "meets-target": fidelity >= alloc.target,
-                "held": alloc.hold,
-            },
-            memories=[
-                engine.rec.handle(alloc.path[0], mem_a.name),
-                engine.rec.handle(alloc.path[-1], mem_b.name),
-            ],
-        )
-        engine.rec.emit(f"alloc.{alloc.id}", "pair-delivered", **body)
+        if engine.rec.wants(f"alloc.{alloc.id}"):
+            body = dict(
+                allocation=alloc.id,
+                pair=pair_id,
+                endpoints=[alloc.path[0], alloc.path[-1]],
+                fidelity=fidelity,
+                latency=latency,
+                **{
+                    "sequence-fidelity": mem_a.fidelity,
+                    "age": age,
+                    "meets-target": fidelity >= alloc.target,
+                    "held": alloc.hold,
+                },
+                memories=[
+                    engine.rec.handle(alloc.path[0], mem_a.name),
+                    engine.rec.handle(alloc.path[-1], mem_b.name),
+                ],
+            )
+            engine.rec.emit(f"alloc.{alloc.id}", "pair-delivered", **body)
         if alloc.hold:
             alloc.held[pair_id] = (mem_a, mem_b)
         else:

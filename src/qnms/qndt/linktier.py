@@ -95,24 +95,31 @@ def _detectors(bsm_node: Any) -> tuple[float, float]:
     return first, second
 
 
-def next_bin(qchannel: Any, t_ps: float) -> int:
+def next_bin(qchannel: Any, t_ps: float, step: int | None = None) -> int:
     """First time bin of ``qchannel`` at or after ``t_ps`` (QuantumChannel.schedule_transmit).
 
     Integer arithmetic when the time and the bin width are whole picoseconds (80 MHz:
     12.5 ns), SeQUeNCe's own gmpy2 conversion otherwise, with the same result: SeQUeNCe
     converts a fractional bin with ``int(mpfr)``, which rounds to the *nearest* integer,
     then adds one, so a time past the middle of a bin skips to the bin after next.
+    ``step``: the bin width in ps if whole, else 0 (a caller's precomputed ``_bin_step``).
     """
-    width = 1e12 / qchannel.frequency
-    if width.is_integer() and float(t_ps).is_integer():
-        step, t = int(width), int(t_ps)
-        q, r = divmod(t, step)
+    if step is None:
+        step = _bin_step(qchannel)
+    if step and (type(t_ps) is int or float(t_ps).is_integer()):
+        q, r = divmod(int(t_ps), step)
         if r * 1e8 <= step:  # within SeQUeNCe's epsilon (1e-8 of a bin) of a bin edge
             return q * step
         nearest = q + (1 if 2 * r > step or (2 * r == step and q % 2) else 0)
         return (nearest + 1) * step
     freq = qchannel.frequency
     return int(qchannel.timebin_to_time(qchannel.time_to_timebin(t_ps, freq), freq))
+
+
+def _bin_step(qchannel: Any) -> int:
+    """The channel's time-bin width in ps when whole, else 0."""
+    width = 1e12 / qchannel.frequency
+    return int(width) if width.is_integer() else 0
 
 
 class QnmsLinkA(EntanglementGenerationA):
@@ -164,51 +171,45 @@ class QnmsLinkA(EntanglementGenerationA):
     def plan(self, t_start: int) -> None:
         """Draw the attempts until success from ``t_start`` (primary's start); schedule it."""
         tl = self.owner.timeline
-        other, other_mem = self._partner()
-        if other is None or other_mem is None:
+        link = _link_of(self)
+        if link is None:
             return
-        detectors = _detectors(tl.get_entity_by_name(self.middle))
-        det = link_detector_efficiency(*detectors)
-        qc_p, qc_n = self.owner.qchannels[self.middle], other.qchannels[self.middle]
-        eta_p = detection_probability(self.memory, qc_p, det)
-        eta_n = detection_probability(other_mem, qc_n, det)
-        p_true, p_false, p2 = round_probabilities(eta_p, eta_n, same_detector_factor(*detectors))
+        other_mem, qc_n = link.other_mem, link.qc_n
+        p_true, p_false, p2, period_p, period_n = link.now(self.memory)
         if p_true <= 0:
             return  # nothing can herald (channel cut, dead memory): wait for a replan
-        c = int(self.owner.cchannels[self.remote_node_name].delay)
-        m = int(self.owner.cchannels[self.middle].delay)
-        qd_p, qd_n = qc_p.delay, qc_n.delay
+        c, m, qd_p, qd_n, step = link.c, link.m, link.qd_p, link.qd_n, link.step
         restart = c if not self._is_initiator() else 2 * c
-        period_p = 1e12 / self.memory.frequency if self.memory.frequency > 0 else 0.0
-        period_n = 1e12 / other_mem.frequency if other_mem.frequency > 0 else 0.0
         ne_p, ne_n = self.memory.next_excite_time, other_mem.next_excite_time
         res = self.rule.reservation if self.rule is not None else None
         horizon = res.end_time if res is not None else math.inf
-        rng = self.owner.get_generator()
+        rand = self.owner.get_generator().random
+        p_valid = p_true + p_false
         t_p = t_start
         emissions: list[int] = []
-
-        def emit(arrive: int) -> int:
-            """Photon arrival time at the BSM of a round negotiated at ``arrive``."""
-            nonlocal ne_p, ne_n
-            ready = max(arrive, ne_n, ne_p - qd_n + qd_p)
-            min_time = ready + qd_p - qd_n + c
-            e_n = next_bin(qc_n, min_time)
-            e_p = e_n + qd_n - qd_p
-            ne_n, ne_p = e_n + period_n, e_p + period_p
-            emissions.append(e_p)
-            return e_n + qd_n
-
+        record = emissions.append
         while t_p < horizon:
-            x1 = emit(t_p + c)
-            first = emissions[-1]
-            s2 = x1 + m + GAP_PS
-            r = rng.random()
-            if r >= p_true + p_false:  # no valid herald in round 1
+            # a round (both inline: the hot loop): the emission at the first bin once both
+            # memories can emit and the acknowledgement arrived, the outcome back at m
+            ready = max(t_p + c, ne_n, ne_p - qd_n + qd_p)
+            t = ready + qd_p - qd_n + c
+            e_n = next_bin(qc_n, t, step)
+            first = e_n + qd_n - qd_p
+            ne_n, ne_p = e_n + period_n, first + period_p
+            record(first)
+            s2 = e_n + qd_n + m + GAP_PS
+            r = rand()
+            if r >= p_valid:  # no valid herald in round 1
                 t_p = s2 + restart
                 continue
-            done = emit(s2 + c) + m + GAP_PS
-            if r < p_true and rng.random() < p2:
+            ready = max(s2 + c, ne_n, ne_p - qd_n + qd_p)
+            t = ready + qd_p - qd_n + c
+            e_n = next_bin(qc_n, t, step)
+            e_p = e_n + qd_n - qd_p
+            ne_n, ne_p = e_n + period_n, e_p + period_p
+            record(e_p)
+            done = e_n + qd_n + m + GAP_PS
+            if r < p_true and rand() < p2:
                 self.memory.next_excite_time = ne_p
                 other_mem.next_excite_time = ne_n
                 self.emissions = emissions
@@ -262,6 +263,62 @@ class QnmsLinkA(EntanglementGenerationA):
         obs.on_link_pair(self)
         partner.update_resource_manager(other_mem, MemoryInfo.ENTANGLED)
         self.update_resource_manager(self.memory, MemoryInfo.ENTANGLED)
+
+
+class _Link:
+    """What a primary's planning reads of its link, looked up once per memory pair.
+
+    The partner's node and memory, the channels, the classical delays and the BSM's
+    detectors never change during a run; what faults change (memory efficiency and
+    frequency, channel loss: faults.py) is read at every plan and the probabilities are
+    computed again when it differs (``now``).
+    """
+
+    __slots__ = ("c", "det", "key", "m", "other_mem", "qc_n", "qc_p", "qd_n", "qd_p", "same",
+                 "step", "values")  # fmt: skip
+
+    def __init__(self, proto: QnmsLinkA, other: Any, other_mem: Any) -> None:
+        owner = proto.owner
+        detectors = _detectors(owner.timeline.get_entity_by_name(proto.middle))
+        self.det = link_detector_efficiency(*detectors)
+        self.same = same_detector_factor(*detectors)
+        self.other_mem = other_mem
+        self.qc_p, self.qc_n = owner.qchannels[proto.middle], other.qchannels[proto.middle]
+        self.c = int(owner.cchannels[proto.remote_node_name].delay)
+        self.m = int(owner.cchannels[proto.middle].delay)
+        self.qd_p, self.qd_n = self.qc_p.delay, self.qc_n.delay
+        self.step = _bin_step(self.qc_n)  # next_bin's integer case
+        self.key: tuple[float, ...] = ()
+        self.values = (0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def now(self, memory: Memory) -> tuple[float, float, float, float, float]:
+        """(p_true, p_false, p2, period_p, period_n) for the link as it is now."""
+        other_mem, qc_p, qc_n = self.other_mem, self.qc_p, self.qc_n
+        key = (memory.efficiency, other_mem.efficiency, qc_p.loss, qc_n.loss,
+               memory.frequency, other_mem.frequency)  # fmt: skip
+        if key != self.key:
+            eta_p = detection_probability(memory, qc_p, self.det)
+            eta_n = detection_probability(other_mem, qc_n, self.det)
+            period_p = 1e12 / memory.frequency if memory.frequency > 0 else 0.0
+            period_n = 1e12 / other_mem.frequency if other_mem.frequency > 0 else 0.0
+            self.values = (*round_probabilities(eta_p, eta_n, self.same), period_p, period_n)
+            self.key = key
+        return self.values
+
+
+def _link_of(proto: QnmsLinkA) -> _Link | None:
+    """The primary's ``_Link`` (kept on its node, per memory pair), None without partner."""
+    links: dict[tuple[str, str], _Link] | None = proto.owner.__dict__.get("_qnms_links")
+    if links is None:
+        links = proto.owner._qnms_links = {}  # type: ignore[attr-defined]  # our cache on SeQUeNCe's node
+    pair = (proto.memory.name, proto.remote_memo_id)
+    link = links.get(pair)
+    if link is None:
+        other, other_mem = proto._partner()
+        if other is None or other_mem is None:
+            return None
+        link = links[pair] = _Link(proto, other, other_mem)
+    return link
 
 
 def _restart(mem: Memory, at_ps: int) -> None:

@@ -72,6 +72,9 @@ class Recorder:
             self.links[(a, b)] = LinkCounters(link.name if link else f"{a}~{b}")
         self.nodes = {name: NodeCounters() for name in model.nodes}
         self.alloc_of: Callable[[Any], Any] = lambda proto: None
+        # whether the sink takes results of a topic (bus.Service: a subscriber wants it);
+        # the frequent results' bodies are built only then, their counters always
+        self.wants: Callable[[str], bool] = lambda topic: True
         self.handles: dict[str, dict[str, Any]] = {}
         self.index_of: dict[str, int] = {}
         for node, router in built.routers.items():
@@ -167,9 +170,12 @@ class Recorder:
             link.win_successes += 1
             link.fidelity_sum += fidelity
             link.last_fidelity = fidelity
+        topic = f"link.{link.name if link else a}"
+        if not self.wants(topic):
+            return
         alloc = self.alloc_of(proto)
         self.emit(
-            f"link.{link.name if link else a}",
+            topic,
             "link-pair",
             link=link.name if link else None,
             nodes=[a, b],
@@ -186,6 +192,8 @@ class Recorder:
         alloc = self.alloc_of(proto)
         if alloc is not None:
             alloc.count_swap(node, ok)
+        if not self.wants(f"node.{node}"):
+            return
         self.emit(
             f"node.{node}",
             "swap",
@@ -205,6 +213,8 @@ class Recorder:
         alloc = self.alloc_of(proto)
         if alloc is not None:
             alloc.count_purification(node, remote, ok)
+        if not self.wants(f"node.{node}"):
+            return
         self.emit(
             f"node.{node}",
             "purification",
