@@ -32,6 +32,7 @@ AUDIT_NS = "urn:qnms:yang:qnms-audit"
 _A = f"{{{AUDIT_NS}}}"
 FILE_NAME = "audit.log"
 PACK_LIMIT = 64 * 1024  # characters of an entry's edits kept compressed from this size on
+_LINE = json.JSONEncoder(separators=(",", ":"))  # json.dumps built one per entry (issue 13)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
@@ -82,8 +83,9 @@ class AuditLog:
         self.entries.append(_packed(entry))
         if self.path is not None:
             self._append(self.path, entry)
-        log.info("audit %d: %s (session %d from %s) changed %s", entry["id"], user,
-                 session_id, host, ", ".join(c.target for c in changes[:5]))  # fmt: skip
+        if log.isEnabledFor(logging.INFO):  # the targets joined for nobody: not per edit
+            log.info("audit %d: %s (session %d from %s) changed %s", entry["id"], user,
+                     session_id, host, ", ".join(c.target for c in changes[:5]))  # fmt: skip
 
     def _append(self, path: Path, entry: dict[str, Any]) -> None:
         if not self._dir_ready:  # stat of every ancestor: ~15% of a small edit (issue 13)
@@ -95,7 +97,7 @@ class AuditLog:
         except FileNotFoundError:  # the directory went away since: make it again
             private_dir(path.parent)
             fd = os.open(path, flags, 0o600)
-        data = memoryview((json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        data = memoryview((_LINE.encode(entry) + "\n").encode())
         try:
             while data:
                 data = data[os.write(fd, data) :]
