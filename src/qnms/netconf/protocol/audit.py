@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
+from qnms.netconf.datastore.descriptors import KEPT
 from qnms.netconf.datastore.storage import private_dir
 
 if TYPE_CHECKING:
@@ -91,18 +92,22 @@ class AuditLog:
         if not self._dir_ready:  # stat of every ancestor: ~15% of a small edit (issue 13)
             private_dir(path.parent)
             self._dir_ready = True
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileNotFoundError:  # the directory went away since: make it again
-            private_dir(path.parent)
-            fd = os.open(path, flags, 0o600)
+        fd = KEPT.take(path)  # kept open between entries (``descriptors``)
+        if fd is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:  # the directory went away since: make it again
+                private_dir(path.parent)
+                fd = os.open(path, flags, 0o600)
         data = memoryview((_LINE.encode(entry) + "\n").encode())
         try:
             while data:
                 data = data[os.write(fd, data) :]
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        KEPT.put(path, fd)
 
     def state(self) -> list[etree._Element]:
         """``/qnms-audit:audit`` with the kept entries, written as text and parsed by lxml
