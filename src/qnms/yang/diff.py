@@ -45,6 +45,9 @@ class Change:
     # created by the editor's fast path (datastore.fresh): made of plain leaves alone
     # (``values.plain_leaves``), each once; validation may check such entries together
     fresh: bool = False
+    # a leaf whose value the editor replaced where one stood: no presence, count or
+    # case above it changed (validation checks such a change where it can matter)
+    in_place: bool = False
 
     @property
     def node(self) -> SchemaNode:
@@ -64,12 +67,13 @@ def make_change(
     parent: etree._Element | None,
     heads: dict[Chain, tuple[str, dict[str, str]]] | None = None,
     fresh: bool = False,
+    in_place: bool = False,
 ) -> Change:
     """``heads``: a cache of parent paths for ``chain_path``, shared by one edit."""
     if not is_change_op(op):  # "none" changes nothing: never recorded
         raise ValueError(f"not a change operation: {op!r}")
     path, nsmap = chain_path(schema, chain, heads)
-    return Change(op, chain, path, nsmap, element, parent, fresh)
+    return Change(op, chain, path, nsmap, element, parent, fresh, in_place)
 
 
 def same_content(a: etree._Element, b: etree._Element) -> bool:

@@ -97,9 +97,9 @@ class _Editor:
                 nsmap = {**nsmap, prefix: ns}
         return (p or "/"), nsmap
 
-    def record(self, op: str, chain: Chain, el, parent, fresh: bool = False) -> None:
+    def record(self, op: str, chain: Chain, el, parent, fresh=False, in_place=False) -> None:
         if not self.quiet:
-            change = make_change(self.schema, op, chain, el, parent, self.heads, fresh)
+            change = make_change(self.schema, op, chain, el, parent, self.heads, fresh, in_place)
             self.changes.append(change)
 
     def leaf_element(self, node: SchemaNode, e: etree._Element, chain: Chain):
@@ -295,7 +295,7 @@ class _Editor:
             new = self.leaf_element(node, e, chain)
             if not leaf_equal(node, d, new):
                 data.replace(d, new)
-                self.record(eff, chain, new, data)
+                self.record(eff, chain, new, data, in_place=True)
             return
         moved = False
         if node.is_list_like and eff != "none" and e.get(INSERT_ATTR) is not None:

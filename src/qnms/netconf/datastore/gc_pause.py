@@ -25,29 +25,42 @@ _paused = 0  # edits running with collection paused
 _resume = False  # collection was enabled when the first of them began
 
 
-@contextmanager
-def paused() -> Iterator[None]:
+def _pause() -> None:
     global _paused, _resume
     with _lock:
         if _paused == 0:
             _resume = gc.isenabled()
             gc.disable()
         _paused += 1
+
+
+def _unpause() -> None:
+    global _paused
+    with _lock:
+        _paused -= 1
+        if _paused == 0 and _resume:
+            gc.enable()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    _pause()
     try:
         yield
     finally:
-        with _lock:
-            _paused -= 1
-            if _paused == 0 and _resume:
-                gc.enable()
+        _unpause()
 
 
 def without_gc[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
-    """``fn`` with collection paused while it runs (see the module's docstring)."""
+    """``fn`` with collection paused while it runs (see the module's docstring); a
+    plain try/finally, not ``paused()``: a generator per small edit (issue 13)."""
 
     @functools.wraps(fn)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        with paused():
+        _pause()
+        try:
             return fn(*args, **kwargs)
+        finally:
+            _unpause()
 
     return run

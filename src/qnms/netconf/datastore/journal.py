@@ -41,6 +41,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from qnms.netconf.datastore.descriptors import KEPT
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"QJR1"
@@ -99,13 +101,21 @@ class Journal:
         self._length = 0  # the file's length: zeros from _size on
 
     def _open(self) -> int:
-        """The journal opened for writing (one descriptor per append: hundreds of
-        agents in one process must not hold hundreds of files open). The first time,
-        a torn tail of a crashed append (never acknowledged) is zeroed, and a new
-        file's name is made durable."""
+        """The journal opened for writing: the descriptor kept since the last append
+        (``descriptors``: a bounded number per process, for hundreds of agents in
+        one), else opened by name. The first time, a torn tail of a crashed append
+        (never acknowledged) is zeroed, and a new file's name is made durable."""
+        if self._checked:
+            kept = KEPT.take(self.path)
+            if kept is not None:
+                return kept
+        else:  # another Journal's descriptor of this file: not known to be checked
+            KEPT.drop(self.path)
         created = not self._checked and not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
+            if self._checked and os.fstat(fd).st_size != self._length:
+                created, self._checked = True, False  # removed or replaced: read it again
             if not self._checked:
                 data = os.pread(fd, os.fstat(fd).st_size, 0)
                 _, valid = last_record(data)
@@ -136,10 +146,12 @@ class Journal:
                 os.fsync(fd)
                 self._length = length
         except BaseException:
-            self._cut_back(fd, end)
+            try:
+                self._cut_back(fd, end)
+            finally:
+                os.close(fd)
             raise
-        finally:
-            os.close(fd)
+        KEPT.put(self.path, fd)
         self._size = end
         if self._size > max(self.compact_bytes, 4 * len(record)):
             self.compact(payload)
@@ -164,14 +176,17 @@ class Journal:
             try:
                 os.ftruncate(fd, 0)
                 os.fsync(fd)
-            finally:
+            except BaseException:
                 os.close(fd)
+                raise
+            KEPT.put(self.path, fd)
             self._size = self._length = 0
         except OSError:
             log.exception("compaction of %s failed; the journal keeps growing", self.path)
 
     def remove(self) -> None:
         """Forget the journal (its datastore was removed, the base is gone already)."""
+        KEPT.drop(self.path)
         self._checked, self._size, self._length = False, 0, 0
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)

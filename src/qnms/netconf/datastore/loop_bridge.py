@@ -19,8 +19,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 
 class LoopBridge:
@@ -79,17 +78,28 @@ class LoopBridge:
                 return
             fn()
 
-    @contextmanager
-    def hold(self, lock: threading.RLock) -> Iterator[None]:
+    def hold(self, lock: threading.RLock) -> _Held:
         """``with lock``; on the loop's thread, the callbacks a worker holding ``lock``
         waits for are run while this waits for it (so neither waits for the other)."""
-        if self._loop is None or threading.get_ident() != self._thread:
-            with lock:
-                yield
+        return _Held(self, lock)
+
+
+class _Held:
+    """``LoopBridge.hold``'s context: a class, not a generator (one per datastore call,
+    twice per small edit; issue 13)."""
+
+    __slots__ = ("bridge", "lock")
+
+    def __init__(self, bridge: LoopBridge, lock: threading.RLock) -> None:
+        self.bridge, self.lock = bridge, lock
+
+    def __enter__(self) -> None:
+        bridge, lock = self.bridge, self.lock
+        if bridge._loop is None or threading.get_ident() != bridge._thread:
+            lock.acquire()
             return
         while not lock.acquire(timeout=0.002):
-            self._run_waiting()
-        try:
-            yield
-        finally:
-            lock.release()
+            bridge._run_waiting()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.lock.release()

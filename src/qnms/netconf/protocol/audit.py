@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from lxml import etree
 
+from qnms.netconf.datastore.descriptors import KEPT
 from qnms.netconf.datastore.storage import private_dir
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ AUDIT_NS = "urn:qnms:yang:qnms-audit"
 _A = f"{{{AUDIT_NS}}}"
 FILE_NAME = "audit.log"
 PACK_LIMIT = 64 * 1024  # characters of an entry's edits kept compressed from this size on
+_LINE = json.JSONEncoder(separators=(",", ":"))  # json.dumps built one per entry (issue 13)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
@@ -82,25 +84,30 @@ class AuditLog:
         self.entries.append(_packed(entry))
         if self.path is not None:
             self._append(self.path, entry)
-        log.info("audit %d: %s (session %d from %s) changed %s", entry["id"], user,
-                 session_id, host, ", ".join(c.target for c in changes[:5]))  # fmt: skip
+        if log.isEnabledFor(logging.INFO):  # the targets joined for nobody: not per edit
+            log.info("audit %d: %s (session %d from %s) changed %s", entry["id"], user,
+                     session_id, host, ", ".join(c.target for c in changes[:5]))  # fmt: skip
 
     def _append(self, path: Path, entry: dict[str, Any]) -> None:
         if not self._dir_ready:  # stat of every ancestor: ~15% of a small edit (issue 13)
             private_dir(path.parent)
             self._dir_ready = True
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileNotFoundError:  # the directory went away since: make it again
-            private_dir(path.parent)
-            fd = os.open(path, flags, 0o600)
-        data = memoryview((json.dumps(entry, separators=(",", ":")) + "\n").encode())
+        fd = KEPT.take(path)  # kept open between entries (``descriptors``)
+        if fd is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+            try:
+                fd = os.open(path, flags, 0o600)
+            except FileNotFoundError:  # the directory went away since: make it again
+                private_dir(path.parent)
+                fd = os.open(path, flags, 0o600)
+        data = memoryview((_LINE.encode(entry) + "\n").encode())
         try:
             while data:
                 data = data[os.write(fd, data) :]
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        KEPT.put(path, fd)
 
     def state(self) -> list[etree._Element]:
         """``/qnms-audit:audit`` with the kept entries, written as text and parsed by lxml

@@ -28,6 +28,7 @@ from qnms.netconf.protocol.auth import Backoff, check_passwords, load_user_keys
 from qnms.netconf.protocol.create_subscription import op_create_subscription
 from qnms.netconf.protocol.dispatch import Handler, OperationRegistry
 from qnms.netconf.protocol.fairness import Fairness, FairnessOptions
+from qnms.netconf.protocol.hello import BASE_10, BASE_11
 from qnms.netconf.protocol.limits import IdleWatch, SessionSlots
 from qnms.netconf.protocol.monitoring import (
     YANGLIB_REVISION,
@@ -40,14 +41,7 @@ from qnms.netconf.protocol.notifications import NOTIF_NS, NotificationHub
 from qnms.netconf.protocol.options import ServerOptions
 from qnms.netconf.protocol.registry import base_registry
 from qnms.netconf.protocol.security import install_security
-from qnms.netconf.protocol.session import (
-    BASE_10,
-    BASE_11,
-    NetconfSession,
-    ServerCore,
-    SessionOptions,
-    Transport,
-)
+from qnms.netconf.protocol.session import NetconfSession, ServerCore, SessionOptions, Transport
 from qnms.netconf.protocol.ssh import ENCRYPTION_ALGS, SSHConnection, load_host_key
 from qnms.yang.schema_types import YangModule
 

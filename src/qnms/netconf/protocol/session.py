@@ -1,7 +1,8 @@
 """One NETCONF session (RFC 6241 section 2, 4, 8.1; RFC 6242 section 3-4).
 
 The session is transport-agnostic: the SSH layer feeds it bytes and gives it a
-``Transport`` to write to. It owns the hello exchange and the framing switch, parses
+``Transport`` to write to. It owns the hello exchange (the client's hello is read by
+``hello``) and the framing switch, parses
 every message with a hardened parser (no DTDs, no entities, bounded depth and size),
 turns each ``<rpc>`` into exactly one ``<rpc-reply>`` in arrival order, and serialises
 replies and notifications through one send lock so their bytes never interleave.
@@ -29,6 +30,7 @@ from qnms.netconf.protocol.framing import (
     FramingError,
     encode_message,
 )
+from qnms.netconf.protocol.hello import BadHello, read_hello
 from qnms.netconf.protocol.messages import XML_DECL, check_envelope, hello_message, rpc_reply
 from qnms.netconf.protocol.monitoring import Monitoring, SessionRecord
 from qnms.netconf.protocol.notifications import (
@@ -43,8 +45,6 @@ from qnms.yang.secure_xml import parse_secure
 
 log = logging.getLogger(__name__)
 
-BASE_10 = "urn:ietf:params:netconf:base:1.0"
-BASE_11 = "urn:ietf:params:netconf:base:1.1"
 _Q = f"{{{NC_NS}}}"
 
 
@@ -134,7 +134,7 @@ class NetconfSession:
         """Send our hello and start answering; called once the channel is open."""
         self.core.sessions[self.session_id] = self
         self.core.monitoring.session_started(self.record)
-        self._write_now(hello_message(self.core.capabilities, self.session_id))
+        self.transport.write(hello_message(self.core.capabilities, self.session_id))
         loop = asyncio.get_running_loop()
         self.last_rpc = loop.time()
         self._hello_timer = loop.call_later(self.core.options.hello_timeout, self._hello_timed_out)
@@ -209,30 +209,16 @@ class NetconfSession:
             return
         try:
             root = parse_secure(raw, self.core.options.max_depth)
-        except RpcError as exc:
-            log.info("session %d: bad hello: %s", self.session_id, exc.message)
+            hello = read_hello(root, self.core.capabilities)
+        except (RpcError, BadHello) as exc:
+            why = f"bad hello: {exc.message}" if isinstance(exc, RpcError) else str(exc)
+            log.info("session %d: %s", self.session_id, why)
             self.close("bad-hello")
             return
-        qn = etree.QName(root)
-        if qn.localname != "hello" or qn.namespace not in (NC_NS, None):
-            log.info("session %d: first message is not a hello", self.session_id)
-            self.close("bad-hello")
-            return
-        q = f"{{{qn.namespace}}}" if qn.namespace else ""
-        if root.find(q + "session-id") is not None:
-            # RFC 6241 8.1: a client hello with a session-id terminates the session.
-            log.info("session %d: client hello carries a session-id", self.session_id)
-            self.close("bad-hello")
-            return
-        caps = [(c.text or "").strip() for c in root.iterfind(f"{q}capabilities/{q}capability")]
-        self.client_capabilities = caps
-        if BASE_11 in caps and BASE_11 in self.core.capabilities:
+        self.client_capabilities = hello.capabilities
+        if hello.chunked:
             self.chunked = True
             self._decoder.set_chunked()
-        elif BASE_10 not in caps:
-            log.info("session %d: client hello lacks base:1.0/1.1", self.session_id)
-            self.close("bad-hello")
-            return
         self.hello_done = True
         if self._hello_timer:
             self._hello_timer.cancel()
@@ -359,9 +345,6 @@ class NetconfSession:
 
     # -- output ---------------------------------------------------------------------
 
-    def _write_now(self, data: bytes) -> None:
-        self.transport.write(data)
-
     def _durable(self) -> None:
         """Nothing leaves the server before the changes it may show are durable (group
         commit); a failure is the writers' error, told in their replies."""
@@ -374,18 +357,17 @@ class NetconfSession:
         """Write one whole message under the send lock; False if the session closed."""
         data = encode_message(message, self.chunked)
         self._durable()
-        async with self._send_lock:
-            await self._writable.wait()
-            if self.closed:
-                return False
-            self.transport.write(data)
-            return True
+        return await self._write(data)
 
     async def send_many(self, messages: list[bytes]) -> bool:
         """Write several whole messages in one go (a notification backlog): one lock,
         one transport write, so a busy subscription costs one SSH packet per batch."""
         data = b"".join(encode_message(m, self.chunked) for m in messages)
         self._durable()
+        return await self._write(data)
+
+    async def _write(self, data: bytes) -> bool:
+        """``data`` (whole framed messages) under the send lock; False if closed."""
         async with self._send_lock:
             await self._writable.wait()
             if self.closed:
