@@ -48,6 +48,9 @@ ENCRYPTION_ALGS = (
 # nothing and doubles the packets, encryptions and send() calls of every reply, on both
 # ends: ~5% of ncclient's round trips (bench/netconf_agent.py).
 _CBC_IGNORE = (String(b""),)
+# Below the smallest maximum packet size clients offer (OpenSSH, paramiko and asyncssh:
+# 32 KiB), a message goes out as one SSH_MSG_CHANNEL_DATA packet.
+_ONE_PACKET = 16 * 1024
 
 
 def without_cbc_ignore(conn: asyncssh.SSHServerConnection) -> None:
@@ -166,14 +169,16 @@ class SSHChannel(asyncssh.SSHServerSession):
 
     # Transport protocol used by NetconfSession
     def write(self, data: bytes) -> None:
-        """One message (or batch) to the client. asyncssh sends an SSH_MSG_IGNORE
-        before every data packet, each in its own send(): corked, the two leave in
-        one TCP segment, so the client wakes once per reply, not twice."""
+        """One message (or batch) to the client. asyncssh sends each SSH packet in its
+        own send(): a message of several packets is corked, so it leaves in full TCP
+        segments and the client wakes once per reply, not once per packet. A message
+        under ``_ONE_PACKET`` is one packet, one send(): corking it would only add
+        two setsockopt calls."""
         chan = self._chan
         if chan is None or chan.is_closing():
             return
         sock = self._sock
-        if sock is None:
+        if sock is None or len(data) < _ONE_PACKET:
             chan.write(data)
             return
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
