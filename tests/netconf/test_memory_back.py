@@ -13,9 +13,13 @@ crashed the interpreter in a later test.)
 from __future__ import annotations
 
 import gc
+import re
+import subprocess
+import sys
 import time
 import tracemalloc
 
+import pytest
 from support.servers import EX_NS, connect
 
 from qnms.netconf.datastore import memory
@@ -61,15 +65,94 @@ def test_an_idle_session_holds_nothing_of_a_big_edit_its_delete_and_a_full_get(n
     assert held < 150_000, f"{held} bytes allocated by qnms code still held"
 
 
-def test_a_big_message_schedules_one_trim_until_it_runs(monkeypatch):
+class Clock:
+    """``memory.monotonic`` under the test's control."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_big_message_schedules_one_trim_until_it_runs_or_was_due(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(memory, "monotonic", clock, raising=False)
+    monkeypatch.setattr(memory, "_due", 0.0, raising=False)
     scheduled: list[float] = []
-    monkeypatch.setattr(memory, "_pending", False)
-    memory.after_message(lambda delay, fn: scheduled.append(delay), 1000)
+
+    def later(delay: float, fn: object) -> None:
+        scheduled.append(delay)
+
+    memory.after_message(later, 1000)
     assert scheduled == []
     for _ in range(3):  # a burst of big messages: one trim for all
-        memory.after_message(lambda delay, fn: scheduled.append(delay), memory.TRIM_BYTES)
+        memory.after_message(later, memory.TRIM_BYTES)
     assert scheduled == [memory.TRIM_DELAY]
     memory.trim()
-    memory.after_message(lambda delay, fn: scheduled.append(delay), memory.TRIM_BYTES)
+    memory.after_message(later, memory.TRIM_BYTES)  # the trim ran: the next one is due
     assert scheduled == [memory.TRIM_DELAY] * 2
+    # That trim never runs (its loop closed first): once it was due, the next big
+    # message schedules one again. (A flag cleared only by the trim would block for good.)
+    clock.now += memory.TRIM_DELAY / 2
+    memory.after_message(later, memory.TRIM_BYTES)
+    assert scheduled == [memory.TRIM_DELAY] * 2
+    clock.now += memory.TRIM_DELAY
+    memory.after_message(later, memory.TRIM_BYTES)
+    assert scheduled == [memory.TRIM_DELAY] * 3
+
+
+def _free_tuples(capfd: pytest.CaptureFixture[str]) -> int:
+    """Tuples of one item in the interpreter's free list (``sys._debugmallocstats``,
+    which writes to the C-level stderr)."""
+    capfd.readouterr()
+    sys._debugmallocstats()
+    found = re.search(r"(\d+) free 1-sized PyTupleObjects", capfd.readouterr().err)
+    assert found is not None, "sys._debugmallocstats() no longer reports the free lists"
+    return int(found.group(1))
+
+
+def test_a_trim_empties_the_free_lists_that_a_big_edit_filled(capfd):
+    """A big edit leaves up to 2,000 freed tuples per size in the free lists, spread
+    over the new arenas, each block keeping its arena resident; only a full collection
+    clears them."""
+    boxes = [(i,) for i in range(5000)]
+    del boxes
+    assert _free_tuples(capfd) > 1000
     memory.trim()
+    assert _free_tuples(capfd) < 100
+
+
+def test_a_trim_lets_go_of_recent_attribute_names():
+    """CPython's type cache holds a strong reference to the name of each recent
+    attribute lookup: a name built per request (``"in-rpcs".replace("-", "_")``) stayed
+    alive, and in a new arena, after the request."""
+
+    class Counters:
+        in_rpcs = 0
+
+    name = "".join(["in_", "rpcs"])  # a fresh string, as a request builds one
+    before = sys.getrefcount(name)
+    getattr(Counters(), name)
+    memory.trim()
+    assert sys.getrefcount(name) == before
+
+
+def test_a_trim_keeps_nothing_it_allocates():
+    """Nothing made at the first trim (which runs just after a big change, when only
+    the new arenas have room) is kept: the ``malloc_trim`` lookup is done at import.
+    In a fresh process: the first trim of this one was run by other tests."""
+    code = (
+        "import gc, tracemalloc\n"
+        "from qnms.netconf.datastore import memory\n"
+        "tracemalloc.start(25)\n"
+        "memory.trim()\n"
+        "gc.collect()  # the free list's tuple of malloc_trim's call: freed, not kept\n"
+        "snap = tracemalloc.take_snapshot().filter_traces(\n"
+        "    [tracemalloc.Filter(True, memory.__file__, all_frames=True)])\n"
+        "print(sum(t.size for t in snap.traces))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert int(out.stdout.split()[-1]) == 0, out.stdout
