@@ -20,9 +20,16 @@ import time
 import tracemalloc
 
 import pytest
+from lxml import etree
 from support.servers import EX_NS, connect
 
 from qnms.netconf.datastore import memory
+from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.network.inventory import load_network
+from qnms.yang import restrictions
+from qnms.yang import schema as schema_tables
+from qnms.yang.codec import json_to_xml
+from qnms_agents.base import initial_config, stratum_schema
 
 ENTRIES = 2000
 NET = f'<config><network xmlns="{EX_NS}">{{}}</network></config>'
@@ -156,3 +163,37 @@ def test_a_trim_keeps_nothing_it_allocates():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert int(out.stdout.split()[-1]) == 0, out.stdout
+
+
+QFS = "urn:qnms:yang:qnms-quantum-fabric"
+
+
+def links(n: int) -> etree._Element:
+    """``n`` quantum links of madqci-r1 (the default network's QFS element), as the
+    bench's bulk edit writes them."""
+    body = "".join(
+        f"<quantum-link><name>bulk-{i}</name><remote-node>node-{i}</remote-node>"
+        f"<local-memory>mem0</local-memory><channel>ch-{i}</channel></quantum-link>"
+        for i in range(n)
+    )
+    return etree.fromstring(
+        f'<config xmlns="urn:ietf:params:xml:ns:netconf:base:1.0"><quantum-fabric '
+        f'xmlns="{QFS}"><quantum-links>{body}</quantum-links></quantum-fabric></config>'
+    )
+
+
+def test_a_first_bulk_edit_builds_no_schema_tables():
+    """The tables a bulk edit's checks keep per schema node are built with the
+    datastores: built on first use, in the middle of the first big edit, each kept one
+    of the arenas that edit added resident after its entries were deleted."""
+    schema = stratum_schema("qfs")
+    initial = json_to_xml(initial_config(load_network(), "qfs", "madqci-r1"), schema)
+    schema_tables.sole_tags.cache_clear()
+    restrictions.set_checker.cache_clear()
+    manager = DatastoreManager(schema, initial=initial)
+    built = (schema_tables.sole_tags.cache_info(), restrictions.set_checker.cache_info())
+    assert built[0].currsize and built[1].currsize
+    manager.edit_config("running", links(40), session_id=1)  # a batch: checked together
+    after = (schema_tables.sole_tags.cache_info(), restrictions.set_checker.cache_info())
+    assert after[0].hits > built[0].hits and after[1].hits > built[1].hits  # used
+    assert (after[0].misses, after[1].misses) == (built[0].misses, built[1].misses)
