@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 
 import pytest
 from lxml import etree
@@ -87,16 +88,18 @@ def test_a_big_message_schedules_one_trim_until_it_runs_or_was_due(monkeypatch):
     monkeypatch.setattr(memory, "monotonic", clock, raising=False)
     monkeypatch.setattr(memory, "_due", 0.0, raising=False)
     scheduled: list[float] = []
+    trims: list[Callable[[], None]] = []
 
-    def later(delay: float, fn: object) -> None:
+    def later(delay: float, fn: Callable[[], None]) -> None:
         scheduled.append(delay)
+        trims.append(fn)
 
     memory.after_message(later, 1000)
     assert scheduled == []
     for _ in range(3):  # a burst of big messages: one trim for all
         memory.after_message(later, memory.TRIM_BYTES)
     assert scheduled == [memory.TRIM_DELAY]
-    memory.trim()
+    trims[0]()
     memory.after_message(later, memory.TRIM_BYTES)  # the trim ran: the next one is due
     assert scheduled == [memory.TRIM_DELAY] * 2
     # That trim never runs (its loop closed first): once it was due, the next big
@@ -107,6 +110,8 @@ def test_a_big_message_schedules_one_trim_until_it_runs_or_was_due(monkeypatch):
     clock.now += memory.TRIM_DELAY
     memory.after_message(later, memory.TRIM_BYTES)
     assert scheduled == [memory.TRIM_DELAY] * 3
+    # the heap alone: a full collection after each of repeated big <get> costs CPU
+    assert trims == [memory.trim_heap] * 3
 
 
 def _free_tuples(capfd: pytest.CaptureFixture[str]) -> int:

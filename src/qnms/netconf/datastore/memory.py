@@ -14,7 +14,7 @@ arenas; afterwards each one that still holds a single live block stays resident.
 held them (measured block by block in the agent, issue 13) was, besides data kept by
 design (the audit entry, the state memo): up to 2,000 tuples per size in the
 interpreter's free lists, cleared only by a full collection, which ``trim`` therefore
-runs (it is off the request path and after big changes only); and objects made on
+runs (off the request path, after big changes only); and objects made on
 first use in that window and kept for life, such as this module's own ``malloc_trim``
 lookup, which is therefore done at import.
 """
@@ -58,12 +58,20 @@ _due = 0.0
 
 
 def trim() -> None:
-    """Clear the interpreter's free lists (a full collection: nothing else frees them)
-    and return the heap's free pages to the system (glibc ``malloc_trim(0)``)."""
+    """After a big change: clear the interpreter's free lists (a full collection:
+    nothing else frees them; ~50 ms of CPU in an agent) and the type cache (it holds the
+    names of recent attribute lookups, strongly), then ``trim_heap``."""
+    gc.collect()
+    sys._clear_type_cache()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Return the heap's free pages to the system (glibc ``malloc_trim(0)``): after a
+    big message, where a full collection after each of repeated big ``<get>`` would
+    cost more CPU than they free."""
     global _due
     _due = 0.0
-    gc.collect()
-    sys._clear_type_cache()  # it holds the names of recent attribute lookups, strongly
     if _MALLOC_TRIM is not None:  # (no debug log: its logger's first call builds a cache)
         _MALLOC_TRIM(0)
 
@@ -86,7 +94,7 @@ def after_message(later: Callable[[float, Callable[[], None]], object], nbytes: 
     now = monotonic()
     if nbytes >= TRIM_BYTES and now >= _due:
         _due = now + TRIM_DELAY
-        later(TRIM_DELAY, trim)
+        later(TRIM_DELAY, trim_heap)
 
 
 def size(changes: list[Change]) -> int:
