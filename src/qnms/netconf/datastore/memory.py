@@ -14,9 +14,12 @@ arenas; afterwards each one that still holds a single live block stays resident.
 held them (measured block by block in the agent, issue 13) was, besides data kept by
 design (the audit entry, the state memo): up to 2,000 tuples per size in the
 interpreter's free lists, cleared only by a full collection, which ``trim`` therefore
-runs (off the request path, after big changes only); and objects made on
-first use in that window and kept for life, such as this module's own ``malloc_trim``
-lookup, which is therefore done at import.
+runs (off the request path, after big changes only); names of attribute lookups held
+by CPython's type cache, which ``trim`` clears; and objects made on first use in that
+window and kept for life: this module's ``malloc_trim`` lookup (now done at import)
+and the bulk checks' schema tables (now built with the datastores,
+``yang/siblings.py`` ``prepare_fresh_entries``). What is left: the audit entry of each
+big edit, the objects of the requests since, and the one empty arena CPython keeps.
 """
 
 from __future__ import annotations
