@@ -26,7 +26,8 @@ of the whole reply: the usual Python client).
 ``--base DIR`` runs the same steps first on the agent of another checkout (e.g. a
 worktree of main: ``git worktree add --detach /tmp/x-base main``), alternating with
 this tree's agent ``--rounds`` times, so the before/after figures come from the same
-run on the same (shared, loaded) machine; the report gives each figure's ratio.
+run on the same (shared, loaded) machine; the report gives each figure's ratio. Both
+agents find their schema in the schema cache, as a deployed agent does (``shim_of``).
 
     .venv/bin/python bench/netconf_bulk.py [--entries 20000] [--repeat 3]
     .venv/bin/python bench/netconf_bulk.py --base /tmp/bulk-base [--rounds 2]
@@ -36,11 +37,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -207,23 +212,54 @@ async def drive(
         await s.close()
 
 
-def start_agent(tmp: str, src: Path | None) -> AgentProcess:
-    """The agent, its state under ``tmp``; ``src`` another checkout's code (None: ours)."""
+def shim_of(src: Path) -> Path:
+    """A directory holding ``qnms`` and ``qnms_agents`` of checkout ``src`` (links), to
+    put ahead of this tree's install. At one path per checkout: the schema cache's key
+    holds the paths of the code that compiles the schema, so a new directory per agent
+    (as before) made every one of them miss it, import pyang and compile the schema
+    (+10 MB and 55,000 more objects at the start), unlike this tree's agent."""
+    digest = hashlib.sha256(str(src).encode()).hexdigest()[:12]
+    shim = Path(tempfile.gettempdir()) / f"qnms-bench-shim-{digest}"
+    if not shim.exists():
+        part = Path(tempfile.mkdtemp(prefix="qnms-bench-shim-"))
+        (part / "qnms").symlink_to(src / "src" / "qnms")
+        (part / "qnms_agents").symlink_to(src / "agents")
+        try:
+            part.rename(shim)  # whole or not at all
+        except OSError:  # another run made it meanwhile
+            for link in part.iterdir():
+                link.unlink()
+            part.rmdir()
+    return shim
+
+
+@contextmanager
+def code_of(src: Path | None) -> Iterator[None]:
+    """``PYTHONPATH`` for processes started meanwhile: ``src``'s code (None: ours)."""
     env_before = os.environ.get("PYTHONPATH")
     if src is not None:
-        # qnms and qnms_agents of the other checkout, ahead of this tree's install
-        shim = Path(tmp) / "path"
-        shim.mkdir()
-        (shim / "qnms").symlink_to(src / "src" / "qnms")
-        (shim / "qnms_agents").symlink_to(src / "agents")
-        os.environ["PYTHONPATH"] = str(shim)
+        os.environ["PYTHONPATH"] = str(shim_of(src))
     try:
-        return AgentProcess(Path(tmp) / "agent", name=ELEMENT)
+        yield
     finally:
         if env_before is None:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = env_before
+
+
+def warm_schema_cache(src: Path | None) -> None:
+    """Compile and cache the agent's schema before any agent is measured, as a deployed
+    agent finds it (the first start after a change of the code compiles it)."""
+    code = "from qnms_agents.base import stratum_schema; stratum_schema('qfs')"
+    with code_of(src):
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def start_agent(tmp: str, src: Path | None) -> AgentProcess:
+    """The agent, its state under ``tmp``; ``src`` another checkout's code (None: ours)."""
+    with code_of(src):
+        return AgentProcess(Path(tmp) / "agent", name=ELEMENT)
 
 
 def measure(label: str, src: Path | None, entries: int, repeat: int, ncclient: bool) -> Run:
@@ -275,6 +311,14 @@ def report(runs: list[Run], entries: int) -> None:
         print(line)
     ours = med["ours"]
     growth = ours["rss_after"] / ours["rss_before"] - 1 if ours["rss_before"] else 0.0
+    for lab in labels:  # the agent's CPU of each run: the spread under load
+        for key in ("edit_cpu", "get_cpu", "delete_cpu"):
+            each = [getattr(r, key) for r in runs if r.label == lab]
+            print(f"{key} each run, {lab}: " + ", ".join(f"{v:.2f}" for v in each))
+    for lab in labels:  # each run's own growth, then the median of them
+        each = [r.rss_after / r.rss_before - 1 for r in runs if r.label == lab and r.rss_before]
+        print(f"RSS growth after delete, {lab}: " + ", ".join(f"{g:+.1%}" for g in each)
+              + f" (median {statistics.median(each):+.1%})")  # fmt: skip
     print(f"full <get> reply: {max(r.get_bytes for r in runs):,} bytes")
     for key, goal in GOALS.items():
         met = "MET" if ours[key] < goal else "NOT MET"
@@ -292,6 +336,8 @@ def main() -> None:
     p.add_argument("--ncclient", action="store_true", help="also one full <get> by ncclient")
     args = p.parse_args()
     runs: list[Run] = []
+    for src in [None] if args.base is None else [args.base.resolve(), None]:
+        warm_schema_cache(src)
     for _ in range(args.rounds):
         variants: list[tuple[str, Path | None]] = [("ours", None)]
         if args.base is not None:

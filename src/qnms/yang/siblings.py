@@ -283,3 +283,17 @@ def constrained(ch: SchemaNode) -> bool:
     if kw in ("list", "leaf-list"):
         return bool(ch.min_elements) or ch.max_elements is not None
     return kw == "container" and not ch.presence and ch.has_mandatory
+
+
+def prepare_fresh_entries(schema: Schema) -> None:
+    """Work out now, at start-up, the tables ``fresh_entries`` keeps per schema node
+    (``sole_tags``, ``restrictions.set_checker``). Built on first use, they were made
+    in the middle of the first bulk edit, when only the arenas that edit had just added
+    to Python's allocator had room, and each one of them kept one such 1 MiB arena
+    resident for the process's life after the entries were deleted (issue 13)."""
+    for node in schema.iter_nodes():
+        if node.keyword != "list":
+            continue
+        sole_tags(schema, node.parent)
+        for leaf in plain_leaves(node).values():
+            texts_check(leaf, True)

@@ -17,6 +17,7 @@ from qnms.yang.bindings import BindingValidator, Resync, Roots
 from qnms.yang.diff import Change, diff
 from qnms.yang.errors import RpcError, RpcErrors
 from qnms.yang.schema import Schema
+from qnms.yang.siblings import prepare_fresh_entries
 from qnms.yang.tree import chain_of, copy_with_ns, find_chain
 from qnms.yang.validation import Problem, validate_changes, validate_tree
 
@@ -62,6 +63,7 @@ class Checker:
     def __init__(self, schema: Schema, binder: BindingValidator) -> None:
         self.schema = schema
         self.binder = binder
+        prepare_fresh_entries(schema)  # now, not in a bulk edit (memory, issue 13)
 
     def prepare(self, store: Store, tree, changes: list[Change]) -> tuple[Thunks, list]:
         try:
