@@ -58,6 +58,13 @@ _IMPORT_ONLY = {
     "ietf-yang-patch",
     "ietf-yang-schema-mount",
 }
+# /netconf-state/statistics (RFC 6022): each leaf and the counter behind it, named once
+# (a name built per <get> stays held by CPython's type cache and pins its memory).
+_STATISTICS = tuple(
+    (name, name.replace("-", "_"))
+    for name in ("in-bad-hellos", "in-sessions", "dropped-sessions", "in-rpcs",
+                 "in-bad-rpcs", "out-rpc-errors", "out-notifications")
+)  # fmt: skip
 # The modules whose state this layer serves; their schema lets filters keep list keys.
 _STATE_MODULES = (
     "ietf-netconf-monitoring@2010-10-04.yang",
@@ -334,9 +341,8 @@ class Monitoring:
             leaf(s, "out-notifications", rec.out_notifications)
         st = etree.SubElement(root, q + "statistics")
         leaf(st, "netconf-start-time", rfc3339(self.start_time))
-        for name in ("in-bad-hellos", "in-sessions", "dropped-sessions", "in-rpcs",
-                     "in-bad-rpcs", "out-rpc-errors", "out-notifications"):  # fmt: skip
-            leaf(st, name, getattr(self, name.replace("-", "_")))
+        for name, attr in _STATISTICS:
+            leaf(st, name, getattr(self, attr))
         return root
 
     def yang_library(self) -> etree._Element:
