@@ -14,9 +14,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from qnms.yang.diff import Change
+from qnms.yang.diff import AnyChange
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,9 @@ def trim() -> None:
         log.debug("malloc_trim after a big change")
 
 
-def after_change(later: Callable[[float, Callable[[], None]], None], changes: list[Change]) -> None:
+def after_change(
+    later: Callable[[float, Callable[[], None]], None], changes: Sequence[AnyChange]
+) -> None:
     """Schedule a ``trim`` (through ``later(delay, fn)``) when ``changes`` were big: many
     entries, or created subtrees of ``TRIM_NODES`` nodes. (A delete of one container
     holding many entries counts as one change: not detected, it would need the size of
@@ -66,6 +68,6 @@ def after_message(later: Callable[[float, Callable[[], None]], object], nbytes: 
         later(TRIM_DELAY, trim)
 
 
-def size(changes: list[Change]) -> int:
+def size(changes: Sequence[AnyChange]) -> int:
     """Data nodes in the subtrees ``changes`` created or replaced."""
-    return sum(sum(1 for _ in c.element.iter()) for c in changes if c.element is not None)
+    return sum(c.size() for c in changes)
