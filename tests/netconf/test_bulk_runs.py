@@ -23,6 +23,7 @@ from support.processes import _make_agent
 import qnms.netconf.datastore.edit as edit_module
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.yang import restrictions
 from qnms.yang.diff import CreatedEntries
 from qnms.yang.errors import RpcError, RpcErrors
 from qnms.yang.tree import as_data_tree
@@ -230,3 +231,29 @@ def test_references_in_a_run_are_judged_as_one_by_one(tmp_path: Path, monkeypatc
         name = bad if bad == "odd" else f"l{bad}"
         assert results[0][1] is not None and f"[qfs:name='{name}']" in results[0][1][1]
         assert results[0][1][1].endswith("/qfs:local-memory")
+
+
+# ------------------------------------------------ many values of one pattern at once
+
+
+@pytest.mark.parametrize(
+    ("pattern", "texts", "each"),
+    [
+        ("[a-z][a-z0-9._\\-]*", ["a1", "b.c", "d-e"], True),
+        ("[a-z][a-z0-9._\\-]*", ["a1", "9b", "c"], False),
+        ("[a-z][a-z0-9._\\-]*", ["a1", ""], False),
+        ("a.b", ["a", "b"], False),  # "a\0b" is one value of a.b: joined, it would pass
+        ("a[^x]b", ["a", "b"], False),
+        ("a.b", ["a-b", "a.b"], True),
+        ("(x|yz)+", ["x", "yzx", "xx"], True),
+        ("(x|yz)+", ["x", "y"], False),
+    ],
+)
+def test_values_of_one_pattern_checked_together_get_their_verdicts_alone(pattern, texts, each):
+    """``set_checker`` matches the NUL-joined values at once when no match of the
+    pattern can hold a NUL, and value by value otherwise: the verdict is each value's."""
+    spec = restrictions.Restrictions("string", patterns=((pattern, False),))
+    alone = restrictions.checker(spec)
+    assert all(alone(t) is None for t in texts) is each
+    check_all = restrictions.set_checker(spec)
+    assert check_all is not None and check_all(texts) is each
