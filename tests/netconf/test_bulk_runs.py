@@ -23,9 +23,9 @@ from support.processes import _make_agent
 import qnms.netconf.datastore.edit as edit_module
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.manager import DatastoreManager
-from qnms.yang import restrictions
+from qnms.yang import restrictions, secure_xml
 from qnms.yang.diff import CreatedEntries
-from qnms.yang.errors import RpcError, RpcErrors
+from qnms.yang.errors import ErrorTag, RpcError, RpcErrors
 from qnms.yang.tree import as_data_tree
 
 QFS = "urn:qnms:yang:qnms-quantum-fabric"
@@ -257,3 +257,24 @@ def test_values_of_one_pattern_checked_together_get_their_verdicts_alone(pattern
     assert all(alone(t) is None for t in texts) is each
     check_all = restrictions.set_checker(spec)
     assert check_all is not None and check_all(texts) is each
+
+
+# ------------------------------------------------------------ the depth of a request
+
+
+def test_the_usual_depth_limit_is_left_to_libxml2_and_reported_as_ours(monkeypatch):
+    """At the usual limit (256, libxml2's own without XML_PARSE_HUGE) a wide request is
+    not walked for its depth (an XPath over 100,000 elements of a 20,000-entry edit),
+    and a deeper one is still refused as a malformed message naming the limit."""
+
+    def walked(_depth):
+        raise AssertionError("the depth was walked")
+
+    monkeypatch.setattr(secure_xml, "_deeper_than", walked)
+    wide = ("<a>" + "<b><c>x</c></b>" * 2000 + "</a>").encode()
+    assert len(secure_xml.parse_secure(wide, max_depth=256)) == 2000
+    assert secure_xml.parse_secure(("<a>" * 256 + "</a>" * 256).encode()).tag == "a"
+    with pytest.raises(RpcError) as ei:
+        secure_xml.parse_secure(("<a>" * 257 + "</a>" * 257).encode())
+    assert ei.value.tag == ErrorTag.MALFORMED_MESSAGE
+    assert "deeper than 256" in ei.value.message
