@@ -13,6 +13,7 @@ prefixed leaf, another list, and later changes to entries a run created.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,9 @@ from support.processes import _make_agent
 import qnms.netconf.datastore.edit as edit_module
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.manager import DatastoreManager
+from qnms.netconf.protocol.audit import AuditLog
 from qnms.yang import restrictions, secure_xml
+from qnms.yang.changes import ConfigChange
 from qnms.yang.diff import CreatedEntries
 from qnms.yang.errors import ErrorTag, RpcError, RpcErrors
 from qnms.yang.tree import as_data_tree
@@ -278,3 +281,24 @@ def test_the_usual_depth_limit_is_left_to_libxml2_and_reported_as_ours(monkeypat
         secure_xml.parse_secure(("<a>" * 257 + "</a>" * 257).encode())
     assert ei.value.tag == ErrorTag.MALFORMED_MESSAGE
     assert "deeper than 256" in ei.value.message
+
+
+# ------------------------------------------------------------ the audit log's line
+
+
+def test_an_audit_line_is_what_json_dumps_writes(tmp_path: Path):
+    """``audit._json_line`` builds the line from escaped strings: byte for byte the
+    ``json.dumps`` of the entry, whatever the targets and namespace maps hold."""
+    shared = {"en": NS, "ex": "urn:example:ext"}
+    odd = ["plain", 'quo"te', "back\\slash", "tab\tnew\nline", "ünï€ode", "\x01ctl", "<&>"]
+    changes = [
+        ConfigChange(f"/en:network/en:node[en:name='{t}']", op, shared if i % 3 else {"é": t})
+        for i, (t, op) in enumerate(zip(odd * 3, ["create", "delete", "merge"] * 7, strict=True))
+    ]
+    log = AuditLog(tmp_path, lambda _sid: ('ad"min', "::1"))
+    log.record(changes, 4)
+    line = (tmp_path / "audit.log").read_text()
+    entry = json.loads(line)
+    edits = [{"target": c.target, "operation": c.operation, "nsmap": c.nsmap} for c in changes]
+    assert entry["edits"] == edits
+    assert line == json.dumps(entry, separators=(",", ":")) + "\n"
