@@ -84,6 +84,17 @@ EDITS = {
     "replaced later": nodes(MANY)
     + '<node nc:operation="replace"><name>n3</name><memory-count>8</memory-count></node>',
     "a bad value": nodes(MANY[:30]) + node_xml("bad", 99) + nodes(MANY[30:]),
+    # gone before the edit ends: nothing of it is judged, as one by one
+    "a bad value deleted later": nodes(MANY[:30])
+    + node_xml("bad", 99)
+    + nodes(MANY[30:])
+    + '<node nc:operation="delete"><name>bad</name></node>',
+    # the same after entries no run takes (links: an identityref), many of them
+    "a bad value deleted after many others": nodes(MANY[:30])
+    + node_xml("bad", 99)
+    + nodes(MANY[30:])
+    + "".join(f"<link><src>a</src><dst>n{i}</dst><type>et:fiber</type></link>" for i in range(12))
+    + '<node nc:operation="delete"><name>bad</name></node>',
     "a mandatory leaf missing": nodes(MANY[:30]) + "<node><name>bad</name></node>",
     # the first entry is refused by the run at its third leaf, after two were read;
     # the run that starts after it lacks a mandatory leaf in one entry

@@ -111,16 +111,23 @@ class _Editor:
         run = None
         if op in CREATING and not self.quiet and len(edit) >= MIN_RUN:
             run = Run(self.schema, data, parent, chain, index, adopt=self.adopt, heads=self.heads)
+        misses = 0  # entries in a row no run took
         for e in edit:
             if not isinstance(e.tag, str):
                 continue  # a comment or processing instruction: not data
             if run is not None:
                 if run.take(e):
+                    misses = 0
                     continue
                 if run.taken:
                     self.settle(run, data, parent, op, chain, index, cases)
                     if run.take(e):
+                        misses = 0
                         continue
+                misses += 1
+                if misses >= 4 * MIN_RUN:  # entries unlike a run's (a bulk delete): stop asking
+                    run = None
+            if self.runs:
                 self.touched(data, e.tag)
             self.each(data, parent, e, op, chain, index, cases)
         if run is not None and run.taken:
