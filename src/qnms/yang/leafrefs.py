@@ -129,34 +129,44 @@ def _touched(
     # a schema node has one path: its steps and the refs below and onto them, worked out
     # once for all entries of a list (20,000 in a big edit)
     facts: dict[SchemaNode, tuple[Steps, list[Ref] | None, list[Ref]]] = {}
-    for ch in changes:
-        if isinstance(ch, CreatedEntries):
-            node, chain = ch.node, (*ch.head, (ch.node, None))
-        elif not ch.chain:  # the whole tree changed
-            everywhere.update((id(ref), ref) for ref in refs.all)
-            continue
-        else:
-            node, chain = ch.chain[-1][0], ch.chain
+
+    def facts_of(node: SchemaNode, chain) -> tuple[Steps, list[Ref] | None, list[Ref]]:
         known = facts.get(node)
         if known is None:
             steps = tuple((n.ns, n.name) for n, _ident in chain)
             known = facts[node] = (steps, refs.below.get(steps), refs.onto.get(steps, []))
-        if ch.operation != "create":  # a value may be gone: whatever refers to it
-            for ref in known[2]:
-                everywhere[id(ref)] = ref
-        if known[1] is None:
-            continue
-        if isinstance(ch, CreatedEntries) and not ch.stale:
+        return known
+
+    for ch in changes:
+        if isinstance(ch, CreatedEntries):  # creates: nothing referred to is gone
+            node = ch.node
+            if facts_of(node, (*ch.head, (node, None)))[1] is None:
+                continue
             key = (node, ch.parent)
+            if ch.stale:  # changed since: each entry where it is now
+                for entry in ch.entries:
+                    if (now := entry.getparent()) is not None:
+                        read.pop((node, now), None)
+                        written.setdefault((node, now), []).append(entry)
+                continue
             if key not in written:
                 read[key] = ch
             else:
                 read.pop(key, None)
             written.setdefault(key, []).extend(ch.entries)
             continue
-        for el in ch.entries if isinstance(ch, CreatedEntries) else (ch.element,):
-            parent = el.getparent() if el is not None else None
-            if el is not None and parent is not None:
+        if not ch.chain:  # the whole tree changed
+            everywhere.update((id(ref), ref) for ref in refs.all)
+            continue
+        node = ch.chain[-1][0]
+        known = facts_of(node, ch.chain)
+        if ch.operation != "create":  # a value may be gone: whatever refers to it
+            for ref in known[2]:
+                everywhere[id(ref)] = ref
+        el = ch.element
+        if el is not None and known[1] is not None:
+            parent = el.getparent()
+            if parent is not None:
                 read.pop((node, parent), None)
                 written.setdefault((node, parent), []).append(el)
     for (node, parent), els in written.items():
