@@ -343,12 +343,14 @@ def _fresh_groups(changes: list[AnyChange]) -> dict[tuple[SchemaNode, etree._Ele
     """(list, parent) -> how many fresh entries (``Change.fresh``, ``CreatedEntries``)
     the changes made under it: from ``BATCH`` on they are judged together."""
     counts: dict[tuple[SchemaNode, etree._Element | None], int] = {}
+    key: tuple[SchemaNode, etree._Element | None]
     for ch in changes:
-        if isinstance(ch, CreatedEntries) or ch.fresh:
+        if isinstance(ch, CreatedEntries):
             key = (ch.node, ch.parent)
-            counts[key] = counts.get(key, 0) + (
-                len(ch.entries) if isinstance(ch, CreatedEntries) else 1
-            )
+            counts[key] = counts.get(key, 0) + len(ch.entries)
+        elif ch.fresh:
+            key = (ch.node, ch.parent)
+            counts[key] = counts.get(key, 0) + 1
     return counts
 
 
