@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from qnms.yang.diff import Change
+from qnms.yang.diff import AnyChange, CreatedEntries
 from qnms.yang.schema import Schema, SchemaNode, sole_tags
 from qnms.yang.schema_types import Key, LeafrefInfo
 from qnms.yang.tree import texts_below
@@ -109,29 +109,57 @@ class Batch:
     parent: etree._Element
     depth: int  # len(steps) of the entries
     entries: list[etree._Element]
+    texts: list[str] | None = None  # the references' values, when the editor read them
 
 
 BATCH = 16  # written entries of one parent from which their references are checked at once
 
 
-def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change], batches: list[Batch]):
+def _touched(
+    refs: Refs, root: etree._Element, changes: Iterable[AnyChange], batches: list[Batch]
+) -> Iterator[tuple[Ref, etree._Element]]:
     """(ref, leaf element) for each reference ``changes`` may have broken; the written
     references that can be checked at once are put in ``batches`` instead."""
     everywhere: dict[int, Ref] = {}  # id(ref) -> ref: every instance to be checked
     # written subtrees by (their schema node, their parent element), in change order
     written: dict[tuple[SchemaNode, etree._Element], list[etree._Element]] = {}
+    # entries created together whose values the editor read (``CreatedEntries``), where
+    # they are all that was written under their parent
+    read: dict[tuple[SchemaNode, etree._Element], CreatedEntries] = {}
     # a schema node has one path: its steps and the refs below and onto them, worked out
     # once for all entries of a list (20,000 in a big edit)
     facts: dict[SchemaNode, tuple[Steps, list[Ref] | None, list[Ref]]] = {}
+
+    def facts_of(node: SchemaNode, chain) -> tuple[Steps, list[Ref] | None, list[Ref]]:
+        known = facts.get(node)
+        if known is None:
+            steps = tuple((n.ns, n.name) for n, _ident in chain)
+            known = facts[node] = (steps, refs.below.get(steps), refs.onto.get(steps, []))
+        return known
+
     for ch in changes:
+        if isinstance(ch, CreatedEntries):  # creates: nothing referred to is gone
+            node = ch.node
+            if facts_of(node, (*ch.head, (node, None)))[1] is None:
+                continue
+            key = (node, ch.parent)
+            if ch.stale:  # changed since: each entry where it is now
+                for entry in ch.entries:
+                    if (now := entry.getparent()) is not None:
+                        read.pop((node, now), None)
+                        written.setdefault((node, now), []).append(entry)
+                continue
+            if key not in written:
+                read[key] = ch
+            else:
+                read.pop(key, None)
+            written.setdefault(key, []).extend(ch.entries)
+            continue
         if not ch.chain:  # the whole tree changed
             everywhere.update((id(ref), ref) for ref in refs.all)
             continue
         node = ch.chain[-1][0]
-        known = facts.get(node)
-        if known is None:
-            steps = tuple((n.ns, n.name) for n, _ident in ch.chain)
-            known = facts[node] = (steps, refs.below.get(steps), refs.onto.get(steps, []))
+        known = facts.get(node) or facts_of(node, ch.chain)
         if ch.operation != "create":  # a value may be gone: whatever refers to it
             for ref in known[2]:
                 everywhere[id(ref)] = ref
@@ -139,10 +167,12 @@ def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change], batche
         if el is not None and known[1] is not None:
             parent = el.getparent()
             if parent is not None:
+                read.pop((node, parent), None)
                 written.setdefault((node, parent), []).append(el)
     for (node, parent), els in written.items():
         steps, below_refs, _onto = facts[node]
         depth = len(steps)
+        made = read.get((node, parent))
         # a reference checked once for all the entries, or entry by entry
         each = []
         for ref in below_refs or ():  # never None: only such nodes were written down
@@ -150,7 +180,8 @@ def _touched(refs: Refs, root: etree._Element, changes: Iterable[Change], batche
                 continue
             below = len(ref.tags) - depth  # levels from a written element to the leaf
             if below and len(els) >= BATCH and _one_anchor(ref, below):
-                batches.append(Batch(ref, parent, depth, els))
+                texts = made.texts.get(ref.tags[-1]) if made is not None and below == 1 else None
+                batches.append(Batch(ref, parent, depth, els, texts))
             else:
                 each.append((ref, below))
         if not each:
@@ -188,6 +219,8 @@ def _batch_ok(schema: Schema, batch: Batch, values: frozenset[str]) -> bool:
     scan in C (``tree.texts_below``) instead of an element walk per entry. False also
     when that cannot be told at once (a leaf holds more than text, or its tag is not
     its node's alone): then each is checked the usual way."""
+    if batch.texts is not None:  # the written entries' own values (the others were valid)
+        return values.issuperset(batch.texts)
     ref = batch.ref
     above = ref.path[batch.depth - 2] if batch.depth >= 2 else None  # the parent's node
     if ref.tags[-1] not in sole_tags(schema, above):
@@ -197,7 +230,7 @@ def _batch_ok(schema: Schema, batch: Batch, values: frozenset[str]) -> bool:
 
 
 def broken_leafrefs(
-    schema: Schema, root: etree._Element, changes: Iterable[Change] | None = None
+    schema: Schema, root: etree._Element, changes: Iterable[AnyChange] | None = None
 ) -> Iterator[tuple[etree._Element, SchemaNode, str]]:
     """(leaf element, its schema node, its path) for each dangling reference: in the
     whole tree, or (``changes`` given, the tree valid before them) where they reach."""

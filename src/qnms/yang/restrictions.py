@@ -105,9 +105,10 @@ def checker(r: Restrictions) -> Callable[[str], Verdict]:
 @functools.cache
 def set_checker(r: Restrictions) -> Callable[[Collection[str]], bool] | None:
     """Whether every one of many strings passes ``r`` (a string type), with the loop
-    over them in C (``map`` of a compiled regex, ``min``/``max`` of their lengths): a
-    bulk edit checks 20,000 values of one leaf at once (issue 13). None when a pattern
-    is not matched by Python's ``re`` (``checker`` then checks value by value)."""
+    over them in C (``min``/``max`` of their lengths, one match of a pattern over all of
+    them at once: ``_joined``): a bulk edit checks 20,000 values of one leaf at once
+    (issue 13). None when a pattern is not matched by Python's ``re`` (``checker`` then
+    checks value by value)."""
     if r.base != "string":
         return None
     matchers = []
@@ -115,7 +116,7 @@ def set_checker(r: Restrictions) -> Callable[[Collection[str]], bool] | None:
         rx = xsd_regex(p)
         if rx is None:
             return None
-        matchers.append((rx.fullmatch, invert))
+        matchers.append((rx.fullmatch, _joined(rx) if not invert else None, invert))
     lengths = tuple(tuple((int(lo), int(hi)) for lo, hi in level) for level in r.lengths)
 
     def all_pass(texts: Collection[str]) -> bool:
@@ -128,12 +129,26 @@ def set_checker(r: Restrictions) -> Callable[[Collection[str]], bool] | None:
                     return False
             elif not all(any(lo <= len(t) <= hi for lo, hi in level) for t in texts):
                 return False
-        for fullmatch, invert in matchers:
+        for fullmatch, together, invert in matchers:
+            if together is not None:
+                joined = "\0".join(texts)
+                if joined.count("\0") == len(texts) - 1 and together(joined):
+                    continue  # each one matched (see _joined); else tell value by value
             if any(map(fullmatch, texts)) if invert else not all(map(fullmatch, texts)):
                 return False
         return True
 
     return all_pass
+
+
+def _joined(rx: re.Pattern[str]) -> Callable[[str], object] | None:
+    """``fullmatch`` of ``P(NUL P)*`` for pattern ``P``: matching the NUL-joined values
+    at once (a third of the time of a call per value) says each value matches, as long
+    as no match of ``P`` can hold a NUL. Of what ``xsd_regex`` makes, only a negated
+    class can (``[^...]``, XML Schema's ``.`` among them): None for those."""
+    if "[^" in rx.pattern:
+        return None
+    return re.compile(f"(?:{rx.pattern})(?:\\x00(?:{rx.pattern}))*").fullmatch
 
 
 def _number(base: str, text: str) -> Number | None:

@@ -10,11 +10,13 @@ schema node: these run per list entry, 20,000 times in a bulk edit.
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
+from qnms.yang.diff import CreatedEntries
 from qnms.yang.errors import ErrorTag
 from qnms.yang.schema import Key, Schema, SchemaNode, sole_tags
 from qnms.yang.tree import texts_below
@@ -48,6 +50,7 @@ class SiblingChecks:
     checks: dict[int, LeafCheck]
     plans: dict[int, Plan | None]
     text_checks: dict[int, TextCheck | None]
+    read: dict[tuple[SchemaNode, etree._Element], CreatedEntries]
     deep_modules: frozenset[str]
     semantic: bool
     targets: set | None
@@ -96,7 +99,11 @@ class SiblingChecks:
         fast path (``Change.fresh``: plain leaves alone, each once), that is all there
         is to check in them; the entries that were there were valid, and those other
         changes touched are visited apart. False (nothing reported): judge them one by
-        one (a value is wrong, or a leaf holds more than text)."""
+        one (a value is wrong, or a leaf holds more than text). Entries the editor
+        created together and read on its way (``read``) are judged by those values."""
+        made = self.read.get((node, parent))
+        if made is not None:
+            return self.fresh_texts(node, made.texts, len(made.entries), typed)
         plan = self.plan(node)
         if plan is None:
             return False
@@ -110,15 +117,35 @@ class SiblingChecks:
             if found is None:
                 return False
             texts, counts[tag] = found
-            if check is None:
-                continue
-            together = texts_check(leaf, leaf.module in self.deep_modules)
-            if not together(texts) if together is not None else any(map(check, texts)):
+            if check is not None and not self.texts_pass(leaf, check, texts):
                 return False
         if plan.mandatory:
             n = sum(1 for _ in parent.iterchildren(node.tag))
             return all(counts[tag] == n for tag in plan.mandatory)
         return True
+
+    def fresh_texts(
+        self, node: SchemaNode, texts: dict[str, list[str]], n: int, typed: bool
+    ) -> bool:
+        """``fresh_entries`` for ``n`` entries of list ``node`` created together, whose
+        leaves' values the editor read on its way (``diff.CreatedEntries.texts``): the
+        same verdict without reading the entries again."""
+        plan = self.plan(node)
+        if plan is None:
+            return False
+        for tag, leaf in plain_leaves(node).items():
+            found = texts.get(tag, ())
+            if tag in plan.mandatory and len(found) != n:
+                return False
+            check = self.text_check(leaf) if typed else None
+            if check is not None and not self.texts_pass(leaf, check, set(found)):
+                return False
+        return True
+
+    def texts_pass(self, leaf: SchemaNode, check: TextCheck, texts: Collection[str]) -> bool:
+        """Whether every one of ``texts`` is a valid value of plain leaf ``leaf``."""
+        together = texts_check(leaf, leaf.module in self.deep_modules)
+        return together(texts) if together is not None else not any(map(check, texts))
 
     def text_check(self, leaf: SchemaNode) -> TextCheck | None:
         key = id(leaf)

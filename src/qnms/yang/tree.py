@@ -179,15 +179,25 @@ def chain_path(
     if heads is None or len(chain) < 2:
         parts = [step_text(schema, node, ident) for node, ident in chain]
         return "/" + "/".join(parts), {node.prefix: node.ns for node, _ in chain}
-    head = chain[:-1]
+    node, ident = chain[-1]
+    path, nsmap = path_below(schema, chain[:-1], node, heads)
+    return f"{path}/{step_text(schema, node, ident)}", nsmap
+
+
+def path_below(
+    schema: Schema, head: Chain, node: SchemaNode, heads: dict[Chain, tuple[str, dict[str, str]]]
+) -> tuple[str, dict[str, str]]:
+    """The instance path of ``head`` ("" for the root) and the namespace map of the
+    paths of its children of schema node ``node`` (``chain_path``, ``heads`` its cache)."""
+    if not head:
+        return "", {node.prefix: node.ns}
     known = heads.get(head)
     if known is None:
         known = heads[head] = chain_path(schema, head)
-    node, ident = chain[-1]
     nsmap = known[1]
     if nsmap.get(node.prefix) != node.ns:  # an augment's node: its own map
         nsmap = {**nsmap, node.prefix: node.ns}
-    return f"{known[0]}/{step_text(schema, node, ident)}", nsmap
+    return known[0], nsmap
 
 
 def chain_of(schema: Schema, el: etree._Element) -> Chain:
@@ -276,6 +286,11 @@ class ChildIndex:
                     continue
             self.maps[node.tag] = m
         return m
+
+    def entries(self, node: SchemaNode) -> dict[Ident, etree._Element]:
+        """Every entry of ``node`` by its ident, kept in step by ``add`` and ``discard``
+        (the caller may add to it too)."""
+        return self._map(node)
 
     def get(self, node: SchemaNode, ident: Ident) -> etree._Element | None:
         if node.tag not in self.maps:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from qnms.yang.diff import Change
+from qnms.yang.diff import AnyChange, Change, CreatedEntries
 from qnms.yang.errors import ErrorTag, RpcError
 from qnms.yang.leafrefs import broken_leafrefs
 from qnms.yang.schema import Key, Schema, SchemaNode, children_by_tag
@@ -59,37 +59,49 @@ class Validator(SiblingChecks):
         self.constrained_by: dict[int, list[tuple[Key, SchemaNode]]] = {}  # see constrained
         self.plans: dict[int, Plan | None] = {}  # id(schema node) -> see plain_plan
         self.text_checks: dict[int, TextCheck | None] = {}  # id(leaf node) -> see fresh_entries
+        # (list, parent) -> the entries created there together, all of its fresh ones,
+        # whose values the editor read (``fresh_entries`` takes them from there)
+        self.read: dict[tuple[SchemaNode, etree._Element], CreatedEntries] = {}
 
     def run(self) -> list[Problem]:
         self.walk(None, self.root, self.targets is None)
         self.leafrefs()
         return self.problems
 
-    def run_changes(self, changes: Iterable[Change], values: bool) -> list[Problem]:
+    def run_changes(self, changes: Iterable[AnyChange], values: bool) -> list[Problem]:
         """Validate only around ``changes``, assuming the tree was valid before them.
 
         Each changed subtree is walked in full; the levels above it get the checks
         that count siblings (mandatory, min/max-elements, unique); leafrefs are
         checked where the changes wrote them and wherever they refer to what the
-        changes removed (``leafrefs.broken_leafrefs``). A leaf value replaced in place
-        (``Change.in_place``) moves no presence, count or case above it, so its levels
-        are left alone unless a list above it has ``unique`` (RFC 7950 8.3 lets a server
-        validate what a change can affect; issue 13: four levels were a quarter of a
-        small edit's CPU).
+        changes removed (``leafrefs.broken_leafrefs``). Many fresh entries of one list
+        under one parent are judged together (``fresh_entries``; ``fresh_texts`` for
+        entries created together whose values the editor read). A leaf value replaced
+        in place (``Change.in_place``) moves no presence, count or case above it, so its
+        levels are left alone unless a list above it has ``unique`` (RFC 7950 8.3 lets a
+        server validate what a change can affect; issue 13: four levels were a quarter of
+        a small edit's CPU).
         """
         changes = list(changes)  # walked twice: here and for the leafrefs
         levels: dict[etree._Element, SchemaNode | None] = {}
-        many = _many_fresh(changes)
+        groups = _fresh_groups(changes)
         fresh: dict[tuple[SchemaNode, etree._Element], list[etree._Element]] = {}
         for ch in changes:
-            el = ch.element
-            if el is not None and (parent := el.getparent()) is not None:
-                if ch.fresh and (ch.node, ch.parent) in many:
-                    fresh.setdefault((ch.node, parent), []).append(el)
+            if isinstance(ch, CreatedEntries):
+                key = (ch.node, ch.parent)
+                if not ch.stale and groups[key] == len(ch.entries) >= BATCH and key not in fresh:
+                    fresh[key] = list(ch.entries)
+                    self.read[key] = ch  # untouched since: the values it read are theirs
                 else:
+                    self.fresh_entry(ch.node, ch.entries, groups[key], fresh, values)
+            else:
+                el = ch.element
+                if el is not None and ch.fresh:
+                    self.fresh_entry(ch.node, (el,), groups[(ch.node, ch.parent)], fresh, values)
+                elif el is not None and el.getparent() is not None:
                     self.visit(ch.node, el, values)
-            if ch.in_place and not _unique_above(ch):
-                continue  # nothing counted above it moved (see the docstring)
+                if ch.in_place and not _unique_above(ch):
+                    continue  # nothing counted above it moved (see the docstring)
             levels.setdefault(self.root, None)
             # the parent and its ancestors; their schema nodes follow from the tags
             # (not from the change's chain: an emptied container may have vanished)
@@ -115,6 +127,20 @@ class Validator(SiblingChecks):
                     self.level(node, el)
         self.leafrefs(changes)
         return self.problems
+
+    def fresh_entry(self, node: SchemaNode, els, group: int, fresh: dict, values: bool) -> None:
+        """Entries of ``node`` made by the editor's fast path: judged together with the
+        others under their parent (``fresh``) when they are ``BATCH`` or more, else
+        each walked now."""
+        for el in els:
+            parent = el.getparent()
+            if parent is None:
+                continue  # removed again by the same edit
+            if group >= BATCH:
+                fresh.setdefault((node, parent), []).append(el)
+                self.read.pop((node, parent), None)  # not all of them were read
+            else:
+                self.visit(node, el, values)
 
     def visit(self, node: SchemaNode, el, typed: bool) -> None:
         if node.keyword in ("leaf", "leaf-list"):
@@ -168,7 +194,7 @@ class Validator(SiblingChecks):
             if node.unique:
                 self.check_unique(node, entries)
 
-    def leafrefs(self, changes: Iterable[Change] | None = None) -> None:
+    def leafrefs(self, changes: Iterable[AnyChange] | None = None) -> None:
         """Every leafref instance in the tree (or those ``changes`` reach: see
         ``leafrefs``) must point at an existing value."""
         if not self.semantic:
@@ -326,20 +352,25 @@ def _unique_above(ch: Change) -> bool:
     return any(node.unique for node, _ident in ch.chain[:-1] if node.keyword == "list")
 
 
-def _many_fresh(changes: list[Change]) -> set[tuple[SchemaNode, etree._Element | None]]:
-    """(list, parent) of the fresh entries (``Change.fresh``) worth checking together."""
+def _fresh_groups(changes: list[AnyChange]) -> dict[tuple[SchemaNode, etree._Element | None], int]:
+    """(list, parent) -> how many fresh entries (``Change.fresh``, ``CreatedEntries``)
+    the changes made under it: from ``BATCH`` on they are judged together."""
     counts: dict[tuple[SchemaNode, etree._Element | None], int] = {}
+    key: tuple[SchemaNode, etree._Element | None]
     for ch in changes:
-        if ch.fresh:
+        if isinstance(ch, CreatedEntries):
+            key = (ch.node, ch.parent)
+            counts[key] = counts.get(key, 0) + len(ch.entries)
+        elif ch.fresh:
             key = (ch.node, ch.parent)
             counts[key] = counts.get(key, 0) + 1
-    return {key for key, n in counts.items() if n >= BATCH}
+    return counts
 
 
 def validate_changes(
     schema: Schema,
     root: etree._Element,
-    changes: Iterable[Change],
+    changes: Iterable[AnyChange],
     *,
     values: bool = True,
     deep_modules: frozenset[str] = frozenset(),

@@ -14,7 +14,7 @@ from lxml import etree
 
 from qnms.netconf.datastore.memory import size
 from qnms.yang.bindings import BindingValidator, Resync, Roots
-from qnms.yang.diff import Change, diff
+from qnms.yang.diff import AnyChange, diff, one_by_one
 from qnms.yang.errors import RpcError, RpcErrors
 from qnms.yang.schema import Schema
 from qnms.yang.siblings import prepare_fresh_entries
@@ -65,9 +65,9 @@ class Checker:
         self.binder = binder
         prepare_fresh_entries(schema)  # now, not in a bulk edit (memory, issue 13)
 
-    def prepare(self, store: Store, tree, changes: list[Change]) -> tuple[Thunks, list]:
+    def prepare(self, store: Store, tree, changes: Sequence[AnyChange]) -> tuple[Thunks, list]:
         try:
-            return self.binder.prepare(store.roots, changes)
+            return self.binder.prepare(store.roots, one_by_one(self.schema, changes))
         except Resync as exc:
             log.warning("rebuilding binding objects: %s", exc)
             roots, problems = self.binder.decode(tree)
@@ -77,7 +77,7 @@ class Checker:
         self,
         store: Store,
         tree,
-        changes: list[Change],
+        changes: Sequence[AnyChange],
         *,
         semantic: bool = True,
         values: bool = True,

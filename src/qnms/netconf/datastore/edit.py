@@ -10,14 +10,13 @@ re-decode into the binding objects.
 
 from __future__ import annotations
 
-import copy
-import re
-
 from lxml import etree
 
+from qnms.netconf.datastore.bulk import MIN_RUN, Run
 from qnms.netconf.datastore.fresh import Shape, fresh_element, shape_of
+from qnms.netconf.datastore.leaves import leaf_element
 from qnms.netconf.datastore.ordering import INSERT_ATTR, place
-from qnms.yang.diff import Change, leaf_equal, make_change
+from qnms.yang.diff import AnyChange, CreatedEntries, leaf_equal, make_change
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
 from qnms.yang.schema import Schema, SchemaNode
 from qnms.yang.tree import (
@@ -25,17 +24,13 @@ from qnms.yang.tree import (
     ChildIndex,
     chain_path,
     ident_of,
-    resolve_qname,
     split_tag,
-    strip_edit_attrs,
 )
-from qnms.yang.values import has_qnames
 
 OP_ATTR = f"{{{NC_NS}}}operation"
 OPERATIONS = frozenset({"merge", "replace", "create", "delete", "remove"})
 CREATING = frozenset({"merge", "replace", "create"})
 LEAFY = frozenset({"leaf", "anydata", "anyxml"})
-_PREFIX = re.compile(r"([A-Za-z_][\w.-]*):(?![/:])")
 
 
 def apply_edit(
@@ -46,14 +41,15 @@ def apply_edit(
     default_operation: str = "merge",
     continue_on_error: bool = False,
     adopt: bool = False,
-) -> tuple[list[Change], list[RpcError]]:
+) -> tuple[list[AnyChange], list[RpcError]]:
     """Apply the children of ``config`` to the data tree ``root`` (modified in place).
 
     Without ``continue_on_error`` the first error is raised and ``root`` is left
     half-edited (discard it). With it, a failing node is skipped, its siblings are
     still applied, and the errors are returned with the changes. ``adopt``: ``config``
     is the editor's to consume (parsed for this edit alone): created entries may be
-    moved out of it into ``root`` rather than copied (``fresh``).
+    moved out of it into ``root`` rather than copied (``fresh``, ``bulk``). New sibling
+    entries of one list are reported together, as one ``CreatedEntries``.
     """
     if default_operation not in ("merge", "replace", "none"):
         raise RpcError(
@@ -80,8 +76,9 @@ class _Editor:
         self.schema = schema
         self.keep_going = keep_going
         self.adopt = adopt
-        self.changes: list[Change] = []
+        self.changes: list[AnyChange] = []
         self.errors: list[RpcError] = []
+        self.runs: dict[etree._Element, list[CreatedEntries]] = {}  # by their parent
         self.quiet = 0  # >0 inside a node whose own change is recorded as a whole
         self._shapes: dict[int, Shape] = {}  # id(schema node) -> its fresh entries' shape
         self.heads: dict[Chain, tuple[str, dict[str, str]]] = {}  # see chain_path
@@ -103,61 +100,64 @@ class _Editor:
             self.changes.append(change)
 
     def leaf_element(self, node: SchemaNode, e: etree._Element, chain: Chain):
-        """A fresh element for a leaf value; QName values keep their namespaces."""
-        if node.keyword in ("anydata", "anyxml"):
-            new = etree.Element(node.tag, nsmap=e.nsmap)
-            new.text = e.text
-            for c in e:
-                new.append(strip_edit_attrs(copy.deepcopy(c)))
-            return new
-        if len(e):
-            raise _error(
-                ErrorTag.INVALID_VALUE,
-                f"{node.keyword} {node.name} must not contain elements",
-                self.path(chain),
-                info=[("bad-element", node.name)],
-            )
-        tinfo = node.type
-        text = e.text or ""
-        if tinfo is not None and tinfo.base == "identityref":
-            ident = resolve_qname(e, text)
-            if ident is None:
-                raise _error(
-                    ErrorTag.INVALID_VALUE,
-                    f"identityref value {text!r} of {node.name} has an undeclared prefix",
-                    self.path(chain),
-                    info=[("bad-element", node.name)],
-                )
-            prefix = self.schema.prefixes.get(ident[0], "id")
-            new = etree.Element(node.tag, nsmap={None: node.ns, prefix: ident[0]})
-            new.text = f"{prefix}:{ident[1]}"
-            return new
-        if tinfo is not None and has_qnames(tinfo):
-            new = etree.Element(node.tag, nsmap=e.nsmap)
-        elif text and ":" in text and (used := _prefixes_used(text, e.nsmap)):
-            # an XPath string (yang:xpath1.0, e.g. a NACM rule's path) keeps its prefixes
-            nsmap: dict[str | None, str] = {None: node.ns}
-            nsmap.update(used)
-            new = etree.Element(node.tag, nsmap=nsmap)
-        else:
-            new = etree.Element(node.tag, nsmap={None: node.ns})
-        new.text = text if text else None
-        return new
+        return leaf_element(self.schema, node, e, lambda: self.path(chain))
 
     # ---------------------------------------------------------------- traversal
 
     def children(self, data, parent: SchemaNode | None, edit, op: str, chain: Chain) -> None:
         index = ChildIndex(data)
         cases: dict[str, str] = {}
+        self.touched(data, None)  # entries created under it before may change now
+        run = None
+        if op in CREATING and not self.quiet and len(edit) >= MIN_RUN:
+            run = Run(self.schema, data, parent, chain, index, adopt=self.adopt, heads=self.heads)
+        misses = 0  # entries in a row no run took
         for e in edit:
             if not isinstance(e.tag, str):
-                continue
-            try:
-                self.one(data, parent, e, op, chain, index, cases)
-            except RpcError as err:
-                if not self.keep_going:
-                    raise
-                self.errors.append(err)
+                continue  # a comment or processing instruction: not data
+            if run is not None:
+                if run.take(e):
+                    misses = 0
+                    continue
+                if run.taken:
+                    self.settle(run, data, parent, op, chain, index, cases)
+                    if run.take(e):
+                        misses = 0
+                        continue
+                misses += 1
+                if misses >= 4 * MIN_RUN:  # entries unlike a run's (a bulk delete): stop asking
+                    run = None
+            if self.runs:
+                self.touched(data, e.tag)
+            self.each(data, parent, e, op, chain, index, cases)
+        if run is not None and run.taken:
+            self.settle(run, data, parent, op, chain, index, cases)
+
+    def each(self, data, parent, e, op: str, chain: Chain, index: ChildIndex, cases) -> None:
+        try:
+            self.one(data, parent, e, op, chain, index, cases)
+        except RpcError as err:
+            if not self.keep_going:
+                raise
+            self.errors.append(err)
+
+    def settle(self, run: Run, data, parent, op: str, chain: Chain, index, cases) -> None:
+        """Place and report the entries ``run`` took, or take them the usual way."""
+        made = run.flush()
+        if isinstance(made, CreatedEntries):
+            self.changes.append(made)
+            self.runs.setdefault(data, []).append(made)
+            return
+        for e in made:
+            self.each(data, parent, e, op, chain, index, cases)
+
+    def touched(self, data, tag: str | None) -> None:
+        """The edit changes ``data``'s children of ``tag`` (None: any) the usual way:
+        entries created under it together may change, so what was read of them stands
+        no longer (``CreatedEntries.stale``)."""
+        for made in self.runs.get(data, ()):
+            if tag is None or made.node.tag == tag:
+                made.stale = True
 
     def replace_children(self, data, parent: SchemaNode | None, edit, chain: Chain) -> None:
         """Delete children of ``data`` not mentioned in ``edit``, then replace the rest."""
@@ -388,7 +388,3 @@ class _Editor:
 
 def _creates_below(e) -> bool:
     return any(d.get(OP_ATTR) in CREATING for d in e.iterdescendants())
-
-
-def _prefixes_used(text: str, nsmap: dict) -> dict[str, str]:
-    return {p: nsmap[p] for p in _PREFIX.findall(text) if p in nsmap and p is not None}

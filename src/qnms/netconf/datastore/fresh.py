@@ -39,32 +39,39 @@ def shape_of(node: SchemaNode) -> Shape:
     return Shape(plain_leaves(node), tuple(f"{{{node.ns}}}{k}" for k in node.keys))
 
 
-def _stored_form(e: etree._Element, shape: Shape) -> bool:
-    """``e`` is exactly what the stored entry would be: default namespace, no
-    attributes, no text or whitespace, keys first in key order, then plain leaves
-    each once (what a client generating bulk edits usually sends). One pass over the
-    children, each property read once (this is most of a bulk create's own cost)."""
+def stored_form(e: etree._Element, shape: Shape, texts: dict[str, list[str]] | None = None) -> int:
+    """The number of data nodes of ``e`` (itself and its leaves) if it is exactly what
+    the stored entry would be (default namespace, no attributes, no text or whitespace,
+    keys first in key order, then plain leaves each once: what a client generating bulk
+    edits usually sends), else 0. One pass over the children, each property read once
+    (this is most of a bulk create's own cost). ``texts`` (a list for every tag of
+    ``shape.leaves``): each child's text ("" for none) is appended to its tag's list,
+    and nothing is when ``e`` is not in that form."""
     if e.prefix is not None or e.text is not None or e.keys():
-        return False
+        return 0
     leaves = shape.leaves
     keys = shape.keys
     n = len(keys)
-    seen = set()
-    i = 0
-    for c in e:
+    seen: set[str] = set()
+    for i, c in enumerate(e):
         tag = c.tag  # a comment's or PI's tag is a function: in no table below
-        if i < n and tag != keys[i]:
-            return False
-        i += 1
-        if tag not in leaves or tag in seen:
-            return False
+        if (i < n and tag != keys[i]) or tag not in leaves or tag in seen:
+            break
         if c.prefix is not None or c.tail is not None or len(c) or c.keys():
-            return False
+            break
         text = c.text
         if text is not None and ":" in text:
-            return False
+            break
         seen.add(tag)
-    return i >= n
+        if texts is not None:
+            texts[tag].append(text or "")
+    else:
+        if len(seen) >= n:  # every child passed, each a leaf of its own
+            return len(seen) + 1
+    if texts is not None:  # not in the form after all: take back what was added
+        for tag in seen:
+            texts[tag].pop()
+    return 0
 
 
 def _plain(c) -> bool:
@@ -78,7 +85,7 @@ def fresh_element(node: SchemaNode, e: etree._Element, shape: Shape, *, adopt: b
     needs the general path (see the module's docstring). ``adopt``: the request is the
     editor's to consume, so an entry already in the stored form is itself the new
     element (moved into the tree by the caller) instead of a copy of it."""
-    if _stored_form(e, shape):
+    if stored_form(e, shape):
         if adopt:
             # moving it re-points its namespace references at the tree's declarations
             # and drops its own redundant ones; those it does not use go here (in C)

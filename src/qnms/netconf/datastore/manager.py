@@ -44,7 +44,7 @@ from qnms.netconf.datastore.storage import DatastoreError
 from qnms.netconf.interfaces import ChangeListener, StateProvider
 from qnms.yang.bindings import BindingValidator
 from qnms.yang.changes import ConfigChange
-from qnms.yang.diff import Change, diff
+from qnms.yang.diff import AnyChange, diff, published
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
 from qnms.yang.schema import Schema
 from qnms.yang.schema_cache import cached_schema
@@ -138,14 +138,14 @@ class DatastoreManager(StoreReads):
         name: str,
         tree: etree._Element,
         thunks: Thunks,
-        changes: list[Change],
+        changes: Sequence[AnyChange],
         sid: int,
         durable: bool = True,
     ) -> list[ConfigChange]:
         """Make ``tree`` the content of ``name``; the published changes (made once, for
         the listeners and the caller's reply alike)."""
         store = self._stores[name]
-        public = [c.public() for c in changes]
+        public = published(self.schema, changes)
         if name != "candidate":
             if self._files.save(name, tree, sync=durable):
                 self._group.deferred(store.tree, sid)

@@ -27,10 +27,10 @@ from __future__ import annotations
 import ctypes
 import gc
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import monotonic
 
-from qnms.yang.diff import Change
+from qnms.yang.diff import AnyChange
 
 TRIM_NODES = 2000  # data nodes created or removed by one change that make it "big"
 TRIM_DELAY = 0.5  # seconds: the reply is sent and the request freed by then
@@ -79,7 +79,9 @@ def trim_heap() -> None:
         _MALLOC_TRIM(0)
 
 
-def after_change(later: Callable[[float, Callable[[], None]], None], changes: list[Change]) -> None:
+def after_change(
+    later: Callable[[float, Callable[[], None]], None], changes: Sequence[AnyChange]
+) -> None:
     """Schedule a ``trim`` (through ``later(delay, fn)``) when ``changes`` were big: many
     entries, or created subtrees of ``TRIM_NODES`` nodes. (A delete of one container
     holding many entries counts as one change: not detected, it would need the size of
@@ -100,6 +102,6 @@ def after_message(later: Callable[[float, Callable[[], None]], object], nbytes: 
         later(TRIM_DELAY, trim_heap)
 
 
-def size(changes: list[Change]) -> int:
+def size(changes: Sequence[AnyChange]) -> int:
     """Data nodes in the subtrees ``changes`` created or replaced."""
-    return sum(sum(1 for _ in c.element.iter()) for c in changes if c.element is not None)
+    return sum(c.size() for c in changes)

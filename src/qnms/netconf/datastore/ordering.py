@@ -57,14 +57,14 @@ def place(
         if first is not None:
             first.addprevious(el)
         else:
-            _append_after_peers(data, node, el)
+            append_after_peers(data, node, el)
     elif anchor is not None:  # where is "before" or "after"
         if where == "before":
             anchor.addprevious(el)
         else:
             anchor.addnext(el)
     else:
-        _append_after_peers(data, node, el)
+        append_after_peers(data, node, el)
     index.add(node, chain[-1][1], el)
     return not moving or data.index(el) != old_pos
 
@@ -114,7 +114,7 @@ def _anchor(schema: Schema, node: SchemaNode, e, chain: Chain, index) -> etree._
     return found
 
 
-def _append_after_peers(data, node: SchemaNode, el) -> None:
+def append_after_peers(data, node: SchemaNode, el) -> None:
     tag = node.tag
     try:
         last_child = data[-1]  # found directly (lxml's len() counts the children)
