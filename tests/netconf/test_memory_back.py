@@ -204,5 +204,6 @@ def test_a_first_bulk_edit_builds_no_schema_tables():
     assert built[0].currsize and built[1].currsize
     manager.edit_config("running", links(40), session_id=1)  # a batch: checked together
     after = (schema_tables.sole_tags.cache_info(), restrictions.set_checker.cache_info())
-    assert after[0].hits > built[0].hits and after[1].hits > built[1].hits  # used
+    assert after[1].hits > built[1].hits  # used (sole_tags too, unless the entries were
+    # created together: their values are read as they are placed, datastore/bulk.py)
     assert (after[0].misses, after[1].misses) == (built[0].misses, built[1].misses)
