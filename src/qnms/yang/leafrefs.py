@@ -159,7 +159,7 @@ def _touched(
             everywhere.update((id(ref), ref) for ref in refs.all)
             continue
         node = ch.chain[-1][0]
-        known = facts.get(node) or facts_of(node, ch.chain)
+        known = facts_of(node, ch.chain)
         if ch.operation != "create":  # a value may be gone: whatever refers to it
             for ref in known[2]:
                 everywhere[id(ref)] = ref

@@ -16,11 +16,9 @@ order of the entries and of the changes is the edit's.
 
 from __future__ import annotations
 
-import copy
-
 from lxml import etree
 
-from qnms.netconf.datastore.fresh import Shape, shape_of, stored_form
+from qnms.netconf.datastore.fresh import Shape, shape_of, stored_entry, stored_form
 from qnms.netconf.datastore.ordering import append_after_peers
 from qnms.yang.diff import CreatedEntries
 from qnms.yang.schema import Schema, SchemaNode
@@ -128,16 +126,7 @@ class Run:
     def _place(self, taken: list[etree._Element]) -> list[etree._Element]:
         """The entries in the tree after the list's last entry, in order: moved out of
         the request (``adopt``: it is the edit's to consume) or copied (in C)."""
-        if self.adopt:
-            entries = taken
-            for e in entries:
-                e.tail = None  # lxml moves an element's tail along: not wanted
-                etree.cleanup_namespaces(e)  # its own unused declarations (in C)
-        else:
-            entries = [copy.copy(e) for e in taken]  # deep, in C, tail included
-            for e in entries:
-                e.tail = None
-                etree.cleanup_namespaces(e)  # the request's declarations it carried
+        entries = [stored_entry(e, self.adopt) for e in taken]
         first, rest = entries[0], entries[1:]
         append_after_peers(self.data, self.node, first)
         if self.data[-1] is first:

@@ -80,24 +80,25 @@ def _plain(c) -> bool:
     return not c.keys() and not len(c) and (text is None or ":" not in text)
 
 
+def stored_entry(e: etree._Element, adopt: bool) -> etree._Element:
+    """The new element for ``e``, an entry already in the stored form: ``e`` itself when
+    the request is the editor's to consume (``adopt``; moving it re-points its namespace
+    references at the tree's declarations), else one C-level copy of it (deep). Either
+    way without its tail (lxml moves and copies an element's tail along) and without
+    the namespace declarations it does not use (the request's ancestors', in C)."""
+    new = e if adopt else copy.copy(e)
+    new.tail = None
+    etree.cleanup_namespaces(new)
+    return new
+
+
 def fresh_element(node: SchemaNode, e: etree._Element, shape: Shape, *, adopt: bool = False):
     """A new element for list entry / container ``e`` of ``node``, or None when ``e``
     needs the general path (see the module's docstring). ``adopt``: the request is the
     editor's to consume, so an entry already in the stored form is itself the new
     element (moved into the tree by the caller) instead of a copy of it."""
     if stored_form(e, shape):
-        if adopt:
-            # moving it re-points its namespace references at the tree's declarations
-            # and drops its own redundant ones; those it does not use go here (in C)
-            e.tail = None  # lxml moves an element's tail along: not wanted
-            etree.cleanup_namespaces(e)
-            return e
-        # one C-level copy, less the namespace declarations of the request's ancestors
-        # that lxml's copy carries along
-        new = copy.copy(e)  # an lxml copy is deep, and takes the tail along: not wanted
-        new.tail = None
-        etree.cleanup_namespaces(new)
-        return new
+        return stored_entry(e, adopt)
     plain = shape.leaves
     new = etree.Element(node.tag, nsmap={None: node.ns})
     keys = set()
