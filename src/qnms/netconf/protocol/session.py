@@ -11,6 +11,7 @@ replies and notifications through one send lock so their bytes never interleave.
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 from collections.abc import Callable
@@ -114,7 +115,8 @@ class NetconfSession:
         self.subscriber: Subscriber | None = None  # RFC 5277 create-subscription
         self.subscriptions: dict[int, Any] = {}  # RFC 8639 dynamic subscriptions by id
         self._decoder = FrameDecoder(core.options.max_message_size)
-        self._inbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._inbox: collections.deque[bytes] = collections.deque()
+        self._runner: asyncio.Task[None] | None = None  # answers the inbox, then ends
         self._reading_paused = False
         self._send_lock = asyncio.Lock()
         self._writable = asyncio.Event()
@@ -138,7 +140,6 @@ class NetconfSession:
         loop = asyncio.get_running_loop()
         self.last_rpc = loop.time()
         self._hello_timer = loop.call_later(self.core.options.hello_timeout, self._hello_timed_out)
-        self._tasks.append(asyncio.create_task(self._rpc_loop()))
 
     def _hello_timed_out(self) -> None:
         if not self.hello_done:
@@ -159,7 +160,7 @@ class NetconfSession:
                 hook(self)
             except Exception:
                 log.exception("session %d: close hook failed", self.session_id)
-        self._inbox.put_nowait(None)
+        self._inbox.clear()
         self._writable.set()  # wake senders so they see `closed`
         try:
             self.core.datastores.release_session(self.session_id)
@@ -174,8 +175,8 @@ class NetconfSession:
         if self.hello_done:
             self.core.hub.session_ended(self.record, reason, killed_by)
         current = asyncio.current_task()
-        for task in self._tasks:
-            if task is not current:
+        for task in (*self._tasks, self._runner):
+            if task is not None and task is not current:
                 task.cancel()
         self.transport.close()
         self.closed_event.set()
@@ -195,14 +196,18 @@ class NetconfSession:
                 if not self.hello_done:
                     self._on_hello(msg)
                 else:
-                    self._inbox.put_nowait(msg)
+                    self._inbox.append(msg)
         except FramingError as exc:
             log.info("session %d: framing error, closing: %s", self.session_id, exc)
             self.close("dropped")
             return
-        if self._inbox.qsize() >= self.core.options.inbox_high_water and not self._reading_paused:
+        if len(self._inbox) >= self.core.options.inbox_high_water and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
+        if self._inbox and (self._runner is None or self._runner.done()):
+            self._runner = asyncio.Task(
+                self._answer_inbox(), loop=asyncio.get_running_loop(), eager_start=True
+            )
 
     def _on_hello(self, raw: bytes) -> None:
         if not raw.strip():
@@ -226,14 +231,15 @@ class NetconfSession:
 
     # -- rpc loop -------------------------------------------------------------------
 
-    async def _rpc_loop(self) -> None:
+    async def _answer_inbox(self) -> None:
+        """Answer the waiting requests in order, then end (the next message starts
+        another): started eagerly from ``data_received``, a request is answered in the
+        same loop turn it arrived in, not one turn later (issue 13)."""
         loop = asyncio.get_running_loop()
         try:
-            while not self.closed:
-                raw = await self._inbox.get()
-                if raw is None:
-                    break
-                if self._reading_paused and self._inbox.qsize() < 2:
+            while self._inbox and not self.closed:
+                raw = self._inbox.popleft()
+                if self._reading_paused and len(self._inbox) < 2:
                     self._reading_paused = False
                     self.transport.resume_reading()
                 rpc, reply = await self._answer(raw)
@@ -245,7 +251,7 @@ class NetconfSession:
                     continue
                 self._batch.add(rpc, reply, loop.time())
                 rpc = reply = None
-                waiting = self._inbox.qsize()
+                waiting = len(self._inbox)
                 if self._after_reply or self._close_after_reply:
                     waiting = 0  # something waits for this reply to be written
                 if not self._batch.hold_more(waiting, loop.time()):
