@@ -11,6 +11,10 @@ STACK-NOTES; TCP_NODELAY, see ``connect``) from this process, one server at a ti
    get-config of that list with a subtree filter (median of ``--repeat`` calls); the
    goal for that get is < 100 ms.
 
+Under the two rates, each server's own latency on the wire (``wire_latency``: tcpdump
+on loopback, the request's last packet to the reply's first; median of the same round
+trips): the rates hold ncclient's tick and client work too, this is the server alone.
+
 The agent runs in a child process, as netconfd does, so the client does not share its
 GIL. netconfd is reached through a private sshd (temp host key, temp authorized key,
 ``Subsystem netconf netconf-subsystem --ncxserver-sockname=PORT@SOCK``); netconfd itself
@@ -45,7 +49,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +61,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test support package: support.processes
 
 from netconf_fast import Rate, measure_capacity  # noqa: E402
+from netconf_figures import Figures, fmt, report  # noqa: E402
 from netconf_profile import profile_phases, profile_small  # noqa: E402
 from netconfd import netconfd_server, seed_from  # noqa: E402
 from support.processes import PASSWORD, USER, AgentProcess, start_agent  # noqa: E402
+from wire_latency import WireCapture  # noqa: E402
 
 NC = "urn:ietf:params:xml:ns:netconf:base:1.0"
 QFS = "urn:qnms:yang:qnms-quantum-fabric"
 ELEMENT = "madqci-r1"
 TOGGLED = "f-r1-r2"  # a quantum link of madqci-r1
-GOAL_MS = 100.0
 
 
 # ------------------------------------------------------------------- workload
@@ -100,18 +104,6 @@ def count_links(reply: Any) -> int:
     return len(reply.data_ele.findall(f".//{{{QFS}}}quantum-link"))
 
 
-@dataclass
-class Figures:
-    """One server's results; None where a step failed (``error`` says why)."""
-
-    edit_rps: float | None = None
-    get_rps: float | None = None
-    load_s: float | None = None
-    get_bulk_ms: float | None = None
-    get_bulk_all_ms: list[float] = field(default_factory=list)
-    error: str | None = None
-
-
 def rate(n: int, fn: Callable[[int], Any]) -> float:
     start = time.perf_counter()
     for i in range(n):
@@ -119,22 +111,27 @@ def rate(n: int, fn: Callable[[int], Any]) -> float:
     return n / (time.perf_counter() - start)
 
 
-def measure(m: Any, n: int, entries: int, repeat: int) -> Figures:
-    """The three measurements through one ncclient session ``m``."""
+def measure(m: Any, n: int, entries: int, repeat: int, port: int) -> Figures:
+    """The three measurements through one ncclient session ``m`` to ``port``, the
+    round trips watched on the wire (``wire_latency``) for the server's own latency."""
     fig = Figures()
     base = count_links(m.get_config("running", filter=("subtree", LINKS_FILTER)))
     for i in range(5):  # warm-up: first-call costs (imports, caches) are not per-RPC cost
         m.edit_config(target="running", config=toggle_config(i % 2 == 1))
         m.get_config("running")
-    fig.edit_rps = rate(
-        n, lambda i: m.edit_config(target="running", config=toggle_config(i % 2 == 1))
-    )
+    with WireCapture(port) as wire:
+        fig.edit_rps = rate(
+            n, lambda i: m.edit_config(target="running", config=toggle_config(i % 2 == 1))
+        )
+    fig.edit_wire_us, fig.wire_error = wire.median_us, wire.error
     final = m.get_config("running", filter=("subtree", LINKS_FILTER)).data_ele
     enabled = final.xpath(
         f"//q:quantum-link[q:name='{TOGGLED}']/q:enabled/text()", namespaces={"q": QFS}
     )
     assert enabled in ([], ["true"]), f"toggle ended at {enabled}"  # n even: back to true
-    fig.get_rps = rate(n, lambda _: m.get_config("running"))
+    with WireCapture(port) as wire:
+        fig.get_rps = rate(n, lambda _: m.get_config("running"))
+    fig.get_wire_us = wire.median_us
 
     config = bulk_config(entries)
     start = time.perf_counter()
@@ -174,57 +171,6 @@ def connect(port: int, **auth: Any) -> Any:
     )
 
 
-# ---------------------------------------------------------------------- report
-
-
-def fmt(v: float | None, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
-
-
-def report(q: Figures, c: Figures | None, entries: int, repeat: int) -> None:
-    rows = [
-        ("edit-config round trips/s", "q", q.edit_rps, c and c.edit_rps, ",.1f"),
-        ("get-config round trips/s", "q", q.get_rps, c and c.get_rps, ",.1f"),
-        (f"edit-config of {entries:,} entries, s", "t", q.load_s, c and c.load_s, ",.3f"),
-        (
-            f"get-config of {entries:,} entries, ms (median of {repeat})",
-            "t",
-            q.get_bulk_ms,
-            c and c.get_bulk_ms,
-            ",.1f",
-        ),
-    ]
-    w = max(len(r[0]) for r in rows) + 2
-    print()
-    print(f"{'metric':<{w}}{'qnms':>12}{'netconfd':>12}{'ratio':>9}")
-    print("-" * (w + 33))
-    for label, kind, qv, cv, spec in rows:
-        ratio = None
-        if qv and cv:
-            ratio = qv / cv if kind == "q" else cv / qv
-        print(f"{label:<{w}}{fmt(qv, spec):>12}{fmt(cv, spec):>12}{fmt(ratio, '.2f'):>9}")
-    print(
-        "\nratio: qnms/netconfd for rates, netconfd_time/qnms_time for times; "
-        ">= 1.0 means qnms is at least as fast."
-    )
-    if c is None or c.error:
-        print(f"netconfd: NOT MEASURED: {c.error if c else 'not run'}")
-    if q.error:
-        print(f"qnms: incomplete: {q.error}")
-    for name, fig in (("qnms", q), ("netconfd", c)):
-        if fig is not None and fig.get_bulk_all_ms:
-            calls = ", ".join(f"{t:.1f}" for t in fig.get_bulk_all_ms)
-            print(f"{name} get-config of {entries:,} entries, each call (ms): {calls}")
-    if q.get_bulk_ms is not None:
-        met = "MET" if q.get_bulk_ms < GOAL_MS else "NOT MET"
-        print(
-            f"goal: qnms get-config of {entries:,} entries < {GOAL_MS:.0f} ms: {met} "
-            f"(median {q.get_bulk_ms:.1f} ms)"
-        )
-    else:
-        print(f"goal: qnms get-config of {entries:,} entries < {GOAL_MS:.0f} ms: NOT MEASURED")
-
-
 # --------------------------------------------------------------------- runs
 
 
@@ -242,7 +188,7 @@ def run_compare(args: argparse.Namespace) -> None:
             m = connect(agent.port, username=USER, password=PASSWORD)
             try:
                 seed = seed_from(m)
-                q = measure(m, args.n, args.entries, args.repeat)
+                q = measure(m, args.n, args.entries, args.repeat, agent.port)
             except Exception as exc:
                 q.error = f"{type(exc).__name__}: {exc}"
             finally:
@@ -261,7 +207,7 @@ def run_compare(args: argparse.Namespace) -> None:
                     print(f"netconfd behind sshd on 127.0.0.1:{port}")
                     m = connect(port, **auth)
                     try:
-                        c = measure(m, args.n, args.entries, args.repeat)
+                        c = measure(m, args.n, args.entries, args.repeat, port)
                     finally:
                         m.close_session()
             except Exception as exc:
