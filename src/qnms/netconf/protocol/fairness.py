@@ -12,7 +12,7 @@ interval, so the loop keeps answering the other sessions between slices.
 * Writes run in one writer thread, in arrival order across sessions; the datastore's
   writer lock keeps check-to-apply atomic and runs its callbacks on the loop.
 * A session still answers its RPCs one by one in arrival order (RFC 6241 4.2): its
-  rpc loop awaits each reply before it reads the next request; only other sessions
+  ``_answer_inbox`` awaits each reply before it takes the next request; only other sessions
   proceed meanwhile.
 * An XPath evaluation has a budget: ``qnms.yang.xpath_cost`` refuses what its
   estimate finds too dear before evaluating, and a read with an XPath filter that
