@@ -1,8 +1,10 @@
 """Fast paths of a small request (issue 13) give what the general code gives.
 
-``<ok/>`` replies come from a template unless the request has namespaced attributes,
-and must be byte-identical to the tree-built reply; a request with fewer tags than
-the depth limit is not walked for its depth, and a deeper one is still refused.
+``<ok/>`` replies, and replies of already serialised data (an unchanged datastore's
+``<data>``, shared by every get-config), come from a template unless the request has
+namespaced attributes, and must be byte-identical to the tree-built reply (the data:
+the same XML); a request with fewer tags than the depth limit is not walked for its
+depth, and a deeper one is still refused.
 """
 
 from __future__ import annotations
@@ -25,32 +27,54 @@ REQUESTS = [
 ]
 
 
-def tree_reply(rpc: etree._Element) -> bytes:
+def tree_reply(rpc: etree._Element, result: list[etree._Element | bytes] | None = None) -> bytes:
     """The reply as the general path builds it (the template switched off)."""
-    saved = messages._ok_reply
-    messages._ok_reply = lambda _rpc: None
+    saved = messages._reply_head
+    messages._reply_head = lambda _rpc: None
     try:
-        return messages.rpc_reply(rpc, None)
+        return messages.rpc_reply(rpc, result)
     finally:
-        messages._ok_reply = saved
+        messages._reply_head = saved
 
 
 @pytest.mark.parametrize("text", REQUESTS)
 def test_ok_template_is_byte_identical_to_the_tree(text: str) -> None:
     rpc = etree.fromstring(text.encode())
-    fast = messages._ok_reply(rpc)
-    assert fast is not None
-    assert fast == tree_reply(rpc)
-    assert messages.rpc_reply(rpc, None) == fast
+    assert messages._reply_head(rpc) is not None
+    assert messages.rpc_reply(rpc, None) == tree_reply(rpc)
+
+
+DATA = (
+    f'<data xmlns="{NC_NS}"><top xmlns="urn:ex" xmlns:t="urn:types">'
+    "<kind>t:fast</kind><name>a&amp;b</name><empty/></top></data>"
+)
+
+
+def canonical(xml: bytes) -> bytes:
+    return etree.tostring(etree.fromstring(xml), method="c14n")
+
+
+@pytest.mark.parametrize("text", REQUESTS)
+def test_serialised_data_in_the_template_is_the_tree_reply(text: str) -> None:
+    rpc = etree.fromstring(text.encode())
+    written = etree.tostring(etree.fromstring(DATA.encode()), encoding="UTF-8")
+    fast = messages.rpc_reply(rpc, [written])
+    assert canonical(fast) == canonical(tree_reply(rpc, [etree.fromstring(DATA.encode())]))
+    kind = etree.fromstring(fast).find(f"{{{NC_NS}}}data/{{urn:ex}}top/{{urn:ex}}kind")
+    assert kind is not None and kind.nsmap["t"] == "urn:types"  # the identity's prefix
 
 
 def test_namespaced_attributes_take_the_tree() -> None:
     rpc = etree.fromstring(
         f'<rpc xmlns="{NC_NS}" xmlns:x="urn:x" x:trace="1" message-id="3"><get/></rpc>'.encode()
     )
-    assert messages._ok_reply(rpc) is None
+    assert messages._reply_head(rpc) is None
     reply = etree.fromstring(messages.rpc_reply(rpc, None))
     assert reply.get("{urn:x}trace") == "1" and reply.get("message-id") == "3"
+    assert reply.find(f"{{{NC_NS}}}ok") is not None
+    reply = etree.fromstring(messages.rpc_reply(rpc, [DATA.encode()]))  # parsed into the tree
+    assert reply.get("{urn:x}trace") == "1"
+    assert reply.findtext(f"{{{NC_NS}}}data/{{urn:ex}}top/{{urn:ex}}name") == "a&b"
 
 
 def nested(depth: int) -> bytes:

@@ -32,6 +32,12 @@ class Store:
     tree: etree._Element
     roots: Roots | None = None  # pyangbind objects, None until materialised
     checked: bool = True  # every value in the tree passed the type checks
+    text: tuple[etree._Element, bytes] | None = None  # a tree serialised, ``serialized``
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "tree":  # a new tree: the old one's text must not keep it alive
+            object.__setattr__(self, "text", None)
+        object.__setattr__(self, name, value)
 
 
 BULK_NODES = 2000  # above this many changed nodes, binding objects are rebuilt on demand

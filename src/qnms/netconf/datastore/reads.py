@@ -50,6 +50,19 @@ class StoreReads:
         """A private copy of ``source``: lock-free, from the snapshot installed now."""
         return copy.deepcopy(self._store(source).tree)
 
+    def serialized(self, source: str) -> bytes:
+        """``source``'s ``<data>`` as UTF-8 XML, written once per installed tree (which
+        never changes) and shared by every reply until the next change: a get-config
+        of it all costs no copy and no serialisation (issue 13)."""
+        store = self._store(source)
+        tree, text = store.tree, store.text
+        if text is not None and text[0] is tree:
+            return text[1]
+        data = etree.tostring(tree, encoding="UTF-8")
+        if store.tree is tree:  # not replaced meanwhile (a reader thread races the loop)
+            store.text = (tree, data)
+        return data
+
     def snapshot(self, source: str) -> etree._Element:
         """The installed tree of ``source`` itself, shared: never modify it."""
         return self._store(source).tree

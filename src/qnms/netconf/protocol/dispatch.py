@@ -15,8 +15,10 @@ from lxml import etree
 
 from qnms.yang.errors import ErrorTag, ErrorType, RpcError
 
-Reply = list[etree._Element] | None
-"""A handler's answer: the reply's children, or None for ``<ok/>``."""
+Reply = list[etree._Element | bytes] | None
+"""A handler's answer: the reply's children, or None for ``<ok/>``. A child may come
+already serialised (UTF-8, no XML declaration): an unchanged datastore's ``<data>`` is
+written once and reused by every reply (``StoreReads.serialized``)."""
 
 type Handler[S] = Callable[[S, etree._Element], Reply | Awaitable[Reply]]
 

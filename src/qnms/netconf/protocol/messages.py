@@ -59,14 +59,17 @@ def check_envelope(rpc: etree._Element) -> None:
 
 
 def rpc_reply(
-    rpc: etree._Element | None, result: list[etree._Element] | list[RpcError] | None
+    rpc: etree._Element | None,
+    result: list[etree._Element | bytes] | list[RpcError] | None,
 ) -> bytes:
     """The serialised ``<rpc-reply>`` to ``rpc`` (None: a request too broken to echo):
-    ``<ok/>`` for no result, else the result's elements and errors in order."""
-    if not result and rpc is not None:
-        ok = _ok_reply(rpc)
-        if ok is not None:
-            return ok
+    ``<ok/>`` for no result, else the result's elements (or their bytes, already
+    serialised) and errors in order."""
+    written = [item for item in result or () if isinstance(item, bytes)]
+    if rpc is not None and len(written) == len(result or ()):
+        head = _reply_head(rpc)
+        if head is not None:
+            return XML_DECL + head + (b"".join(written) or b"<ok/>") + b"</rpc-reply>"
     nsmap: dict[str | None, str] = {None: NC_NS}
     if rpc is not None:
         nsmap.update({p: ns for p, ns in rpc.nsmap.items() if p and ns != NC_NS})
@@ -78,20 +81,27 @@ def rpc_reply(
         etree.SubElement(reply, _Q + "ok")
     else:
         for item in result:
-            reply.append(item.to_xml() if isinstance(item, RpcError) else item)
+            reply.append(item.to_xml() if isinstance(item, RpcError) else as_element(item))
     return XML_DECL + etree.tostring(reply, encoding="UTF-8")
 
 
+def as_element(item: etree._Element | bytes) -> etree._Element:
+    """A reply's child as an element (parsed, if it came serialised)."""
+    return etree.fromstring(item, _OWN) if isinstance(item, bytes) else item
+
+
+_OWN = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)  # our own XML
 _ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
      "\t": "&#9;"}
 )  # fmt: skip
 
 
-def _ok_reply(rpc: etree._Element) -> bytes | None:
-    """``<ok/>`` to ``rpc`` from a template (most replies; building and serialising a
-    tree cost more than the rest of a small get's reply), or None when the request
-    carries namespaced attributes, which need the tree to get their prefixes right."""
+def _reply_head(rpc: etree._Element) -> bytes | None:
+    """The ``<rpc-reply>`` start tag echoing ``rpc``'s attributes and declarations, from
+    a template (most replies: building and serialising a tree cost more than the rest of
+    a small get's reply), or None when the request carries namespaced attributes, which
+    need the tree to get their prefixes right."""
     decls = [f' xmlns="{NC_NS}"']
     for prefix, ns in rpc.nsmap.items():
         if prefix and ns != NC_NS:
@@ -100,4 +110,4 @@ def _ok_reply(rpc: etree._Element) -> bytes | None:
         if name.startswith("{"):
             return None
         decls.append(f' {name}="{value.translate(_ESCAPES)}"')
-    return XML_DECL + f"<rpc-reply{''.join(decls)}><ok/></rpc-reply>".encode()
+    return f"<rpc-reply{''.join(decls)}>".encode()

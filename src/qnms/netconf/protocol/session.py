@@ -343,7 +343,9 @@ class NetconfSession:
         return rpc, self._reply(rpc, result)
 
     def _reply(
-        self, rpc: etree._Element | None, result: list[etree._Element] | list[RpcError] | None
+        self,
+        rpc: etree._Element | None,
+        result: list[etree._Element | bytes] | list[RpcError] | None,
     ) -> bytes:
         if result and any(isinstance(item, RpcError) for item in result):
             self.core.monitoring.rpc_error_sent(self.record)

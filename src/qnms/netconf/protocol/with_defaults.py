@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from qnms.netconf.protocol.dispatch import Handler, Reply
+from qnms.netconf.protocol.messages import as_element
 from qnms.netconf.protocol.operations import (
     READ_DATASTORES,
     apply_filter,
@@ -99,7 +100,7 @@ def _read_handler(original: Handler[NetconfSession], config_only: bool) -> Handl
         reply = await _call(original, s, op)
         if not reply:
             return reply
-        data = reply[0]
+        data = as_element(reply[0])  # a shared text is parsed: the mode rewrites it
         apply_mode(schema, data, mode, config_only=config_only)
         return [apply_filter(data, flt, s.core.schema), *reply[1:]]
 
