@@ -93,8 +93,18 @@ def edit(manager: DatastoreManager, el: etree._Element, **kw) -> list[ConfigChan
     return manager.edit_config("running", el, session_id=1, **kw)
 
 
+def names(tree: etree._Element) -> list[str]:
+    """The names of the example nodes in ``tree``, in document order."""
+    return [e.findtext(f"{{{NS}}}name") for e in tree.iter(f"{{{NS}}}node")]
+
+
+def refused(fn, *args, **kw) -> RpcError:
+    """The rpc-error ``fn(*args, **kw)`` raises (the test fails if it raises none)."""
+    with pytest.raises(RpcError) as ei:
+        fn(*args, **kw)
+    return ei.value
+
+
 def rejected(manager: DatastoreManager, el: etree._Element, **kw) -> RpcError:
     """The rpc-error an edit of running raises (the test fails if it raises none)."""
-    with pytest.raises(RpcError) as ei:
-        edit(manager, el, **kw)
-    return ei.value
+    return refused(edit, manager, el, **kw)
