@@ -70,6 +70,13 @@ def manager(schema, bindings) -> DatastoreManager:
     return DatastoreManager(schema, bindings=bindings)
 
 
+@pytest.fixture
+def two_nodes(manager: DatastoreManager) -> DatastoreManager:
+    """The manager with nodes a (4 memories) and b (8) in running."""
+    edit(manager, net(node_xml("a") + node_xml("b", 8)))
+    return manager
+
+
 def config(xml: str) -> etree._Element:
     """A ``<config>`` element; ``xml`` is its content with the usual prefixes bound."""
     text = (
@@ -91,6 +98,14 @@ def node_xml(name: str, memory: int = 4, extra: str = "") -> str:
 def edit(manager: DatastoreManager, el: etree._Element, **kw) -> list[ConfigChange]:
     """edit-config of running as session 1 (the tests' usual caller)."""
     return manager.edit_config("running", el, session_id=1, **kw)
+
+
+def running(manager: DatastoreManager) -> etree._Element:
+    return manager.get_config("running")
+
+
+def error_of(excinfo: pytest.ExceptionInfo[RpcError]) -> RpcError:
+    return excinfo.value
 
 
 def names(tree: etree._Element) -> list[str]:
