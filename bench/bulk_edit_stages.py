@@ -7,7 +7,7 @@ shared machine do not inflate) of each stage of one edit-config creating ``--ent
 quantum links and of the one deleting them:
 
 - ``apply``: the edit applied to a copy of running (``datastore.edit.apply_edit``);
-- ``validate``: the checks of what changed (``yang.validation.validate_changes``),
+- ``validate``: the checks of what changed (``yang.change_validation.validate_changes``),
   leafrefs included;
 - ``install``: the new tree made durable and the listeners told (``_install``);
 - ``total``: the whole ``edit_config`` call (the copy of running, write checks, ...).

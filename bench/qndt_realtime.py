@@ -51,75 +51,13 @@ import cProfile
 import gc
 import multiprocessing as mp
 import pstats
-import random
 import statistics
 import sys
 import tempfile
 import time
 from typing import Any
 
-DEMO = [("madqci-alice", "madqci-bob", 0.8)]
-DEFAULT4 = [
-    ("madqci-alice", "madqci-bob", 0.8),
-    ("madqci-alice", "quditto-dave", 0.7),
-    ("madqci-r1", "madqci-r2", 0.8),
-    ("quditto-charlie", "quditto-dave", 0.8),
-]
-
-
-def mesh_requests(n: int, count: int, seed: int = 7) -> list[tuple[str, str, float]]:
-    rng = random.Random(seed)
-    names = [f"n{i:02d}" for i in range(n)]
-    out: list[tuple[str, str, float]] = []
-    while len(out) < count:
-        a, b = rng.sample(names, 2)
-        out.append((a, b, 0.7))
-    return out
-
-
-def workloads(quick: bool) -> list[dict[str, Any]]:
-    from qnms.qndt.topologies import mesh
-
-    scale = 0.5 if quick else 1.0
-    return [
-        {"name": "demo", "network": None, "requests": DEMO, "warmup": 0.1, "duration": 2.0 * scale},
-        {
-            "name": "default x4",
-            "network": None,
-            "requests": DEFAULT4,
-            "warmup": 0.1,
-            "duration": 1.0 * scale,
-        },
-        {
-            "name": "mesh100 x20",
-            "network": mesh(100, degree=3, seed=1, size=24),
-            "requests": mesh_requests(100, 20),
-            "warmup": 0.02,
-            "duration": 0.1 * scale,
-        },
-    ]
-
-
-def _engine(work: dict[str, Any], tier: str, seed: int) -> tuple[Any, int]:
-    from qnms.qndt.batch import shortest_path
-    from qnms.qndt.engine import Engine
-
-    engine = Engine(work["network"], seed=seed, telemetry_period=0.1, tier=tier)
-    engine.sink = lambda topic, msg: None  # the bench measures the engine, not a list
-    accepted = 0
-    for i, (src, dst, fid) in enumerate(work["requests"]):
-        reply = engine.handle(
-            {
-                "type": "allocate",
-                "allocation": f"w{i}",
-                "path": shortest_path(engine.model, src, dst),
-                "memories": 2,
-                "target-fidelity": fid,
-                "duration": 3600.0,
-            }
-        )
-        accepted += bool(reply["ok"])
-    return engine, accepted
+from qndt_workloads import engine_for, in_process, workloads
 
 
 def run(work: dict[str, Any], tier: str, seed: int, src: str | None, out: Any) -> None:
@@ -130,7 +68,7 @@ def run(work: dict[str, Any], tier: str, seed: int, src: str | None, out: Any) -
     import qnms.qndt.engine  # noqa: F401
 
     c0 = time.process_time()
-    engine, accepted = _engine(work, tier, seed)
+    engine, accepted = engine_for(work, tier, seed)
     setup = time.process_time() - c0
     code = sys.modules["qnms"].__file__
     assert not src or str(code).startswith(src), f"{code} is not under {src}"
@@ -204,7 +142,7 @@ def run_paced(
 
     from qnms.qndt.bus import Service
 
-    engine, _ = _engine(work, "link", seed)
+    engine, _ = engine_for(work, "link", seed)
     assert not src or str(sys.modules["qnms"].__file__).startswith(src)
     late: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,16 +210,6 @@ def run_paced(
             "gc_cpu": pauses_cpu,
         }
     )
-
-
-def in_process(target: Any, *args: Any) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=target, args=(*args, send))
-    proc.start()
-    result = recv.recv()
-    proc.join()
-    return result
 
 
 def main() -> int:
@@ -386,7 +314,7 @@ def repeated(work: dict[str, Any], seed: int, before: str, pairs: int, first: fl
 
 def profile(work: dict[str, Any], seed: int, out: Any) -> None:
     """cProfile of one link-tier run, top functions by internal and cumulative time."""
-    engine, _ = _engine(work, "link", seed)
+    engine, _ = engine_for(work, "link", seed)
     engine.run_until(work["warmup"])  # as the measured runs: the window after the warm-up
     prof = cProfile.Profile()
     prof.runcall(engine.run_until, work["warmup"] + work["duration"])

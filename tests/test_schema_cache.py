@@ -7,9 +7,13 @@ replacing pyang's compile step (``schema_compile.compile_schema``, which
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pyang
 import pytest
 from lxml import etree
 from support.datastores import MODULES, NC, NS
@@ -168,3 +172,38 @@ def test_an_unreadable_file_in_the_search_path_means_no_cache_not_an_error(
     assert cached_schema(files, directory=tmp_path / "cache").find("/en:network") is not None
     assert compiles == [1]
     assert not (tmp_path / "cache").exists()
+
+
+WARM_LOAD = """
+import json, sys
+from pathlib import Path
+from qnms.yang.schema_cache import cached_schema
+schema = cached_schema([Path(p) for p in sys.argv[2:]], directory=Path(sys.argv[1]))
+pyang = sorted(m for m in sys.modules if m.split(".")[0] == "pyang")
+print(json.dumps({"found": schema.find("/en:network") is not None, "pyang": pyang}))
+"""
+
+
+def test_a_load_from_the_cache_imports_no_pyang(tmp_path: Path) -> None:
+    """A warm start imports no pyang at all, not even its package module for the key's
+    version (a fresh interpreter: this one has imported pyang)."""
+    cached_schema(MODULES, directory=tmp_path)
+    cmd = [sys.executable, "-c", WARM_LOAD, str(tmp_path), *map(str, MODULES)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {"found": True, "pyang": []}
+    assert len(entries(tmp_path)) == 1  # the same key: loaded, not compiled and stored again
+
+
+def test_another_pyang_version_is_another_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key hashes pyang's package module (its ``__version__``) as a file."""
+    assert Path(pyang.__file__) in schema_cache.PYANG
+    before = cache_key(MODULES)
+    other = tmp_path / "__init__.py"
+    text = Path(pyang.__file__).read_text()
+    other.write_text(text.replace(f"'{pyang.__version__}'", "'0.0.1'"))
+    assert other.read_text() != text
+    monkeypatch.setattr(schema_cache, "PYANG", [other])
+    assert cache_key(MODULES) != before

@@ -4,7 +4,7 @@ The fixtures live in support.datastores, support.servers and support.push; impor
 here makes them visible to the tests of this directory (no ``pytest_plugins`` needed).
 """
 
-from support.datastores import bindings, manager, schema
+from support.datastores import bindings, manager, schema, two_nodes
 from support.push import live, push_factory, push_server
 from support.servers import nc_server, server_factory
 
@@ -17,4 +17,5 @@ __all__ = [
     "push_server",
     "schema",
     "server_factory",
+    "two_nodes",
 ]

@@ -11,11 +11,12 @@ import pytest
 from lxml import etree
 from support.datastores import NS, edit, net, node_xml, rejected
 
+from qnms.yang.change_validation import validate_changes
 from qnms.yang.diff import diff
 from qnms.yang.errors import ErrorTag, RpcError, RpcErrors
 from qnms.yang.leafrefs import schema_refs
 from qnms.yang.tree import as_data_tree
-from qnms.yang.validation import validate_changes, validate_tree
+from qnms.yang.validation import validate_tree
 
 Q = f"{{{NS}}}"
 LINK = "<link><src>{}</src><dst>{}</dst><type>et:fiber</type></link>"

@@ -70,6 +70,13 @@ def manager(schema, bindings) -> DatastoreManager:
     return DatastoreManager(schema, bindings=bindings)
 
 
+@pytest.fixture
+def two_nodes(manager: DatastoreManager) -> DatastoreManager:
+    """The manager with nodes a (4 memories) and b (8) in running."""
+    edit(manager, net(node_xml("a") + node_xml("b", 8)))
+    return manager
+
+
 def config(xml: str) -> etree._Element:
     """A ``<config>`` element; ``xml`` is its content with the usual prefixes bound."""
     text = (
@@ -93,8 +100,26 @@ def edit(manager: DatastoreManager, el: etree._Element, **kw) -> list[ConfigChan
     return manager.edit_config("running", el, session_id=1, **kw)
 
 
+def running(manager: DatastoreManager) -> etree._Element:
+    return manager.get_config("running")
+
+
+def error_of(excinfo: pytest.ExceptionInfo[RpcError]) -> RpcError:
+    return excinfo.value
+
+
+def names(tree: etree._Element) -> list[str]:
+    """The names of the example nodes in ``tree``, in document order."""
+    return [e.findtext(f"{{{NS}}}name") for e in tree.iter(f"{{{NS}}}node")]
+
+
+def refused(fn, *args, **kw) -> RpcError:
+    """The rpc-error ``fn(*args, **kw)`` raises (the test fails if it raises none)."""
+    with pytest.raises(RpcError) as ei:
+        fn(*args, **kw)
+    return ei.value
+
+
 def rejected(manager: DatastoreManager, el: etree._Element, **kw) -> RpcError:
     """The rpc-error an edit of running raises (the test fails if it raises none)."""
-    with pytest.raises(RpcError) as ei:
-        edit(manager, el, **kw)
-    return ei.value
+    return refused(edit, manager, el, **kw)

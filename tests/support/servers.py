@@ -196,6 +196,11 @@ async def raw_session(port: int, base11: bool = True) -> RawClient:
     return client
 
 
+def arun(coro: Any) -> Any:
+    """A raw client's test body, run on its own loop in the test thread (30 s at most)."""
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
 def error_fields(reply: etree._Element) -> list[dict[str, Any]]:
     """The rpc-errors of a reply as plain dicts (tag, type, info, path, app_tag)."""
     out = []

@@ -5,9 +5,10 @@ Compiling a stratum's modules with pyang costs an agent ~0.3 s at every start pl
 depends only on the module texts and on the code that compiles them. So it is pickled
 under a key that hashes every input: the bytes of every ``.yang`` file in the
 directories modules are found in (an import resolves to any of them), the features,
-pyang's version, and the source of the qnms modules that compile the schema (which
-stands for qnms's version, and more: a change to ``SchemaNode`` in a source tree
-invalidates old entries without a version bump).
+pyang's version (its ``__init__.py``, read as a file: a hit imports no pyang at all),
+and the source of the qnms modules that compile the schema (which stands for qnms's
+version, and more: a change to ``SchemaNode`` in a source tree invalidates old entries
+without a version bump).
 
 The cache is an optimisation, never a source of failure: an unreadable, corrupt or
 foreign entry is ignored and rebuilt, an unwritable directory means no cache. Entries
@@ -22,6 +23,7 @@ Where: ``$QNMS_CACHE_DIR`` (empty: no cache), else ``$XDG_CACHE_HOME/qnms``, els
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import pickle
@@ -29,8 +31,6 @@ import stat
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-
-import pyang  # its package module only: __version__, none of the parser
 
 from qnms.yang import restrictions, schema, schema_types
 from qnms.yang.schema import Schema, search_path
@@ -42,6 +42,19 @@ FORMAT = b"qnms-schema-cache 2"  # 2: SchemaNode keeps key, tag and qname
 # is found next to them without importing it, which would import pyang).
 _CODE = [Path(m.__file__ or "") for m in (schema, schema_types, restrictions)]
 _CODE += [_CODE[0].with_name(n) for n in ("schema_compile.py", "pyang_statements.py")]
+
+
+def _package_module(name: str) -> list[Path]:
+    """The ``__init__.py`` of package ``name``, found without importing it (none if it is
+    not installed: a hit needs no pyang, a miss reports it)."""
+    spec = importlib.util.find_spec(name)
+    return [Path(spec.origin)] if spec is not None and spec.origin else []
+
+
+# pyang's version: its package module, which holds ``__version__``, hashed as a file.
+# Importing pyang for ``__version__`` was all the pyang a warm start loaded, and
+# importlib.metadata would cost more (~20 ms of imports) than that import did.
+PYANG = _package_module("pyang")
 
 
 def default_dir() -> Path | None:
@@ -62,11 +75,11 @@ def cache_key(
     files, dirs = search_path(paths, search_dirs)
     h = hashlib.sha256(FORMAT)
     feats = sorted((m, sorted(f)) for m, f in (features or {}).items())
-    h.update(f"{pyang.__version__}\0{feats!r}\0".encode())
+    h.update(f"{feats!r}\0".encode())
     for f in files:
         h.update(b"main\0" + str(f).encode() + b"\0")
     modules = {f for d in dirs for f in d.glob("*.yang")} | set(files)  # dirs are resolved
-    for f in [*sorted(modules), *_CODE]:
+    for f in [*sorted(modules), *_CODE, *PYANG]:
         h.update(str(f).encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()
 

@@ -14,12 +14,13 @@ from lxml import etree
 
 from qnms.netconf.datastore.memory import size
 from qnms.yang.bindings import BindingValidator, Resync, Roots
+from qnms.yang.change_validation import validate_changes
 from qnms.yang.diff import AnyChange, diff, one_by_one
 from qnms.yang.errors import RpcError, RpcErrors
 from qnms.yang.schema import Schema
 from qnms.yang.siblings import prepare_fresh_entries
 from qnms.yang.tree import chain_of, copy_with_ns, find_chain
-from qnms.yang.validation import Problem, validate_changes, validate_tree
+from qnms.yang.validation import Problem, validate_tree
 
 log = logging.getLogger(__name__)
 Thunks = list[Callable[[], None]]

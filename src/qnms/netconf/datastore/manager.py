@@ -32,9 +32,9 @@ from lxml import etree
 
 from qnms.netconf.datastore import memory, storage
 from qnms.netconf.datastore.checking import Checker, Store, Thunks, dedupe, raise_problems
+from qnms.netconf.datastore.durability import Durability, restore_running
 from qnms.netconf.datastore.edit import apply_edit
 from qnms.netconf.datastore.gc_pause import without_gc
-from qnms.netconf.datastore.group_commit import GroupCommit
 from qnms.netconf.datastore.loading import load_stores
 from qnms.netconf.datastore.locks import LockTable
 from qnms.netconf.datastore.loop_bridge import LoopBridge
@@ -101,7 +101,7 @@ class DatastoreManager(StoreReads):
         self._bridge = LoopBridge()
         self._locks = LockTable()
         self._dirty = False  # candidate differs from running by uncommitted edits
-        self._group = GroupCommit()  # edits of running waiting for their fsync
+        self._durability = Durability(self._files, self._restore)  # running's group commit
         self._listeners: list[ChangeListener] = []
         # Checks every write must pass after the schema checks, in order: NACM write
         # access (qnms.netconf.protocol.access), an application's own admission (the
@@ -147,10 +147,7 @@ class DatastoreManager(StoreReads):
         store = self._stores[name]
         public = published(self.schema, changes)
         if name != "candidate":
-            if self._files.save(name, tree, sync=durable):
-                self._group.deferred(store.tree, sid)
-            elif name == "running":
-                self._group.synced()  # its fsync covered every earlier append
+            self._durability.save(name, tree, store.tree, sid, durable)
         store.tree, store.checked = tree, True
         memory.after_change(self._bridge.later, changes)
         try:
@@ -330,36 +327,15 @@ class DatastoreManager(StoreReads):
         """Make every edit of running so far durable (one fsync for all of them) before
         ``session_id`` answers or notifies; ``RpcError`` if this session's edit was
         lost, or this fsync failed (running is then back at its last durable tree)."""
-        group = self._group
-        if not group.pending and not group.lost:
+        if self._durability.settled:
             return
         with self._bridge.hold(self._lock):
-            group.check(session_id, self._flush())
-
-    def _flush(self) -> str | None:
-        """fsync what waits (writer lock held); why it failed, or None."""
-        group = self._group
-        if not group.pending:
-            return None
-        try:
-            self._files.sync("running")
-        except OSError as exc:
-            log.error("running could not be made durable; edits undone: %s", exc)
-            self._restore(group.failed(str(exc)))
-            return str(exc)
-        group.synced()
-        return None
+            self._durability.sync(session_id)
 
     def _restore(self, durable: etree._Element) -> None:
         """Running back to ``durable`` after a failed group fsync (the journal holds it
         already): the server's own change, heard by the listeners."""
-        run = self._stores["running"]
-        changes = diff(self.schema, run.tree, durable)
-        run.tree, run.roots, run.checked = durable, None, True
-        if not self._dirty:
-            cand = self._stores["candidate"]
-            cand.tree, cand.roots, cand.checked = durable, None, True
-        self._notify([c.public() for c in changes], 0)
+        self._notify(restore_running(self.schema, self._stores, durable, not self._dirty), 0)
 
     # ---------------------------------------------- RFC 6241 8.4 confirmed commit
 
@@ -408,8 +384,7 @@ class DatastoreManager(StoreReads):
 
     def release_session(self, session_id: int) -> None:
         with self._bridge.hold(self._lock):
-            self._flush()  # its unanswered edits: durable now, or undone
-            self._group.forget(session_id)
+            self._durability.release(session_id)  # its edits: durable now, or undone
             if "candidate" in self._locks.release(session_id):
                 self._discard()
 
