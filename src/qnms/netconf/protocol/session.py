@@ -303,10 +303,6 @@ class NetconfSession:
     def close_after_reply(self) -> None:
         self._close_after_reply = True
 
-    async def handle_message(self, raw: bytes) -> bytes | None:
-        """One message in, one serialised ``<rpc-reply>`` out (None: nothing to answer)."""
-        return (await self._answer(raw))[1]
-
     async def _answer(self, raw: bytes) -> tuple[etree._Element | None, bytes | None]:
         """(the ``<rpc>`` the reply echoes, or None; the reply, or None)."""
         if not raw.strip():
