@@ -204,6 +204,12 @@ class NetconfSession:
         if len(self._inbox) >= self.core.options.inbox_high_water and not self._reading_paused:
             self._reading_paused = True
             self.transport.pause_reading()
+
+    def read_done(self) -> None:
+        """The transport has given every byte of its last read (``data_received``, once
+        or more): answer the requests that wait, starting now, in this loop turn (an
+        eager task), not one turn later (issue 13). The requests of one read are all
+        queued first, so a pipelining client's batch shares one fsync and one write."""
         if self._inbox and (self._runner is None or self._runner.done()):
             self._runner = asyncio.Task(
                 self._answer_inbox(), loop=asyncio.get_running_loop(), eager_start=True
@@ -232,9 +238,8 @@ class NetconfSession:
     # -- rpc loop -------------------------------------------------------------------
 
     async def _answer_inbox(self) -> None:
-        """Answer the waiting requests in order, then end (the next message starts
-        another): started eagerly from ``data_received``, a request is answered in the
-        same loop turn it arrived in, not one turn later (issue 13)."""
+        """Answer the waiting requests in order, then end (``read_done`` starts another
+        when more arrive)."""
         loop = asyncio.get_running_loop()
         try:
             while self._inbox and not self.closed:

@@ -70,6 +70,23 @@ def without_cbc_ignore(conn: asyncssh.SSHServerConnection) -> None:
     setattr(conn, "send_packet", send)  # noqa: B010 - an instance attribute, on purpose
 
 
+def after_each_read(conn: asyncssh.SSHServerConnection, done: Callable[[], None]) -> None:
+    """Call ``done`` each time ``conn`` has handled one read of its socket: every SSH
+    packet in it decoded and its channel data delivered. Requests that came together are
+    then answered together (``NetconfSession.read_done``). asyncio hands each read to
+    the protocol's ``data_received``, looked up on the instance: an instance attribute
+    in front of asyncssh's method sees every read."""
+    data_received = conn.data_received
+
+    def received(data: bytes) -> None:
+        try:
+            data_received(data)
+        finally:
+            done()
+
+    setattr(conn, "data_received", received)  # noqa: B010 - an instance attribute, on purpose
+
+
 class SSHHost(Protocol):
     """What the SSH layer needs of the server (``ProtocolServer``): its options and
     credentials, its admission and back-off, the open connections (closed on stop),
@@ -119,17 +136,24 @@ class SSHConnection(asyncssh.SSHServer):
         self._server = server
         self._conn: asyncssh.SSHServerConnection | None = None
         self._admission = Admission(server.slots)
+        self._channels: list[SSHChannel] = []  # told when a read of the socket is handled
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         without_cbc_ignore(conn)
+        after_each_read(conn, self._read_done)
         self._server.connections.add(conn)
         self._admission.accept(conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._conn is not None:
             self._server.connections.discard(self._conn)
+        self._channels.clear()
         self._admission.lost()
+
+    def _read_done(self) -> None:
+        for channel in list(self._channels):
+            channel.read_done()
 
     def begin_auth(self, username: str) -> bool:
         keys = self._server.user_keys.get(username)
@@ -154,7 +178,16 @@ class SSHConnection(asyncssh.SSHServer):
     def session_requested(self) -> asyncssh.SSHServerSession | bool:
         user = (self._conn.get_extra_info("username") if self._conn else "") or ""
         done = self._admission.open_channel(user)
-        return SSHChannel(self._server, done) if done is not None else False
+        if done is None:
+            return False
+        channel = SSHChannel(self._server, lambda: self._closed(channel, done))
+        self._channels.append(channel)
+        return channel
+
+    def _closed(self, channel: SSHChannel, done: Callable[[], None]) -> None:
+        if channel in self._channels:
+            self._channels.remove(channel)
+        done()
 
 
 class SSHChannel(asyncssh.SSHServerSession):
@@ -229,6 +262,10 @@ class SSHChannel(asyncssh.SSHServerSession):
     def data_received(self, data: bytes, datatype: int | None) -> None:
         if self._session is not None and datatype is None:
             self._session.data_received(data)
+
+    def read_done(self) -> None:
+        if self._session is not None:
+            self._session.read_done()
 
     def eof_received(self) -> bool:
         if self._session is not None:
