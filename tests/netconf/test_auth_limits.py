@@ -17,6 +17,7 @@ from support.servers import (
     USER,
     RawClient,
     ServerThread,
+    arun,
     connect,
     raw_session,
 )
@@ -26,10 +27,6 @@ from qnms.netconf.server import NetconfServer, ServerOptions
 from qnms_agents.runner import credentials
 
 FIXTURES = Path(__file__).with_name("fixtures")
-
-
-def arun(coro: Any) -> Any:
-    return asyncio.run(coro)
 
 
 async def ssh_login(port: int, password: str, user: str = USER) -> asyncssh.SSHClientConnection:

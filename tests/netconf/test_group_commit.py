@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
-from support.datastores import MODULES, NS, net, node_xml
+from support.datastores import MODULES, NS, names, net, node_xml
 from support.processes import stop_process
 from support.servers import FIXTURES, Q, ServerThread, error_fields, raw_session
 
@@ -29,13 +29,6 @@ from qnms.netconf.datastore.manager import DatastoreManager
 from qnms.netconf.protocol.framing import encode_message
 from qnms.netconf.protocol.session import NetconfSession
 from qnms.yang.errors import ErrorTag, RpcError
-
-N = f"{{{NS}}}"
-
-
-def names(tree: etree._Element) -> list[str]:
-    return [e.findtext(N + "name") or "" for e in tree.iter(N + "node")]
-
 
 SYNCS = ("fsync", "fdatasync")  # the journal fdatasyncs a record written over its zeros
 

@@ -10,7 +10,16 @@ import asyncssh
 import pytest
 from lxml import etree
 from support.polling import await_until
-from support.servers import PASSWORD, USER, Q, RawClient, ServerThread, error_fields, raw_session
+from support.servers import (
+    PASSWORD,
+    USER,
+    Q,
+    RawClient,
+    ServerThread,
+    arun,
+    error_fields,
+    raw_session,
+)
 
 from qnms.netconf.protocol.notifications import Event
 from qnms.netconf.protocol.session import parse_secure
@@ -31,10 +40,6 @@ XXE = (
 )
 DEEP = f'<rpc message-id="1" xmlns="{NC_NS}"><get-config><source><running/></source><filter>'
 DEEP += "<a>" * 300 + "</a>" * 300 + "</filter></get-config></rpc>"
-
-
-def arun(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 30))
 
 
 async def still_serving(port: int, *others: RawClient) -> None:

@@ -3,15 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from support.datastores import NS, net, node_xml
+from support.datastores import names, net, node_xml
 
 from qnms.yang.errors import ErrorTag, RpcError
-
-Q = f"{{{NS}}}"
-
-
-def names(tree) -> list[str]:
-    return [e.findtext(Q + "name") for e in tree.iter(Q + "node")]
 
 
 def no_node_named_bad(datastore: str, old, new, session_id: int) -> None:
