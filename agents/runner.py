@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from qnms.netconf.datastore import memory
 from qnms.netconf.protocol.auth import check_passwords
 from qnms.netconf.protocol.server import is_loopback
 from qnms.network.inventory import Network
@@ -113,6 +114,7 @@ async def serve(
 
             following = follow_twin(started, qndt)
             print(f"following QNDT results on {qndt}", file=sys.stderr, flush=True)
+        memory.freeze_startup()  # what serving adds is all later collections walk
         print(
             f"{len(started)} agent(s) up in {time.monotonic() - t0:.1f} s; Ctrl-C to stop",
             file=sys.stderr,

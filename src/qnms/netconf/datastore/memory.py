@@ -69,6 +69,19 @@ def trim() -> None:
     trim_heap()
 
 
+def freeze_startup() -> None:
+    """Keep what a server process built before serving (schemas, bindings, each agent's
+    datastores and server) out of every later collection: one full collection, then
+    ``gc.freeze``. In one process of 500 agents a full collection walked ~160,000 such
+    objects, ~150 ms of the loop every agent shares, and ``trim`` runs one after each
+    big change (CPython's own gen-2 collections walk them too); once frozen, ~0 ms
+    (measured in a 500-agent process, ``qnms agents``'s start). Frozen objects that
+    are later dropped are still freed by reference counting; only a cycle among them
+    would stay, and startup happens once."""
+    gc.collect()
+    gc.freeze()
+
+
 def trim_heap() -> None:
     """Return the heap's free pages to the system (glibc ``malloc_trim(0)``): after a
     big message, where a full collection after each of repeated big ``<get>`` would
