@@ -12,6 +12,7 @@ from __future__ import annotations
 from lxml import etree
 from support.datastores import NS, edit, net, node_xml, rejected
 
+from qnms.netconf.datastore import storage
 from qnms.netconf.datastore.checking import Store
 from qnms.netconf.datastore.manager import DatastoreManager
 
@@ -47,3 +48,13 @@ def test_a_new_tree_drops_the_old_text() -> None:
     store.text = (old, b"<data/>")
     store.tree = etree.Element("data")
     assert store.text is None  # the old tree and its text were the store's last hold
+
+
+def test_a_datastore_file_is_what_lxml_writes_with_its_declaration(
+    manager: DatastoreManager,
+) -> None:
+    edit(manager, net(node_xml("é&amp;&lt;")))
+    tree = manager.snapshot("running")
+    expected = etree.tostring(tree, xml_declaration=True, encoding="utf-8")
+    assert storage.serialise(tree, manager.text_of) == expected  # the journal's record
+    assert manager.text_of(tree) is manager.serialized("running")  # one text for both

@@ -359,6 +359,15 @@ def parse_xml(data: bytes) -> etree._Element:
     return etree.fromstring(data, _PARSER)
 
 
+# no libxml2 size limit may refuse a big tree; our own text has no entities to resolve
+_OWN = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+
+
+def parse_own(data: bytes | str) -> etree._Element:
+    """Parse XML this process serialised itself (a memo, a kept text), as it is."""
+    return etree.fromstring(data, _OWN)
+
+
 def as_data_tree(schema: Schema, initial: Any) -> etree._Element:
     """A ``<data>`` tree from an element (``<data>``/``<config>`` wrapper or one
     top-level node), a list of top-level nodes, XML bytes or an XML file path."""

@@ -96,7 +96,8 @@ class DatastoreManager(StoreReads):
         self._checker = Checker(self.schema, self.binder)
         self.state_provider = state_provider
         self._state_memo = StateMemo(self.schema)
-        self._files = storage.StateFiles(state_dir)
+        self._stores: dict[str, Store] = {}  # by load_stores below, which saves through...
+        self._files = storage.StateFiles(state_dir, text=self.text_of)  # ...the stores' texts
         self._lock = threading.RLock()  # the writer lock: check-to-apply of one change
         self._bridge = LoopBridge()
         self._locks = LockTable()
@@ -108,7 +109,7 @@ class DatastoreManager(StoreReads):
         # orchestrator's). Server-internal writes (session 0) are checked too; a check
         # decides what session 0 may do.
         self.write_checks: list[WriteCheck] = []
-        self._stores: dict[str, Store] = load_stores(
+        self._stores = load_stores(
             self._files, self.schema, self.binder, initial, lazy=lazy_bindings
         )
 

@@ -13,6 +13,7 @@ import threading
 
 from lxml import etree
 
+from qnms.netconf.datastore import storage
 from qnms.netconf.datastore.checking import Store
 from qnms.netconf.datastore.loop_bridge import LoopBridge
 from qnms.netconf.datastore.state_memo import StateMemo
@@ -54,14 +55,15 @@ class StoreReads:
         """``source``'s ``<data>`` as UTF-8 XML, written once per installed tree (which
         never changes) and shared by every reply until the next change: a get-config
         of it all costs no copy and no serialisation (issue 13)."""
-        store = self._store(source)
-        tree, text = store.tree, store.text
-        if text is not None and text[0] is tree:
-            return text[1]
-        data = etree.tostring(tree, encoding="UTF-8")
-        if store.tree is tree:  # not replaced meanwhile (a reader thread races the loop)
-            store.text = (tree, data)
-        return data
+        return _text(self._store(source))
+
+    def text_of(self, tree: etree._Element) -> bytes:
+        """``tree`` as UTF-8 XML: a datastore's installed tree once, the same text its
+        journal record holds and its get-configs send (``serialized``)."""
+        for store in self._stores.values():
+            if store.tree is tree:
+                return _text(store)
+        return storage.text_of(tree)
 
     def snapshot(self, source: str) -> etree._Element:
         """The installed tree of ``source`` itself, shared: never modify it."""
@@ -109,3 +111,14 @@ class StoreReads:
                     log.warning("%s holds values pyangbind rejects: %s", name, problems)
                 store.roots = roots
             return store.roots
+
+
+def _text(store: Store) -> bytes:
+    """The text of ``store``'s tree, made once (``Store.text``)."""
+    tree, text = store.tree, store.text
+    if text is not None and text[0] is tree:
+        return text[1]
+    data = storage.text_of(tree)
+    if store.tree is tree:  # not replaced meanwhile (a reader thread races the loop)
+        store.text = (tree, data)
+    return data

@@ -27,10 +27,9 @@ from lxml import etree
 
 from qnms.yang.merge import merge_into
 from qnms.yang.schema import Schema
+from qnms.yang.tree import parse_own
 
 _Key = tuple[etree._Element, ...]
-# no libxml2 size limit may refuse a big merge; our own text has no entities to resolve
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
 class StateMemo:
@@ -70,7 +69,7 @@ class StateMemo:
             merge_into(self.schema, None, data, state[:n])
             self._memo = (key, etree.tostring(data))  # before the rest is merged in
         else:
-            data = etree.fromstring(memo[1], _PARSER)
+            data = parse_own(memo[1])
         merge_into(self.schema, None, data, state[n:])
         return data
 

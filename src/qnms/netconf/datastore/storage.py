@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from lxml import etree
@@ -57,8 +58,18 @@ def remove_stale_temps(directory: Path) -> None:
             p.unlink()
 
 
-def serialise(tree: etree._Element) -> bytes:
-    return etree.tostring(tree, xml_declaration=True, encoding="utf-8")
+XML_DECL = b"<?xml version='1.0' encoding='utf-8'?>\n"  # as lxml writes it for utf-8
+
+
+def text_of(tree: etree._Element) -> bytes:
+    """``tree`` as UTF-8 XML without a declaration (what a reply embeds)."""
+    return etree.tostring(tree, encoding="UTF-8")
+
+
+def serialise(tree: etree._Element, text: Callable[[etree._Element], bytes] = text_of) -> bytes:
+    """A datastore file's bytes: the declaration, then ``text(tree)`` (byte for byte what
+    lxml writes with ``xml_declaration``)."""
+    return XML_DECL + text(tree)
 
 
 def parse(data: bytes) -> etree._Element:
@@ -101,8 +112,10 @@ class StateFiles:
         *,
         journaled: tuple[str, ...] = ("running",),
         compact_bytes: int | None = None,
+        text: Callable[[etree._Element], bytes] = text_of,
     ) -> None:
         self.directory = Path(directory) if directory is not None else None
+        self._text = text  # a tree's text: the manager's, shared with get-config replies
         self.journaled = journaled
         self.compact_bytes = compact_bytes or journals.COMPACT_BYTES
         self._journals: dict[str, Journal] = {}
@@ -172,7 +185,7 @@ class StateFiles:
         try:
             if name in self.journaled:
                 journal = self._journal(name, path)
-                journal.append(b"" if tree is None else serialise(tree))
+                journal.append(b"" if tree is None else serialise(tree, self._text))
                 if tree is None:  # removal recorded: now drop the files themselves
                     atomic_remove(path)
                     journal.remove()
@@ -180,7 +193,7 @@ class StateFiles:
             elif tree is None:
                 atomic_remove(path)
             else:
-                atomic_write(path, serialise(tree))
+                atomic_write(path, serialise(tree, self._text))
         except OSError as exc:
             raise RpcError(
                 ErrorTag.OPERATION_FAILED, f"cannot save the {name} datastore: {exc}"
@@ -193,4 +206,4 @@ class StateFiles:
         tree = self._waiting.pop(name, None)
         path = self.path(name)
         if tree is not None and path is not None:
-            self._journal(name, path).append(serialise(tree))
+            self._journal(name, path).append(serialise(tree, self._text))

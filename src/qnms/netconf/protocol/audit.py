@@ -25,6 +25,7 @@ from lxml import etree
 
 from qnms.netconf.datastore.descriptors import KEPT
 from qnms.netconf.datastore.storage import private_dir
+from qnms.yang.tree import parse_own
 
 if TYPE_CHECKING:
     from qnms.yang.changes import ConfigChange
@@ -35,7 +36,6 @@ _A = f"{{{AUDIT_NS}}}"
 FILE_NAME = "audit.log"
 PACK_LIMIT = 64 * 1024  # characters of an entry's edits kept compressed from this size on
 _LINE = json.JSONEncoder(separators=(",", ":"))  # for every line: json.dumps builds one per call
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
 class AuditLog:
@@ -122,7 +122,7 @@ class AuditLog:
                 f"<source-host>{_x(e['host'])}</source-host>{_edits(e)}</entry>"
             )
         parts.append("</audit>")
-        return [etree.fromstring("".join(parts), _PARSER)]
+        return [parse_own("".join(parts))]
 
 
 def _x(value: object) -> str:

@@ -12,6 +12,7 @@ from lxml import etree
 
 from qnms.netconf.protocol.framing import encode_message
 from qnms.yang.errors import NC_NS, ErrorTag, ErrorType, RpcError
+from qnms.yang.tree import parse_own
 
 XML_DECL = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 _Q = f"{{{NC_NS}}}"
@@ -87,10 +88,9 @@ def rpc_reply(
 
 def as_element(item: etree._Element | bytes) -> etree._Element:
     """A reply's child as an element (parsed, if it came serialised)."""
-    return etree.fromstring(item, _OWN) if isinstance(item, bytes) else item
+    return parse_own(item) if isinstance(item, bytes) else item
 
 
-_OWN = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)  # our own XML
 _ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;",
      "\t": "&#9;"}
