@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,11 @@ def test_watch_shows_a_new_units_transitions_as_they_happen(login) -> None:
 def test_client_commands_say_when_no_orchestrator_answers(capsys) -> None:
     assert main(["status", "--port", "1", "--password", "x"]) == 2
     assert "cannot reach the orchestrator at 127.0.0.1:1" in capsys.readouterr().err
+
+
+def test_a_generated_password_is_taken_by_a_command_line_as_it_is(tmp_path: Path) -> None:
+    # ``--password -x...`` is read as an option: 1 in 64 of the old passwords began so
+    network = load_network()
+    passwords = {StackOptions(network=network, state_dir=tmp_path).password for _ in range(2000)}
+    assert len(passwords) == 2000
+    assert all(p.isalnum() and len(p) >= 16 for p in passwords)

@@ -42,6 +42,13 @@ AGENT_USER = "orchestrator"  # the orchestrator's login on every agent
 PARENT_USER = "mdsc"  # the parent's login on every domain orchestrator (multi-domain)
 
 
+def new_password() -> str:
+    """A generated password (96 random bits) that a command line takes as it is: hex, so
+    it never starts with "-" (``token_urlsafe`` did one time in 64, and ``--password
+    -x...`` is then read as an option) and needs no quoting."""
+    return secrets.token_hex(12)
+
+
 @dataclass
 class StackOptions:
     """What to run and where; the defaults are the demo's."""
@@ -51,7 +58,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     port: int = 0  # the orchestrator's northbound; 0 picks a free port
     user: str = "admin"  # the operator's northbound login
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    password: str = field(default_factory=new_password)
     speed: float = 0.1  # simulated seconds per wall second for the twin
     seed: int = 0
     twin_log: Path | None = None  # the twin's stderr (default: state_dir/qndt.log)
@@ -91,7 +98,7 @@ class Stack:
         self.kmes: KmeGroup | None = None
         self.console: Console | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._agent_password = secrets.token_urlsafe(12)
+        self._agent_password = new_password()
 
     @property
     def port(self) -> int:
